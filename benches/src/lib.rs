@@ -1,0 +1,1 @@
+//! Benchmarks and the load tool. Filled by the benchmarks issue.

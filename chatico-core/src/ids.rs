@@ -1,0 +1,159 @@
+//! Identifiers and time.
+//!
+//! Ids are UUIDs. Message ids are time-ordered (UUIDv7 layout: 48-bit millisecond timestamp,
+//! then random bits) so they sort by creation time; order *within a conversation* is always
+//! by `seq`, never by id or clock.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type Timestamp = i64;
+
+macro_rules! uuid_id {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A new time-ordered id for `now_ms`.
+            pub fn new(now_ms: Timestamp) -> Self {
+                Self(time_ordered_uuid(now_ms))
+            }
+            pub fn as_uuid(&self) -> &Uuid {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                Uuid::parse_str(s)
+                    .map($name)
+                    .map_err(|_| Error::invalid(stringify!($name), "not a UUID"))
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// A user.
+    UserId
+);
+uuid_id!(
+    /// A conversation (direct or group).
+    ConversationId
+);
+uuid_id!(
+    /// A message; time-ordered.
+    MessageId
+);
+uuid_id!(
+    /// A login session (one per device login; owns one rotating refresh token).
+    SessionId
+);
+
+/// Builds a UUIDv7-layout id: 48-bit big-endian millisecond timestamp, version 7, variant
+/// RFC 4122, 74 random bits.
+pub fn time_ordered_uuid(now_ms: Timestamp) -> Uuid {
+    let mut bytes: [u8; 16] = rand::random();
+    let ms = (now_ms.max(0) as u64) & 0xFFFF_FFFF_FFFF;
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    bytes[6] = (bytes[6] & 0x0F) | 0x70;
+    bytes[8] = (bytes[8] & 0x3F) | 0x80;
+    Uuid::from_bytes(bytes)
+}
+
+/// A client-chosen idempotency key for a send (Matrix calls it a transaction id).
+/// `(sender, client_msg_id)` is unique: a retry returns the original message.
+pub type ClientMsgId = String;
+
+/// A phone number in E.164 form: `+` then 8 to 15 digits, the first not zero.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Phone(String);
+
+impl Phone {
+    /// Parses a phone number. Spaces, dashes, dots and parentheses are ignored; the result
+    /// must be E.164.
+    pub fn parse(input: &str) -> Result<Self> {
+        let cleaned: String = input
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+            .collect();
+        let digits = cleaned
+            .strip_prefix('+')
+            .ok_or_else(|| Error::invalid("phone", "must start with + and a country code (E.164)"))?;
+        let ok =
+            (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+        if !ok {
+            return Err(Error::invalid("phone", "not an E.164 phone number"));
+        }
+        Ok(Phone(cleaned))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Phone {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        Phone::parse(&s)
+    }
+}
+
+impl From<Phone> for String {
+    fn from(p: Phone) -> String {
+        p.0
+    }
+}
+
+impl std::fmt::Display for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_accepts_e164_and_rejects_the_rest() {
+        assert_eq!(
+            Phone::parse("+44 20 7946-0958").expect("valid").as_str(),
+            "+442079460958"
+        );
+        for bad in [
+            "",
+            "+",
+            "0044123456",
+            "+0123456789",
+            "+12ab4567890",
+            "+1234567",
+            "+1234567890123456",
+        ] {
+            assert!(Phone::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn message_ids_sort_by_time() {
+        let a = MessageId::new(1_700_000_000_000);
+        let b = MessageId::new(1_700_000_000_001);
+        assert!(a < b);
+        assert_eq!(a.0.get_version_num(), 7);
+    }
+}

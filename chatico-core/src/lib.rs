@@ -1,0 +1,37 @@
+//! # chatico-core
+//!
+//! The sans-I/O heart of ChatiCO: the domain model, the rules, the services, the wire
+//! protocol types, the ports (traits) adapters implement, an in-memory store and the store
+//! conformance suite (feature `testing`).
+//!
+//! This crate knows nothing of sockets, HTTP, SQL or an async runtime. It compiles for
+//! `wasm32-unknown-unknown` (without the `server` feature) so the browser client reuses it.
+
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod ports;
+pub mod sync;
+
+pub use error::{Error, ErrorBody, ErrorCode, Result};
+
+/// `Send + Sync` outside wasm, nothing on wasm (browser futures and JS handles are not
+/// `Send`). Port traits use it as their supertrait.
+#[cfg(not(target_family = "wasm"))]
+pub trait SendSyncOutsideWasm: Send + Sync {}
+#[cfg(not(target_family = "wasm"))]
+impl<T: Send + Sync + ?Sized> SendSyncOutsideWasm for T {}
+#[cfg(target_family = "wasm")]
+pub trait SendSyncOutsideWasm {}
+#[cfg(target_family = "wasm")]
+impl<T: ?Sized> SendSyncOutsideWasm for T {}
+
+/// `Send` outside wasm, nothing on wasm.
+#[cfg(not(target_family = "wasm"))]
+pub trait SendOutsideWasm: Send {}
+#[cfg(not(target_family = "wasm"))]
+impl<T: Send + ?Sized> SendOutsideWasm for T {}
+#[cfg(target_family = "wasm")]
+pub trait SendOutsideWasm {}
+#[cfg(target_family = "wasm")]
+impl<T: ?Sized> SendOutsideWasm for T {}

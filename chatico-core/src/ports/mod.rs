@@ -1,0 +1,19 @@
+//! Ports: the traits through which the core reaches the outside world. Adapters live in
+//! `chatico-store` and `chatico-transport`; in-memory implementations live in this crate.
+//!
+//! Async traits use `async_trait`; their futures are `Send` except on wasm, where browser
+//! futures are not (matrix-rust-sdk's `SendOutsideWasm` pattern, see [`crate::SendOutsideWasm`]).
+
+mod backplane;
+mod blob;
+mod clock;
+mod otp;
+mod store;
+
+pub use backplane::{Backplane, EventStream};
+pub use blob::{Blob, BlobStore};
+#[cfg(not(target_family = "wasm"))]
+pub use clock::SystemClock;
+pub use clock::{Clock, ManualClock};
+pub use otp::{OtpCache, OtpCheck, OtpEntry, OtpVerifier, SmsSender, VerifyOutcome};
+pub use store::{NewConversation, Store};

@@ -1,0 +1,195 @@
+use async_trait::async_trait;
+
+use crate::SendSyncOutsideWasm;
+use crate::error::Result;
+use crate::ids::{ConversationId, Phone, SessionId, Timestamp, UserId};
+use crate::model::{
+    BlobMeta, Conversation, ConversationKind, ConversationSummary, HistoryQuery, Member, Message, NewMessage,
+    ProfilePatch, Role, Session, User,
+};
+use crate::sync::{SyncCursor, SyncPage};
+
+/// A conversation to create, with its initial members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConversation {
+    pub id: ConversationId,
+    pub kind: ConversationKind,
+    pub title: Option<String>,
+    pub avatar_url: Option<String>,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    /// Direct: exactly the two users. Group: the creator (as owner) and the invitees.
+    pub members: Vec<(UserId, Role)>,
+}
+
+/// Where ChatiCO keeps its data: the in-memory store here, SQLite and Postgres in
+/// `chatico-store`. Every backend runs the conformance suite (`chatico_core::testing`,
+/// feature `testing`).
+///
+/// The store does **storage, atomicity and sync recording**; the engine does authorization
+/// and validation before calling it. Contracts every backend keeps:
+///
+/// - each write method is one transaction, and records the [`crate::sync::Change`]s its doc
+///   names in that same transaction; positions are commit-ordered (see [`crate::sync`]);
+/// - `insert_message` assigns the next gap-free `seq` of the conversation (from 1) in the
+///   transaction that stores the message, and is idempotent on `(sender, client_msg_id)`;
+///   it returns only after commit (group commit may batch several callers into one
+///   transaction);
+/// - receipts are monotonic and clamped to the conversation's `last_seq`;
+/// - reads never show deleted content: a message deleted for everyone reads as a tombstone
+///   (`content: None`) everywhere, history and sync included;
+/// - a lost connection to the database answers [`crate::Error::Unavailable`], and the store
+///   recovers by itself when the database is back.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait Store: SendSyncOutsideWasm {
+    // ---- users -------------------------------------------------------------------------
+
+    /// The user with this phone, created (with `new_id`, an empty bio and `display_name`)
+    /// if there is none. Returns the user and whether it was created. Concurrent calls for
+    /// one phone create exactly one user.
+    async fn get_or_create_user(
+        &self,
+        phone: &Phone,
+        new_id: UserId,
+        display_name: &str,
+        now: Timestamp,
+    ) -> Result<(User, bool)>;
+    async fn get_user(&self, id: UserId) -> Result<Option<User>>;
+    /// The users among `ids` that exist, in no particular order.
+    async fn get_users(&self, ids: &[UserId]) -> Result<Vec<User>>;
+    /// Users whose display name contains `query` (case-insensitive) or whose phone starts
+    /// with it; all users when `query` is `None`. Ordered by id; `after` is the last id of
+    /// the previous page.
+    async fn search_users(&self, query: Option<&str>, after: Option<UserId>, limit: u32) -> Result<Vec<User>>;
+    /// Applies a (validated) patch. `NotFound` if the user does not exist.
+    async fn update_profile(&self, id: UserId, patch: &ProfilePatch) -> Result<User>;
+    async fn set_last_seen(&self, id: UserId, at: Timestamp) -> Result<()>;
+
+    // ---- sessions (refresh tokens) -----------------------------------------------------
+
+    async fn create_session(&self, session: &Session) -> Result<()>;
+    async fn get_session(&self, id: SessionId) -> Result<Option<Session>>;
+    /// Compare-and-swap of the refresh hash: succeeds (true) only if the session exists and
+    /// its current hash is `old_hash`; then stores `new_hash` and `expires_at`.
+    async fn rotate_session(
+        &self,
+        id: SessionId,
+        old_hash: &str,
+        new_hash: &str,
+        expires_at: Timestamp,
+    ) -> Result<bool>;
+    /// Revokes one session; false if it did not exist.
+    async fn delete_session(&self, id: SessionId) -> Result<bool>;
+    /// Revokes every session of the user; returns how many.
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64>;
+
+    // ---- contacts and blocks -----------------------------------------------------------
+
+    /// Adds `contact` to `owner`'s contacts; records `ContactAdded` (targeted at `owner`)
+    /// when it was not there. Returns whether it was added.
+    async fn add_contact(&self, owner: UserId, contact: UserId, now: Timestamp) -> Result<bool>;
+    /// Records `ContactRemoved` (targeted at `owner`) when it was there.
+    async fn remove_contact(&self, owner: UserId, contact: UserId) -> Result<bool>;
+    /// `owner`'s contacts, ordered by display name then id.
+    async fn list_contacts(&self, owner: UserId) -> Result<Vec<User>>;
+    /// The users who have `user` among their contacts.
+    async fn contact_owners(&self, user: UserId) -> Result<Vec<UserId>>;
+    /// Records `Blocked` (targeted at `blocker`) when it was not blocked already.
+    async fn block(&self, blocker: UserId, blocked: UserId, now: Timestamp) -> Result<bool>;
+    /// Records `Unblocked` (targeted at `blocker`) when it was blocked.
+    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<bool>;
+    /// Users `blocker` has blocked, ordered by display name then id.
+    async fn list_blocked(&self, blocker: UserId) -> Result<Vec<User>>;
+    /// True if either user blocked the other.
+    async fn is_blocked_either_way(&self, a: UserId, b: UserId) -> Result<bool>;
+    /// Every user who blocked `user` or whom `user` blocked.
+    async fn blocked_either_way(&self, user: UserId) -> Result<Vec<UserId>>;
+
+    // ---- conversations and members -----------------------------------------------------
+
+    /// Creates the conversation and its members (each with `joined_seq = 0`), recording one
+    /// `MemberJoined` per member and then `ConversationCreated`. For a direct conversation
+    /// there is at most one per unordered pair of users: if it exists already, nothing is
+    /// written and the existing one is returned with `false`.
+    async fn create_conversation(&self, new: &NewConversation) -> Result<(Conversation, bool)>;
+    /// The direct conversation between `a` and `b`, if any.
+    async fn find_direct(&self, a: UserId, b: UserId) -> Result<Option<Conversation>>;
+    async fn get_conversation(&self, id: ConversationId) -> Result<Option<Conversation>>;
+    async fn get_member(&self, conversation: ConversationId, user: UserId) -> Result<Option<Member>>;
+    /// Members ordered by join time then user id.
+    async fn list_members(&self, conversation: ConversationId) -> Result<Vec<Member>>;
+    /// Adds members that are not members yet (`joined_seq` = the current `last_seq`),
+    /// recording `MemberJoined` for each; returns the ones added.
+    async fn add_members(
+        &self,
+        conversation: ConversationId,
+        members: &[(UserId, Role)],
+        now: Timestamp,
+    ) -> Result<Vec<Member>>;
+    /// Removes a member, recording `MemberLeft` both as a conversation change and targeted
+    /// at the removed user. False if they were not a member.
+    async fn remove_member(&self, conversation: ConversationId, user: UserId, by: UserId) -> Result<bool>;
+    /// Records `RoleChanged`. `NotFound` if not a member.
+    async fn set_role(&self, conversation: ConversationId, user: UserId, role: Role) -> Result<Member>;
+    /// Records `Archived` (targeted) when the flag changes. `NotFound` if not a member.
+    async fn set_archived(&self, conversation: ConversationId, user: UserId, archived: bool) -> Result<Member>;
+    /// Sets the title and/or avatar (`None` = unchanged; `Some(None)` clears the avatar),
+    /// recording `ConversationUpdated` with the resulting values.
+    async fn update_conversation(
+        &self,
+        conversation: ConversationId,
+        title: Option<String>,
+        avatar_url: Option<Option<String>>,
+    ) -> Result<Conversation>;
+    /// The user's conversations with `archived` equal to the argument, newest activity first
+    /// (last message time, else creation time), at most `limit`, each with its last visible
+    /// message, unread count and members: one round trip on SQL backends.
+    async fn list_conversations(&self, user: UserId, archived: bool, limit: u32) -> Result<Vec<ConversationSummary>>;
+
+    // ---- messages ----------------------------------------------------------------------
+
+    /// Inserts a message with the conversation's next seq, or returns the existing one for
+    /// `(sender_id, client_msg_id)` (second value `false`; nothing is written). On insert it
+    /// records `Message`, and moves the sender's `delivered_seq` and `read_seq` to the new
+    /// seq. `NotFound` if the conversation does not exist.
+    async fn insert_message(&self, message: &NewMessage) -> Result<(Message, bool)>;
+    async fn get_message(&self, conversation: ConversationId, seq: i64) -> Result<Option<Message>>;
+    /// A page of the conversation as `viewer` sees it: ascending seq, without messages
+    /// hidden for `viewer` and without seqs at or below their `joined_seq`.
+    async fn history(&self, conversation: ConversationId, viewer: UserId, query: HistoryQuery) -> Result<Vec<Message>>;
+    /// Tombstones a message (content gone from every read), recording `MessageDeleted` the
+    /// first time. Returns the tombstone. `NotFound` if there is no such message.
+    async fn delete_message_for_everyone(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        now: Timestamp,
+    ) -> Result<Message>;
+    /// Hides a message for one user, recording `MessageHidden` (targeted) the first time.
+    async fn hide_message(&self, user: UserId, conversation: ConversationId, seq: i64) -> Result<()>;
+    /// Moves watermarks forward: each becomes `max(old, min(given, last_seq))`, and
+    /// `delivered_seq` is at least `read_seq`. Records `Receipt` if anything moved.
+    /// `NotFound` if not a member.
+    async fn update_receipts(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        delivered: Option<i64>,
+        read: Option<i64>,
+    ) -> Result<Member>;
+
+    // ---- blobs -------------------------------------------------------------------------
+
+    async fn insert_blob(&self, meta: &BlobMeta) -> Result<()>;
+    async fn get_blob(&self, key: &str) -> Result<Option<BlobMeta>>;
+    async fn delete_blob(&self, key: &str) -> Result<bool>;
+
+    // ---- sync --------------------------------------------------------------------------
+
+    /// The changes `user` may see with `pos > since`, ascending, at most `limit`, messages
+    /// resolved (tombstoned if deleted since). See [`crate::sync`] for the audience rules.
+    async fn sync(&self, user: UserId, since: SyncCursor, limit: u32) -> Result<SyncPage>;
+    /// The newest committed position.
+    async fn latest_pos(&self) -> Result<SyncCursor>;
+}

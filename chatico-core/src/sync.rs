@@ -1,0 +1,176 @@
+//! Changes, sync pages and live events.
+//!
+//! Every persistent state change is recorded by the store, in the same transaction as the
+//! change itself, as a [`Change`] with a store-wide position `pos`. Positions are assigned in
+//! commit order: once a reader sees `pos = p`, every change with a smaller pos is committed
+//! and visible too. A user's sync cursor is the pos of the last change they have applied;
+//! `sync(since)` returns the changes that concern them with `pos > since`, in pos order.
+//!
+//! Who sees a change (the *audience*):
+//! - a **conversation change** (`conversation_id = Some(c)`, `target_user = None`) is seen by
+//!   every *current* member of `c` who joined at or before it (`pos >= ` the pos of their own
+//!   `MemberJoined` change);
+//! - a **targeted change** (`target_user = Some(u)`) is seen by `u` alone, member or not.
+//!
+//! Presence, typing and profile updates are ephemeral: they travel as [`Event`]s only and a
+//! sync returns them as a snapshot, not as history.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ConversationId, Timestamp, UserId};
+use crate::model::{Conversation, Message, Presence, Role, Typing, UserProfile};
+
+/// A sync position (store-wide, commit-ordered). `0` is "before everything".
+pub type SyncCursor = i64;
+
+/// One recorded change, as a reader receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub pos: SyncCursor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<ConversationId>,
+    pub kind: ChangeKind,
+}
+
+/// What changed. The doc of each variant says which store operation records it and for whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// A new message (conversation change, recorded by `insert_message` when it inserts).
+    /// Resolved at read time: a message deleted for everyone later reads as its tombstone.
+    /// Implies the sender's `delivered_seq` and `read_seq` moved to the message's seq.
+    Message {
+        message: Message,
+    },
+    /// A message deleted for everyone (conversation change, `delete_message_for_everyone`).
+    MessageDeleted {
+        seq: i64,
+        deleted_at: Timestamp,
+    },
+    /// A message hidden for one user (targeted change, `hide_message`).
+    MessageHidden {
+        seq: i64,
+    },
+    /// A member's watermarks moved (conversation change, `update_receipts`).
+    Receipt {
+        user_id: UserId,
+        delivered_seq: i64,
+        read_seq: i64,
+    },
+    /// A conversation was created (conversation change, `create_conversation`; its initial
+    /// members see it because their `MemberJoined` changes precede it).
+    ConversationCreated {
+        conversation: Conversation,
+    },
+    /// Title or avatar changed (conversation change, `update_conversation`).
+    ConversationUpdated {
+        title: Option<String>,
+        avatar_url: Option<String>,
+    },
+    /// A user joined (conversation change, `create_conversation` / `add_members`). A member
+    /// sees changes from their own `MemberJoined` on.
+    MemberJoined {
+        user_id: UserId,
+        role: Role,
+    },
+    /// A member was removed or left (`remove_member`): recorded twice, as a conversation
+    /// change for the remaining members and as a targeted change for the removed user.
+    MemberLeft {
+        user_id: UserId,
+        by: UserId,
+    },
+    /// A member's role changed (conversation change, `set_role`).
+    RoleChanged {
+        user_id: UserId,
+        role: Role,
+    },
+    /// Archived / unarchived for the target user (targeted change, `set_archived`).
+    Archived {
+        archived: bool,
+    },
+    /// Contact list changed (targeted change, `add_contact` / `remove_contact`; no
+    /// conversation).
+    ContactAdded {
+        user_id: UserId,
+    },
+    ContactRemoved {
+        user_id: UserId,
+    },
+    /// Block list changed (targeted change for the blocker, `block` / `unblock`).
+    Blocked {
+        user_id: UserId,
+    },
+    Unblocked {
+        user_id: UserId,
+    },
+}
+
+/// A page of changes for one user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncPage {
+    pub changes: Vec<Change>,
+    /// The cursor to resume from: the pos of the last change returned, or the request's
+    /// `since` (or later) when there was nothing.
+    pub next: SyncCursor,
+    /// True when more changes exist after `next`: ask again.
+    pub limited: bool,
+}
+
+/// Ephemeral state returned with a sync: who is online, who is typing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EphemeralSnapshot {
+    pub presence: Vec<Presence>,
+    pub typing: Vec<Typing>,
+}
+
+/// A live event for fan-out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A persistent change (also obtainable through sync).
+    Change(Change),
+    /// Someone started or stopped typing.
+    Typing {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        typing: bool,
+        expires_at: Option<Timestamp>,
+    },
+    /// Someone went online or offline.
+    Presence(Presence),
+    /// Someone's public profile changed.
+    Profile(UserProfile),
+}
+
+/// An event and the users it must reach (every device of each). Nobody else gets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub recipients: Vec<UserId>,
+    pub event: Event,
+}
+
+/// The result of an engine operation: its value, plus the events to fan out *after* the
+/// caller has acknowledged the operation (persist, then acknowledge, then fan out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome<T> {
+    pub value: T,
+    pub deliveries: Vec<Delivery>,
+}
+
+impl<T> Outcome<T> {
+    pub fn new(value: T) -> Self {
+        Outcome {
+            value,
+            deliveries: Vec::new(),
+        }
+    }
+    pub fn with(value: T, deliveries: Vec<Delivery>) -> Self {
+        Outcome { value, deliveries }
+    }
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        Outcome {
+            value: f(self.value),
+            deliveries: self.deliveries,
+        }
+    }
+}

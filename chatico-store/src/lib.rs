@@ -1,0 +1,1 @@
+//! Storage backends for ChatiCO (SQLite, Postgres, blob stores). Filled by the SQL-store and adapters issues.

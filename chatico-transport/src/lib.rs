@@ -1,0 +1,1 @@
+//! Transports for ChatiCO (axum gateway, clients, backplanes, SMS senders). Filled by the server issue.

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole ChatiCO test suite, from a fresh clone: README.md's test command, and what
+# .ci/run calls. It starts the loopback services the tests need (PostgreSQL, Redis, NATS)
+# when they are down, fails if it still cannot reach them, then runs every check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chatico-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export CHATICO_TEST_POSTGRES_URL="${CHATICO_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+export CHATICO_TEST_REDIS_URL="${CHATICO_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+export CHATICO_TEST_NATS_URL="${CHATICO_TEST_NATS_URL:-nats://127.0.0.1:4222}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+bash scripts/services.sh
+
+step "toolchain targets"
+rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "chatico-core for wasm32 (client features)"
+cargo check -p chatico-core --target wasm32-unknown-unknown --no-default-features
+
+step "chatico-core keeps I/O out"
+if cargo tree -p chatico-core -e normal --prefix none | grep -E '^(sqlx|axum|hyper|reqwest|tokio) ' ; then
+  echo "chatico-core depends on an I/O crate" >&2; exit 1
+fi
+
+step "tests"
+cargo test --workspace --all-features
