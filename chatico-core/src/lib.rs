@@ -12,6 +12,8 @@ pub mod ids;
 pub mod model;
 pub mod ports;
 pub mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{Error, ErrorBody, ErrorCode, Result};
 

@@ -1,0 +1,531 @@
+//! Conformance: conversations and members.
+
+use std::collections::BTreeMap;
+
+use futures::future::join_all;
+
+use crate::ErrorCode;
+use crate::ids::{ConversationId, UserId};
+use crate::model::{ConversationKind, Role};
+use crate::ports::{NewConversation, Store};
+use crate::sync::{Change, ChangeKind};
+
+use super::fixtures::{Fx, T0};
+
+fn kinds(changes: &[Change]) -> Vec<ChangeKind> {
+    changes.iter().map(|c| c.kind.clone()).collect()
+}
+
+/// Creating a group stores it (`last_seq` 0) and its members (roles as given, `joined_seq`
+/// 0, watermarks 0, not archived); it records one `MemberJoined` per member and then
+/// `ConversationCreated`, and each member sees exactly the joins from their own on.
+pub async fn create_group_stores_members_and_records_changes(store: &dyn Store) {
+    let fx = Fx::new(store);
+    let owner = fx.user("Owner").await;
+    let a = fx.user("A").await;
+    let b = fx.user("B").await;
+    let outsider = fx.user("Outsider").await;
+    let start = fx.latest_pos().await;
+
+    let new = fx.new_group(&owner, &[&a, &b], "Team");
+    let (conv, created) = store.create_conversation(&new).await.expect("create");
+    assert!(created);
+    assert_eq!(conv.id, new.id);
+    assert_eq!(conv.kind, ConversationKind::Group);
+    assert_eq!(conv.title.as_deref(), Some("Team"));
+    assert_eq!(conv.avatar_url, None);
+    assert_eq!(conv.created_by, owner.id);
+    assert_eq!(conv.created_at, new.created_at);
+    assert_eq!(conv.last_seq, 0);
+    assert_eq!(store.get_conversation(conv.id).await.expect("get"), Some(conv.clone()));
+    assert_eq!(
+        store.get_conversation(ConversationId::new(T0)).await.expect("get"),
+        None
+    );
+
+    let members = store.list_members(conv.id).await.expect("members");
+    assert_eq!(members.len(), 3);
+    for (uid, role) in &new.members {
+        let m = fx.member(conv.id, *uid).await;
+        assert!(members.contains(&m));
+        assert_eq!(m.conversation_id, conv.id);
+        assert_eq!(m.role, *role);
+        assert!(!m.archived);
+        assert_eq!((m.delivered_seq, m.read_seq, m.joined_seq), (0, 0, 0));
+        assert_eq!(m.joined_at, new.created_at);
+    }
+    assert_eq!(store.get_member(conv.id, outsider.id).await.expect("get"), None);
+
+    // Where each MemberJoined sits, as seen by its own subject.
+    let mut join_pos: BTreeMap<UserId, i64> = BTreeMap::new();
+    let mut seen: BTreeMap<UserId, Vec<Change>> = BTreeMap::new();
+    for (uid, role) in &new.members {
+        let changes = fx.sync_all(*uid, start, 100).await;
+        assert!(changes.iter().all(|c| c.conversation_id == Some(conv.id)));
+        let own = changes
+            .iter()
+            .find(|c| {
+                c.kind
+                    == ChangeKind::MemberJoined {
+                        user_id: *uid,
+                        role: *role,
+                    }
+            })
+            .unwrap_or_else(|| panic!("{uid} must see their own MemberJoined"));
+        join_pos.insert(*uid, own.pos);
+        let last = changes.last().expect("changes");
+        assert_eq!(
+            last.kind,
+            ChangeKind::ConversationCreated {
+                conversation: conv.clone()
+            },
+            "ConversationCreated comes after the joins"
+        );
+        seen.insert(*uid, changes);
+    }
+    for (uid, changes) in &seen {
+        let joins: Vec<(i64, UserId, Role)> = changes
+            .iter()
+            .filter_map(|c| match c.kind {
+                ChangeKind::MemberJoined { user_id, role } => Some((c.pos, user_id, role)),
+                _ => None,
+            })
+            .collect();
+        let mut expected: Vec<(i64, UserId, Role)> = new
+            .members
+            .iter()
+            .filter(|(m, _)| join_pos[m] >= join_pos[uid])
+            .map(|(m, r)| (join_pos[m], *m, *r))
+            .collect();
+        expected.sort();
+        assert_eq!(joins, expected, "{uid} sees exactly the joins from their own on");
+        assert_eq!(changes.len(), joins.len() + 1, "only joins and ConversationCreated");
+    }
+    assert!(
+        fx.sync_all(outsider.id, start, 100).await.is_empty(),
+        "outsiders see nothing"
+    );
+}
+
+/// One direct conversation per unordered pair: creating it again (either order, any id)
+/// writes nothing and returns the existing one; `find_direct` works both ways.
+pub async fn direct_conversation_is_unique_per_unordered_pair(store: &dyn Store) {
+    let fx = Fx::new(store);
+    let (a, b, c) = (fx.user("a").await, fx.user("b").await, fx.user("c").await);
+    assert_eq!(store.find_direct(a.id, b.id).await.expect("find"), None);
+    let new = fx.new_direct(&a, &b);
+    let (conv, created) = store.create_conversation(&new).await.expect("create");
+    assert!(created);
+    assert_eq!(conv.kind, ConversationKind::Direct);
+    assert_eq!(conv.title, None);
+    let members = store.list_members(conv.id).await.expect("members");
+    let mut member_ids: Vec<UserId> = members.iter().map(|m| m.user_id).collect();
+    member_ids.sort();
+    let mut pair = vec![a.id, b.id];
+    pair.sort();
+    assert_eq!(member_ids, pair);
+
+    let pos = fx.latest_pos().await;
+    let again = fx.new_direct(&b, &a);
+    let (existing, created) = store.create_conversation(&again).await.expect("create again");
+    assert!(!created, "the pair already has a direct conversation");
+    assert_eq!(existing, conv);
+    assert_eq!(fx.latest_pos().await, pos, "nothing is recorded");
+    assert_eq!(
+        store.get_conversation(again.id).await.expect("get"),
+        None,
+        "the new id is not stored"
+    );
+
+    assert_eq!(store.find_direct(a.id, b.id).await.expect("find"), Some(conv.clone()));
+    assert_eq!(store.find_direct(b.id, a.id).await.expect("find"), Some(conv.clone()));
+    assert_eq!(store.find_direct(a.id, c.id).await.expect("find"), None);
+
+    // A group of the same two users is not a direct conversation.
+    fx.group(&a, &[&b]).await;
+    assert_eq!(store.find_direct(a.id, b.id).await.expect("find"), Some(conv.clone()));
+    let ac = fx.direct(&a, &c).await;
+    assert_ne!(ac.id, conv.id);
+    assert_eq!(store.find_direct(c.id, a.id).await.expect("find"), Some(ac));
+}
+
+/// Concurrent creations of the same direct conversation (both orders) yield one conversation.
+pub async fn concurrent_direct_creation_yields_one(store: &dyn Store) {
+    let fx = Fx::new(store);
+    let (a, b) = (fx.user("a").await, fx.user("b").await);
+    let start = fx.latest_pos().await;
+    let news: Vec<NewConversation> = (0..12)
+        .map(|i| {
+            if i % 2 == 0 {
+                fx.new_direct(&a, &b)
+            } else {
+                fx.new_direct(&b, &a)
+            }
+        })
+        .collect();
+    let results: Vec<_> = join_all(news.iter().map(|n| store.create_conversation(n)))
+        .await
+        .into_iter()
+        .map(|r| r.expect("create_conversation"))
+        .collect();
+    assert_eq!(results.iter().filter(|(_, c)| *c).count(), 1, "exactly one creates");
+    let conv = results
+        .iter()
+        .find(|(_, c)| *c)
+        .map(|(c, _)| c.clone())
+        .expect("creator");
+    assert!(results.iter().all(|(c, _)| *c == conv), "all get the same conversation");
+    assert_eq!(store.list_members(conv.id).await.expect("members").len(), 2);
+    let created = fx
+        .sync_all(a.id, start, 100)
+        .await
+        .into_iter()
+        .filter(|c| matches!(c.kind, ChangeKind::ConversationCreated { .. }))
+        .count();
+    assert_eq!(created, 1, "one ConversationCreated");
+}
+
+/// `add_members` adds only newcomers, with `joined_seq` = the current `last_seq`, and records
+/// `MemberJoined` for each; the newcomer's sync starts at their join.
+pub async fn add_members_sets_joined_seq_and_skips_existing(store: &dyn Store) {
+    let fx = Fx::new(store);
+    let (owner, a, b, c) = (
+        fx.user("o").await,
+        fx.user("a").await,
+        fx.user("b").await,
+        fx.user("c").await,
+    );
+    let conv = fx.group(&owner, &[&a]).await;
+    fx.send_n(conv.id, owner.id, 3).await;
+    let start = fx.latest_pos().await;
+    let now = fx.tick();
+    let added = store
+        .add_members(
+            conv.id,
+            &[(b.id, Role::Admin), (a.id, Role::Admin), (c.id, Role::Member)],
+            now,
+        )
+        .await
+        .expect("add");
+    let mut added_ids: Vec<UserId> = added.iter().map(|m| m.user_id).collect();
+    added_ids.sort();
+    let mut expect_ids = vec![b.id, c.id];
+    expect_ids.sort();
+    assert_eq!(added_ids, expect_ids, "existing members are skipped");
+    for m in &added {
+        assert_eq!(m.joined_seq, 3);
+        assert_eq!(m.joined_at, now);
+        assert_eq!(m.conversation_id, conv.id);
+        assert!(!m.archived);
+        assert_eq!(&fx.member(conv.id, m.user_id).await, m);
+    }
+    assert_eq!(
+        added.iter().find(|m| m.user_id == b.id).map(|m| m.role),
+        Some(Role::Admin)
+    );
+    assert_eq!(
+        fx.member(conv.id, a.id).await.role,
+        Role::Member,
+        "existing role untouched"
+    );
+
+    let owner_sees = kinds(&fx.sync_all(owner.id, start, 100).await);
+    assert_eq!(owner_sees.len(), 2);
+    assert!(owner_sees.contains(&ChangeKind::MemberJoined {
+        user_id: b.id,
+        role: Role::Admin
+    }));
+    assert!(owner_sees.contains(&ChangeKind::MemberJoined {
+        user_id: c.id,
+        role: Role::Member
+    }));
+    let b_all = fx.sync_all(b.id, 0, 100).await;
+    assert_eq!(
+        b_all.first().map(|c| c.kind.clone()),
+        Some(ChangeKind::MemberJoined {
+            user_id: b.id,
+            role: Role::Admin
+        }),
+        "a newcomer's view starts at their own join"
+    );
+    assert!(!b_all.iter().any(|c| matches!(c.kind, ChangeKind::Message { .. })));
+    assert!(
+        fx.full_history(conv.id, b.id).await.is_empty(),
+        "nothing before the join"
+    );
+
+    let pos = fx.latest_pos().await;
+    assert!(
+        store
+            .add_members(conv.id, &[(a.id, Role::Member)], fx.tick())
+            .await
+            .expect("add")
+            .is_empty()
+    );
+    assert_eq!(fx.latest_pos().await, pos, "adding nobody new records nothing");
+}
+
+/// `remove_member` records `MemberLeft` for the remaining members and, targeted, for the
+/// removed one; afterwards the removed user sees nothing more of the conversation, not even
+/// its earlier changes (they are no longer a current member).
+pub async fn remove_member_records_left_twice_and_stops_sync(store: &dyn Store) {
+    let fx = Fx::new(store);
+    let (owner, a, b) = (fx.user("o").await, fx.user("a").await, fx.user("b").await);
+    let conv = fx.group(&owner, &[&a, &b]).await;
+    fx.send(conv.id, b.id).await;
+    let before = fx.latest_pos().await;
+    assert!(!fx.sync_all(a.id, 0, 100).await.is_empty());
+
+    assert!(store.remove_member(conv.id, a.id, owner.id).await.expect("remove"));
+    assert!(!fx.is_member(conv.id, a.id).await);
+    assert!(
+        !store
+            .list_members(conv.id)
+            .await
+            .expect("members")
+            .iter()
+            .any(|m| m.user_id == a.id)
+    );
+    let pos = fx.latest_pos().await;
+    assert!(
+        !store
+            .remove_member(conv.id, a.id, owner.id)
+            .await
+            .expect("remove again")
+    );
+    assert_eq!(fx.latest_pos().await, pos, "removing a non-member records nothing");
+
+    // Activity after the removal.
+    fx.send(conv.id, b.id).await;
+    store
+        .update_conversation(conv.id, Some("renamed".into()), None)
+        .await
+        .expect("rename");
+    store
+        .update_receipts(conv.id, owner.id, Some(2), Some(2))
+        .await
+        .expect("receipts");
+
+    let left = ChangeKind::MemberLeft {
+        user_id: a.id,
+        by: owner.id,
+    };
+    let a_sees = fx.sync_all(a.id, before, 100).await;
+    assert_eq!(
+        kinds(&a_sees),
+        vec![left.clone()],
+        "the removed user gets MemberLeft and nothing after"
+    );
+    assert_eq!(a_sees[0].conversation_id, Some(conv.id));
+    let a_all = fx.sync_all(a.id, 0, 100).await;
+    assert_eq!(
+        kinds(&a_all),
+        vec![left.clone()],
+        "conversation changes reach current members only"
+    );
+    for u in [&owner, &b] {
+        let seen = fx.sync_all(u.id, before, 100).await;
+        let lefts: Vec<&Change> = seen.iter().filter(|c| c.kind == left).collect();
+        assert_eq!(lefts.len(), 1, "remaining members see MemberLeft once");
+        assert_eq!(lefts[0].conversation_id, Some(conv.id));
+        assert_eq!(seen.len(), 4, "MemberLeft, message, rename, receipt");
+    }
+}
+
+/// A removed member who is added back sees the conversation from the new join on: not the
+/// messages in between (history or sync), and everything after.
+pub async fn removed_member_rejoining_sees_from_new_join(store: &dyn Store) {
+    let fx = Fx::new(store);
+    let (owner, a) = (fx.user("o").await, fx.user("a").await);
+    let conv = fx.group(&owner, &[&a]).await;
+    fx.send(conv.id, owner.id).await;
+    let cursor = fx.latest_pos().await;
+    store.remove_member(conv.id, a.id, a.id).await.expect("leave");
+    let missed = fx.send(conv.id, owner.id).await;
+    let added = store
+        .add_members(conv.id, &[(a.id, Role::Member)], fx.tick())
+        .await
+        .expect("re-add");
+    assert_eq!(added.len(), 1);
+    assert_eq!(added[0].joined_seq, 2);
+    let after_join = fx.send(conv.id, owner.id).await;
+
+    let seen = kinds(&fx.sync_all(a.id, cursor, 100).await);
+    assert_eq!(
+        seen,
+        vec![
+            ChangeKind::MemberLeft {
+                user_id: a.id,
+                by: a.id
+            },
+            ChangeKind::MemberJoined {
+                user_id: a.id,
+                role: Role::Member
+            },
+            ChangeKind::Message {
+                message: after_join.clone()
+            },
+        ]
+    );
+    assert!(!seen.contains(&ChangeKind::Message { message: missed }));
+    assert_eq!(fx.full_history(conv.id, a.id).await, vec![after_join]);
+}
+
+/// `set_role` changes the role and records `RoleChanged`; non-members are `NotFound`.
+pub async fn set_role_records_change(store: &dyn Store) {
+    let fx = Fx::new(store);
+    let (owner, a, outsider) = (fx.user("o").await, fx.user("a").await, fx.user("x").await);
+    let conv = fx.group(&owner, &[&a]).await;
+    let start = fx.latest_pos().await;
+    let m = store.set_role(conv.id, a.id, Role::Admin).await.expect("set_role");
+    assert_eq!((m.user_id, m.role), (a.id, Role::Admin));
+    assert_eq!(fx.member(conv.id, a.id).await, m);
+    let change = ChangeKind::RoleChanged {
+        user_id: a.id,
+        role: Role::Admin,
+    };
+    assert_eq!(kinds(&fx.sync_all(owner.id, start, 10).await), vec![change.clone()]);
+    assert_eq!(kinds(&fx.sync_all(a.id, start, 10).await), vec![change]);
+    assert!(fx.sync_all(outsider.id, start, 10).await.is_empty());
+    let err = store
+        .set_role(conv.id, outsider.id, Role::Admin)
+        .await
+        .expect_err("not a member");
+    assert_eq!(err.code(), ErrorCode::NotFound);
+}
+
+/// `set_archived` flips the per-user flag and records a targeted `Archived` only when it
+/// changes; other members see nothing; non-members are `NotFound`.
+pub async fn set_archived_records_targeted_change_when_flag_changes(store: &dyn Store) {
+    let fx = Fx::new(store);
+    let (owner, a, outsider) = (fx.user("o").await, fx.user("a").await, fx.user("x").await);
+    let conv = fx.group(&owner, &[&a]).await;
+    let start = fx.latest_pos().await;
+
+    let m = store.set_archived(conv.id, a.id, true).await.expect("archive");
+    assert!(m.archived);
+    assert!(fx.member(conv.id, a.id).await.archived);
+    assert!(!fx.member(conv.id, owner.id).await.archived, "archived is per user");
+    let pos = fx.latest_pos().await;
+    assert!(store.set_archived(conv.id, a.id, true).await.expect("again").archived);
+    assert_eq!(
+        fx.latest_pos().await,
+        pos,
+        "no change recorded when the flag is unchanged"
+    );
+    assert!(
+        !store
+            .set_archived(conv.id, a.id, false)
+            .await
+            .expect("unarchive")
+            .archived
+    );
+
+    let seen = fx.sync_all(a.id, start, 10).await;
+    assert_eq!(
+        kinds(&seen),
+        vec![
+            ChangeKind::Archived { archived: true },
+            ChangeKind::Archived { archived: false }
+        ]
+    );
+    assert!(seen.iter().all(|c| c.conversation_id == Some(conv.id)));
+    assert!(
+        fx.sync_all(owner.id, start, 10).await.is_empty(),
+        "targeted at the user only"
+    );
+    let err = store
+        .set_archived(conv.id, outsider.id, true)
+        .await
+        .expect_err("not a member");
+    assert_eq!(err.code(), ErrorCode::NotFound);
+}
+
+/// `update_conversation`: `None` leaves a field, `Some` sets it, `avatar: Some(None)` clears;
+/// `ConversationUpdated` carries the resulting values, for members only.
+pub async fn update_conversation_patches_title_and_avatar(store: &dyn Store) {
+    let fx = Fx::new(store);
+    let (owner, a, outsider) = (fx.user("o").await, fx.user("a").await, fx.user("x").await);
+    let conv = fx.group(&owner, &[&a]).await;
+    let start = fx.latest_pos().await;
+
+    let c = store
+        .update_conversation(conv.id, None, Some(Some("https://img/g.png".into())))
+        .await
+        .expect("avatar");
+    assert_eq!(
+        (c.title.as_deref(), c.avatar_url.as_deref()),
+        (Some("group"), Some("https://img/g.png"))
+    );
+    let c = store
+        .update_conversation(conv.id, Some("New title".into()), None)
+        .await
+        .expect("title");
+    assert_eq!(
+        (c.title.as_deref(), c.avatar_url.as_deref()),
+        (Some("New title"), Some("https://img/g.png")),
+        "None leaves the avatar"
+    );
+    let c = store
+        .update_conversation(conv.id, None, Some(None))
+        .await
+        .expect("clear avatar");
+    assert_eq!((c.title.as_deref(), c.avatar_url.as_deref()), (Some("New title"), None));
+    assert_eq!(fx.conversation(conv.id).await, c);
+    assert_eq!(
+        (c.id, c.created_at, c.created_by, c.last_seq),
+        (conv.id, conv.created_at, conv.created_by, 0)
+    );
+
+    let expected = vec![
+        ChangeKind::ConversationUpdated {
+            title: Some("group".into()),
+            avatar_url: Some("https://img/g.png".into()),
+        },
+        ChangeKind::ConversationUpdated {
+            title: Some("New title".into()),
+            avatar_url: Some("https://img/g.png".into()),
+        },
+        ChangeKind::ConversationUpdated {
+            title: Some("New title".into()),
+            avatar_url: None,
+        },
+    ];
+    assert_eq!(kinds(&fx.sync_all(a.id, start, 2).await), expected);
+    assert_eq!(kinds(&fx.sync_all(owner.id, start, 100).await), expected);
+    assert!(fx.sync_all(outsider.id, start, 10).await.is_empty());
+}
+
+/// Members are listed by join time, then user id.
+pub async fn list_members_orders_by_join_time_then_id(store: &dyn Store) {
+    let fx = Fx::new(store);
+    let users = fx.users(&["o", "a", "b", "c", "d", "e"]).await;
+    let conv = fx.group(&users[0], &[&users[1], &users[2]]).await;
+    store
+        .add_members(
+            conv.id,
+            &[(users[4].id, Role::Member), (users[3].id, Role::Member)],
+            fx.tick(),
+        )
+        .await
+        .expect("add");
+    store
+        .add_members(conv.id, &[(users[5].id, Role::Member)], fx.tick())
+        .await
+        .expect("add");
+    let mut first = vec![users[0].id, users[1].id, users[2].id];
+    first.sort();
+    let mut second = vec![users[3].id, users[4].id];
+    second.sort();
+    let mut expected = first;
+    expected.extend(second);
+    expected.push(users[5].id);
+    let listed: Vec<UserId> = store
+        .list_members(conv.id)
+        .await
+        .expect("members")
+        .iter()
+        .map(|m| m.user_id)
+        .collect();
+    assert_eq!(listed, expected);
+}
