@@ -234,9 +234,11 @@ pub fn assert_message_matches(msg: &Message, new: &NewMessage) {
 }
 
 /// Checks one sync page against the paging contract, for a request `(since, limit)`:
-/// at most `limit` changes, positions strictly ascending and `> since`; `next` is the
-/// position of the last change returned, or `>= since` on an empty page; a `limited` page
-/// makes progress (`next > since`).
+/// at most `limit` changes, positions strictly ascending and `> since`; on a `limited` page
+/// `next` is the position of the last change returned and is `> since`; on the last page
+/// (not `limited`) `next` is at least that position (or `since` when empty) — a store may
+/// move it further, past changes the user can never see. Callers also check
+/// `next <= latest_pos` (see [`sync_all`]).
 pub fn check_page(since: SyncCursor, limit: u32, page: &SyncPage) {
     assert!(
         page.changes.len() <= limit as usize,
@@ -252,12 +254,15 @@ pub fn check_page(since: SyncCursor, limit: u32, page: &SyncPage) {
         );
         prev = c.pos;
     }
-    match page.changes.last() {
-        Some(last) => assert_eq!(page.next, last.pos, "next must be the pos of the last change returned"),
-        None => assert!(page.next >= since, "next must not go backwards on an empty page"),
-    }
     if page.limited {
-        assert!(page.next > since, "a limited page must make progress");
+        let last = page.changes.last().map(|c| c.pos);
+        assert_eq!(Some(page.next), last, "a limited page resumes after its last change");
+    } else {
+        assert!(
+            page.next >= prev,
+            "next ({}) must not be before the last change returned or `since` ({prev})",
+            page.next
+        );
     }
 }
 
@@ -275,6 +280,12 @@ pub async fn sync_all(store: &dyn Store, user: UserId, since: SyncCursor, pages:
         let limit = pages[round % pages.len()];
         let page = store.sync(user, cursor, limit).await.expect("sync");
         check_page(cursor, limit, &page);
+        let latest = store.latest_pos().await.expect("latest_pos");
+        assert!(
+            page.next <= latest,
+            "next ({}) is beyond latest_pos ({latest})",
+            page.next
+        );
         out.extend(page.changes.iter().cloned());
         if page.limited {
             cursor = page.next;

@@ -592,6 +592,12 @@ impl SyncClient {
         let since = self.cursor;
         let page = store.sync(self.user, since, limit).await.expect("sync");
         check_page(since, limit, &page);
+        let latest = store.latest_pos().await.expect("latest_pos");
+        assert!(
+            page.next <= latest,
+            "next ({}) is beyond latest_pos ({latest})",
+            page.next
+        );
         self.apply_all(&page.changes);
         self.cursor = self.cursor.max(page.next);
         page.limited

@@ -76,7 +76,7 @@ pub async fn sync_pages_report_limited_and_next(store: &dyn Store) {
     let exact = store.sync(u.id, start, 6).await.expect("sync");
     assert_eq!(exact.changes, all);
     assert!(!exact.limited, "exactly `limit` changes and nothing after: not limited");
-    assert_eq!(exact.next, all[5].pos);
+    assert!(exact.next >= all[5].pos);
 
     let first = store.sync(u.id, start, 5).await.expect("sync");
     assert_eq!(first.changes, all[..5].to_vec());
