@@ -185,8 +185,10 @@ pub async fn concurrent_direct_creation_yields_one(store: &dyn Store) {
     assert_eq!(created, 1, "one ConversationCreated");
 }
 
-/// `add_members` adds only newcomers, with `joined_seq` = the current `last_seq`, and records
-/// `MemberJoined` for each; the newcomer's sync starts at their join.
+/// `add_members` adds only newcomers (returned in argument order), with `joined_seq`,
+/// `delivered_seq` and `read_seq` = the current `last_seq`, and records `MemberJoined` for
+/// each; the newcomer's sync, history and conversation row start at their join; a missing
+/// conversation is `NotFound`.
 pub async fn add_members_sets_joined_seq_and_skips_existing(store: &dyn Store) {
     let fx = Fx::new(store);
     let (owner, a, b, c) = (
@@ -207,13 +209,19 @@ pub async fn add_members_sets_joined_seq_and_skips_existing(store: &dyn Store) {
         )
         .await
         .expect("add");
-    let mut added_ids: Vec<UserId> = added.iter().map(|m| m.user_id).collect();
-    added_ids.sort();
-    let mut expect_ids = vec![b.id, c.id];
-    expect_ids.sort();
-    assert_eq!(added_ids, expect_ids, "existing members are skipped");
+    let added_ids: Vec<UserId> = added.iter().map(|m| m.user_id).collect();
+    assert_eq!(
+        added_ids,
+        vec![b.id, c.id],
+        "existing members are skipped; argument order"
+    );
     for m in &added {
         assert_eq!(m.joined_seq, 3);
+        assert_eq!(
+            (m.delivered_seq, m.read_seq),
+            (3, 3),
+            "newcomers start with nothing unread"
+        );
         assert_eq!(m.joined_at, now);
         assert_eq!(m.conversation_id, conv.id);
         assert!(!m.archived);
@@ -253,6 +261,15 @@ pub async fn add_members_sets_joined_seq_and_skips_existing(store: &dyn Store) {
         fx.full_history(conv.id, b.id).await.is_empty(),
         "nothing before the join"
     );
+    let row = store.list_conversations(b.id, false, 10).await.expect("list");
+    assert_eq!(row.len(), 1);
+    assert_eq!(row[0].last_message, None, "no last message from before the join");
+    assert_eq!(row[0].unread, 0);
+    let err = store
+        .add_members(ConversationId::new(T0), &[(b.id, Role::Member)], fx.tick())
+        .await
+        .expect_err("missing conversation");
+    assert_eq!(err.code(), ErrorCode::NotFound);
 
     let pos = fx.latest_pos().await;
     assert!(
@@ -371,7 +388,8 @@ pub async fn removed_member_rejoining_sees_from_new_join(store: &dyn Store) {
     assert_eq!(fx.full_history(conv.id, a.id).await, vec![after_join]);
 }
 
-/// `set_role` changes the role and records `RoleChanged`; non-members are `NotFound`.
+/// `set_role` changes the role and records `RoleChanged` when it changes; non-members are
+/// `NotFound`.
 pub async fn set_role_records_change(store: &dyn Store) {
     let fx = Fx::new(store);
     let (owner, a, outsider) = (fx.user("o").await, fx.user("a").await, fx.user("x").await);
@@ -387,6 +405,16 @@ pub async fn set_role_records_change(store: &dyn Store) {
     assert_eq!(kinds(&fx.sync_all(owner.id, start, 10).await), vec![change.clone()]);
     assert_eq!(kinds(&fx.sync_all(a.id, start, 10).await), vec![change]);
     assert!(fx.sync_all(outsider.id, start, 10).await.is_empty());
+    let pos = fx.latest_pos().await;
+    assert_eq!(
+        store
+            .set_role(conv.id, a.id, Role::Admin)
+            .await
+            .expect("same role")
+            .role,
+        Role::Admin
+    );
+    assert_eq!(fx.latest_pos().await, pos, "an unchanged role records nothing");
     let err = store
         .set_role(conv.id, outsider.id, Role::Admin)
         .await
@@ -442,7 +470,8 @@ pub async fn set_archived_records_targeted_change_when_flag_changes(store: &dyn 
 }
 
 /// `update_conversation`: `None` leaves a field, `Some` sets it, `avatar: Some(None)` clears;
-/// `ConversationUpdated` carries the resulting values, for members only.
+/// `ConversationUpdated` carries the resulting values, for members only, and is recorded only
+/// when something changed; a missing conversation is `NotFound`.
 pub async fn update_conversation_patches_title_and_avatar(store: &dyn Store) {
     let fx = Fx::new(store);
     let (owner, a, outsider) = (fx.user("o").await, fx.user("a").await, fx.user("x").await);
@@ -494,32 +523,47 @@ pub async fn update_conversation_patches_title_and_avatar(store: &dyn Store) {
     assert_eq!(kinds(&fx.sync_all(a.id, start, 2).await), expected);
     assert_eq!(kinds(&fx.sync_all(owner.id, start, 100).await), expected);
     assert!(fx.sync_all(outsider.id, start, 10).await.is_empty());
+
+    let pos = fx.latest_pos().await;
+    store.update_conversation(conv.id, None, None).await.expect("no-op");
+    let same = store
+        .update_conversation(conv.id, Some("New title".into()), Some(None))
+        .await
+        .expect("same values");
+    assert_eq!(same, c);
+    assert_eq!(fx.latest_pos().await, pos, "nothing changed, nothing recorded");
+    let err = store
+        .update_conversation(ConversationId::new(T0), Some("x".into()), None)
+        .await
+        .expect_err("missing conversation");
+    assert_eq!(err.code(), ErrorCode::NotFound);
 }
 
-/// Members are listed by join time, then user id.
+/// Members are listed by join time, then user id (the late joiners here have the smallest
+/// ids, so id order alone is wrong).
 pub async fn list_members_orders_by_join_time_then_id(store: &dyn Store) {
     let fx = Fx::new(store);
-    let users = fx.users(&["o", "a", "b", "c", "d", "e"]).await;
-    let conv = fx.group(&users[0], &[&users[1], &users[2]]).await;
+    let users = fx.users(&["early-1", "early-2", "early-3", "o", "a", "b"]).await;
+    let conv = fx.group(&users[3], &[&users[5], &users[4]]).await;
     store
         .add_members(
             conv.id,
-            &[(users[4].id, Role::Member), (users[3].id, Role::Member)],
+            &[(users[1].id, Role::Member), (users[0].id, Role::Member)],
             fx.tick(),
         )
         .await
         .expect("add");
     store
-        .add_members(conv.id, &[(users[5].id, Role::Member)], fx.tick())
+        .add_members(conv.id, &[(users[2].id, Role::Member)], fx.tick())
         .await
         .expect("add");
-    let mut first = vec![users[0].id, users[1].id, users[2].id];
+    let mut first = vec![users[3].id, users[4].id, users[5].id];
     first.sort();
-    let mut second = vec![users[3].id, users[4].id];
+    let mut second = vec![users[0].id, users[1].id];
     second.sort();
     let mut expected = first;
     expected.extend(second);
-    expected.push(users[5].id);
+    expected.push(users[2].id);
     let listed: Vec<UserId> = store
         .list_members(conv.id)
         .await

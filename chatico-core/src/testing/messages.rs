@@ -361,6 +361,11 @@ pub async fn history_excludes_hidden_and_seqs_before_join(store: &dyn Store) {
     assert_eq!(page(late.id, before(None, 100)).await, vec![7]);
     assert_eq!(page(late.id, after(2, 100)).await, vec![7]);
     assert_eq!(page(late.id, before(Some(7), 100)).await, Vec::<i64>::new());
+    let err = store
+        .hide_message(a.id, conv.id, 99)
+        .await
+        .expect_err("no such message");
+    assert_eq!(err.code(), ErrorCode::NotFound);
 }
 
 /// Deleting for everyone leaves a tombstone (seq, sender, times kept; content gone) that every
@@ -562,7 +567,8 @@ pub async fn concurrent_receipts_keep_the_maximum(store: &dyn Store) {
     assert_eq!(recorded.last(), Some(&(20, 20)));
 }
 
-/// The list is ordered by newest activity: last message time, else creation time.
+/// The list is ordered by newest activity: the newest message's `created_at`, else the
+/// conversation's; ties by conversation id, descending.
 pub async fn list_conversations_orders_by_activity(store: &dyn Store) {
     let fx = Fx::new(store);
     let (u, v) = (fx.user("u").await, fx.user("v").await);
@@ -588,6 +594,24 @@ pub async fn list_conversations_orders_by_activity(store: &dyn Store) {
     assert_eq!(
         order(store.list_conversations(v.id, false, 10).await.expect("list")),
         vec![c2.id, c1.id, c3.id]
+    );
+
+    // Ties: same creation time, no messages.
+    let w = fx.user("w").await;
+    let at = fx.tick();
+    let mut tied = Vec::new();
+    for _ in 0..3 {
+        let new = crate::ports::NewConversation {
+            created_at: at,
+            ..fx.new_group(&w, &[&u], "tie")
+        };
+        tied.push(store.create_conversation(&new).await.expect("create").0.id);
+    }
+    tied.sort();
+    tied.reverse();
+    assert_eq!(
+        order(store.list_conversations(w.id, false, 10).await.expect("list")),
+        tied
     );
 }
 
@@ -623,6 +647,18 @@ pub async fn list_conversations_unread_members_and_last_message(store: &dyn Stor
     assert_eq!(r.me, fx.member(conv.id, a.id).await);
     assert_eq!(r.unread, 3);
     assert_eq!(r.last_message.as_ref(), Some(&sent[2]));
+    let order: Vec<UserId> = store
+        .list_members(conv.id)
+        .await
+        .expect("members")
+        .iter()
+        .map(|m| m.user_id)
+        .collect();
+    assert_eq!(
+        r.members.iter().map(|m| m.user_id).collect::<Vec<_>>(),
+        order,
+        "members in list_members order"
+    );
     let mut members = r.members.clone();
     members.sort_by_key(|m| m.user_id);
     let mut expected = vec![

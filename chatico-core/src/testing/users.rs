@@ -165,9 +165,12 @@ pub async fn search_users_pages_by_id(store: &dyn Store) {
         for limit in [1u32, 3, 4, 100] {
             let mut seen = Vec::new();
             let mut after = None;
-            loop {
+            for _ in 0..=users.len() + 1 {
                 let page = store.search_users(query, after, limit).await.expect("search");
                 assert!(page.len() <= limit as usize);
+                if let Some(a) = after {
+                    assert!(page.iter().all(|u| u.id > a), "a page holds only ids after `after`");
+                }
                 if page.is_empty() {
                     break;
                 }
@@ -249,7 +252,7 @@ pub async fn update_profile_applies_patch_semantics(store: &dyn Store) {
     assert_eq!(err.code(), crate::ErrorCode::NotFound);
 }
 
-/// `set_last_seen` is stored and read back.
+/// `set_last_seen` is stored and read back; an unknown user is `NotFound`.
 pub async fn set_last_seen_is_stored(store: &dyn Store) {
     let fx = Fx::new(store);
     let u = fx.user("Seen").await;
@@ -261,6 +264,11 @@ pub async fn set_last_seen_is_stored(store: &dyn Store) {
         store.get_user(u.id).await.expect("get").expect("exists").last_seen_at,
         Some(T0 + 43)
     );
+    let err = store
+        .set_last_seen(UserId::new(T0), T0)
+        .await
+        .expect_err("unknown user");
+    assert_eq!(err.code(), crate::ErrorCode::NotFound);
 }
 
 fn session(user: UserId, n: i64, hash: &str) -> Session {
