@@ -55,6 +55,8 @@ pub use futures::executor::block_on;
 #[doc(hidden)]
 pub use proptest as __proptest;
 
+crate::__store_conformance_list!(names unused);
+
 /// What `get_store()` may return: a store, or a shared/boxed one.
 pub trait AsDynStore {
     fn as_dyn_store(&self) -> &dyn Store;
@@ -185,6 +187,10 @@ macro_rules! __store_conformance_emit {
                 }
             )*
         }
+    };
+    (names $get_store:path; $($name:ident)*) => {
+        /// The names of the conformance tests, in the order the macro emits them.
+        pub const CONFORMANCE_TESTS: &[&str] = &[$(stringify!($name)),*];
     };
     (futures $get_store:path; $($name:ident)*) => {
         #[allow(unused_imports)]
