@@ -6,9 +6,9 @@ use crate::error::{Error, Result};
 use crate::ids::{ConversationId, UserId};
 use crate::model::{Conversation, ConversationKind, ConversationSummary, Member, Role, SystemNotice};
 use crate::ports::NewConversation;
-use crate::sync::{ChangeKind, Delivery};
+use crate::sync::ChangeKind;
 
-use super::{ConversationDetails, Engine, Outcome, change, deliver, page, validate};
+use super::{ConversationDetails, Engine, Expect, Outcome, page, validate};
 
 impl Engine {
     /// The direct conversation between the caller and `other`, created on first use (one per
@@ -25,6 +25,7 @@ impl Engine {
         if let Some(c) = self.store.find_direct(actor, other).await? {
             return Ok(Outcome::new(c));
         }
+        let since = self.mark().await?;
         let now = self.now();
         let new = NewConversation {
             id: ConversationId::new(now),
@@ -39,7 +40,7 @@ impl Engine {
         if !created {
             return Ok(Outcome::new(conv));
         }
-        let deliveries = created_deliveries(&conv, &new.members);
+        let deliveries = self.stamp(since, created_changes(&conv, &new.members)).await;
         Ok(Outcome::with(conv, deliveries))
     }
 
@@ -84,6 +85,7 @@ impl Engine {
             ));
         }
         self.check_invitees(actor, &invitees).await?;
+        let since = self.mark().await?;
         let now = self.now();
         let mut initial = vec![(actor, Role::Owner)];
         initial.extend(invitees.iter().map(|u| (*u, Role::Member)));
@@ -97,17 +99,17 @@ impl Engine {
             members: initial,
         };
         let (conv, _) = self.store.create_conversation(&new).await?;
-        let mut deliveries = created_deliveries(&conv, &new.members);
+        let mut expected = created_changes(&conv, &new.members);
         let recipients: Vec<UserId> = new.members.iter().map(|(u, _)| *u).collect();
         self.notice(
             actor,
             conv.id,
             SystemNotice::GroupCreated { title },
             &recipients,
-            &mut deliveries,
+            &mut expected,
         )
         .await;
-        Ok(Outcome::with(conv, deliveries))
+        Ok(Outcome::with(conv, self.stamp(since, expected).await))
     }
 
     /// A group the caller manages (owner or admin): membership, kind and role checked in an
@@ -137,7 +139,7 @@ impl Engine {
         }
         self.managed_group(actor, conversation).await?;
         self.check_invitees(actor, &invitees).await?;
-        let current: BTreeSet<UserId> = self.member_ids(conversation).await?.into_iter().collect();
+        let current = self.member_ids(conversation).await?;
         let fresh: Vec<(UserId, Role)> = invitees
             .iter()
             .filter(|u| !current.contains(u))
@@ -150,36 +152,36 @@ impl Engine {
         if fresh.is_empty() {
             return Ok(Outcome::new(Vec::new()));
         }
+        let since = self.mark().await?;
         let added = self.store.add_members(conversation, &fresh, self.now()).await?;
         if added.is_empty() {
             return Ok(Outcome::new(added));
         }
+        // Each `MemberJoined` is seen by the members before it and by the one joining.
+        let mut audience = current;
+        let mut expected = Vec::with_capacity(added.len() + 1);
+        for m in &added {
+            audience.push(m.user_id);
+            expected.push(Expect::conv(
+                conversation,
+                ChangeKind::MemberJoined {
+                    user_id: m.user_id,
+                    role: m.role,
+                },
+                &audience,
+            ));
+        }
         let recipients = self.member_ids(conversation).await?;
-        let mut deliveries: Vec<Delivery> = added
-            .iter()
-            .map(|m| {
-                deliver(
-                    &recipients,
-                    change(
-                        Some(conversation),
-                        ChangeKind::MemberJoined {
-                            user_id: m.user_id,
-                            role: m.role,
-                        },
-                    ),
-                )
-            })
-            .collect();
         let users = added.iter().map(|m| m.user_id).collect();
         self.notice(
             actor,
             conversation,
             SystemNotice::MembersAdded { users },
             &recipients,
-            &mut deliveries,
+            &mut expected,
         )
         .await;
-        Ok(Outcome::with(added, deliveries))
+        Ok(Outcome::with(added, self.stamp(since, expected).await))
     }
 
     /// Removes a member from a group. Owner and admins remove plain members; only the owner
@@ -209,20 +211,21 @@ impl Engine {
                 "only the owner removes admins; nobody removes the owner",
             ));
         }
+        let since = self.mark().await?;
         if !self.store.remove_member(conversation, user, actor).await? {
             return Err(Error::not_found("member"));
         }
         let remaining = self.member_ids(conversation).await?;
-        let mut deliveries = vec![left_delivery(conversation, user, actor, &remaining)];
+        let mut expected = left_changes(conversation, user, actor, &remaining);
         self.notice(
             actor,
             conversation,
             SystemNotice::MemberRemoved { user },
             &remaining,
-            &mut deliveries,
+            &mut expected,
         )
         .await;
-        Ok(Outcome::with((), deliveries))
+        Ok(Outcome::with((), self.stamp(since, expected).await))
     }
 
     /// Changes a member's role to `admin` or `member` (owner only). Ownership is not given
@@ -252,21 +255,23 @@ impl Engine {
         if target.role == role {
             return Ok(Outcome::new(target));
         }
+        let since = self.mark().await?;
         let updated = self.store.set_role(conversation, user, role).await?;
         let recipients = self.member_ids(conversation).await?;
-        let mut deliveries = vec![deliver(
+        let mut expected = vec![Expect::conv(
+            conversation,
+            ChangeKind::RoleChanged { user_id: user, role },
             &recipients,
-            change(Some(conversation), ChangeKind::RoleChanged { user_id: user, role }),
         )];
         self.notice(
             actor,
             conversation,
             SystemNotice::RoleChanged { user, role },
             &recipients,
-            &mut deliveries,
+            &mut expected,
         )
         .await;
-        Ok(Outcome::with(updated, deliveries))
+        Ok(Outcome::with(updated, self.stamp(since, expected).await))
     }
 
     /// Leaves a group. An owner leaving hands ownership to the oldest admin, else the
@@ -278,9 +283,11 @@ impl Engine {
                 "direct conversations cannot be left; archive them instead",
             ));
         }
-        let mut deliveries = Vec::new();
         let members = self.store.list_members(conversation).await?;
+        let since = self.mark().await?;
+        let mut expected = Vec::new();
         if me.role == Role::Owner {
+            // `list_members` is in join order: the first admin, else the first other member.
             let others = members.iter().filter(|m| m.user_id != actor);
             let successor = others
                 .clone()
@@ -290,15 +297,13 @@ impl Engine {
             if let Some(next) = successor {
                 self.store.set_role(conversation, next, Role::Owner).await?;
                 let ids: Vec<UserId> = members.iter().map(|m| m.user_id).collect();
-                deliveries.push(deliver(
+                expected.push(Expect::conv(
+                    conversation,
+                    ChangeKind::RoleChanged {
+                        user_id: next,
+                        role: Role::Owner,
+                    },
                     &ids,
-                    change(
-                        Some(conversation),
-                        ChangeKind::RoleChanged {
-                            user_id: next,
-                            role: Role::Owner,
-                        },
-                    ),
                 ));
             }
         }
@@ -306,18 +311,18 @@ impl Engine {
             return Err(Error::not_found("conversation"));
         }
         let remaining = self.member_ids(conversation).await?;
-        deliveries.push(left_delivery(conversation, actor, actor, &remaining));
+        expected.extend(left_changes(conversation, actor, actor, &remaining));
         if !remaining.is_empty() {
             self.notice(
                 actor,
                 conversation,
                 SystemNotice::MemberLeft { user: actor },
                 &remaining,
-                &mut deliveries,
+                &mut expected,
             )
             .await;
         }
-        Ok(Outcome::with((), deliveries))
+        Ok(Outcome::with((), self.stamp(since, expected).await))
     }
 
     /// Changes a group's title and/or avatar (owner/admin). `None` leaves a field as it is;
@@ -342,6 +347,7 @@ impl Engine {
         if title.is_none() && avatar_url.is_none() {
             return Ok(Outcome::new(before));
         }
+        let since = self.mark().await?;
         let after = self
             .store
             .update_conversation(conversation, title.clone(), avatar_url)
@@ -350,15 +356,13 @@ impl Engine {
             return Ok(Outcome::new(after));
         }
         let recipients = self.member_ids(conversation).await?;
-        let mut deliveries = vec![deliver(
+        let mut expected = vec![Expect::conv(
+            conversation,
+            ChangeKind::ConversationUpdated {
+                title: after.title.clone(),
+                avatar_url: after.avatar_url.clone(),
+            },
             &recipients,
-            change(
-                Some(conversation),
-                ChangeKind::ConversationUpdated {
-                    title: after.title.clone(),
-                    avatar_url: after.avatar_url.clone(),
-                },
-            ),
         )];
         if after.title != before.title
             && let Some(t) = after.title.clone()
@@ -368,11 +372,11 @@ impl Engine {
                 conversation,
                 SystemNotice::TitleChanged { title: t },
                 &recipients,
-                &mut deliveries,
+                &mut expected,
             )
             .await;
         }
-        Ok(Outcome::with(after, deliveries))
+        Ok(Outcome::with(after, self.stamp(since, expected).await))
     }
 
     /// Archives or unarchives a conversation for the caller only.
@@ -386,14 +390,14 @@ impl Engine {
         if me.archived == archived {
             return Ok(Outcome::new(me));
         }
+        let since = self.mark().await?;
         let updated = self.store.set_archived(conversation, actor, archived).await?;
-        Ok(Outcome::with(
-            updated,
-            vec![deliver(
-                &[actor],
-                change(Some(conversation), ChangeKind::Archived { archived }),
-            )],
-        ))
+        let expected = vec![Expect::targeted(
+            Some(conversation),
+            actor,
+            ChangeKind::Archived { archived },
+        )];
+        Ok(Outcome::with(updated, self.stamp(since, expected).await))
     }
 
     /// The caller's conversations (archived or not), newest activity first, each with its
@@ -416,36 +420,32 @@ impl Engine {
     }
 }
 
-/// `MemberJoined` for each initial member, then `ConversationCreated`, to every member.
-fn created_deliveries(conv: &Conversation, members: &[(UserId, Role)]) -> Vec<Delivery> {
-    let ids: Vec<UserId> = members.iter().map(|(u, _)| *u).collect();
-    let mut out: Vec<Delivery> = members
+/// `MemberJoined` for each initial member (seen by the members before it and the one
+/// joining), then `ConversationCreated` (seen by all).
+fn created_changes(conv: &Conversation, members: &[(UserId, Role)]) -> Vec<Expect> {
+    let mut audience = Vec::with_capacity(members.len());
+    let mut out: Vec<Expect> = members
         .iter()
         .map(|(u, r)| {
-            deliver(
-                &ids,
-                change(Some(conv.id), ChangeKind::MemberJoined { user_id: *u, role: *r }),
-            )
+            audience.push(*u);
+            Expect::conv(conv.id, ChangeKind::MemberJoined { user_id: *u, role: *r }, &audience)
         })
         .collect();
-    out.push(deliver(
-        &ids,
-        change(
-            Some(conv.id),
-            ChangeKind::ConversationCreated {
-                conversation: conv.clone(),
-            },
-        ),
+    out.push(Expect::conv(
+        conv.id,
+        ChangeKind::ConversationCreated {
+            conversation: conv.clone(),
+        },
+        &audience,
     ));
     out
 }
 
-/// `MemberLeft` to the remaining members and to the user who left (recorded for both).
-fn left_delivery(conversation: ConversationId, user: UserId, by: UserId, remaining: &[UserId]) -> Delivery {
-    let mut recipients = remaining.to_vec();
-    recipients.push(user);
-    deliver(
-        &recipients,
-        change(Some(conversation), ChangeKind::MemberLeft { user_id: user, by }),
-    )
+/// `MemberLeft` as recorded twice: for the remaining members and for the user who left.
+fn left_changes(conversation: ConversationId, user: UserId, by: UserId, remaining: &[UserId]) -> Vec<Expect> {
+    let kind = ChangeKind::MemberLeft { user_id: user, by };
+    vec![
+        Expect::conv(conversation, kind.clone(), remaining),
+        Expect::targeted(Some(conversation), user, kind),
+    ]
 }

@@ -5,7 +5,7 @@ use crate::ids::{ConversationId, MessageId, UserId};
 use crate::model::{Content, ConversationKind, HistoryQuery, MediaRef, Member, Message, NewMessage};
 use crate::sync::ChangeKind;
 
-use super::{Engine, Outcome, SendMessage, change, deliver, page, validate};
+use super::{Engine, Expect, Outcome, SendMessage, page, validate};
 
 impl Engine {
     /// Sends a message. Idempotent on `(caller, client_msg_id)`: a retry returns the
@@ -68,6 +68,7 @@ impl Engine {
                 }
             }
         }
+        let since = self.mark().await?;
         let now = self.now();
         let new = NewMessage {
             id: MessageId::new(now),
@@ -85,13 +86,14 @@ impl Engine {
             }
             return Ok(Outcome::new(message));
         }
-        let event = change(
-            Some(conv.id),
+        let expected = vec![Expect::conv(
+            conv.id,
             ChangeKind::Message {
                 message: message.clone(),
             },
-        );
-        Ok(Outcome::with(message, vec![deliver(&members, event)]))
+            &members,
+        )];
+        Ok(Outcome::with(message, self.stamp(since, expected).await))
     }
 
     /// A page of history by seq (ascending), as the caller sees it: without messages hidden
@@ -130,14 +132,14 @@ impl Engine {
         validate::seq("seq", seq, 1)?;
         let (_, me) = self.membership(actor, conversation).await?;
         self.visible_message(&me, conversation, seq).await?;
+        let since = self.mark().await?;
         self.store.hide_message(actor, conversation, seq).await?;
-        Ok(Outcome::with(
-            (),
-            vec![deliver(
-                &[actor],
-                change(Some(conversation), ChangeKind::MessageHidden { seq }),
-            )],
-        ))
+        let expected = vec![Expect::targeted(
+            Some(conversation),
+            actor,
+            ChangeKind::MessageHidden { seq },
+        )];
+        Ok(Outcome::with((), self.stamp(since, expected).await))
     }
 
     /// Deletes a message for everyone: its content is gone from every read, the seq stays
@@ -163,19 +165,19 @@ impl Engine {
         if message.deleted_at.is_some() {
             return Ok(Outcome::new(message));
         }
+        let since = self.mark().await?;
         let tombstone = self
             .store
             .delete_message_for_everyone(conversation, seq, self.now())
             .await?;
         let recipients = self.member_ids(conversation).await?;
         let deleted_at = tombstone.deleted_at.unwrap_or_else(|| self.now());
-        Ok(Outcome::with(
-            tombstone,
-            vec![deliver(
-                &recipients,
-                change(Some(conversation), ChangeKind::MessageDeleted { seq, deleted_at }),
-            )],
-        ))
+        let expected = vec![Expect::conv(
+            conversation,
+            ChangeKind::MessageDeleted { seq, deleted_at },
+            &recipients,
+        )];
+        Ok(Outcome::with(tombstone, self.stamp(since, expected).await))
     }
 
     /// Moves the caller's delivered watermark to `seq` (monotonic, clamped to the last seq).
@@ -204,19 +206,21 @@ impl Engine {
             validate::seq("seq", *v, 0)?;
         }
         let (_, before) = self.membership(actor, conversation).await?;
+        let since = self.mark().await?;
         let after = self.store.update_receipts(conversation, actor, delivered, read).await?;
         if (after.delivered_seq, after.read_seq) == (before.delivered_seq, before.read_seq) {
             return Ok(Outcome::new(after));
         }
         let recipients = self.member_ids(conversation).await?;
-        let event = change(
-            Some(conversation),
+        let expected = vec![Expect::conv(
+            conversation,
             ChangeKind::Receipt {
                 user_id: actor,
                 delivered_seq: after.delivered_seq,
                 read_seq: after.read_seq,
             },
-        );
-        Ok(Outcome::with(after, vec![deliver(&recipients, event)]))
+            &recipients,
+        )];
+        Ok(Outcome::with(after, self.stamp(since, expected).await))
     }
 }

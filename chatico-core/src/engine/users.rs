@@ -7,7 +7,7 @@ use crate::ids::UserId;
 use crate::model::{BlobMeta, ProfilePatch, User, UserProfile};
 use crate::sync::{ChangeKind, Event};
 
-use super::{Engine, Outcome, change, deliver, page, validate};
+use super::{Engine, Expect, Outcome, deliver, page, validate};
 
 impl Engine {
     /// The caller's own full record.
@@ -112,15 +112,21 @@ impl Engine {
     /// Adds a contact; true if it was not one already.
     pub async fn add_contact(&self, actor: UserId, user: UserId) -> Result<Outcome<bool>> {
         self.other_user(actor, user).await?;
-        let added = self.store.add_contact(actor, user, self.now()).await?;
-        Ok(targeted(actor, added, ChangeKind::ContactAdded { user_id: user }))
+        let since = self.mark().await?;
+        let changed = self.store.add_contact(actor, user, self.now()).await?;
+        Ok(self
+            .targeted(since, actor, changed, ChangeKind::ContactAdded { user_id: user })
+            .await)
     }
 
     /// Removes a contact; true if it was one.
     pub async fn remove_contact(&self, actor: UserId, user: UserId) -> Result<Outcome<bool>> {
         self.other_user(actor, user).await?;
-        let removed = self.store.remove_contact(actor, user).await?;
-        Ok(targeted(actor, removed, ChangeKind::ContactRemoved { user_id: user }))
+        let since = self.mark().await?;
+        let changed = self.store.remove_contact(actor, user).await?;
+        Ok(self
+            .targeted(since, actor, changed, ChangeKind::ContactRemoved { user_id: user })
+            .await)
     }
 
     /// The caller's contacts (last seen and online hidden across a block).
@@ -134,15 +140,21 @@ impl Engine {
     /// group invitations between them are refused.
     pub async fn block(&self, actor: UserId, user: UserId) -> Result<Outcome<bool>> {
         self.other_user(actor, user).await?;
-        let blocked = self.store.block(actor, user, self.now()).await?;
-        Ok(targeted(actor, blocked, ChangeKind::Blocked { user_id: user }))
+        let since = self.mark().await?;
+        let changed = self.store.block(actor, user, self.now()).await?;
+        Ok(self
+            .targeted(since, actor, changed, ChangeKind::Blocked { user_id: user })
+            .await)
     }
 
     /// Unblocks a user; true if they were blocked.
     pub async fn unblock(&self, actor: UserId, user: UserId) -> Result<Outcome<bool>> {
         self.other_user(actor, user).await?;
-        let unblocked = self.store.unblock(actor, user).await?;
-        Ok(targeted(actor, unblocked, ChangeKind::Unblocked { user_id: user }))
+        let since = self.mark().await?;
+        let changed = self.store.unblock(actor, user).await?;
+        Ok(self
+            .targeted(since, actor, changed, ChangeKind::Unblocked { user_id: user })
+            .await)
     }
 
     /// The users the caller has blocked (their last seen and online hidden).
@@ -177,11 +189,13 @@ impl Engine {
     }
 }
 
-/// A change for the actor alone (their other devices), only when something changed.
-fn targeted(actor: UserId, changed: bool, kind: ChangeKind) -> Outcome<bool> {
-    if changed {
-        Outcome::with(true, vec![deliver(&[actor], change(None, kind))])
-    } else {
-        Outcome::new(false)
+impl Engine {
+    /// A change for the actor alone (their other devices), only when something changed.
+    async fn targeted(&self, since: i64, actor: UserId, changed: bool, kind: ChangeKind) -> Outcome<bool> {
+        if !changed {
+            return Outcome::new(false);
+        }
+        let deliveries = self.stamp(since, vec![Expect::targeted(None, actor, kind)]).await;
+        Outcome::with(true, deliveries)
     }
 }
