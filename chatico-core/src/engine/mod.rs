@@ -25,11 +25,12 @@
 //!
 //! # Live events and positions
 //!
-//! Store writes do not report the positions of the changes they record, so the
-//! `Event::Change`s in an [`Outcome`] carry `pos = `[`LIVE_POS`] (0). Clients apply live
-//! changes idempotently (messages by `(conversation, seq)`, receipts as max-watermarks,
-//! membership as sets) and advance their sync cursor only from [`SyncPage::next`]; a resync
-//! after a reconnect may repeat a change already applied live, never miss one.
+//! Every persistent change an operation makes goes out live as an `Event::Change` carrying
+//! the position the store recorded it at (read back with `Store::changes_after` from the
+//! `latest_pos` taken before the first write), to exactly that change's sync audience. A
+//! client therefore recognises a change it got live when a later sync returns it again
+//! (`client::SyncState`). If a store cannot report positions, the change goes out with
+//! [`LIVE_POS`] (0) and clients learn it from sync.
 //!
 //! # Ephemeral state
 //!
