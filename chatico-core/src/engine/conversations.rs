@@ -59,13 +59,15 @@ impl Engine {
         Ok(())
     }
 
-    /// The member list from a request: not too long, without duplicates and the caller.
+    /// The member list from a request without duplicates and the caller, at most the
+    /// group size.
     fn invitee_set(&self, actor: UserId, members: &[UserId]) -> Result<BTreeSet<UserId>> {
         let max = self.config.limits.max_group_members;
-        if members.len() > max {
+        let set: BTreeSet<UserId> = members.iter().copied().filter(|u| *u != actor).collect();
+        if set.len() > max {
             return Err(Error::invalid("members", format!("a group has at most {max} members")));
         }
-        Ok(members.iter().copied().filter(|u| *u != actor).collect())
+        Ok(set)
     }
 
     /// Creates a group owned by the caller with `members` (duplicates and the caller ignored).
@@ -296,7 +298,8 @@ impl Engine {
                 .map(|m| m.user_id);
             if let Some(next) = successor {
                 self.store.set_role(conversation, next, Role::Owner).await?;
-                let ids: Vec<UserId> = members.iter().map(|m| m.user_id).collect();
+                // The leaver stops seeing conversation changes once gone, so only the others.
+                let ids: Vec<UserId> = members.iter().map(|m| m.user_id).filter(|u| *u != actor).collect();
                 expected.push(Expect::conv(
                     conversation,
                     ChangeKind::RoleChanged {
