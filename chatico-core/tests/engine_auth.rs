@@ -431,18 +431,26 @@ fn access_and_refresh_tokens_cannot_be_swapped() {
 fn refresh_rotates_and_reuse_revokes_the_session() {
     let h = Harness::new();
     let t1 = login(&h, PHONE);
+    let sid = claims_of(&t1.refresh_token).sid;
+    let session = block_on(chatico_core::ports::Store::get_session(h.store.as_ref(), sid))
+        .expect("get")
+        .expect("session");
+    assert_eq!(session.expires_at, T0 + 30 * 86_400_000);
     h.clock.advance(1000);
     let t2 = block_on(h.engine.refresh(&t1.refresh_token)).expect("rotate");
     assert_ne!(t2.refresh_token, t1.refresh_token);
     block_on(h.engine.authenticate(&t2.access_token)).expect("new access works");
     // The session keeps only a hash of the current secret.
-    let sid = claims_of(&t2.refresh_token).sid;
+    assert_eq!(claims_of(&t2.refresh_token).sid, sid);
     let session = block_on(chatico_core::ports::Store::get_session(h.store.as_ref(), sid))
         .expect("get")
         .expect("session");
     let secret = claims_of(&t2.refresh_token).rt.expect("secret");
     assert_eq!(session.refresh_hash, chatico_core::auth::refresh_hash(&secret));
     assert_ne!(session.refresh_hash, secret);
+    // Rotation starts the session's lifetime again.
+    assert_eq!(session.expires_at, T0 + 1000 + 30 * 86_400_000);
+    assert_eq!(session.device.as_deref(), Some("test device"));
     // The old refresh token again: reuse. The whole session dies.
     assert!(unauthorized(block_on(h.engine.refresh(&t1.refresh_token))));
     assert!(unauthorized(block_on(h.engine.refresh(&t2.refresh_token))));

@@ -13,6 +13,8 @@ use chatico_core::ports::Store;
 use chatico_core::sync::{ChangeKind, Event};
 use common::*;
 
+type ConvOp<'a> = Box<dyn Fn(ConversationId) -> chatico_core::Result<()> + 'a>;
+
 fn newest(limit: u32) -> HistoryQuery {
     HistoryQuery {
         direction: HistoryDirection::Before,
@@ -37,7 +39,7 @@ fn a_conversation_you_are_not_in_answers_like_a_missing_one() {
     for conv in [group, direct] {
         // Every operation on a conversation, by a non-member on an existing one and on one
         // that does not exist: the same error, to the byte.
-        let ops: Vec<(&str, Box<dyn Fn(ConversationId) -> chatico_core::Result<()>>)> = vec![
+        let ops: Vec<(&str, ConvOp<'_>)> = vec![
             (
                 "get",
                 Box::new(|c| block_on(e.get_conversation(outsider, c)).map(|_| ())),

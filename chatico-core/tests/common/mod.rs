@@ -105,7 +105,7 @@ impl Harness {
 
     /// Sends a text and returns its seq.
     pub fn say(&self, from: UserId, conv: ConversationId, text: &str) -> i64 {
-        block_on(self.engine.send(from, text_msg(conv, &format!("{}", uuid_ish()), text)))
+        block_on(self.engine.send(from, text_msg(conv, &uuid_ish(), text)))
             .expect("send")
             .value
             .seq
