@@ -795,14 +795,4 @@ impl Store for MemoryStore {
     async fn latest_pos(&self) -> Result<SyncCursor> {
         Ok(self.lock()?.changes.len() as SyncCursor)
     }
-
-    async fn changes_after(&self, after: SyncCursor, limit: u32) -> Result<Vec<(Change, Option<UserId>)>> {
-        let g = self.lock()?;
-        Ok(g.changes
-            .iter()
-            .skip(after.max(0) as usize)
-            .take(limit as usize)
-            .map(|r| (g.resolve(r), r.target))
-            .collect())
-    }
 }

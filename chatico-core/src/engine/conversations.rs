@@ -6,9 +6,9 @@ use crate::error::{Error, Result};
 use crate::ids::{ConversationId, UserId};
 use crate::model::{Conversation, ConversationKind, ConversationSummary, Member, Role, SystemNotice};
 use crate::ports::NewConversation;
-use crate::sync::ChangeKind;
+use crate::sync::{Change, ChangeKind, Delivery};
 
-use super::{ConversationDetails, Engine, Expect, Outcome, page, validate};
+use super::{ConversationDetails, Engine, Outcome, live, page, validate};
 
 impl Engine {
     /// The direct conversation between the caller and `other`, created on first use (one per
@@ -25,7 +25,6 @@ impl Engine {
         if let Some(c) = self.store.find_direct(actor, other).await? {
             return Ok(Outcome::new(c));
         }
-        let since = self.mark().await?;
         let now = self.now();
         let new = NewConversation {
             id: ConversationId::new(now),
@@ -36,11 +35,8 @@ impl Engine {
             created_at: now,
             members: vec![(actor, Role::Member), (other, Role::Member)],
         };
-        let (conv, created) = self.store.create_conversation(&new).await?;
-        if !created {
-            return Ok(Outcome::new(conv));
-        }
-        let deliveries = self.stamp(since, created_changes(&conv, &new.members)).await;
+        let (conv, changes) = self.store.create_conversation(&new).await?;
+        let deliveries = join_deliveries(Vec::new(), changes);
         Ok(Outcome::with(conv, deliveries))
     }
 
@@ -87,7 +83,6 @@ impl Engine {
             ));
         }
         self.check_invitees(actor, &invitees).await?;
-        let since = self.mark().await?;
         let now = self.now();
         let mut initial = vec![(actor, Role::Owner)];
         initial.extend(invitees.iter().map(|u| (*u, Role::Member)));
@@ -100,18 +95,18 @@ impl Engine {
             created_at: now,
             members: initial,
         };
-        let (conv, _) = self.store.create_conversation(&new).await?;
-        let mut expected = created_changes(&conv, &new.members);
+        let (conv, changes) = self.store.create_conversation(&new).await?;
+        let mut deliveries = join_deliveries(Vec::new(), changes);
         let recipients: Vec<UserId> = new.members.iter().map(|(u, _)| *u).collect();
         self.notice(
             actor,
             conv.id,
             SystemNotice::GroupCreated { title },
             &recipients,
-            &mut expected,
+            &mut deliveries,
         )
         .await;
-        Ok(Outcome::with(conv, self.stamp(since, expected).await))
+        Ok(Outcome::with(conv, deliveries))
     }
 
     /// A group the caller manages (owner or admin): membership, kind and role checked in an
@@ -154,25 +149,11 @@ impl Engine {
         if fresh.is_empty() {
             return Ok(Outcome::new(Vec::new()));
         }
-        let since = self.mark().await?;
-        let added = self.store.add_members(conversation, &fresh, self.now()).await?;
+        let (added, changes) = self.store.add_members(conversation, &fresh, self.now()).await?;
         if added.is_empty() {
             return Ok(Outcome::new(added));
         }
-        // Each `MemberJoined` is seen by the members before it and by the one joining.
-        let mut audience = current;
-        let mut expected = Vec::with_capacity(added.len() + 1);
-        for m in &added {
-            audience.push(m.user_id);
-            expected.push(Expect::conv(
-                conversation,
-                ChangeKind::MemberJoined {
-                    user_id: m.user_id,
-                    role: m.role,
-                },
-                &audience,
-            ));
-        }
+        let mut deliveries = join_deliveries(current, changes);
         let recipients = self.member_ids(conversation).await?;
         let users = added.iter().map(|m| m.user_id).collect();
         self.notice(
@@ -180,10 +161,10 @@ impl Engine {
             conversation,
             SystemNotice::MembersAdded { users },
             &recipients,
-            &mut expected,
+            &mut deliveries,
         )
         .await;
-        Ok(Outcome::with(added, self.stamp(since, expected).await))
+        Ok(Outcome::with(added, deliveries))
     }
 
     /// Removes a member from a group. Owner and admins remove plain members; only the owner
@@ -213,21 +194,21 @@ impl Engine {
                 "only the owner removes admins; nobody removes the owner",
             ));
         }
-        let since = self.mark().await?;
-        if !self.store.remove_member(conversation, user, actor).await? {
+        let changes = self.store.remove_member(conversation, user, actor).await?;
+        if changes.is_empty() {
             return Err(Error::not_found("member"));
         }
         let remaining = self.member_ids(conversation).await?;
-        let mut expected = left_changes(conversation, user, actor, &remaining);
+        let mut deliveries = left_deliveries(user, &remaining, changes);
         self.notice(
             actor,
             conversation,
             SystemNotice::MemberRemoved { user },
             &remaining,
-            &mut expected,
+            &mut deliveries,
         )
         .await;
-        Ok(Outcome::with((), self.stamp(since, expected).await))
+        Ok(Outcome::with((), deliveries))
     }
 
     /// Changes a member's role to `admin` or `member` (owner only). Ownership is not given
@@ -257,23 +238,21 @@ impl Engine {
         if target.role == role {
             return Ok(Outcome::new(target));
         }
-        let since = self.mark().await?;
-        let updated = self.store.set_role(conversation, user, role).await?;
+        let (updated, change) = self.store.set_role(conversation, user, role).await?;
+        let Some(change) = change else {
+            return Ok(Outcome::new(updated));
+        };
         let recipients = self.member_ids(conversation).await?;
-        let mut expected = vec![Expect::conv(
-            conversation,
-            ChangeKind::RoleChanged { user_id: user, role },
-            &recipients,
-        )];
+        let mut deliveries = vec![live(&recipients, change)];
         self.notice(
             actor,
             conversation,
             SystemNotice::RoleChanged { user, role },
             &recipients,
-            &mut expected,
+            &mut deliveries,
         )
         .await;
-        Ok(Outcome::with(updated, self.stamp(since, expected).await))
+        Ok(Outcome::with(updated, deliveries))
     }
 
     /// Leaves a group. An owner leaving hands ownership to the oldest admin, else the
@@ -286,8 +265,7 @@ impl Engine {
             ));
         }
         let members = self.store.list_members(conversation).await?;
-        let since = self.mark().await?;
-        let mut expected = Vec::new();
+        let mut deliveries = Vec::new();
         if me.role == Role::Owner {
             // `list_members` is in join order: the first admin, else the first other member.
             let others = members.iter().filter(|m| m.user_id != actor);
@@ -297,35 +275,29 @@ impl Engine {
                 .or_else(|| others.clone().next())
                 .map(|m| m.user_id);
             if let Some(next) = successor {
-                self.store.set_role(conversation, next, Role::Owner).await?;
+                let (_, change) = self.store.set_role(conversation, next, Role::Owner).await?;
                 // The leaver stops seeing conversation changes once gone, so only the others.
                 let ids: Vec<UserId> = members.iter().map(|m| m.user_id).filter(|u| *u != actor).collect();
-                expected.push(Expect::conv(
-                    conversation,
-                    ChangeKind::RoleChanged {
-                        user_id: next,
-                        role: Role::Owner,
-                    },
-                    &ids,
-                ));
+                deliveries.extend(change.map(|c| live(&ids, c)));
             }
         }
-        if !self.store.remove_member(conversation, actor, actor).await? {
+        let changes = self.store.remove_member(conversation, actor, actor).await?;
+        if changes.is_empty() {
             return Err(Error::not_found("conversation"));
         }
         let remaining = self.member_ids(conversation).await?;
-        expected.extend(left_changes(conversation, actor, actor, &remaining));
+        deliveries.extend(left_deliveries(actor, &remaining, changes));
         if !remaining.is_empty() {
             self.notice(
                 actor,
                 conversation,
                 SystemNotice::MemberLeft { user: actor },
                 &remaining,
-                &mut expected,
+                &mut deliveries,
             )
             .await;
         }
-        Ok(Outcome::with((), self.stamp(since, expected).await))
+        Ok(Outcome::with((), deliveries))
     }
 
     /// Changes a group's title and/or avatar (owner/admin). `None` leaves a field as it is;
@@ -350,23 +322,12 @@ impl Engine {
         if title.is_none() && avatar_url.is_none() {
             return Ok(Outcome::new(before));
         }
-        let since = self.mark().await?;
-        let after = self
-            .store
-            .update_conversation(conversation, title.clone(), avatar_url)
-            .await?;
-        if (&after.title, &after.avatar_url) == (&before.title, &before.avatar_url) {
+        let (after, change) = self.store.update_conversation(conversation, title, avatar_url).await?;
+        let Some(change) = change else {
             return Ok(Outcome::new(after));
-        }
+        };
         let recipients = self.member_ids(conversation).await?;
-        let mut expected = vec![Expect::conv(
-            conversation,
-            ChangeKind::ConversationUpdated {
-                title: after.title.clone(),
-                avatar_url: after.avatar_url.clone(),
-            },
-            &recipients,
-        )];
+        let mut deliveries = vec![live(&recipients, change)];
         if after.title != before.title
             && let Some(t) = after.title.clone()
         {
@@ -375,11 +336,11 @@ impl Engine {
                 conversation,
                 SystemNotice::TitleChanged { title: t },
                 &recipients,
-                &mut expected,
+                &mut deliveries,
             )
             .await;
         }
-        Ok(Outcome::with(after, self.stamp(since, expected).await))
+        Ok(Outcome::with(after, deliveries))
     }
 
     /// Archives or unarchives a conversation for the caller only.
@@ -393,14 +354,9 @@ impl Engine {
         if me.archived == archived {
             return Ok(Outcome::new(me));
         }
-        let since = self.mark().await?;
-        let updated = self.store.set_archived(conversation, actor, archived).await?;
-        let expected = vec![Expect::targeted(
-            Some(conversation),
-            actor,
-            ChangeKind::Archived { archived },
-        )];
-        Ok(Outcome::with(updated, self.stamp(since, expected).await))
+        let (updated, change) = self.store.set_archived(conversation, actor, archived).await?;
+        let deliveries = change.map(|c| live(&[actor], c)).into_iter().collect();
+        Ok(Outcome::with(updated, deliveries))
     }
 
     /// The caller's conversations (archived or not), newest activity first, each with its
@@ -423,32 +379,28 @@ impl Engine {
     }
 }
 
-/// `MemberJoined` for each initial member (seen by the members before it and the one
-/// joining), then `ConversationCreated` (seen by all).
-fn created_changes(conv: &Conversation, members: &[(UserId, Role)]) -> Vec<Expect> {
-    let mut audience = Vec::with_capacity(members.len());
-    let mut out: Vec<Expect> = members
-        .iter()
-        .map(|(u, r)| {
-            audience.push(*u);
-            Expect::conv(conv.id, ChangeKind::MemberJoined { user_id: *u, role: *r }, &audience)
+/// Changes of a creation or an addition, in order: a `MemberJoined` goes to the members
+/// before it (`existing`, then the ones who joined earlier in the same write) and the one
+/// joining; any other change (`ConversationCreated`, last) to everyone joined so far.
+fn join_deliveries(existing: Vec<UserId>, changes: Vec<Change>) -> Vec<Delivery> {
+    let mut audience = existing;
+    changes
+        .into_iter()
+        .map(|c| {
+            if let ChangeKind::MemberJoined { user_id, .. } = &c.kind {
+                audience.push(*user_id);
+            }
+            live(&audience, c)
         })
-        .collect();
-    out.push(Expect::conv(
-        conv.id,
-        ChangeKind::ConversationCreated {
-            conversation: conv.clone(),
-        },
-        &audience,
-    ));
-    out
+        .collect()
 }
 
-/// `MemberLeft` as recorded twice: for the remaining members and for the user who left.
-fn left_changes(conversation: ConversationId, user: UserId, by: UserId, remaining: &[UserId]) -> Vec<Expect> {
-    let kind = ChangeKind::MemberLeft { user_id: user, by };
-    vec![
-        Expect::conv(conversation, kind.clone(), remaining),
-        Expect::targeted(Some(conversation), user, kind),
-    ]
+/// `MemberLeft` as recorded twice, in this order: the conversation change to the remaining
+/// members, the targeted change to the user who left.
+fn left_deliveries(user: UserId, remaining: &[UserId], changes: Vec<Change>) -> Vec<Delivery> {
+    changes
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| if i == 0 { live(remaining, c) } else { live(&[user], c) })
+        .collect()
 }

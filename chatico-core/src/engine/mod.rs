@@ -25,12 +25,10 @@
 //!
 //! # Live events and positions
 //!
-//! Every persistent change an operation makes goes out live as an `Event::Change` carrying
-//! the position the store recorded it at (read back with `Store::changes_after` from the
-//! `latest_pos` taken before the first write), to exactly that change's sync audience. A
-//! client therefore recognises a change it got live when a later sync returns it again
-//! (`client::SyncState`). If a store cannot report positions, the change goes out with
-//! [`LIVE_POS`] (0) and clients learn it from sync.
+//! Every store write returns the changes it recorded, with their positions; the engine sends
+//! exactly those changes live, each to exactly its sync audience (the members who see a
+//! conversation change, the one user of a targeted change). A client thus recognises by
+//! `pos` a change it got live when a resume returns it again (`client::SyncState`).
 //!
 //! # Ephemeral state
 //!
@@ -56,7 +54,7 @@ use crate::error::{Error, Result};
 use crate::ids::{ClientMsgId, ConversationId, MessageId, SessionId, Timestamp, UserId};
 use crate::model::{Content, Conversation, Member, NewMessage, SystemNotice, User};
 use crate::ports::{Clock, Store};
-use crate::sync::{Change, ChangeKind, Delivery, EphemeralSnapshot, Event, SyncCursor, SyncPage};
+use crate::sync::{Change, Delivery, EphemeralSnapshot, Event, SyncPage};
 
 #[cfg(feature = "server")]
 use crate::auth::{RateLimiter, TokenService};
@@ -64,9 +62,6 @@ use crate::auth::{RateLimiter, TokenService};
 use crate::ports::{OtpCache, OtpVerifier, SmsSender};
 
 pub use crate::sync::Outcome;
-
-/// The `pos` of changes delivered live (see the module docs): not a store position.
-pub const LIVE_POS: SyncCursor = 0;
 
 /// Upper bound on the conversations scanned to find who shares one with a user.
 const PEER_SCAN_LIMIT: u32 = 10_000;
@@ -286,16 +281,16 @@ impl Engine {
         Ok(out.into_iter().collect())
     }
 
-    /// Writes a system notice into a conversation's timeline and expects its `Message`
-    /// change for `recipients`. The operation it describes has already happened, so a
-    /// failure here is logged, not returned.
+    /// Writes a system notice into a conversation's timeline and queues its change for
+    /// `recipients`. The operation it describes has already happened, so a failure here is
+    /// logged, not returned.
     async fn notice(
         &self,
         actor: UserId,
         conversation: ConversationId,
         notice: SystemNotice,
         recipients: &[UserId],
-        out: &mut Vec<Expect>,
+        out: &mut Vec<Delivery>,
     ) {
         let now = self.now();
         let id = MessageId::new(now);
@@ -309,119 +304,16 @@ impl Engine {
             created_at: now,
         };
         match self.store.insert_message(&new).await {
-            Ok((message, _)) => out.push(Expect::conv(conversation, ChangeKind::Message { message }, recipients)),
+            Ok((_, Some(change))) => out.push(live(recipients, change)),
+            Ok((_, None)) => {}
             Err(e) => tracing::warn!(target: "chatico::engine", error = %e, %conversation, "system notice not written"),
         }
     }
-
-    /// The position to read recorded changes back from: call before an operation's first
-    /// write.
-    async fn mark(&self) -> Result<SyncCursor> {
-        self.store.latest_pos().await
-    }
-
-    /// Deliveries of the `expected` changes, each stamped with the position (and resolved
-    /// form) the store recorded it at after `since`, so a live change and the same change
-    /// read by a later sync are one. A change not found (a store without
-    /// `Store::changes_after`, or buried under a flood of concurrent writes) goes out with
-    /// [`LIVE_POS`].
-    async fn stamp(&self, since: SyncCursor, expected: Vec<Expect>) -> Vec<Delivery> {
-        let mut found: Vec<Option<Change>> = vec![None; expected.len()];
-        let mut cursor = since;
-        'scan: for _ in 0..STAMP_SCAN_PAGES {
-            let batch = match self.store.changes_after(cursor, STAMP_SCAN_BATCH).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(target: "chatico::engine", error = %e, "recorded changes not read back");
-                    break;
-                }
-            };
-            for (recorded, target) in &batch {
-                if let Some(i) = expected
-                    .iter()
-                    .enumerate()
-                    .position(|(i, e)| found[i].is_none() && e.matches(recorded, *target))
-                {
-                    found[i] = Some(recorded.clone());
-                    if found.iter().all(Option::is_some) {
-                        break 'scan;
-                    }
-                }
-            }
-            match batch.last() {
-                Some((last, _)) if batch.len() == STAMP_SCAN_BATCH as usize => cursor = last.pos,
-                _ => break,
-            }
-        }
-        expected
-            .into_iter()
-            .zip(found)
-            .map(|(e, f)| {
-                let change = f.unwrap_or_else(|| {
-                    tracing::debug!(target: "chatico::engine", "live change without a recorded position");
-                    Change {
-                        pos: LIVE_POS,
-                        conversation_id: e.conversation_id,
-                        kind: e.kind,
-                    }
-                });
-                deliver(&e.recipients, Event::Change(change))
-            })
-            .collect()
-    }
 }
 
-/// Pages of recorded changes [`Engine::stamp`] reads back at most, and their size.
-const STAMP_SCAN_PAGES: usize = 16;
-const STAMP_SCAN_BATCH: u32 = 256;
-
-/// A change an operation's writes recorded (as the engine expects it), and who gets it live.
-#[derive(Debug, Clone)]
-pub(crate) struct Expect {
-    conversation_id: Option<ConversationId>,
-    target: Option<UserId>,
-    kind: ChangeKind,
-    recipients: Vec<UserId>,
-}
-
-impl Expect {
-    /// A conversation change, live to `recipients` (its audience: the members who see it).
-    fn conv(conversation: ConversationId, kind: ChangeKind, recipients: &[UserId]) -> Self {
-        Expect {
-            conversation_id: Some(conversation),
-            target: None,
-            kind,
-            recipients: recipients.to_vec(),
-        }
-    }
-
-    /// A change targeted at one user (all their devices).
-    fn targeted(conversation: Option<ConversationId>, user: UserId, kind: ChangeKind) -> Self {
-        Expect {
-            conversation_id: conversation,
-            target: Some(user),
-            kind,
-            recipients: vec![user],
-        }
-    }
-
-    /// Whether `recorded` (targeting `target`) is this change. Messages and conversations
-    /// match by id (their recorded form may be resolved differently), deletions by seq,
-    /// everything else by value.
-    fn matches(&self, recorded: &Change, target: Option<UserId>) -> bool {
-        if recorded.conversation_id != self.conversation_id || target != self.target {
-            return false;
-        }
-        match (&self.kind, &recorded.kind) {
-            (ChangeKind::Message { message: a }, ChangeKind::Message { message: b }) => a.id == b.id,
-            (
-                ChangeKind::ConversationCreated { conversation: a },
-                ChangeKind::ConversationCreated { conversation: b },
-            ) => a.id == b.id,
-            (ChangeKind::MessageDeleted { seq: a, .. }, ChangeKind::MessageDeleted { seq: b, .. }) => a == b,
-            (a, b) => a == b,
-        }
-    }
+/// A recorded change, live to `recipients`.
+fn live(recipients: &[UserId], change: Change) -> Delivery {
+    deliver(recipients, Event::Change(change))
 }
 
 /// A delivery to `recipients` (sorted, without duplicates).

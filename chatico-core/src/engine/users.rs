@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::model::{BlobMeta, ProfilePatch, User, UserProfile};
-use crate::sync::{ChangeKind, Event};
+use crate::sync::{Change, Event};
 
-use super::{Engine, Expect, Outcome, deliver, page, validate};
+use super::{Engine, Outcome, deliver, live, page, validate};
 
 impl Engine {
     /// The caller's own full record.
@@ -112,21 +112,15 @@ impl Engine {
     /// Adds a contact; true if it was not one already.
     pub async fn add_contact(&self, actor: UserId, user: UserId) -> Result<Outcome<bool>> {
         self.other_user(actor, user).await?;
-        let since = self.mark().await?;
-        let changed = self.store.add_contact(actor, user, self.now()).await?;
-        Ok(self
-            .targeted(since, actor, changed, ChangeKind::ContactAdded { user_id: user })
-            .await)
+        let change = self.store.add_contact(actor, user, self.now()).await?;
+        Ok(targeted(actor, change))
     }
 
     /// Removes a contact; true if it was one.
     pub async fn remove_contact(&self, actor: UserId, user: UserId) -> Result<Outcome<bool>> {
         self.other_user(actor, user).await?;
-        let since = self.mark().await?;
-        let changed = self.store.remove_contact(actor, user).await?;
-        Ok(self
-            .targeted(since, actor, changed, ChangeKind::ContactRemoved { user_id: user })
-            .await)
+        let change = self.store.remove_contact(actor, user).await?;
+        Ok(targeted(actor, change))
     }
 
     /// The caller's contacts (last seen and online hidden across a block).
@@ -140,21 +134,15 @@ impl Engine {
     /// group invitations between them are refused.
     pub async fn block(&self, actor: UserId, user: UserId) -> Result<Outcome<bool>> {
         self.other_user(actor, user).await?;
-        let since = self.mark().await?;
-        let changed = self.store.block(actor, user, self.now()).await?;
-        Ok(self
-            .targeted(since, actor, changed, ChangeKind::Blocked { user_id: user })
-            .await)
+        let change = self.store.block(actor, user, self.now()).await?;
+        Ok(targeted(actor, change))
     }
 
     /// Unblocks a user; true if they were blocked.
     pub async fn unblock(&self, actor: UserId, user: UserId) -> Result<Outcome<bool>> {
         self.other_user(actor, user).await?;
-        let since = self.mark().await?;
-        let changed = self.store.unblock(actor, user).await?;
-        Ok(self
-            .targeted(since, actor, changed, ChangeKind::Unblocked { user_id: user })
-            .await)
+        let change = self.store.unblock(actor, user).await?;
+        Ok(targeted(actor, change))
     }
 
     /// The users the caller has blocked (their last seen and online hidden).
@@ -189,13 +177,10 @@ impl Engine {
     }
 }
 
-impl Engine {
-    /// A change for the actor alone (their other devices), only when something changed.
-    async fn targeted(&self, since: i64, actor: UserId, changed: bool, kind: ChangeKind) -> Outcome<bool> {
-        if !changed {
-            return Outcome::new(false);
-        }
-        let deliveries = self.stamp(since, vec![Expect::targeted(None, actor, kind)]).await;
-        Outcome::with(true, deliveries)
+/// A change for the actor alone (their other devices); `true` when something changed.
+fn targeted(actor: UserId, change: Option<Change>) -> Outcome<bool> {
+    match change {
+        Some(c) => Outcome::with(true, vec![live(&[actor], c)]),
+        None => Outcome::new(false),
     }
 }

@@ -216,19 +216,4 @@ pub trait Store: SendSyncOutsideWasm {
     async fn sync(&self, user: UserId, since: SyncCursor, limit: u32) -> Result<SyncPage>;
     /// The newest committed position.
     async fn latest_pos(&self) -> Result<SyncCursor>;
-
-    /// Every change recorded with `pos > after`, whatever its audience, ascending, at most
-    /// `limit`, resolved as `sync` resolves them, each with the user it targets (`None` for a
-    /// conversation change).
-    ///
-    /// The engine reads back the changes its own writes recorded (from the `latest_pos` it
-    /// read before writing) so that live events carry the same `pos` a later `sync` returns,
-    /// and a client applies each change once. Added after the first version of this trait,
-    /// hence the default: it returns nothing, and live events then carry `pos = 0`
-    /// (`engine::LIVE_POS`), which clients cannot deduplicate against sync. Every backend
-    /// should implement it (one indexed range scan on SQL).
-    async fn changes_after(&self, after: SyncCursor, limit: u32) -> Result<Vec<(Change, Option<UserId>)>> {
-        let _ = (after, limit);
-        Ok(Vec::new())
-    }
 }
