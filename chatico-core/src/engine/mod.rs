@@ -1,8 +1,8 @@
 //! The engine: every chat operation, with its rules, over the ports.
 //!
 //! [`Engine`] is sans-I/O in the sense that matters here: it reaches storage only through
-//! [`Store`], time only through [`Clock`], codes only through [`OtpVerifier`] /
-//! [`crate::ports::OtpCache`]. Transports (the gateway, an embedding server, tests) call it
+//! [`Store`], time only through [`Clock`], codes only through
+//! [`crate::ports::OtpVerifier`] / [`crate::ports::OtpCache`]. Transports (the gateway, an embedding server, tests) call it
 //! with an authenticated actor and get back either a value (reads) or an [`Outcome`]
 //! (changes): the value to acknowledge plus the [`Delivery`]s to fan out afterwards.
 //!
@@ -33,7 +33,9 @@
 //! # Ephemeral state
 //!
 //! Presence (open connections per user) and typing indicators live in this `Engine`'s
-//! memory: one node's view. Several gateway nodes each track their own connections.
+//! memory: one node's view. Several gateway nodes each track their own connections, so a
+//! user connected to two nodes looks offline to one node's audience when their connection
+//! there closes; a shared presence store for multi-node deployments is not built yet.
 
 mod conversations;
 mod ephemeral;
