@@ -156,8 +156,8 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// An engine over `store` and `clock`. Fails if `config` is not valid. With feature
-    /// `server`, tokens work at once; OTP login needs [`Engine::with_otp`] or
-    /// [`Engine::with_local_otp`].
+    /// `server`, tokens work at once; OTP login needs `Engine::with_otp` or
+    /// `Engine::with_local_otp`.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: Config) -> Result<Self> {
         config.validate()?;
         Ok(Engine {
