@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod ids;
+pub mod media;
 pub mod model;
 pub mod ports;
 pub mod sync;
