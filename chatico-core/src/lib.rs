@@ -12,6 +12,7 @@ pub mod ids;
 pub mod media;
 pub mod model;
 pub mod ports;
+pub mod retry;
 pub mod sync;
 
 pub use error::{Error, ErrorBody, ErrorCode, Result};

@@ -18,11 +18,8 @@ mod console;
 pub use console::ConsoleSmsSender;
 
 #[cfg(feature = "twilio")]
-mod retry;
-#[cfg(feature = "twilio")]
 mod twilio;
-#[cfg(feature = "twilio")]
-pub use retry::RetryPolicy;
+pub use chatico_core::retry::RetryPolicy;
 #[cfg(feature = "twilio")]
 pub use twilio::{
     MessagesFrom, TWILIO_API_BASE, TWILIO_VERIFY_BASE, TwilioAuth, TwilioMessagesConfig, TwilioMessagesSender,

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 
 use super::mask_phone;
-use super::retry::RetryPolicy;
+use chatico_core::retry::RetryPolicy;
 
 /// Base URL of Twilio's REST API (Programmable Messaging).
 pub const TWILIO_API_BASE: &str = "https://api.twilio.com";

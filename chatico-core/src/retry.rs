@@ -1,3 +1,6 @@
+//! A retry policy for adapters that call remote services (SMS providers, object stores):
+//! pure arithmetic, the caller sleeps with its own runtime.
+
 use std::time::Duration;
 
 use rand::Rng;
