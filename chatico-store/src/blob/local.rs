@@ -171,11 +171,15 @@ mod tests {
     #[tokio::test]
     async fn traversal_keys_are_refused_and_nothing_is_written_outside_the_root() {
         let (dir, s) = store().await;
-        for key in ["../escape", "/etc/passwd", "a/../../escape", ".meta/x", ".tmp/x", "a\\..\\b"] {
-            let err = s
-                .put(key, Bytes::from_static(b"x"), "text/plain")
-                .await
-                .expect_err(key);
+        for key in [
+            "../escape",
+            "/etc/passwd",
+            "a/../../escape",
+            ".meta/x",
+            ".tmp/x",
+            "a\\..\\b",
+        ] {
+            let err = s.put(key, Bytes::from_static(b"x"), "text/plain").await.expect_err(key);
             assert_eq!(err.code(), ErrorCode::InvalidInput, "{key}");
             assert_eq!(s.get(key).await.expect_err(key).code(), ErrorCode::InvalidInput);
             assert_eq!(s.delete(key).await.expect_err(key).code(), ErrorCode::InvalidInput);
