@@ -291,7 +291,11 @@ impl CloudinaryBlobStore {
                     retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                 }
             }
-            Failure::Status { status, message, .. } if status == StatusCode::BAD_REQUEST && op == "upload" => {
+            // "Invalid image file", "File size too large...": about the bytes. Other 400s
+            // (stale timestamp, bad parameters) are ours and fall through to internal.
+            Failure::Status { status, message, .. }
+                if status == StatusCode::BAD_REQUEST && op == "upload" && is_about_the_file(&message) =>
+            {
                 tracing::info!(op, key, %message, "cloudinary refused the file");
                 Error::invalid("file", "the image store refused this file")
             }
@@ -315,6 +319,11 @@ fn check_public_id(key: &str) -> Result<()> {
         return Err(Error::invalid("key", "Cloudinary public ids may not contain '.'"));
     }
     Ok(())
+}
+
+fn is_about_the_file(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("image file") || m.contains("file size") || m.contains("unsupported")
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
