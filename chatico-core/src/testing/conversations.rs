@@ -28,8 +28,9 @@ pub async fn create_group_stores_members_and_records_changes(store: &dyn Store) 
     let start = fx.latest_pos().await;
 
     let new = fx.new_group(&owner, &[&a, &b], "Team");
-    let (conv, created) = store.create_conversation(&new).await.expect("create");
-    assert!(created);
+    let members_and_outsider = [owner.id, a.id, b.id, outsider.id];
+    let (conv, returned) = fx.checked(&members_and_outsider, store.create_conversation(&new)).await;
+    assert_eq!(returned.len(), 4, "three MemberJoined and ConversationCreated");
     assert_eq!(conv.id, new.id);
     assert_eq!(conv.kind, ConversationKind::Group);
     assert_eq!(conv.title.as_deref(), Some("Team"));
@@ -114,8 +115,8 @@ pub async fn direct_conversation_is_unique_per_unordered_pair(store: &dyn Store)
     let (a, b, c) = (fx.user("a").await, fx.user("b").await, fx.user("c").await);
     assert_eq!(store.find_direct(a.id, b.id).await.expect("find"), None);
     let new = fx.new_direct(&a, &b);
-    let (conv, created) = store.create_conversation(&new).await.expect("create");
-    assert!(created);
+    let (conv, returned) = fx.checked(&[a.id, b.id], store.create_conversation(&new)).await;
+    assert_eq!(returned.len(), 3, "two MemberJoined and ConversationCreated");
     assert_eq!(conv.kind, ConversationKind::Direct);
     assert_eq!(conv.title, None);
     let members = store.list_members(conv.id).await.expect("members");
@@ -127,8 +128,8 @@ pub async fn direct_conversation_is_unique_per_unordered_pair(store: &dyn Store)
 
     let pos = fx.latest_pos().await;
     let again = fx.new_direct(&b, &a);
-    let (existing, created) = store.create_conversation(&again).await.expect("create again");
-    assert!(!created, "the pair already has a direct conversation");
+    let (existing, returned) = fx.checked(&[a.id, b.id], store.create_conversation(&again)).await;
+    assert!(returned.is_empty(), "the pair already has a direct conversation");
     assert_eq!(existing, conv);
     assert_eq!(fx.latest_pos().await, pos, "nothing is recorded");
     assert_eq!(
@@ -168,12 +169,13 @@ pub async fn concurrent_direct_creation_yields_one(store: &dyn Store) {
         .into_iter()
         .map(|r| r.expect("create_conversation"))
         .collect();
-    assert_eq!(results.iter().filter(|(_, c)| *c).count(), 1, "exactly one creates");
-    let conv = results
-        .iter()
-        .find(|(_, c)| *c)
-        .map(|(c, _)| c.clone())
-        .expect("creator");
+    assert_eq!(
+        results.iter().filter(|(_, ch)| !ch.is_empty()).count(),
+        1,
+        "exactly one creates"
+    );
+    let (conv, returned) = results.iter().find(|(_, ch)| !ch.is_empty()).cloned().expect("creator");
+    fx.assert_returned(start, &returned, &[a.id, b.id]).await;
     assert!(results.iter().all(|(c, _)| *c == conv), "all get the same conversation");
     assert_eq!(store.list_members(conv.id).await.expect("members").len(), 2);
     let created = fx
@@ -201,14 +203,29 @@ pub async fn add_members_sets_joined_seq_and_skips_existing(store: &dyn Store) {
     fx.send_n(conv.id, owner.id, 3).await;
     let start = fx.latest_pos().await;
     let now = fx.tick();
-    let added = store
-        .add_members(
-            conv.id,
-            &[(b.id, Role::Admin), (a.id, Role::Admin), (c.id, Role::Member)],
-            now,
+    let (added, returned) = fx
+        .checked(
+            &[owner.id, a.id, b.id, c.id],
+            store.add_members(
+                conv.id,
+                &[(b.id, Role::Admin), (a.id, Role::Admin), (c.id, Role::Member)],
+                now,
+            ),
         )
-        .await
-        .expect("add");
+        .await;
+    assert_eq!(
+        returned.iter().map(|ch| ch.kind.clone()).collect::<Vec<_>>(),
+        vec![
+            ChangeKind::MemberJoined {
+                user_id: b.id,
+                role: Role::Admin
+            },
+            ChangeKind::MemberJoined {
+                user_id: c.id,
+                role: Role::Member
+            },
+        ]
+    );
     let added_ids: Vec<UserId> = added.iter().map(|m| m.user_id).collect();
     assert_eq!(
         added_ids,
@@ -271,15 +288,13 @@ pub async fn add_members_sets_joined_seq_and_skips_existing(store: &dyn Store) {
         .expect_err("missing conversation");
     assert_eq!(err.code(), ErrorCode::NotFound);
 
-    let pos = fx.latest_pos().await;
+    let (none, returned) = fx
+        .checked(&[a.id], store.add_members(conv.id, &[(a.id, Role::Member)], fx.tick()))
+        .await;
     assert!(
-        store
-            .add_members(conv.id, &[(a.id, Role::Member)], fx.tick())
-            .await
-            .expect("add")
-            .is_empty()
+        none.is_empty() && returned.is_empty(),
+        "adding nobody new records nothing"
     );
-    assert_eq!(fx.latest_pos().await, pos, "adding nobody new records nothing");
 }
 
 /// `remove_member` records `MemberLeft` for the remaining members and, targeted, for the
@@ -293,7 +308,23 @@ pub async fn remove_member_records_left_twice_and_stops_sync(store: &dyn Store) 
     let before = fx.latest_pos().await;
     assert!(!fx.sync_all(a.id, 0, 100).await.is_empty());
 
-    assert!(store.remove_member(conv.id, a.id, owner.id).await.expect("remove"));
+    let returned = fx
+        .checked(&[owner.id, a.id, b.id], store.remove_member(conv.id, a.id, owner.id))
+        .await;
+    let left_kind = ChangeKind::MemberLeft {
+        user_id: a.id,
+        by: owner.id,
+    };
+    assert_eq!(
+        returned.iter().map(|ch| ch.kind.clone()).collect::<Vec<_>>(),
+        vec![left_kind.clone(), left_kind],
+        "the conversation change, then the targeted one"
+    );
+    assert_eq!(
+        fx.sync_all(a.id, before, 10).await,
+        vec![returned[1].clone()],
+        "the removed user gets the second (targeted) one"
+    );
     assert!(!fx.is_member(conv.id, a.id).await);
     assert!(
         !store
@@ -303,14 +334,10 @@ pub async fn remove_member_records_left_twice_and_stops_sync(store: &dyn Store) 
             .iter()
             .any(|m| m.user_id == a.id)
     );
-    let pos = fx.latest_pos().await;
-    assert!(
-        !store
-            .remove_member(conv.id, a.id, owner.id)
-            .await
-            .expect("remove again")
-    );
-    assert_eq!(fx.latest_pos().await, pos, "removing a non-member records nothing");
+    let again = fx
+        .checked(&[owner.id, a.id], store.remove_member(conv.id, a.id, owner.id))
+        .await;
+    assert!(again.is_empty(), "removing a non-member records nothing");
 
     // Activity after the removal.
     fx.send(conv.id, b.id).await;
@@ -359,10 +386,12 @@ pub async fn removed_member_rejoining_sees_from_new_join(store: &dyn Store) {
     let cursor = fx.latest_pos().await;
     store.remove_member(conv.id, a.id, a.id).await.expect("leave");
     let missed = fx.send(conv.id, owner.id).await;
-    let added = store
-        .add_members(conv.id, &[(a.id, Role::Member)], fx.tick())
-        .await
-        .expect("re-add");
+    let (added, _) = fx
+        .checked(
+            &[owner.id, a.id],
+            store.add_members(conv.id, &[(a.id, Role::Member)], fx.tick()),
+        )
+        .await;
     assert_eq!(added.len(), 1);
     assert_eq!(added[0].joined_seq, 2);
     let after_join = fx.send(conv.id, owner.id).await;
@@ -395,7 +424,13 @@ pub async fn set_role_records_change(store: &dyn Store) {
     let (owner, a, outsider) = (fx.user("o").await, fx.user("a").await, fx.user("x").await);
     let conv = fx.group(&owner, &[&a]).await;
     let start = fx.latest_pos().await;
-    let m = store.set_role(conv.id, a.id, Role::Admin).await.expect("set_role");
+    let (m, returned) = fx
+        .checked(
+            &[owner.id, a.id, outsider.id],
+            store.set_role(conv.id, a.id, Role::Admin),
+        )
+        .await;
+    assert!(returned.is_some());
     assert_eq!((m.user_id, m.role), (a.id, Role::Admin));
     assert_eq!(fx.member(conv.id, a.id).await, m);
     let change = ChangeKind::RoleChanged {
@@ -405,16 +440,11 @@ pub async fn set_role_records_change(store: &dyn Store) {
     assert_eq!(kinds(&fx.sync_all(owner.id, start, 10).await), vec![change.clone()]);
     assert_eq!(kinds(&fx.sync_all(a.id, start, 10).await), vec![change]);
     assert!(fx.sync_all(outsider.id, start, 10).await.is_empty());
-    let pos = fx.latest_pos().await;
-    assert_eq!(
-        store
-            .set_role(conv.id, a.id, Role::Admin)
-            .await
-            .expect("same role")
-            .role,
-        Role::Admin
-    );
-    assert_eq!(fx.latest_pos().await, pos, "an unchanged role records nothing");
+    let (same, returned) = fx
+        .checked(&[owner.id, a.id], store.set_role(conv.id, a.id, Role::Admin))
+        .await;
+    assert_eq!(same.role, Role::Admin);
+    assert_eq!(returned, None, "an unchanged role records nothing");
     let err = store
         .set_role(conv.id, outsider.id, Role::Admin)
         .await
@@ -430,24 +460,16 @@ pub async fn set_archived_records_targeted_change_when_flag_changes(store: &dyn 
     let conv = fx.group(&owner, &[&a]).await;
     let start = fx.latest_pos().await;
 
-    let m = store.set_archived(conv.id, a.id, true).await.expect("archive");
-    assert!(m.archived);
+    let audience = [owner.id, a.id];
+    let (m, returned) = fx.checked(&audience, store.set_archived(conv.id, a.id, true)).await;
+    assert!(m.archived && returned.is_some());
     assert!(fx.member(conv.id, a.id).await.archived);
     assert!(!fx.member(conv.id, owner.id).await.archived, "archived is per user");
-    let pos = fx.latest_pos().await;
-    assert!(store.set_archived(conv.id, a.id, true).await.expect("again").archived);
-    assert_eq!(
-        fx.latest_pos().await,
-        pos,
-        "no change recorded when the flag is unchanged"
-    );
-    assert!(
-        !store
-            .set_archived(conv.id, a.id, false)
-            .await
-            .expect("unarchive")
-            .archived
-    );
+    let (m, returned) = fx.checked(&audience, store.set_archived(conv.id, a.id, true)).await;
+    assert!(m.archived);
+    assert_eq!(returned, None, "no change recorded when the flag is unchanged");
+    let (m, returned) = fx.checked(&audience, store.set_archived(conv.id, a.id, false)).await;
+    assert!(!m.archived && returned.is_some());
 
     let seen = fx.sync_all(a.id, start, 10).await;
     assert_eq!(
@@ -478,27 +500,31 @@ pub async fn update_conversation_patches_title_and_avatar(store: &dyn Store) {
     let conv = fx.group(&owner, &[&a]).await;
     let start = fx.latest_pos().await;
 
-    let c = store
-        .update_conversation(conv.id, None, Some(Some("https://img/g.png".into())))
-        .await
-        .expect("avatar");
+    let audience = [owner.id, a.id, outsider.id];
+    let (c, _) = fx
+        .checked(
+            &audience,
+            store.update_conversation(conv.id, None, Some(Some("https://img/g.png".into()))),
+        )
+        .await;
     assert_eq!(
         (c.title.as_deref(), c.avatar_url.as_deref()),
         (Some("group"), Some("https://img/g.png"))
     );
-    let c = store
-        .update_conversation(conv.id, Some("New title".into()), None)
-        .await
-        .expect("title");
+    let (c, _) = fx
+        .checked(
+            &audience,
+            store.update_conversation(conv.id, Some("New title".into()), None),
+        )
+        .await;
     assert_eq!(
         (c.title.as_deref(), c.avatar_url.as_deref()),
         (Some("New title"), Some("https://img/g.png")),
         "None leaves the avatar"
     );
-    let c = store
-        .update_conversation(conv.id, None, Some(None))
-        .await
-        .expect("clear avatar");
+    let (c, _) = fx
+        .checked(&audience, store.update_conversation(conv.id, None, Some(None)))
+        .await;
     assert_eq!((c.title.as_deref(), c.avatar_url.as_deref()), (Some("New title"), None));
     assert_eq!(fx.conversation(conv.id).await, c);
     assert_eq!(
@@ -524,14 +550,18 @@ pub async fn update_conversation_patches_title_and_avatar(store: &dyn Store) {
     assert_eq!(kinds(&fx.sync_all(owner.id, start, 100).await), expected);
     assert!(fx.sync_all(outsider.id, start, 10).await.is_empty());
 
-    let pos = fx.latest_pos().await;
-    store.update_conversation(conv.id, None, None).await.expect("no-op");
-    let same = store
-        .update_conversation(conv.id, Some("New title".into()), Some(None))
-        .await
-        .expect("same values");
+    let (_, returned) = fx
+        .checked(&audience, store.update_conversation(conv.id, None, None))
+        .await;
+    assert_eq!(returned, None, "nothing changed, nothing recorded");
+    let (same, returned) = fx
+        .checked(
+            &audience,
+            store.update_conversation(conv.id, Some("New title".into()), Some(None)),
+        )
+        .await;
     assert_eq!(same, c);
-    assert_eq!(fx.latest_pos().await, pos, "nothing changed, nothing recorded");
+    assert_eq!(returned, None, "nothing changed, nothing recorded");
     let err = store
         .update_conversation(ConversationId::new(T0), Some("x".into()), None)
         .await

@@ -1,6 +1,7 @@
 //! Fixtures for the conformance suite: users, conversations, messages, and a checked sync
 //! pager. Everything goes through the [`Store`] port.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::ids::{ConversationId, MessageId, Phone, Timestamp, UserId};
@@ -8,7 +9,7 @@ use crate::model::{
     Content, Conversation, ConversationKind, HistoryDirection, HistoryQuery, Member, Message, NewMessage, Role, User,
 };
 use crate::ports::{NewConversation, Store};
-use crate::sync::{Change, SyncCursor, SyncPage};
+use crate::sync::{Change, ChangeKind, SyncCursor, SyncPage};
 
 /// The suite's epoch (2023-11-14); fixture clocks start here.
 pub const T0: Timestamp = 1_700_000_000_000;
@@ -94,9 +95,12 @@ impl<'a> Fx<'a> {
     /// Creates a group (owner first, then members) and checks it was created.
     pub async fn group(&self, owner: &User, members: &[&User]) -> Conversation {
         let new = self.new_group(owner, members, "group");
-        let (conv, created) = self.store.create_conversation(&new).await.expect("create group");
-        assert!(created, "a new group id must create a conversation");
+        let before = self.latest_pos().await;
+        let (conv, changes) = self.store.create_conversation(&new).await.expect("create group");
+        assert!(!changes.is_empty(), "a new group id must create a conversation");
         assert_eq!(conv.id, new.id);
+        let members: Vec<UserId> = new.members.iter().map(|(u, _)| *u).collect();
+        self.assert_returned(before, &changes, &members).await;
         conv
     }
 
@@ -140,9 +144,13 @@ impl<'a> Fx<'a> {
     pub async fn send(&self, conversation: ConversationId, sender: UserId) -> Message {
         let key = format!("cm-{:016x}", rand::random::<u64>());
         let new = self.new_message(conversation, sender, &key);
-        let (msg, inserted) = self.store.insert_message(&new).await.expect("insert_message");
-        assert!(inserted, "a fresh client_msg_id must insert");
+        let before = self.latest_pos().await;
+        let (msg, change) = self.store.insert_message(&new).await.expect("insert_message");
+        let change = change.expect("a fresh client_msg_id must insert");
         assert_message_matches(&msg, &new);
+        assert_eq!(change.kind, ChangeKind::Message { message: msg.clone() });
+        assert_eq!(change.conversation_id, Some(conversation));
+        self.assert_returned(before, &[change], &[sender]).await;
         msg
     }
 
@@ -191,11 +199,105 @@ impl<'a> Fx<'a> {
         self.store.latest_pos().await.expect("latest_pos")
     }
 
+    /// Checks what a write returned against what it recorded, when no other write ran
+    /// concurrently: the returned changes have ascending positions after `before`, the last
+    /// of them is `latest_pos` (or `latest_pos` is still `before` when none was returned),
+    /// and what each user of `audience` can sync after `before` is exactly the returned
+    /// changes meant for them (same positions, same resolved content) — together, all of
+    /// them. Changes nobody in `audience` sees make this fail: pass the full audience.
+    pub async fn assert_returned(&self, before: SyncCursor, returned: &[Change], audience: &[UserId]) {
+        assert_returned(self.store, before, returned, audience, true).await;
+    }
+
+    /// Runs one write (the future is lazy: nothing happens before it is awaited here) and
+    /// checks the changes it returned with [`Fx::assert_returned`]; returns its result.
+    pub async fn checked<R: RecordedChanges>(
+        &self,
+        audience: &[UserId],
+        write: impl std::future::Future<Output = crate::Result<R>>,
+    ) -> R {
+        let before = self.latest_pos().await;
+        let r = write.await.expect("store write");
+        self.assert_returned(before, &r.recorded(), audience).await;
+        r
+    }
+
     /// Every change for `user` after `since`, fetched in pages of `page`, checking the paging
     /// contract on each page (see [`sync_all`]).
     pub async fn sync_all(&self, user: UserId, since: SyncCursor, page: u32) -> Vec<Change> {
         sync_all(self.store, user, since, &[page]).await
     }
+}
+
+/// The changes a store write returned, whatever the shape of its result.
+pub trait RecordedChanges {
+    fn recorded(&self) -> Vec<Change>;
+}
+
+impl RecordedChanges for Option<Change> {
+    fn recorded(&self) -> Vec<Change> {
+        self.iter().cloned().collect()
+    }
+}
+
+impl RecordedChanges for Vec<Change> {
+    fn recorded(&self) -> Vec<Change> {
+        self.clone()
+    }
+}
+
+impl<T> RecordedChanges for (T, Option<Change>) {
+    fn recorded(&self) -> Vec<Change> {
+        self.1.recorded()
+    }
+}
+
+impl<T> RecordedChanges for (T, Vec<Change>) {
+    fn recorded(&self) -> Vec<Change> {
+        self.1.clone()
+    }
+}
+
+/// See [`Fx::assert_returned`]. With `complete = false`, only checks that each user's view is
+/// a subset of the returned changes (for writes some of whose changes reach nobody, e.g. in a
+/// conversation without members). Returns the positions the audience saw.
+pub async fn assert_returned(
+    store: &dyn Store,
+    before: SyncCursor,
+    returned: &[Change],
+    audience: &[UserId],
+    complete: bool,
+) -> BTreeSet<SyncCursor> {
+    let latest = store.latest_pos().await.expect("latest_pos");
+    let mut prev = before;
+    for c in returned {
+        assert!(
+            c.pos > prev,
+            "returned changes ascend after the previous position ({} after {prev})",
+            c.pos
+        );
+        prev = c.pos;
+    }
+    assert_eq!(
+        latest, prev,
+        "latest_pos is the last returned position (or unchanged when none)"
+    );
+    let by_pos: BTreeMap<SyncCursor, &Change> = returned.iter().map(|c| (c.pos, c)).collect();
+    let mut seen: BTreeSet<SyncCursor> = BTreeSet::new();
+    for u in audience {
+        for c in sync_all(store, *u, before, &[64]).await {
+            match by_pos.get(&c.pos) {
+                Some(r) => assert_eq!(*r, &c, "{u} syncs the change exactly as the write returned it"),
+                None => panic!("{u} syncs a change at {} the write did not return: {c:?}", c.pos),
+            }
+            seen.insert(c.pos);
+        }
+    }
+    if complete {
+        let all: BTreeSet<SyncCursor> = by_pos.keys().copied().collect();
+        assert_eq!(seen, all, "every returned change reaches its audience");
+    }
+    seen
 }
 
 /// A text content.

@@ -53,15 +53,15 @@ pub async fn insert_message_assigns_gap_free_seqs_from_one(store: &dyn Store) {
         reply_to_seq: Some(2),
         ..fx.new_message(c1.id, a.id, "media-1")
     };
-    let (m, inserted) = store.insert_message(&media).await.expect("insert media");
-    assert!(inserted);
+    let (m, change) = fx.checked(&[a.id, b.id], store.insert_message(&media)).await;
+    assert!(change.is_some());
     assert_message_matches(&m, &media);
     sent.push(m);
     let notice = NewMessage {
         content: Content::System(SystemNotice::MembersAdded { users: vec![b.id] }),
         ..fx.new_message(c1.id, a.id, "notice-1")
     };
-    let (m, _) = store.insert_message(&notice).await.expect("insert notice");
+    let (m, _) = fx.checked(&[a.id, b.id], store.insert_message(&notice)).await;
     assert_message_matches(&m, &notice);
     sent.push(m);
 
@@ -93,17 +93,18 @@ pub async fn insert_message_into_missing_conversation_is_not_found(store: &dyn S
     assert_eq!(fx.latest_pos().await, pos);
 }
 
-/// A retry with the same `(sender, client_msg_id)` returns the original message (`false`)
-/// and writes nothing, even with another id, content or conversation; another sender may
-/// use the same key.
+/// A retry with the same `(sender, client_msg_id)` returns the original message and no
+/// change, and writes nothing, even with another id, content or conversation; another
+/// sender may use the same key.
 pub async fn insert_message_is_idempotent_on_sender_and_client_msg_id(store: &dyn Store) {
     let fx = Fx::new(store);
     let (a, b) = (fx.user("a").await, fx.user("b").await);
     let conv = fx.group(&a, &[&b]).await;
     let other_conv = fx.group(&b, &[&a]).await;
     let first = fx.new_message(conv.id, a.id, "key-1");
-    let (original, inserted) = store.insert_message(&first).await.expect("insert");
-    assert!(inserted);
+    let audience = [a.id, b.id];
+    let (original, inserted) = fx.checked(&audience, store.insert_message(&first)).await;
+    assert!(inserted.is_some());
     let pos = fx.latest_pos().await;
 
     let retry = NewMessage {
@@ -112,19 +113,19 @@ pub async fn insert_message_is_idempotent_on_sender_and_client_msg_id(store: &dy
         created_at: T0 + 99,
         ..first.clone()
     };
-    let (again, inserted) = store.insert_message(&retry).await.expect("retry");
-    assert!(!inserted, "a retry must not insert");
+    let (again, inserted) = fx.checked(&audience, store.insert_message(&retry)).await;
+    assert_eq!(inserted, None, "a retry must not insert");
     assert_eq!(again, original, "a retry returns the original message");
-    let (again, inserted) = store.insert_message(&first).await.expect("identical retry");
-    assert!(!inserted);
+    let (again, inserted) = fx.checked(&audience, store.insert_message(&first)).await;
+    assert_eq!(inserted, None);
     assert_eq!(again, original);
 
     let elsewhere = NewMessage {
         conversation_id: other_conv.id,
         ..retry.clone()
     };
-    let (again, inserted) = store.insert_message(&elsewhere).await.expect("retry elsewhere");
-    assert!(!inserted, "(sender, client_msg_id) is unique across conversations");
+    let (again, inserted) = fx.checked(&audience, store.insert_message(&elsewhere)).await;
+    assert_eq!(inserted, None, "(sender, client_msg_id) is unique across conversations");
     assert_eq!(again, original);
 
     assert_eq!(fx.latest_pos().await, pos, "retries record nothing");
@@ -132,28 +133,29 @@ pub async fn insert_message_is_idempotent_on_sender_and_client_msg_id(store: &dy
     assert_eq!(fx.conversation(other_conv.id).await.last_seq, 0);
     assert_eq!(fx.full_history(conv.id, a.id).await, vec![original.clone()]);
 
-    let (theirs, inserted) = store
-        .insert_message(&fx.new_message(conv.id, b.id, "key-1"))
-        .await
-        .expect("other sender");
-    assert!(inserted, "the key is per sender");
+    let (theirs, inserted) = fx
+        .checked(&audience, store.insert_message(&fx.new_message(conv.id, b.id, "key-1")))
+        .await;
+    assert!(inserted.is_some(), "the key is per sender");
     assert_eq!(theirs.seq, 2);
 }
 
 /// Many concurrent identical sends are stored once; every caller gets the same message and
-/// exactly one sees `inserted = true`.
+/// exactly one gets the `Message` change, which is what sync returns.
 pub async fn concurrent_duplicate_sends_are_stored_once(store: &dyn Store) {
     let fx = Fx::new(store);
     let (a, b) = (fx.user("a").await, fx.user("b").await);
     let conv = fx.group(&a, &[&b]).await;
     let start = fx.latest_pos().await;
     let new = fx.new_message(conv.id, a.id, "dup");
-    let results: Vec<(Message, bool)> = join_all((0..32).map(|_| store.insert_message(&new)))
+    let results: Vec<(Message, Option<Change>)> = join_all((0..32).map(|_| store.insert_message(&new)))
         .await
         .into_iter()
         .map(|r| r.expect("insert_message"))
         .collect();
-    assert_eq!(results.iter().filter(|(_, i)| *i).count(), 1, "stored exactly once");
+    let returned: Vec<Change> = results.iter().filter_map(|(_, c)| c.clone()).collect();
+    assert_eq!(returned.len(), 1, "stored exactly once");
+    fx.assert_returned(start, &returned, &[a.id, b.id]).await;
     let msg = results[0].0.clone();
     assert_message_matches(&msg, &new);
     assert_eq!(msg.seq, 1);
@@ -165,7 +167,9 @@ pub async fn concurrent_duplicate_sends_are_stored_once(store: &dyn Store) {
 }
 
 /// Many senders sending at once into one conversation get seqs `1..=N`, unique, no gaps;
-/// sync lists the messages in seq order; each sender's watermarks end at their newest seq.
+/// sync lists the messages in seq order, exactly as the sends returned them (positions
+/// included: group commit must hand each caller its own change); each sender's watermarks
+/// end at their newest seq.
 pub async fn concurrent_senders_get_unique_gap_free_seqs(store: &dyn Store) {
     let fx = Fx::new(store);
     let users = fx.users(&["s0", "s1", "s2", "s3", "s4", "s5"]).await;
@@ -177,15 +181,21 @@ pub async fn concurrent_senders_get_unique_gap_free_seqs(store: &dyn Store) {
         .flat_map(|i| users.iter().map(move |u| (u.id, i)))
         .map(|(uid, i)| fx.new_message(conv.id, uid, &format!("{uid}-{i}")))
         .collect();
+    let mut returned: Vec<Change> = Vec::new();
     let results: Vec<Message> = join_all(news.iter().map(|n| store.insert_message(n)))
         .await
         .into_iter()
         .map(|r| {
-            let (m, inserted) = r.expect("insert_message");
-            assert!(inserted);
+            let (m, change) = r.expect("insert_message");
+            let change = change.expect("a fresh key inserts");
+            assert_eq!(change.kind, ChangeKind::Message { message: m.clone() });
+            returned.push(change);
             m
         })
         .collect();
+    returned.sort_by_key(|c| c.pos);
+    let everyone: Vec<UserId> = users.iter().map(|u| u.id).collect();
+    fx.assert_returned(start, &returned, &everyone).await;
     for (m, n) in results.iter().zip(&news) {
         assert_message_matches(m, n);
     }
@@ -233,7 +243,10 @@ pub async fn concurrent_mixed_sends_and_retries(store: &dyn Store) {
     let results: Vec<(Message, bool)> = join_all(calls.iter().map(|n| store.insert_message(n)))
         .await
         .into_iter()
-        .map(|r| r.expect("insert_message"))
+        .map(|r| {
+            let (m, change) = r.expect("insert_message");
+            (m, change.is_some())
+        })
         .collect();
     let mut per_key: BTreeMap<(UserId, String), Vec<&(Message, bool)>> = BTreeMap::new();
     for (r, n) in results.iter().zip(&calls) {
@@ -313,11 +326,16 @@ pub async fn history_excludes_hidden_and_seqs_before_join(store: &dyn Store) {
     let conv = fx.group(&owner, &[&a]).await;
     let sent = fx.send_n(conv.id, owner.id, 6).await;
     let start = fx.latest_pos().await;
-    store.hide_message(a.id, conv.id, 2).await.expect("hide");
-    store.hide_message(a.id, conv.id, 6).await.expect("hide");
-    let pos = fx.latest_pos().await;
-    store.hide_message(a.id, conv.id, 2).await.expect("hide again");
-    assert_eq!(fx.latest_pos().await, pos, "hiding twice records once");
+    let audience = [owner.id, a.id, late.id];
+    let hidden = fx.checked(&audience, store.hide_message(a.id, conv.id, 2)).await;
+    assert_eq!(hidden.map(|c| c.kind), Some(ChangeKind::MessageHidden { seq: 2 }));
+    assert!(
+        fx.checked(&audience, store.hide_message(a.id, conv.id, 6))
+            .await
+            .is_some()
+    );
+    let again = fx.checked(&audience, store.hide_message(a.id, conv.id, 2)).await;
+    assert_eq!(again, None, "hiding twice records once");
 
     let page = |viewer: UserId, q| async move { seqs(&store.history(conv.id, viewer, q).await.expect("history")) };
     assert_eq!(page(a.id, before(None, 100)).await, vec![1, 3, 4, 5]);
@@ -377,7 +395,13 @@ pub async fn delete_for_everyone_tombstones_everywhere(store: &dyn Store) {
     let conv = fx.group(&a, &[&b]).await;
     let sent = fx.send_n(conv.id, a.id, 3).await;
     let at = fx.tick();
-    let tomb = store.delete_message_for_everyone(conv.id, 2, at).await.expect("delete");
+    let (tomb, change) = fx
+        .checked(&[a.id, b.id], store.delete_message_for_everyone(conv.id, 2, at))
+        .await;
+    assert_eq!(
+        change.map(|c| c.kind),
+        Some(ChangeKind::MessageDeleted { seq: 2, deleted_at: at })
+    );
     let expected = Message {
         content: None,
         deleted_at: Some(at),
@@ -388,13 +412,11 @@ pub async fn delete_for_everyone_tombstones_everywhere(store: &dyn Store) {
         store.get_message(conv.id, 2).await.expect("get"),
         Some(expected.clone())
     );
-    let pos = fx.latest_pos().await;
-    let again = store
-        .delete_message_for_everyone(conv.id, 2, fx.tick())
-        .await
-        .expect("delete again");
+    let (again, change) = fx
+        .checked(&[a.id, b.id], store.delete_message_for_everyone(conv.id, 2, fx.tick()))
+        .await;
     assert_eq!(again, expected, "the first deletion time stays");
-    assert_eq!(fx.latest_pos().await, pos, "MessageDeleted is recorded once");
+    assert_eq!(change, None, "MessageDeleted is recorded once");
 
     for viewer in [a.id, b.id] {
         let h = fx.full_history(conv.id, viewer).await;
@@ -455,15 +477,23 @@ pub async fn receipts_are_monotonic_and_clamped(store: &dyn Store) {
     let conv = fx.group(&a, &[&b]).await;
     fx.send_n(conv.id, a.id, 5).await;
     let start = fx.latest_pos().await;
+    let fx = &fx;
     let mark = |d: Option<i64>, r: Option<i64>| async move {
-        let before = store.latest_pos().await.expect("pos");
-        let m = store
-            .update_receipts(conv.id, b.id, d, r)
-            .await
-            .expect("update_receipts");
-        let moved = store.latest_pos().await.expect("pos") != before;
+        let (m, change) = fx
+            .checked(&[a.id, b.id], store.update_receipts(conv.id, b.id, d, r))
+            .await;
         assert_eq!(m, fx_member(store, conv.id, b.id).await, "returns the stored member");
-        ((m.delivered_seq, m.read_seq), moved)
+        if let Some(c) = &change {
+            assert_eq!(
+                c.kind,
+                ChangeKind::Receipt {
+                    user_id: b.id,
+                    delivered_seq: m.delivered_seq,
+                    read_seq: m.read_seq
+                }
+            );
+        }
+        ((m.delivered_seq, m.read_seq), change.is_some())
     };
     assert_eq!(mark(Some(3), None).await, ((3, 0), true));
     assert_eq!(mark(None, Some(2)).await, ((3, 2), true));
@@ -496,24 +526,26 @@ pub async fn read_receipt_implies_delivered(store: &dyn Store) {
     let fx = Fx::new(store);
     let (a, b, c) = (fx.user("a").await, fx.user("b").await, fx.user("c").await);
     let conv = fx.group(&a, &[&b, &c]).await;
-    let empty = store
-        .update_receipts(conv.id, b.id, Some(3), Some(3))
-        .await
-        .expect("empty");
+    let audience = [a.id, b.id, c.id];
+    let (empty, change) = fx
+        .checked(&audience, store.update_receipts(conv.id, b.id, Some(3), Some(3)))
+        .await;
     assert_eq!((empty.delivered_seq, empty.read_seq), (0, 0), "clamped to last_seq 0");
+    assert_eq!(change, None);
     fx.send_n(conv.id, a.id, 5).await;
-    let m = store.update_receipts(conv.id, b.id, None, Some(3)).await.expect("read");
+    let (m, _) = fx
+        .checked(&audience, store.update_receipts(conv.id, b.id, None, Some(3)))
+        .await;
     assert_eq!((m.delivered_seq, m.read_seq), (3, 3));
-    let m = store
-        .update_receipts(conv.id, c.id, Some(1), Some(4))
-        .await
-        .expect("read");
+    let (m, _) = fx
+        .checked(&audience, store.update_receipts(conv.id, c.id, Some(1), Some(4)))
+        .await;
     assert_eq!((m.delivered_seq, m.read_seq), (4, 4), "delivered >= read");
-    let m = store
-        .update_receipts(conv.id, c.id, Some(-5), Some(-1))
-        .await
-        .expect("negative");
+    let (m, change) = fx
+        .checked(&audience, store.update_receipts(conv.id, c.id, Some(-5), Some(-1)))
+        .await;
     assert_eq!((m.delivered_seq, m.read_seq), (4, 4));
+    assert_eq!(change, None);
 }
 
 /// Receipts of a non-member, or in a missing conversation, are `NotFound`.
@@ -536,8 +568,8 @@ pub async fn receipts_for_non_member_are_not_found(store: &dyn Store) {
     assert_eq!(fx.latest_pos().await, pos);
 }
 
-/// Concurrent receipt updates end at the maximum, and the recorded `Receipt` changes only
-/// ever move forward.
+/// Concurrent receipt updates end at the maximum; the recorded `Receipt` changes only ever
+/// move forward, and are exactly the ones the calls returned.
 pub async fn concurrent_receipts_keep_the_maximum(store: &dyn Store) {
     let fx = Fx::new(store);
     let (a, b) = (fx.user("a").await, fx.user("b").await);
@@ -550,10 +582,14 @@ pub async fn concurrent_receipts_keep_the_maximum(store: &dyn Store) {
         store.update_receipts(conv.id, b.id, d, Some(r))
     }))
     .await;
+    let mut returned: Vec<Change> = Vec::new();
     for r in results {
-        let m = r.expect("update_receipts");
+        let (m, change) = r.expect("update_receipts");
         assert!(m.delivered_seq >= m.read_seq);
+        returned.extend(change);
     }
+    returned.sort_by_key(|c| c.pos);
+    fx.assert_returned(start, &returned, &[a.id, b.id]).await;
     let m = fx.member(conv.id, b.id).await;
     assert_eq!((m.delivered_seq, m.read_seq), (20, 20));
     let recorded = receipt_changes(&fx.sync_all(b.id, start, 100).await, b.id);

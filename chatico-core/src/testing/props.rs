@@ -24,7 +24,7 @@ use crate::model::{Conversation, Message, NewMessage, Role, User};
 use crate::ports::Store;
 use crate::sync::{Change, ChangeKind, SyncCursor};
 
-use super::fixtures::{Fx, check_page, sync_all, text};
+use super::fixtures::{Fx, RecordedChanges, assert_returned, check_page, sync_all, text};
 
 // ---- seq gap-freeness -------------------------------------------------------------------
 
@@ -84,12 +84,19 @@ pub async fn check_send_script(store: &dyn Store, script: &SendScript) {
                 ..fx.new_message(convs[op.conversation].id, users[op.sender].id, &format!("k{}", op.key))
             })
             .collect();
+        let before = fx.latest_pos().await;
         let results = join_all(news.iter().map(|n| store.insert_message(n))).await;
         // Per key in this batch: every call got the same message, and exactly one call
         // inserted it if the key is new (none if it was stored by an earlier batch).
         let mut got: BTreeMap<(usize, u8), (Message, usize)> = BTreeMap::new();
+        let mut returned: Vec<Change> = Vec::new();
         for ((op, new), r) in batch.iter().zip(&news).zip(results) {
-            let (msg, inserted) = r.expect("insert_message");
+            let (msg, change) = r.expect("insert_message");
+            let inserted = change.is_some();
+            if let Some(c) = change {
+                assert_eq!(c.kind, ChangeKind::Message { message: msg.clone() });
+                returned.push(c);
+            }
             let key = (op.sender, op.key);
             assert_eq!(
                 (msg.sender_id, msg.client_msg_id.as_str()),
@@ -106,6 +113,10 @@ pub async fn check_send_script(store: &dyn Store, script: &SendScript) {
             );
             entry.1 += usize::from(inserted);
         }
+        // The calls returned exactly the changes sync now shows, positions included.
+        returned.sort_by_key(|c| c.pos);
+        let everyone: Vec<UserId> = users.iter().map(|u| u.id).collect();
+        fx.assert_returned(before, &returned, &everyone).await;
         for (key, (msg, inserts)) in got {
             match canonical.get(&key) {
                 Some((m, _)) => {
@@ -121,7 +132,7 @@ pub async fn check_send_script(store: &dyn Store, script: &SendScript) {
         // A sequential retry of the whole batch inserts nothing and returns the originals.
         for (op, new) in batch.iter().zip(&news) {
             let (msg, inserted) = store.insert_message(new).await.expect("insert_message retry");
-            assert!(!inserted, "a retry after the batch must not insert");
+            assert_eq!(inserted, None, "a retry after the batch must not insert");
             assert_eq!(Some(&msg), canonical.get(&(op.sender, op.key)).map(|(m, _)| m));
         }
     }
@@ -239,11 +250,13 @@ pub async fn check_receipt_script(store: &dyn Store, ops: &[ReceiptOp]) {
             }
             ReceiptOp::Marks(marks) if marks.len() == 1 => {
                 let mk = marks[0];
-                let before = fx.latest_pos().await;
-                let got = store
-                    .update_receipts(conv.id, users[mk.user].id, mk.delivered, mk.read)
-                    .await
-                    .expect("update_receipts");
+                let everyone: Vec<UserId> = users.iter().map(|u| u.id).collect();
+                let (got, change) = fx
+                    .checked(
+                        &everyone,
+                        store.update_receipts(conv.id, users[mk.user].id, mk.delivered, mk.read),
+                    )
+                    .await;
                 let want = apply_mark(model[mk.user], last_seq, mk.delivered, mk.read);
                 assert_eq!(
                     (got.delivered_seq, got.read_seq),
@@ -253,8 +266,12 @@ pub async fn check_receipt_script(store: &dyn Store, ops: &[ReceiptOp]) {
                 );
                 let moved = want != model[mk.user];
                 assert_eq!(
-                    fx.latest_pos().await != before,
-                    moved,
+                    change.map(|c| c.kind),
+                    moved.then_some(ChangeKind::Receipt {
+                        user_id: users[mk.user].id,
+                        delivered_seq: want.0,
+                        read_seq: want.1
+                    }),
                     "a Receipt change is recorded exactly when a watermark moved ({mk:?})"
                 );
                 if moved {
@@ -270,7 +287,7 @@ pub async fn check_receipt_script(store: &dyn Store, ops: &[ReceiptOp]) {
                 )
                 .await;
                 for (mk, r) in marks.iter().zip(results) {
-                    let got = r.expect("update_receipts");
+                    let (got, _) = r.expect("update_receipts");
                     assert!(got.delivered_seq >= got.read_seq && got.delivered_seq <= last_seq);
                     let floor = apply_mark(model[mk.user], last_seq, mk.delivered, mk.read);
                     assert!(
@@ -700,6 +717,30 @@ impl SyncClient {
     }
 }
 
+/// Runs one write of a sync script and checks the changes it returned against what `users`
+/// can sync right after it (no other write runs meanwhile): same positions, same resolved
+/// content; a returned change nobody sees must belong to a conversation left without members.
+async fn write<R: RecordedChanges>(
+    store: &dyn Store,
+    users: &[UserId],
+    write: impl std::future::Future<Output = crate::Result<R>>,
+) -> R {
+    let before = store.latest_pos().await.expect("latest_pos");
+    let r = write.await.expect("store write");
+    let returned = r.recorded();
+    let seen = assert_returned(store, before, &returned, users, false).await;
+    for c in returned.iter().filter(|c| !seen.contains(&c.pos)) {
+        let cid = c
+            .conversation_id
+            .unwrap_or_else(|| panic!("{c:?} reached none of its users"));
+        assert!(
+            store.list_members(cid).await.expect("members").is_empty(),
+            "{c:?} reached nobody though {cid} has members"
+        );
+    }
+    r
+}
+
 /// Runs a sync script on a fresh store: live clients sync while the script runs; then each
 /// user's state is checked for the live client (drained), a replay from 0 with the script's
 /// page sizes (which must equal one big page), and resumptions from the script's cursors.
@@ -716,6 +757,7 @@ pub async fn check_sync_script(store: &dyn Store, script: &SyncScript) {
     ];
     let conv_ids: Vec<ConversationId> = convs.iter().map(|c| c.id).collect();
     let is_group = |c: usize| c < 2;
+    let everyone: Vec<UserId> = users.iter().map(|u| u.id).collect();
     let mut live: Vec<SyncClient> = users.iter().map(|u| SyncClient::new(u.id)).collect();
     let mut sent: Vec<NewMessage> = Vec::new();
     let mut renames = 0;
@@ -740,8 +782,8 @@ pub async fn check_sync_script(store: &dyn Store, script: &SyncScript) {
             SyncOp::Retry { n } => {
                 if !sent.is_empty() {
                     let new = &sent[n % sent.len()];
-                    let (m, inserted) = store.insert_message(new).await.expect("retry");
-                    assert!(!inserted, "a retry must not insert");
+                    let (m, inserted) = write(store, &everyone, store.insert_message(new)).await;
+                    assert_eq!(inserted, None, "a retry must not insert");
                     let current = store
                         .get_message(new.conversation_id, m.seq)
                         .await
@@ -754,19 +796,26 @@ pub async fn check_sync_script(store: &dyn Store, script: &SyncScript) {
             SyncOp::Delete { conv, nth } => {
                 let last = fx.conversation(conv_ids[conv]).await.last_seq;
                 if last > 0 {
-                    store
-                        .delete_message_for_everyone(conv_ids[conv], nth % last + 1, fx.tick())
-                        .await
-                        .expect("delete");
+                    let at = fx.tick();
+                    let seq = nth % last + 1;
+                    write(
+                        store,
+                        &everyone,
+                        store.delete_message_for_everyone(conv_ids[conv], seq, at),
+                    )
+                    .await;
                 }
             }
             SyncOp::Hide { conv, user, nth } => {
                 let last = fx.conversation(conv_ids[conv]).await.last_seq;
                 if last > 0 && fx.is_member(conv_ids[conv], users[user].id).await {
-                    store
-                        .hide_message(users[user].id, conv_ids[conv], nth % last + 1)
-                        .await
-                        .expect("hide");
+                    let seq = nth % last + 1;
+                    write(
+                        store,
+                        &everyone,
+                        store.hide_message(users[user].id, conv_ids[conv], seq),
+                    )
+                    .await;
                 }
             }
             SyncOp::Receipt {
@@ -776,85 +825,61 @@ pub async fn check_sync_script(store: &dyn Store, script: &SyncScript) {
                 read,
             } => {
                 if fx.is_member(conv_ids[conv], users[user].id).await {
-                    store
-                        .update_receipts(conv_ids[conv], users[user].id, Some(delivered), Some(read))
-                        .await
-                        .expect("receipts");
+                    let w = store.update_receipts(conv_ids[conv], users[user].id, Some(delivered), Some(read));
+                    write(store, &everyone, w).await;
                 }
             }
             SyncOp::Add { conv, user } => {
                 if is_group(conv) && !fx.is_member(conv_ids[conv], users[user].id).await {
-                    let added = store
-                        .add_members(conv_ids[conv], &[(users[user].id, Role::Member)], fx.tick())
-                        .await
-                        .expect("add");
-                    assert_eq!(added.len(), 1);
+                    let newcomer = [(users[user].id, Role::Member)];
+                    let w = store.add_members(conv_ids[conv], &newcomer, fx.tick());
+                    let (added, changes) = write(store, &everyone, w).await;
+                    assert_eq!((added.len(), changes.len()), (1, 1));
                 }
             }
             SyncOp::Remove { conv, user } => {
                 if is_group(conv) && fx.is_member(conv_ids[conv], users[user].id).await {
                     let by = convs[conv].created_by;
-                    assert!(
-                        store
-                            .remove_member(conv_ids[conv], users[user].id, by)
-                            .await
-                            .expect("remove")
-                    );
+                    let w = store.remove_member(conv_ids[conv], users[user].id, by);
+                    assert_eq!(write(store, &everyone, w).await.len(), 2);
                 }
             }
             SyncOp::Archive { conv, user, archived } => {
                 if fx.is_member(conv_ids[conv], users[user].id).await {
-                    store
-                        .set_archived(conv_ids[conv], users[user].id, archived)
-                        .await
-                        .expect("archive");
+                    let w = store.set_archived(conv_ids[conv], users[user].id, archived);
+                    write(store, &everyone, w).await;
                 }
             }
             SyncOp::Rename { conv } => {
                 if is_group(conv) {
                     renames += 1;
-                    store
-                        .update_conversation(conv_ids[conv], Some(format!("title {renames}")), None)
-                        .await
-                        .expect("rename");
+                    let w = store.update_conversation(conv_ids[conv], Some(format!("title {renames}")), None);
+                    write(store, &everyone, w).await;
                 }
             }
             SyncOp::Role { conv, user, admin } => {
                 if is_group(conv) && fx.is_member(conv_ids[conv], users[user].id).await {
                     let role = if admin { Role::Admin } else { Role::Member };
-                    store
-                        .set_role(conv_ids[conv], users[user].id, role)
-                        .await
-                        .expect("role");
+                    write(store, &everyone, store.set_role(conv_ids[conv], users[user].id, role)).await;
                 }
             }
             SyncOp::Contact { owner, other, add } => {
                 if owner != other {
+                    let (o, x) = (users[owner].id, users[other].id);
                     if add {
-                        store
-                            .add_contact(users[owner].id, users[other].id, fx.tick())
-                            .await
-                            .expect("contact");
+                        write(store, &everyone, store.add_contact(o, x, fx.tick())).await;
                     } else {
-                        store
-                            .remove_contact(users[owner].id, users[other].id)
-                            .await
-                            .expect("contact");
+                        write(store, &everyone, store.remove_contact(o, x)).await;
                     }
                 }
             }
             SyncOp::Block { blocker, other, block } => {
                 if blocker != other {
+                    let (b, x) = (users[blocker].id, users[other].id);
                     if block {
-                        store
-                            .block(users[blocker].id, users[other].id, fx.tick())
-                            .await
-                            .expect("block");
+                        write(store, &everyone, store.block(b, x, fx.tick())).await;
                     } else {
-                        store
-                            .unblock(users[blocker].id, users[other].id)
-                            .await
-                            .expect("unblock");
+                        write(store, &everyone, store.unblock(b, x)).await;
                     }
                 }
             }

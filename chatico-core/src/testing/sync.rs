@@ -42,7 +42,7 @@ pub async fn latest_pos_starts_at_zero_and_moves_with_writes(store: &dyn Store) 
     store.get_conversation(conv.id).await.expect("read");
     store.list_conversations(a.id, false, 10).await.expect("read");
     fx.sync_all(a.id, 0, 10).await;
-    assert!(!store.add_contact(a.id, b.id, fx.tick()).await.expect("no-op"));
+    assert_eq!(store.add_contact(a.id, b.id, fx.tick()).await.expect("no-op"), None);
     assert_eq!(
         fx.latest_pos().await,
         p3,
@@ -176,10 +176,12 @@ pub async fn sync_conversation_changes_reach_members_from_their_join(store: &dyn
     let elsewhere = fx.group(&x, &[&o]).await;
     fx.send_n(conv.id, a.id, 2).await;
     fx.send(elsewhere.id, x.id).await;
-    let added = store
-        .add_members(conv.id, &[(b.id, Role::Member)], fx.tick())
-        .await
-        .expect("add");
+    let (added, _) = fx
+        .checked(
+            &[o.id, a.id, b.id, x.id],
+            store.add_members(conv.id, &[(b.id, Role::Member)], fx.tick()),
+        )
+        .await;
     assert_eq!(added.len(), 1);
     let m3 = fx.send(conv.id, o.id).await;
     store.set_role(conv.id, a.id, Role::Admin).await.expect("role");

@@ -415,15 +415,23 @@ pub async fn contacts_add_remove_list_and_record_changes(store: &dyn Store) {
     let start = fx.latest_pos().await;
 
     for c in [&carol, &bob2, &bob1] {
-        assert!(store.add_contact(owner.id, c.id, fx.tick()).await.expect("add"));
+        let added = fx
+            .checked(&[owner.id, c.id], store.add_contact(owner.id, c.id, fx.tick()))
+            .await;
+        assert_eq!(
+            added.map(|ch| ch.kind),
+            Some(ChangeKind::ContactAdded { user_id: c.id })
+        );
     }
+    let again = fx
+        .checked(&[owner.id], store.add_contact(owner.id, carol.id, fx.tick()))
+        .await;
+    assert_eq!(again, None, "adding again records nothing");
     assert!(
-        !store
-            .add_contact(owner.id, carol.id, fx.tick())
+        fx.checked(&[other.id], store.add_contact(other.id, carol.id, fx.tick()))
             .await
-            .expect("add again")
+            .is_some()
     );
-    assert!(store.add_contact(other.id, carol.id, fx.tick()).await.expect("add"));
 
     let mut bobs = [bob1.id, bob2.id];
     bobs.sort();
@@ -442,8 +450,17 @@ pub async fn contacts_add_remove_list_and_record_changes(store: &dyn Store) {
         "contacts are one-way"
     );
 
-    assert!(store.remove_contact(owner.id, carol.id).await.expect("remove"));
-    assert!(!store.remove_contact(owner.id, carol.id).await.expect("remove again"));
+    let removed = fx
+        .checked(&[owner.id, carol.id], store.remove_contact(owner.id, carol.id))
+        .await;
+    assert_eq!(
+        removed.map(|ch| ch.kind),
+        Some(ChangeKind::ContactRemoved { user_id: carol.id })
+    );
+    assert_eq!(
+        fx.checked(&[owner.id], store.remove_contact(owner.id, carol.id)).await,
+        None
+    );
     assert_eq!(store.contact_owners(carol.id).await.expect("owners"), vec![other.id]);
     assert_eq!(ids(&store.list_contacts(owner.id).await.expect("list")), bobs.to_vec());
 
@@ -479,10 +496,23 @@ pub async fn blocks_block_unblock_list_and_record_changes(store: &dyn Store) {
     let c = fx.user("C").await;
     let start = fx.latest_pos().await;
 
-    assert!(store.block(a.id, zed.id, fx.tick()).await.expect("block"));
-    assert!(store.block(a.id, mia.id, fx.tick()).await.expect("block"));
-    assert!(!store.block(a.id, zed.id, fx.tick()).await.expect("block again"));
-    assert!(store.block(c.id, a.id, fx.tick()).await.expect("block"));
+    let blocked = fx.checked(&[a.id, zed.id], store.block(a.id, zed.id, fx.tick())).await;
+    assert_eq!(blocked.map(|ch| ch.kind), Some(ChangeKind::Blocked { user_id: zed.id }));
+    assert!(
+        fx.checked(&[a.id], store.block(a.id, mia.id, fx.tick()))
+            .await
+            .is_some()
+    );
+    assert_eq!(
+        fx.checked(&[a.id], store.block(a.id, zed.id, fx.tick())).await,
+        None,
+        "blocking again records nothing"
+    );
+    assert!(
+        fx.checked(&[c.id, a.id], store.block(c.id, a.id, fx.tick()))
+            .await
+            .is_some()
+    );
 
     assert_eq!(
         ids(&store.list_blocked(a.id).await.expect("list")),
@@ -502,9 +532,21 @@ pub async fn blocks_block_unblock_list_and_record_changes(store: &dyn Store) {
     assert_eq!(store.blocked_either_way(zed.id).await.expect("q"), vec![a.id]);
     assert!(store.list_blocked(zed.id).await.expect("list").is_empty());
 
-    assert!(store.unblock(a.id, zed.id).await.expect("unblock"));
-    assert!(!store.unblock(a.id, zed.id).await.expect("unblock again"));
-    assert!(!store.unblock(zed.id, a.id).await.expect("not blocked that way"));
+    let unblocked = fx.checked(&[a.id, zed.id], store.unblock(a.id, zed.id)).await;
+    assert_eq!(
+        unblocked.map(|ch| ch.kind),
+        Some(ChangeKind::Unblocked { user_id: zed.id })
+    );
+    assert_eq!(
+        fx.checked(&[a.id], store.unblock(a.id, zed.id)).await,
+        None,
+        "unblocking again records nothing"
+    );
+    assert_eq!(
+        fx.checked(&[zed.id], store.unblock(zed.id, a.id)).await,
+        None,
+        "not blocked that way"
+    );
     assert!(!store.is_blocked_either_way(a.id, zed.id).await.expect("q"));
     assert_eq!(ids(&store.list_blocked(a.id).await.expect("list")), vec![mia.id]);
 
