@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod ports;
+pub mod protocol;
 pub mod sync;
 
 pub use error::{Error, ErrorBody, ErrorCode, Result};
