@@ -9,10 +9,12 @@
 
 #[cfg(feature = "server")]
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod ids;
+pub mod memory;
 pub mod model;
 pub mod otp_cache;
 pub mod ports;
