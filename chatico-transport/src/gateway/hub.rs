@@ -10,9 +10,9 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
-use chatico_core::ids::UserId;
-use chatico_core::protocol::close_code;
-use chatico_core::sync::{Delivery, Event, SyncCursor};
+use chatico_core::ids::{SessionId, UserId};
+use chatico_core::protocol::{ChangeKey, close_code};
+use chatico_core::sync::{Delivery, Event};
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -22,8 +22,8 @@ const SHARDS: usize = 64;
 /// One serialised server frame, shared by every connection it goes to.
 #[derive(Debug)]
 pub struct OutFrame {
-    /// The change position, for changes (used by the connection to deliver each pos once).
-    pub pos: Option<SyncCursor>,
+    /// What identifies the change, for changes (the connection delivers each change once).
+    pub key: Option<ChangeKey>,
     /// The JSON text of the whole `{"type":"event",...}` frame.
     pub text: Utf8Bytes,
 }
@@ -43,8 +43,8 @@ pub fn event_frame(event: &Event) -> OutFrame {
             String::from(r#"{"type":"event","event":null}"#)
         });
     OutFrame {
-        pos: match event {
-            Event::Change(c) => Some(c.pos),
+        key: match event {
+            Event::Change(c) => Some(ChangeKey::of(c)),
             _ => None,
         },
         text: Utf8Bytes::from(text),
@@ -91,6 +91,7 @@ impl ConnControl {
 
 struct ConnEntry {
     id: u64,
+    session: Option<SessionId>,
     tx: mpsc::Sender<Arc<OutFrame>>,
     ctl: Arc<ConnControl>,
 }
@@ -149,9 +150,9 @@ impl Hub {
         &self.shards[(h.finish() as usize) % SHARDS]
     }
 
-    /// Registers a connection of `user`; returns its queue and control, and how many
-    /// connections the user now has on this node.
-    pub fn register(&self, user: UserId) -> (Registration, usize) {
+    /// Registers a connection of `user` (logged in with `session`, if known); returns its
+    /// queue and control, and how many connections the user now has on this node.
+    pub fn register(&self, user: UserId, session: Option<SessionId>) -> (Registration, usize) {
         let (tx, rx) = mpsc::channel(self.queue_capacity);
         let ctl = Arc::new(ConnControl::default());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -159,6 +160,7 @@ impl Hub {
         let conns = shard.entry(user).or_default();
         conns.push(ConnEntry {
             id,
+            session,
             tx,
             ctl: ctl.clone(),
         });
@@ -233,6 +235,16 @@ impl Hub {
         }
     }
 
+    /// Asks the connections of one session of `user` on this node to close with `code`.
+    pub fn close_session(&self, user: UserId, session: SessionId, code: u16) {
+        let shard = self.shard(&user).read().unwrap_or_else(|e| e.into_inner());
+        if let Some(conns) = shard.get(&user) {
+            for c in conns.iter().filter(|c| c.session == Some(session)) {
+                c.ctl.close(code);
+            }
+        }
+    }
+
     /// Asks every connection on this node to close with `code` (shutdown).
     pub fn close_all(&self, code: u16) {
         for shard in self.shards.iter() {
@@ -268,16 +280,16 @@ mod tests {
     #[tokio::test]
     async fn events_reach_every_connection_of_every_recipient_and_nobody_else() {
         let hub = Hub::new(8);
-        let (mut a1, _) = hub.register(user(1));
-        let (mut a2, n) = hub.register(user(1));
+        let (mut a1, _) = hub.register(user(1), None);
+        let (mut a2, n) = hub.register(user(1), None);
         assert_eq!(n, 2);
-        let (mut b, _) = hub.register(user(2));
-        let (mut c, _) = hub.register(user(3));
+        let (mut b, _) = hub.register(user(2), None);
+        let (mut c, _) = hub.register(user(3), None);
         let stats = hub.dispatch(&change(7));
         assert_eq!(stats.queued, 3);
         for r in [&mut a1, &mut a2, &mut b] {
             let f = r.rx.try_recv().expect("queued");
-            assert_eq!(f.pos, Some(7));
+            assert_eq!(f.key, Some(ChangeKey::ContactAdded(user(3))));
             let v: serde_json::Value = serde_json::from_str(f.text.as_str()).expect("json");
             assert_eq!(v["type"], "event");
             assert_eq!(v["event"]["event"], "change");
@@ -293,12 +305,19 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_closes_only_that_connection() {
         let hub = Hub::new(2);
-        let (slow, _) = hub.register(user(1));
-        let (mut fast, _) = hub.register(user(2));
+        let (slow, _) = hub.register(user(1), None);
+        let (mut fast, _) = hub.register(user(2), None);
         for pos in 1..=5 {
             hub.dispatch(&change(pos));
             // the fast one drains as it goes
-            assert_eq!(fast.rx.try_recv().expect("fast gets it").pos, Some(pos));
+            assert!(
+                fast.rx
+                    .try_recv()
+                    .expect("fast gets it")
+                    .text
+                    .as_str()
+                    .contains(&format!("\"pos\":{pos}"))
+            );
         }
         assert_eq!(slow.ctl.close_code(), Some(close_code::SLOW_CONSUMER));
         assert_eq!(fast.ctl.close_code(), None);
@@ -308,8 +327,8 @@ mod tests {
     #[tokio::test]
     async fn close_user_and_close_all_reach_the_right_connections() {
         let hub = Hub::new(2);
-        let (a, _) = hub.register(user(1));
-        let (b, _) = hub.register(user(2));
+        let (a, _) = hub.register(user(1), None);
+        let (b, _) = hub.register(user(2), None);
         hub.close_user(user(1), close_code::UNAUTHORIZED);
         assert_eq!(a.ctl.close_code(), Some(close_code::UNAUTHORIZED));
         assert_eq!(b.ctl.close_code(), None);
@@ -325,6 +344,6 @@ mod tests {
                 last_seen_at: Some(1),
             }),
         };
-        assert_eq!(event_frame(&p.event).pos, None);
+        assert_eq!(event_frame(&p.event).key, None);
     }
 }
