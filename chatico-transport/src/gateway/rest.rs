@@ -947,6 +947,44 @@ mod tests {
     }
 
     #[test]
+    fn every_route_is_in_the_openapi_document_and_nothing_else_is() {
+        let doc = super::super::openapi();
+        let mut documented = std::collections::HashSet::new();
+        for (path, item) in &doc.paths.paths {
+            let ops = [
+                (Method::GET, item.get.is_some()),
+                (Method::POST, item.post.is_some()),
+                (Method::PUT, item.put.is_some()),
+                (Method::PATCH, item.patch.is_some()),
+                (Method::DELETE, item.delete.is_some()),
+            ];
+            for (m, present) in ops {
+                if present {
+                    documented.insert((m, path.clone()));
+                }
+            }
+        }
+        let routed: std::collections::HashSet<(Method, String)> =
+            routes().into_iter().map(|(m, p, _)| (m, p.to_owned())).collect();
+        for r in &routed {
+            assert!(
+                documented.contains(r),
+                "route {} {} is not in the OpenAPI document",
+                r.0,
+                r.1
+            );
+        }
+        for d in &documented {
+            assert!(routed.contains(d), "{} {} is documented but not routed", d.0, d.1);
+        }
+        assert!(
+            doc.components
+                .as_ref()
+                .is_some_and(|c| c.security_schemes.contains_key("bearer"))
+        );
+    }
+
+    #[test]
     fn the_route_table_has_no_duplicates() {
         let mut seen = std::collections::HashSet::new();
         for (m, p, _) in routes() {
