@@ -90,7 +90,7 @@ async fn login(http: &reqwest::Client, srv: &mut Running, phone: &str) -> Value 
         .await
         .expect("otp");
     assert_eq!(r.status(), 200);
-    let line = srv.wait_line(|l| l.contains("DEVELOPMENT MODE SMS") && l.contains(phone));
+    let line = srv.wait_line(|l| l.contains("DEVELOPMENT MODE") && l.contains(phone) && l.contains("code is "));
     let after = line.split("code is ").nth(1).expect("code in the console line");
     let code: String = after.chars().take_while(char::is_ascii_digit).collect();
     assert_eq!(code.len(), 6, "{line}");
