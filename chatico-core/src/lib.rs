@@ -19,6 +19,7 @@ pub mod memory;
 pub mod model;
 pub mod otp_cache;
 pub mod ports;
+pub mod protocol;
 pub mod retry;
 pub mod sync;
 #[cfg(feature = "testing")]

@@ -70,6 +70,7 @@ const PEER_SCAN_LIMIT: u32 = 10_000;
 
 /// An authenticated caller: the user and the session (device login) the token belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthContext {
     pub user_id: UserId,
     pub session_id: SessionId,
@@ -77,6 +78,7 @@ pub struct AuthContext {
 
 /// The answer to an OTP request. Identical for known and unknown phones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OtpRequested {
     /// The earliest another code may be requested for this phone.
     pub resend_after_ms: u64,
@@ -86,6 +88,7 @@ pub struct OtpRequested {
 
 /// Tokens of a session, after a login or a refresh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthTokens {
     pub access_token: String,
     pub refresh_token: String,
@@ -98,6 +101,7 @@ pub struct AuthTokens {
 
 /// A message to send. `(sender, client_msg_id)` makes it idempotent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendMessage {
     pub conversation_id: ConversationId,
     pub client_msg_id: ClientMsgId,
@@ -109,6 +113,7 @@ pub struct SendMessage {
 
 /// A conversation with its members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationDetails {
     pub conversation: Conversation,
     pub members: Vec<Member>,
@@ -116,6 +121,7 @@ pub struct ConversationDetails {
 
 /// What a sync returns: the persistent changes since the cursor, and the ephemeral state now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncResponse {
     pub page: SyncPage,
     pub ephemeral: EphemeralSnapshot,
