@@ -551,12 +551,16 @@ impl Store for SqliteStore {
 
     async fn set_last_seen(&self, id: UserId, at: Timestamp) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        sqlx::query(q::SET_LAST_SEEN)
+        let n = sqlx::query(q::SET_LAST_SEEN)
             .bind(s(&id.0))
             .bind(at)
             .execute(&mut *tx)
             .await
-            .map_err(db("set last seen"))?;
+            .map_err(db("set last seen"))?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::not_found("user"));
+        }
         commit(tx).await
     }
 
@@ -852,6 +856,12 @@ impl Store for SqliteStore {
 
     async fn set_role(&self, conversation: ConversationId, user: UserId, role: Role) -> Result<Member> {
         let mut tx = self.db.begin().await?;
+        let before = fetch_member(&mut tx, conversation, user)
+            .await?
+            .ok_or_else(|| Error::not_found("member"))?;
+        if before.role == role {
+            return Ok(before);
+        }
         let member = sqlx::query(q::SET_ROLE)
             .bind(s(&conversation.0))
             .bind(s(&user.0))
@@ -902,6 +912,9 @@ impl Store for SqliteStore {
         avatar_url: Option<Option<String>>,
     ) -> Result<Conversation> {
         let mut tx = self.db.begin().await?;
+        let before = fetch_conversation(&mut tx, conversation)
+            .await?
+            .ok_or_else(|| Error::not_found("conversation"))?;
         let conv = sqlx::query(q::UPDATE_CONVERSATION)
             .bind(s(&conversation.0))
             .bind(title.as_deref())
@@ -913,6 +926,9 @@ impl Store for SqliteStore {
             .map(|r| conversation_from_row(&r))
             .transpose()?
             .ok_or_else(|| Error::not_found("conversation"))?;
+        if (&conv.title, &conv.avatar_url) == (&before.title, &before.avatar_url) {
+            return Ok(conv);
+        }
         record(
             &mut tx,
             &NewChange::conversation(
@@ -1129,14 +1145,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.db.read)
             .await
             .map_err(db("sync"))?;
-        let limited = rows.len() > limit as usize;
-        let changes = rows
-            .iter()
-            .take(limit as usize)
-            .map(change_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        let next = changes.last().map_or(since, |c| c.pos);
-        Ok(SyncPage { changes, next, limited })
+        sync_page(&rows, since, limit)
     }
 
     async fn latest_pos(&self) -> Result<SyncCursor> {
@@ -1171,11 +1180,39 @@ async fn insert_member(
         user_id: user,
         role,
         archived: false,
-        delivered_seq: 0,
-        read_seq: 0,
+        delivered_seq: joined_seq,
+        read_seq: joined_seq,
         joined_at: now,
         joined_seq,
     })
+}
+
+/// Builds a page from the SYNC rows (`latest` on every row; an empty page is one row whose
+/// `pos` is NULL). Not limited: the cursor moves to the newest pos read in the same
+/// statement, since every change the user may see up to it was returned.
+fn sync_page(rows: &[SqliteRow], since: SyncCursor, limit: u32) -> Result<SyncPage> {
+    let latest = match rows.first() {
+        Some(r) => r.int("latest")?,
+        None => since,
+    };
+    let mut changes = Vec::with_capacity(rows.len().min(limit as usize));
+    let mut limited = false;
+    for r in rows {
+        if r.opt_int("pos")?.is_none() {
+            continue;
+        }
+        if changes.len() == limit as usize {
+            limited = true;
+            break;
+        }
+        changes.push(change_from_row(r)?);
+    }
+    let next = if limited {
+        changes.last().map_or(since, |c| c.pos)
+    } else {
+        since.max(latest)
+    };
+    Ok(SyncPage { changes, next, limited })
 }
 
 fn summary_from_row(r: &SqliteRow) -> Result<ConversationSummary> {

@@ -11,10 +11,10 @@ pub const GET_USER: &str =
     "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at FROM users WHERE id = ?1";
 pub const GET_USERS: &str = "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at FROM users \
      WHERE id IN (SELECT value FROM json_each(?1))";
-/// ?1 raw query (phone prefix), ?2 lowercased query (name substring), ?3 after, ?4 limit.
+/// ?1 query, ?2 its lowercase (name substring or phone prefix), ?3 after, ?4 limit.
 pub const SEARCH_USERS: &str = "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at \
      FROM users \
-     WHERE (?1 IS NULL OR instr(name_lower, ?2) > 0 OR substr(phone, 1, length(?1)) = ?1) \
+     WHERE (?1 IS NULL OR instr(name_lower, ?2) > 0 OR substr(phone, 1, length(?2)) = ?2) \
        AND (?3 IS NULL OR id > ?3) \
      ORDER BY id LIMIT ?4";
 /// ?2/?3 display name (+lower), ?4 bio, ?5 whether the avatar is set, ?6 the avatar.
@@ -79,7 +79,7 @@ pub const LIST_MEMBERS: &str = "SELECT conversation_id, user_id, role, archived,
      FROM members WHERE conversation_id = ?1 ORDER BY joined_at, user_id";
 pub const INSERT_MEMBER: &str = "INSERT INTO members \
      (conversation_id, user_id, role, archived, delivered_seq, read_seq, joined_at, joined_seq, joined_pos) \
-     VALUES (?1, ?2, ?3, 0, 0, 0, ?4, ?5, ?6)";
+     VALUES (?1, ?2, ?3, 0, ?5, ?5, ?4, ?5, ?6)";
 pub const DELETE_MEMBER: &str = "DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2";
 pub const SET_ROLE: &str = "UPDATE members SET role = ?3 WHERE conversation_id = ?1 AND user_id = ?2 \
      RETURNING conversation_id, user_id, role, archived, delivered_seq, read_seq, joined_at, joined_seq";
@@ -90,7 +90,8 @@ pub const ADVANCE_SENDER_MARKS: &str = "UPDATE members \
      SET delivered_seq = max(delivered_seq, ?3), read_seq = max(read_seq, ?3) \
      WHERE conversation_id = ?1 AND user_id = ?2";
 
-/// The user's conversations, newest activity first, each with the caller's membership, the
+/// The user's conversations, newest activity first (the newest message's time, hidden or
+/// not, else the creation time; ties by id, descending), each with the caller's membership, the
 /// newest message visible to them (joined columns `m_*`) and every member with enough
 /// profile to draw the list (a JSON array): the whole screen in one statement.
 pub const LIST_CONVERSATIONS: &str = "\
@@ -117,7 +118,9 @@ SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_s
                                AND h.seq = m2.seq)
           ORDER BY m2.seq DESC LIMIT 1)
  WHERE me.user_id = ?1 AND me.archived = ?2
- ORDER BY COALESCE(lm.created_at, c.created_at) DESC, c.id DESC
+ ORDER BY COALESCE((SELECT newest.created_at FROM messages newest
+                     WHERE newest.conversation_id = c.id AND newest.seq = c.last_seq), c.created_at) DESC,
+          c.id DESC
  LIMIT ?3";
 
 pub const GET_MESSAGE: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, reply_to_seq, \
@@ -192,6 +195,8 @@ pub const INSERT_CHANGE: &str =
 /// ?1 user, ?2 since, ?3 limit. The positions the user may see (targeted at them, or
 /// conversation changes of their conversations from their join on), then the changes with
 /// message changes resolved against `messages` (so a deleted message reads as its tombstone).
+/// Every row also carries the newest pos overall, read in the same statement (one snapshot),
+/// and an empty page is one row of NULLs with it.
 pub const SYNC: &str = "\
 WITH picked AS (
     SELECT pos FROM changes WHERE target_user = ?1 AND pos > ?2
@@ -200,13 +205,17 @@ WITH picked AS (
       JOIN changes ch ON ch.conversation_id = mb.conversation_id
      WHERE mb.user_id = ?1 AND ch.target_user IS NULL AND ch.pos > ?2 AND ch.pos >= mb.joined_pos
     ORDER BY pos LIMIT ?3
-)
-SELECT ch.pos, ch.conversation_id, ch.msg_seq, ch.payload,
-       m.conversation_id AS m_conversation_id, m.seq AS m_seq, m.id AS m_id, m.sender_id AS m_sender_id,
-       m.client_msg_id AS m_client_msg_id, m.content AS m_content, m.reply_to_seq AS m_reply_to_seq,
-       m.created_at AS m_created_at, m.deleted_at AS m_deleted_at
-  FROM picked p
-  JOIN changes ch ON ch.pos = p.pos
-  LEFT JOIN messages m ON m.conversation_id = ch.conversation_id AND m.seq = ch.msg_seq
- ORDER BY ch.pos";
+),
+latest AS (SELECT COALESCE(MAX(pos), 0) AS latest FROM changes)
+SELECT latest.latest, page.*
+  FROM latest LEFT JOIN (
+    SELECT ch.pos, ch.conversation_id, ch.msg_seq, ch.payload,
+           m.conversation_id AS m_conversation_id, m.seq AS m_seq, m.id AS m_id, m.sender_id AS m_sender_id,
+           m.client_msg_id AS m_client_msg_id, m.content AS m_content, m.reply_to_seq AS m_reply_to_seq,
+           m.created_at AS m_created_at, m.deleted_at AS m_deleted_at
+      FROM picked p
+      JOIN changes ch ON ch.pos = p.pos
+      LEFT JOIN messages m ON m.conversation_id = ch.conversation_id AND m.seq = ch.msg_seq
+  ) page ON 1
+ ORDER BY page.pos";
 pub const LATEST_POS: &str = "SELECT COALESCE(MAX(pos), 0) FROM changes";
