@@ -19,3 +19,8 @@ mod writer;
 pub mod sqlite;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteConfig, SqliteDurability, SqliteStore};
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresConfig, PostgresStore};

@@ -158,3 +158,74 @@ pub async fn a_bad_message_fails_alone(store: Arc<dyn Store>) {
     assert_eq!(dup_seqs[0], dup_seqs[1]);
     assert_eq!(store.get_conversation(c).await.expect("get").expect("c").last_seq, 62);
 }
+
+/// Postgres test databases: each store gets its own fresh schema in the database named by
+/// `CHATICO_TEST_POSTGRES_URL`, so tests run in parallel. Schemas are named
+/// `chatico_t_<unix seconds>_<random>`; ones older than an hour (left by earlier runs) are
+/// dropped when a new one is made.
+#[cfg(feature = "postgres")]
+pub mod pg {
+    use chatico_store::{PostgresConfig, PostgresStore};
+
+    pub fn url() -> Option<String> {
+        match std::env::var("CHATICO_TEST_POSTGRES_URL") {
+            Ok(u) if !u.is_empty() => Some(u),
+            _ => {
+                eprintln!("SKIPPED: CHATICO_TEST_POSTGRES_URL not set; Postgres store test not run");
+                None
+            }
+        }
+    }
+
+    fn now_secs() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    pub fn fresh_schema() -> String {
+        format!("chatico_t_{}_{:016x}", now_secs(), rand::random::<u64>())
+    }
+
+    async fn drop_stale(url: &str) {
+        use sqlx::Connection;
+        let Ok(mut conn) = sqlx::PgConnection::connect(url).await else { return };
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'chatico\\_t\\_%'")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_default();
+        let cutoff = now_secs().saturating_sub(3600);
+        for name in names {
+            let born = name.split('_').nth(2).and_then(|s| s.parse::<u64>().ok()).unwrap_or(u64::MAX);
+            if born < cutoff {
+                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        }
+    }
+
+    pub fn config(schema: String) -> PostgresConfig {
+        PostgresConfig {
+            schema: Some(schema),
+            max_connections: 8,
+            ..PostgresConfig::default()
+        }
+    }
+
+    /// A store in a fresh schema, or `None` (after a SKIPPED line) without the env var.
+    pub async fn store() -> Option<PostgresStore> {
+        store_with(|c| c).await
+    }
+
+    pub async fn store_with(tune: impl FnOnce(PostgresConfig) -> PostgresConfig) -> Option<PostgresStore> {
+        let url = url()?;
+        drop_stale(&url).await;
+        let store = PostgresStore::connect(&url, tune(config(fresh_schema())))
+            .await
+            .expect("connect to CHATICO_TEST_POSTGRES_URL");
+        Some(store)
+    }
+}
