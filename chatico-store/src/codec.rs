@@ -222,9 +222,7 @@ pub(crate) fn change_from_row(r: &impl RowExt) -> Result<Change> {
             message: message_from_row(r, "m_")?,
         },
         None => {
-            let p = r
-                .opt_text("payload")?
-                .ok_or_else(|| decode_err("payload", "missing"))?;
+            let p = r.opt_text("payload")?.ok_or_else(|| decode_err("payload", "missing"))?;
             serde_json::from_str(&p).map_err(|e| decode_err("payload", e))?
         }
     };
@@ -251,7 +249,7 @@ struct MemberJson {
 /// `list_members` (join time, then user id).
 pub(crate) fn members_from_json(json: &str) -> Result<Vec<MemberInfo>> {
     let mut raw: Vec<MemberJson> = serde_json::from_str(json).map_err(|e| decode_err("members", e))?;
-    raw.sort_by(|a, b| (a.joined_at, a.user_id).cmp(&(b.joined_at, b.user_id)));
+    raw.sort_by_key(|m| (m.joined_at, m.user_id));
     raw.into_iter()
         .map(|m| {
             Ok(MemberInfo {

@@ -44,9 +44,7 @@ pub(crate) fn map_err(op: &'static str, e: sqlx::Error) -> Error {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_) => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|c| pg_unavailable(&c) || sqlite_unavailable(&c)),
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| pg_unavailable(&c) || sqlite_unavailable(&c)),
         _ => false,
     };
     if unavailable {

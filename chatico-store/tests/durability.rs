@@ -155,9 +155,17 @@ async fn kill_and_reopen(backend: &str, target: &str, rounds: usize) {
                 seqs.push(m.seq);
             }
         }
-        assert_eq!(seqs, (1..=last_seq).collect::<Vec<_>>(), "seqs are gap-free after a crash");
+        assert_eq!(
+            seqs,
+            (1..=last_seq).collect::<Vec<_>>(),
+            "seqs are gap-free after a crash"
+        );
         for (cid, seq) in &acked {
-            assert_eq!(stored.get(cid), Some(seq), "acknowledged {cid} lost or moved (round {round})");
+            assert_eq!(
+                stored.get(cid),
+                Some(seq),
+                "acknowledged {cid} lost or moved (round {round})"
+            );
         }
         let unique: HashSet<&String> = stored.keys().collect();
         assert_eq!(unique.len(), stored.len());

@@ -56,3 +56,37 @@ async fn data_survives_reconnect() {
     assert_eq!(m.client_msg_id, "m1");
     assert_eq!(store.latest_pos().await.expect("pos"), 3);
 }
+
+#[tokio::test]
+async fn newer_schema_is_refused() {
+    let Some(url) = pg::url() else { return };
+    let schema = pg::fresh_schema();
+    let store = chatico_store::PostgresStore::connect(&url, pg::config(schema.clone()))
+        .await
+        .expect("connect");
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from the future', TRUE, '\\x00', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .expect("fake a newer migration");
+    store.close().await;
+    match chatico_store::PostgresStore::connect(&url, pg::config(schema)).await {
+        Ok(_) => panic!("a newer schema was accepted"),
+        Err(e) => assert!(e.to_string().contains("newer than this binary"), "{e}"),
+    }
+}
+
+#[tokio::test]
+async fn unreachable_server_is_unavailable() {
+    // Nothing listens on port 1 of loopback.
+    let config = PostgresConfig {
+        acquire_timeout: std::time::Duration::from_secs(1),
+        ..PostgresConfig::default()
+    };
+    match chatico_store::PostgresStore::connect("postgres://postgres@127.0.0.1:1/test", config).await {
+        Ok(_) => panic!("connected to nothing"),
+        Err(e) => assert_eq!(e.code().as_str(), "unavailable", "{e}"),
+    }
+}

@@ -116,7 +116,10 @@ async fn postgres_restart_answers_unavailable_then_recovers() {
     assert_eq!(stored.seq, 2, "seq stays gap-free across the outage");
     let again = store.insert_message(&m2).await.expect("retry is idempotent");
     assert_eq!((again.0.seq, again.1), (2, false));
-    assert_eq!(store.get_message(c, 1).await.expect("read").expect("m1").client_msg_id, "before");
+    assert_eq!(
+        store.get_message(c, 1).await.expect("read").expect("m1").client_msg_id,
+        "before"
+    );
     let page = store.sync(a, 0, 100).await.expect("sync after recovery");
     assert!(!page.limited);
     assert!(page.changes.len() >= 4);

@@ -25,7 +25,9 @@ async fn get_store() -> SqliteStore {
         }
     }
     let path = dir.join(format!("{:016x}.db", rand::random::<u64>()));
-    SqliteStore::open(path, SqliteConfig::default()).await.expect("open SQLite")
+    SqliteStore::open(path, SqliteConfig::default())
+        .await
+        .expect("open SQLite")
 }
 
 chatico_core::store_conformance_tests!(get_store);

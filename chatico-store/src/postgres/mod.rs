@@ -33,7 +33,7 @@
 //! after a database restart dead connections are replaced without restarting the process.
 //! Every connection-level failure answers [`Error::Unavailable`].
 
-mod queries;
+pub mod queries;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,9 +54,9 @@ use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::codec::{
-    self, NewChange, RowExt, blob_from_row, change_from_row, content_json, conversation_from_row, decode_err,
-    kind_str, member_from_row, members_from_json, merge_receipts, message_from_row, name_lower, ordered_pair,
-    purpose_str, session_from_row, user_from_row,
+    self, NewChange, RowExt, blob_from_row, change_from_row, content_json, conversation_from_row, decode_err, kind_str,
+    member_from_row, members_from_json, merge_receipts, message_from_row, name_lower, ordered_pair, purpose_str,
+    session_from_row, user_from_row,
 };
 use crate::db_error::{db, is_unique_violation, map_err};
 use crate::writer::{BatchInsert, Writer};
@@ -117,7 +117,9 @@ impl std::fmt::Debug for PostgresStore {
 fn valid_schema(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && !name.as_bytes()[0].is_ascii_digit()
 }
 
@@ -577,7 +579,13 @@ impl Store for PostgresStore {
             .transpose()
     }
 
-    async fn rotate_session(&self, id: SessionId, old_hash: &str, new_hash: &str, expires_at: Timestamp) -> Result<bool> {
+    async fn rotate_session(
+        &self,
+        id: SessionId,
+        old_hash: &str,
+        new_hash: &str,
+        expires_at: Timestamp,
+    ) -> Result<bool> {
         let n = sqlx::query(q::ROTATE_SESSION)
             .bind(id.0)
             .bind(old_hash)
@@ -688,7 +696,10 @@ impl Store for PostgresStore {
         let mut tx = self.db.begin().await?;
         if new.kind == ConversationKind::Direct {
             let [(a, _), (b, _)] = new.members.as_slice() else {
-                return Err(Error::invalid("members", "a direct conversation has exactly two members"));
+                return Err(Error::invalid(
+                    "members",
+                    "a direct conversation has exactly two members",
+                ));
             };
             let (lo, hi) = ordered_pair(*a, *b);
             // Inserting the pair first makes a concurrent creator of the same pair wait for
@@ -883,7 +894,10 @@ impl Store for PostgresStore {
             .map_err(db("set role"))?;
         record_all(
             &mut tx,
-            &[NewChange::conversation(conversation, &ChangeKind::RoleChanged { user_id: user, role })?],
+            &[NewChange::conversation(
+                conversation,
+                &ChangeKind::RoleChanged { user_id: user, role },
+            )?],
         )
         .await?;
         commit(tx).await?;
@@ -908,7 +922,11 @@ impl Store for PostgresStore {
             .map_err(db("set archived"))?;
         record_all(
             &mut tx,
-            &[NewChange::targeted(user, Some(conversation), &ChangeKind::Archived { archived })?],
+            &[NewChange::targeted(
+                user,
+                Some(conversation),
+                &ChangeKind::Archived { archived },
+            )?],
         )
         .await?;
         commit(tx).await?;
@@ -1007,7 +1025,12 @@ impl Store for PostgresStore {
         Ok(page)
     }
 
-    async fn delete_message_for_everyone(&self, conversation: ConversationId, seq: i64, now: Timestamp) -> Result<Message> {
+    async fn delete_message_for_everyone(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        now: Timestamp,
+    ) -> Result<Message> {
         let mut tx = self.db.begin().await?;
         let n = sqlx::query(q::TOMBSTONE_MESSAGE)
             .bind(conversation.0)
@@ -1267,7 +1290,14 @@ fn summary_from_row(r: &PgRow) -> Result<ConversationSummary> {
 impl PostgresStore {
     /// Inserts (with `now`) or deletes a (user, user) pair; records `kind` for `a` if a row
     /// changed.
-    async fn pair_write(&self, sql: &str, a: UserId, b: UserId, now: Option<Timestamp>, kind: ChangeKind) -> Result<bool> {
+    async fn pair_write(
+        &self,
+        sql: &str,
+        a: UserId,
+        b: UserId,
+        now: Option<Timestamp>,
+        kind: ChangeKind,
+    ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let mut query = sqlx::query(sql).bind(a.0).bind(b.0);
         if let Some(now) = now {

@@ -1,3 +1,4 @@
+//! (Public so that tests and tools can inspect the query plans.)
 //! The Postgres statements. Lists travel as arrays (`UNNEST`, `= ANY`), so every statement
 //! text is fixed (prepared once per connection) whatever the batch size.
 
@@ -135,8 +136,7 @@ pub const EXISTING_BY_KEYS: &str = "SELECT m.conversation_id, m.seq, m.id, m.sen
      JOIN messages m ON m.sender_id = k.s AND m.client_msg_id = k.c";
 /// Locks the batch's conversations in id order (so two batches never deadlock) and reads
 /// their last_seq.
-pub const LOCK_LAST_SEQS: &str =
-    "SELECT id, last_seq FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+pub const LOCK_LAST_SEQS: &str = "SELECT id, last_seq FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 /// The batch's rows in one statement: messages, conversations' last_seq, senders' watermarks.
 pub const BATCH_WRITE: &str = "\
 WITH ins AS (

@@ -11,7 +11,7 @@
 //!   statements and one fsync whatever its size.
 //! - **Durability**: see [`SqliteDurability`].
 
-mod queries;
+pub mod queries;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -276,7 +276,11 @@ async fn fetch_message(conn: &mut SqliteConnection, conversation: ConversationId
         .transpose()
 }
 
-async fn fetch_by_client_id(conn: &mut SqliteConnection, sender: UserId, client_msg_id: &str) -> Result<Option<Message>> {
+async fn fetch_by_client_id(
+    conn: &mut SqliteConnection,
+    sender: UserId,
+    client_msg_id: &str,
+) -> Result<Option<Message>> {
     sqlx::query(q::GET_MESSAGE_BY_CLIENT_ID)
         .bind(s(&sender.0))
         .bind(client_msg_id)
@@ -297,7 +301,11 @@ async fn fetch_conversation(conn: &mut SqliteConnection, id: ConversationId) -> 
         .transpose()
 }
 
-async fn fetch_member(conn: &mut SqliteConnection, conversation: ConversationId, user: UserId) -> Result<Option<Member>> {
+async fn fetch_member(
+    conn: &mut SqliteConnection,
+    conversation: ConversationId,
+    user: UserId,
+) -> Result<Option<Member>> {
     sqlx::query(q::GET_MEMBER)
         .bind(s(&conversation.0))
         .bind(s(&user.0))
@@ -597,7 +605,13 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn rotate_session(&self, id: SessionId, old_hash: &str, new_hash: &str, expires_at: Timestamp) -> Result<bool> {
+    async fn rotate_session(
+        &self,
+        id: SessionId,
+        old_hash: &str,
+        new_hash: &str,
+        expires_at: Timestamp,
+    ) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let n = sqlx::query(q::ROTATE_SESSION)
             .bind(s(&id.0))
@@ -639,13 +653,24 @@ impl Store for SqliteStore {
     // ---- contacts and blocks -----------------------------------------------------------
 
     async fn add_contact(&self, owner: UserId, contact: UserId, now: Timestamp) -> Result<bool> {
-        self.pair_insert(q::INSERT_CONTACT, owner, contact, now, ChangeKind::ContactAdded { user_id: contact })
-            .await
+        self.pair_insert(
+            q::INSERT_CONTACT,
+            owner,
+            contact,
+            now,
+            ChangeKind::ContactAdded { user_id: contact },
+        )
+        .await
     }
 
     async fn remove_contact(&self, owner: UserId, contact: UserId) -> Result<bool> {
-        self.pair_delete(q::DELETE_CONTACT, owner, contact, ChangeKind::ContactRemoved { user_id: contact })
-            .await
+        self.pair_delete(
+            q::DELETE_CONTACT,
+            owner,
+            contact,
+            ChangeKind::ContactRemoved { user_id: contact },
+        )
+        .await
     }
 
     async fn list_contacts(&self, owner: UserId) -> Result<Vec<User>> {
@@ -657,13 +682,24 @@ impl Store for SqliteStore {
     }
 
     async fn block(&self, blocker: UserId, blocked: UserId, now: Timestamp) -> Result<bool> {
-        self.pair_insert(q::INSERT_BLOCK, blocker, blocked, now, ChangeKind::Blocked { user_id: blocked })
-            .await
+        self.pair_insert(
+            q::INSERT_BLOCK,
+            blocker,
+            blocked,
+            now,
+            ChangeKind::Blocked { user_id: blocked },
+        )
+        .await
     }
 
     async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<bool> {
-        self.pair_delete(q::DELETE_BLOCK, blocker, blocked, ChangeKind::Unblocked { user_id: blocked })
-            .await
+        self.pair_delete(
+            q::DELETE_BLOCK,
+            blocker,
+            blocked,
+            ChangeKind::Unblocked { user_id: blocked },
+        )
+        .await
     }
 
     async fn list_blocked(&self, blocker: UserId) -> Result<Vec<User>> {
@@ -690,7 +726,10 @@ impl Store for SqliteStore {
         let mut tx = self.db.begin().await?;
         if new.kind == ConversationKind::Direct {
             let [(a, _), (b, _)] = new.members.as_slice() else {
-                return Err(Error::invalid("members", "a direct conversation has exactly two members"));
+                return Err(Error::invalid(
+                    "members",
+                    "a direct conversation has exactly two members",
+                ));
             };
             let (lo, hi) = ordered_pair(*a, *b);
             let existing: Option<String> = sqlx::query_scalar(q::FIND_DIRECT_ID)
@@ -993,7 +1032,12 @@ impl Store for SqliteStore {
         Ok(page)
     }
 
-    async fn delete_message_for_everyone(&self, conversation: ConversationId, seq: i64, now: Timestamp) -> Result<Message> {
+    async fn delete_message_for_everyone(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        now: Timestamp,
+    ) -> Result<Message> {
         let mut tx = self.db.begin().await?;
         let mut message = fetch_message(&mut tx, conversation, seq)
             .await?

@@ -1,3 +1,4 @@
+//! (Public so that tests and tools can inspect the query plans.)
 //! The SQLite statements. Numbered parameters (`?1`) so a statement can use one twice.
 //! Lists of values travel as one JSON array parameter read with `json_each`, so every
 //! statement text is fixed (prepared once, cached) whatever the batch size.
@@ -60,8 +61,7 @@ pub const FIND_DIRECT_ID: &str = "SELECT conversation_id FROM direct_pairs WHERE
 pub const FIND_DIRECT: &str = "SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_seq \
      FROM direct_pairs d JOIN conversations c ON c.id = d.conversation_id \
      WHERE d.user_lo = ?1 AND d.user_hi = ?2";
-pub const INSERT_DIRECT_PAIR: &str =
-    "INSERT INTO direct_pairs (user_lo, user_hi, conversation_id) VALUES (?1, ?2, ?3)";
+pub const INSERT_DIRECT_PAIR: &str = "INSERT INTO direct_pairs (user_lo, user_hi, conversation_id) VALUES (?1, ?2, ?3)";
 pub const INSERT_CONVERSATION: &str = "INSERT INTO conversations \
      (id, kind, title, avatar_url, created_by, created_at, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)";
 pub const UPDATE_CONVERSATION: &str = "UPDATE conversations SET title = COALESCE(?2, title), \
@@ -138,8 +138,7 @@ pub const EXISTING_BY_KEYS: &str = "SELECT m.conversation_id, m.seq, m.id, m.sen
      FROM json_each(?1) k \
      JOIN messages m ON m.sender_id = k.value ->> 0 AND m.client_msg_id = k.value ->> 1";
 /// ?1: JSON array of conversation ids.
-pub const LAST_SEQS: &str =
-    "SELECT id, last_seq FROM conversations WHERE id IN (SELECT value FROM json_each(?1))";
+pub const LAST_SEQS: &str = "SELECT id, last_seq FROM conversations WHERE id IN (SELECT value FROM json_each(?1))";
 /// ?1: JSON array of [conversation_id, seq, id, sender_id, client_msg_id, content,
 /// reply_to_seq, created_at].
 pub const BATCH_INSERT_MESSAGES: &str = "INSERT INTO messages \

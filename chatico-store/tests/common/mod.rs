@@ -113,7 +113,10 @@ pub async fn concurrent_sends_are_gap_free_and_idempotent(store: Arc<dyn Store>)
         )
         .await
         .expect("history");
-    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), (391..=400).collect::<Vec<i64>>());
+    assert_eq!(
+        page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (391..=400).collect::<Vec<i64>>()
+    );
 }
 
 /// One group-commit batch holding a message for an unknown conversation and an in-batch
@@ -190,7 +193,9 @@ pub mod pg {
 
     async fn drop_stale(url: &str) {
         use sqlx::Connection;
-        let Ok(mut conn) = sqlx::PgConnection::connect(url).await else { return };
+        let Ok(mut conn) = sqlx::PgConnection::connect(url).await else {
+            return;
+        };
         let names: Vec<String> =
             sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'chatico\\_t\\_%'")
                 .fetch_all(&mut conn)
@@ -198,7 +203,11 @@ pub mod pg {
                 .unwrap_or_default();
         let cutoff = now_secs().saturating_sub(3600);
         for name in names {
-            let born = name.split('_').nth(2).and_then(|s| s.parse::<u64>().ok()).unwrap_or(u64::MAX);
+            let born = name
+                .split('_')
+                .nth(2)
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(u64::MAX);
             if born < cutoff {
                 let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
                     .execute(&mut conn)
