@@ -166,44 +166,60 @@ pub(crate) fn blob_from_row(r: &impl RowExt) -> Result<BlobMeta> {
     })
 }
 
-/// A change row to write. Message changes carry only `msg_seq` (resolved by a join when
-/// read); the others carry their [`ChangeKind`] as JSON.
+/// A change to write. Message changes are stored as a reference (`msg_seq`, resolved by a
+/// join when read); the others store their [`ChangeKind`] as JSON. `kind` is kept to build
+/// the [`Change`] the write method returns once the position is known.
 #[derive(Debug, Clone)]
 pub(crate) struct NewChange {
     pub conversation_id: Option<ConversationId>,
     pub target_user: Option<UserId>,
     pub msg_seq: Option<i64>,
     pub payload: Option<String>,
+    pub kind: ChangeKind,
 }
 
 impl NewChange {
     /// A conversation change (seen by the conversation's current members).
-    pub fn conversation(conversation: ConversationId, kind: &ChangeKind) -> Result<Self> {
+    pub fn conversation(conversation: ConversationId, kind: ChangeKind) -> Result<Self> {
         Ok(NewChange {
             conversation_id: Some(conversation),
             target_user: None,
             msg_seq: None,
-            payload: Some(payload(kind)?),
+            payload: Some(payload(&kind)?),
+            kind,
         })
     }
 
     /// A change seen by `user` alone.
-    pub fn targeted(user: UserId, conversation: Option<ConversationId>, kind: &ChangeKind) -> Result<Self> {
+    pub fn targeted(user: UserId, conversation: Option<ConversationId>, kind: ChangeKind) -> Result<Self> {
         Ok(NewChange {
             conversation_id: conversation,
             target_user: Some(user),
             msg_seq: None,
-            payload: Some(payload(kind)?),
+            payload: Some(payload(&kind)?),
+            kind,
         })
     }
 
     /// A new message, stored as a reference.
-    pub fn message(conversation: ConversationId, seq: i64) -> Self {
+    pub fn message(message: &Message) -> Self {
         NewChange {
-            conversation_id: Some(conversation),
+            conversation_id: Some(message.conversation_id),
             target_user: None,
-            msg_seq: Some(seq),
+            msg_seq: Some(message.seq),
             payload: None,
+            kind: ChangeKind::Message {
+                message: message.clone(),
+            },
+        }
+    }
+
+    /// The change as `sync` returns it, at `pos`.
+    pub fn at(self, pos: i64) -> Change {
+        Change {
+            pos,
+            conversation_id: self.conversation_id,
+            kind: self.kind,
         }
     }
 }
@@ -351,20 +367,32 @@ pub(crate) fn plan_batch(
 }
 
 impl BatchPlan {
-    /// The per-request results once the batch has committed.
-    pub fn into_results(self) -> Vec<Result<(Message, bool)>> {
+    /// The per-request results once the batch has committed; `positions[i]` is the pos of
+    /// `new_messages[i]`'s change.
+    pub fn into_results(self, positions: &[i64]) -> Vec<Result<(Message, Option<Change>)>> {
         let BatchPlan {
             outcomes, new_messages, ..
         } = self;
         outcomes
             .into_iter()
             .map(|o| match o {
-                Planned::Existing(m) => Ok((m, false)),
-                Planned::New(i, created) => new_messages
-                    .get(i)
-                    .cloned()
-                    .map(|m| (m, created))
-                    .ok_or_else(|| Error::internal("batch plan index out of range")),
+                Planned::Existing(m) => Ok((m, None)),
+                Planned::New(i, created) => {
+                    let m = new_messages
+                        .get(i)
+                        .cloned()
+                        .ok_or_else(|| Error::internal("batch plan index out of range"))?;
+                    let change = match created {
+                        false => None,
+                        true => {
+                            let pos = *positions
+                                .get(i)
+                                .ok_or_else(|| Error::internal("batch position missing"))?;
+                            Some(NewChange::message(&m).at(pos))
+                        }
+                    };
+                    Ok((m, change))
+                }
                 Planned::Failed(e) => Err(e),
             })
             .collect()

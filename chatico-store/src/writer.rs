@@ -15,6 +15,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chatico_core::model::{Message, NewMessage};
+use chatico_core::sync::Change;
 use chatico_core::{Error, ErrorCode, Result};
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,14 +23,17 @@ use tokio::sync::{mpsc, oneshot};
 pub(crate) trait BatchInsert: Send + Sync + 'static {
     /// Inserts a batch in one transaction, returning one result per request (same order).
     /// An `Err` means the transaction did not commit.
-    fn insert_batch(&self, batch: &[NewMessage]) -> impl Future<Output = Result<Vec<Result<(Message, bool)>>>> + Send;
+    fn insert_batch(
+        &self,
+        batch: &[NewMessage],
+    ) -> impl Future<Output = Result<Vec<Result<(Message, Option<Change>)>>>> + Send;
     /// Inserts one message in its own transaction.
-    fn insert_one(&self, message: &NewMessage) -> impl Future<Output = Result<(Message, bool)>> + Send;
+    fn insert_one(&self, message: &NewMessage) -> impl Future<Output = Result<(Message, Option<Change>)>> + Send;
 }
 
 pub(crate) struct InsertRequest {
     message: NewMessage,
-    reply: oneshot::Sender<Result<(Message, bool)>>,
+    reply: oneshot::Sender<Result<(Message, Option<Change>)>>,
 }
 
 /// The sending side, held by the store.
@@ -47,7 +51,7 @@ impl Writer {
     }
 
     /// Queues a message and waits until its transaction has committed (or failed).
-    pub async fn insert(&self, message: NewMessage) -> Result<(Message, bool)> {
+    pub async fn insert(&self, message: NewMessage) -> Result<(Message, Option<Change>)> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(InsertRequest { message, reply })
@@ -70,7 +74,7 @@ async fn run<B: BatchInsert>(backend: Arc<B>, mut rx: mpsc::Receiver<InsertReque
             }
         }
         let messages: Vec<NewMessage> = batch.iter().map(|r| r.message.clone()).collect();
-        let results: Vec<Result<(Message, bool)>> = if messages.len() == 1 {
+        let results: Vec<Result<(Message, Option<Change>)>> = if messages.len() == 1 {
             vec![backend.insert_one(&messages[0]).await]
         } else {
             match backend.insert_batch(&messages).await {

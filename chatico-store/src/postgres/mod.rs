@@ -46,7 +46,7 @@ use chatico_core::model::{
     NewMessage, ProfilePatch, Role, Session, User,
 };
 use chatico_core::ports::{NewConversation, Store};
-use chatico_core::sync::{ChangeKind, SyncCursor, SyncPage};
+use chatico_core::sync::{Change, ChangeKind, SyncCursor, SyncPage};
 use chatico_core::{Error, Result};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
@@ -245,8 +245,8 @@ async fn commit(tx: Tx) -> Result<()> {
 }
 
 /// Appends changes to the log as the transaction's last write (takes the sync counter; see
-/// the module docs); returns their positions in order.
-async fn record_all(conn: &mut PgConnection, changes: &[NewChange]) -> Result<Vec<i64>> {
+/// the module docs); returns them with their positions, in order.
+async fn record_all(conn: &mut PgConnection, changes: Vec<NewChange>) -> Result<Vec<Change>> {
     if changes.is_empty() {
         return Ok(Vec::new());
     }
@@ -264,7 +264,10 @@ async fn record_all(conn: &mut PgConnection, changes: &[NewChange]) -> Result<Ve
         .await
         .map_err(db("record changes"))?;
     pos.sort_unstable();
-    Ok(pos)
+    if pos.len() != changes.len() {
+        return Err(Error::internal("sync counter returned the wrong number of positions"));
+    }
+    Ok(changes.into_iter().zip(pos).map(|(c, p)| c.at(p)).collect())
 }
 
 async fn fetch_message(conn: &mut PgConnection, conversation: ConversationId, seq: i64) -> Result<Option<Message>> {
@@ -326,12 +329,23 @@ impl BatchError {
     }
 }
 
+/// [`record_all`] for one change.
+async fn record_one(conn: &mut PgConnection, change: NewChange) -> Result<Change> {
+    record_all(conn, vec![change])
+        .await?
+        .pop()
+        .ok_or_else(|| Error::internal("no position recorded"))
+}
+
 fn raw(op: &'static str) -> impl Fn(sqlx::Error) -> BatchError {
     move |e| BatchError::Db(op, e)
 }
 
 impl Db {
-    async fn try_batch(&self, batch: &[NewMessage]) -> std::result::Result<Vec<Result<(Message, bool)>>, BatchError> {
+    async fn try_batch(
+        &self,
+        batch: &[NewMessage],
+    ) -> std::result::Result<Vec<Result<(Message, Option<Change>)>>, BatchError> {
         let mut tx = self.pool.begin().await.map_err(raw("begin"))?;
         let senders: Vec<Uuid> = batch.iter().map(|m| m.sender_id.0).collect();
         let client_ids: Vec<&str> = batch.iter().map(|m| m.client_msg_id.as_str()).collect();
@@ -359,6 +373,7 @@ impl Db {
             last_seq.insert(ConversationId(r.uuid("id")?), r.int("last_seq")?);
         }
         let plan = codec::plan_batch(batch, &existing, &last_seq);
+        let mut positions = Vec::with_capacity(plan.new_messages.len());
         if !plan.new_messages.is_empty() {
             let n = plan.new_messages.len();
             let (mut c, mut seq, mut id, mut sender, mut cid, mut content, mut reply, mut at) = (
@@ -381,7 +396,7 @@ impl Db {
                 content.push(m.content.as_ref().map(content_json).transpose()?);
                 reply.push(m.reply_to_seq);
                 at.push(m.created_at);
-                changes.push(NewChange::message(m.conversation_id, m.seq));
+                changes.push(NewChange::message(m));
             }
             let (lc, ls): (Vec<Uuid>, Vec<i64>) = plan.last_seqs.iter().map(|(c, s)| (c.0, *s)).unzip();
             let mut mc = Vec::with_capacity(plan.sender_marks.len());
@@ -409,19 +424,19 @@ impl Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(raw("batch: write"))?;
-            record_all(&mut tx, &changes).await?;
+            positions = record_all(&mut tx, changes).await?.iter().map(|c| c.pos).collect();
         }
         tx.commit().await.map_err(raw("commit"))?;
-        Ok(plan.into_results())
+        Ok(plan.into_results(&positions))
     }
 }
 
 impl BatchInsert for Db {
-    async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<Result<(Message, bool)>>> {
+    async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<Result<(Message, Option<Change>)>>> {
         self.try_batch(batch).await.map_err(BatchError::into_error)
     }
 
-    async fn insert_one(&self, m: &NewMessage) -> Result<(Message, bool)> {
+    async fn insert_one(&self, m: &NewMessage) -> Result<(Message, Option<Change>)> {
         match self.try_batch(std::slice::from_ref(m)).await {
             Ok(mut results) => results
                 .pop()
@@ -436,7 +451,7 @@ impl BatchInsert for Db {
                     .fetch_optional(&mut *conn)
                     .await
                     .map_err(db("get message by client id"))?
-                    .map(|r| message_from_row(&r, "").map(|m| (m, false)))
+                    .map(|r| message_from_row(&r, "").map(|m| (m, None)))
                     .unwrap_or_else(|| Err(Error::internal("unique violation without a stored message")))
             }
             Err(e) => Err(e.into_error()),
@@ -620,7 +635,7 @@ impl Store for PostgresStore {
 
     // ---- contacts and blocks -----------------------------------------------------------
 
-    async fn add_contact(&self, owner: UserId, contact: UserId, now: Timestamp) -> Result<bool> {
+    async fn add_contact(&self, owner: UserId, contact: UserId, now: Timestamp) -> Result<Option<Change>> {
         self.pair_write(
             q::INSERT_CONTACT,
             owner,
@@ -631,7 +646,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn remove_contact(&self, owner: UserId, contact: UserId) -> Result<bool> {
+    async fn remove_contact(&self, owner: UserId, contact: UserId) -> Result<Option<Change>> {
         self.pair_write(
             q::DELETE_CONTACT,
             owner,
@@ -650,7 +665,7 @@ impl Store for PostgresStore {
         self.ids_by(q::CONTACT_OWNERS, user).await
     }
 
-    async fn block(&self, blocker: UserId, blocked: UserId, now: Timestamp) -> Result<bool> {
+    async fn block(&self, blocker: UserId, blocked: UserId, now: Timestamp) -> Result<Option<Change>> {
         self.pair_write(
             q::INSERT_BLOCK,
             blocker,
@@ -661,7 +676,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<bool> {
+    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<Option<Change>> {
         self.pair_write(
             q::DELETE_BLOCK,
             blocker,
@@ -692,7 +707,7 @@ impl Store for PostgresStore {
 
     // ---- conversations and members -----------------------------------------------------
 
-    async fn create_conversation(&self, new: &NewConversation) -> Result<(Conversation, bool)> {
+    async fn create_conversation(&self, new: &NewConversation) -> Result<(Conversation, Vec<Change>)> {
         let mut tx = self.db.begin().await?;
         if new.kind == ConversationKind::Direct {
             let [(a, _), (b, _)] = new.members.as_slice() else {
@@ -723,7 +738,7 @@ impl Store for PostgresStore {
                     .map(|r| conversation_from_row(&r))
                     .transpose()?
                     .ok_or_else(|| Error::internal("direct pair without conversation"))?;
-                return Ok((existing, false));
+                return Ok((existing, Vec::new()));
             }
         }
         let conversation = Conversation {
@@ -756,7 +771,7 @@ impl Store for PostgresStore {
         for (user, role) in &added {
             changes.push(NewChange::conversation(
                 new.id,
-                &ChangeKind::MemberJoined {
+                ChangeKind::MemberJoined {
                     user_id: *user,
                     role: *role,
                 },
@@ -764,14 +779,14 @@ impl Store for PostgresStore {
         }
         changes.push(NewChange::conversation(
             new.id,
-            &ChangeKind::ConversationCreated {
+            ChangeKind::ConversationCreated {
                 conversation: conversation.clone(),
             },
         )?);
-        let pos = record_all(&mut tx, &changes).await?;
-        set_joined_pos(&mut tx, new.id, &added, &pos).await?;
+        let changes = record_all(&mut tx, changes).await?;
+        set_joined_pos(&mut tx, new.id, &added, &changes).await?;
         commit(tx).await?;
-        Ok((conversation, true))
+        Ok((conversation, changes))
     }
 
     async fn find_direct(&self, a: UserId, b: UserId) -> Result<Option<Conversation>> {
@@ -812,7 +827,7 @@ impl Store for PostgresStore {
         conversation: ConversationId,
         members: &[(UserId, Role)],
         now: Timestamp,
-    ) -> Result<Vec<Member>> {
+    ) -> Result<(Vec<Member>, Vec<Change>)> {
         let mut tx = self.db.begin().await?;
         // Locked so no message commits between reading last_seq and joining.
         let conv = fetch_conversation(&mut tx, q::LOCK_CONVERSATION, conversation)
@@ -820,24 +835,24 @@ impl Store for PostgresStore {
             .ok_or_else(|| Error::not_found("conversation"))?;
         let added = insert_members(&mut tx, conversation, members, now, conv.last_seq).await?;
         if added.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let changes = added
             .iter()
             .map(|(user, role)| {
                 NewChange::conversation(
                     conversation,
-                    &ChangeKind::MemberJoined {
+                    ChangeKind::MemberJoined {
                         user_id: *user,
                         role: *role,
                     },
                 )
             })
             .collect::<Result<Vec<_>>>()?;
-        let pos = record_all(&mut tx, &changes).await?;
-        set_joined_pos(&mut tx, conversation, &added, &pos).await?;
+        let changes = record_all(&mut tx, changes).await?;
+        set_joined_pos(&mut tx, conversation, &added, &changes).await?;
         commit(tx).await?;
-        Ok(added
+        let members = added
             .into_iter()
             .map(|(user_id, role)| Member {
                 conversation_id: conversation,
@@ -849,10 +864,11 @@ impl Store for PostgresStore {
                 joined_at: now,
                 joined_seq: conv.last_seq,
             })
-            .collect())
+            .collect();
+        Ok((members, changes))
     }
 
-    async fn remove_member(&self, conversation: ConversationId, user: UserId, by: UserId) -> Result<bool> {
+    async fn remove_member(&self, conversation: ConversationId, user: UserId, by: UserId) -> Result<Vec<Change>> {
         let mut tx = self.db.begin().await?;
         let n = sqlx::query(q::DELETE_MEMBER)
             .bind(conversation.0)
@@ -862,28 +878,33 @@ impl Store for PostgresStore {
             .map_err(db("remove member"))?
             .rows_affected();
         if n == 0 {
-            return Ok(false);
+            return Ok(Vec::new());
         }
         let kind = ChangeKind::MemberLeft { user_id: user, by };
-        record_all(
+        let changes = record_all(
             &mut tx,
-            &[
-                NewChange::conversation(conversation, &kind)?,
-                NewChange::targeted(user, Some(conversation), &kind)?,
+            vec![
+                NewChange::conversation(conversation, kind.clone())?,
+                NewChange::targeted(user, Some(conversation), kind)?,
             ],
         )
         .await?;
         commit(tx).await?;
-        Ok(true)
+        Ok(changes)
     }
 
-    async fn set_role(&self, conversation: ConversationId, user: UserId, role: Role) -> Result<Member> {
+    async fn set_role(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        role: Role,
+    ) -> Result<(Member, Option<Change>)> {
         let mut tx = self.db.begin().await?;
         let mut member = fetch_member(&mut tx, q::LOCK_MEMBER, conversation, user)
             .await?
             .ok_or_else(|| Error::not_found("member"))?;
         if member.role == role {
-            return Ok(member);
+            return Ok((member, None));
         }
         sqlx::query(q::SET_ROLE)
             .bind(conversation.0)
@@ -892,26 +913,28 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(db("set role"))?;
-        record_all(
+        let change = record_one(
             &mut tx,
-            &[NewChange::conversation(
-                conversation,
-                &ChangeKind::RoleChanged { user_id: user, role },
-            )?],
+            NewChange::conversation(conversation, ChangeKind::RoleChanged { user_id: user, role })?,
         )
         .await?;
         commit(tx).await?;
         member.role = role;
-        Ok(member)
+        Ok((member, Some(change)))
     }
 
-    async fn set_archived(&self, conversation: ConversationId, user: UserId, archived: bool) -> Result<Member> {
+    async fn set_archived(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        archived: bool,
+    ) -> Result<(Member, Option<Change>)> {
         let mut tx = self.db.begin().await?;
         let mut member = fetch_member(&mut tx, q::LOCK_MEMBER, conversation, user)
             .await?
             .ok_or_else(|| Error::not_found("member"))?;
         if member.archived == archived {
-            return Ok(member);
+            return Ok((member, None));
         }
         sqlx::query(q::SET_ARCHIVED)
             .bind(conversation.0)
@@ -920,18 +943,14 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(db("set archived"))?;
-        record_all(
+        let change = record_one(
             &mut tx,
-            &[NewChange::targeted(
-                user,
-                Some(conversation),
-                &ChangeKind::Archived { archived },
-            )?],
+            NewChange::targeted(user, Some(conversation), ChangeKind::Archived { archived })?,
         )
         .await?;
         commit(tx).await?;
         member.archived = archived;
-        Ok(member)
+        Ok((member, Some(change)))
     }
 
     async fn update_conversation(
@@ -939,7 +958,7 @@ impl Store for PostgresStore {
         conversation: ConversationId,
         title: Option<String>,
         avatar_url: Option<Option<String>>,
-    ) -> Result<Conversation> {
+    ) -> Result<(Conversation, Option<Change>)> {
         let mut tx = self.db.begin().await?;
         let mut conv = fetch_conversation(&mut tx, q::LOCK_CONVERSATION, conversation)
             .await?
@@ -952,7 +971,7 @@ impl Store for PostgresStore {
             conv.avatar_url = a;
         }
         if (conv.title.clone(), conv.avatar_url.clone()) == before {
-            return Ok(conv);
+            return Ok((conv, None));
         }
         sqlx::query(q::SET_CONVERSATION)
             .bind(conversation.0)
@@ -961,19 +980,19 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(db("update conversation"))?;
-        record_all(
+        let change = record_one(
             &mut tx,
-            &[NewChange::conversation(
+            NewChange::conversation(
                 conversation,
-                &ChangeKind::ConversationUpdated {
+                ChangeKind::ConversationUpdated {
                     title: conv.title.clone(),
                     avatar_url: conv.avatar_url.clone(),
                 },
-            )?],
+            )?,
         )
         .await?;
         commit(tx).await?;
-        Ok(conv)
+        Ok((conv, Some(change)))
     }
 
     async fn list_conversations(&self, user: UserId, archived: bool, limit: u32) -> Result<Vec<ConversationSummary>> {
@@ -991,7 +1010,7 @@ impl Store for PostgresStore {
 
     // ---- messages ----------------------------------------------------------------------
 
-    async fn insert_message(&self, message: &NewMessage) -> Result<(Message, bool)> {
+    async fn insert_message(&self, message: &NewMessage) -> Result<(Message, Option<Change>)> {
         match &self.writer {
             Some(w) => w.insert(message.clone()).await,
             None => self.db.insert_one(message).await,
@@ -1030,35 +1049,39 @@ impl Store for PostgresStore {
         conversation: ConversationId,
         seq: i64,
         now: Timestamp,
-    ) -> Result<Message> {
+    ) -> Result<(Message, Option<Change>)> {
         let mut tx = self.db.begin().await?;
-        let n = sqlx::query(q::TOMBSTONE_MESSAGE)
+        let mut message = sqlx::query(q::LOCK_MESSAGE)
+            .bind(conversation.0)
+            .bind(seq)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("get message"))?
+            .map(|r| message_from_row(&r, ""))
+            .transpose()?
+            .ok_or_else(|| Error::not_found("message"))?;
+        if message.deleted_at.is_some() {
+            return Ok((message, None));
+        }
+        sqlx::query(q::TOMBSTONE_MESSAGE)
             .bind(conversation.0)
             .bind(seq)
             .bind(now)
             .execute(&mut *tx)
             .await
-            .map_err(db("delete message"))?
-            .rows_affected();
-        if n == 1 {
-            record_all(
-                &mut tx,
-                &[NewChange::conversation(
-                    conversation,
-                    &ChangeKind::MessageDeleted { seq, deleted_at: now },
-                )?],
-            )
-            .await?;
-            commit(tx).await?;
-        } else {
-            drop(tx);
-        }
-        self.get_message(conversation, seq)
-            .await?
-            .ok_or_else(|| Error::not_found("message"))
+            .map_err(db("delete message"))?;
+        let change = record_one(
+            &mut tx,
+            NewChange::conversation(conversation, ChangeKind::MessageDeleted { seq, deleted_at: now })?,
+        )
+        .await?;
+        commit(tx).await?;
+        message.content = None;
+        message.deleted_at = Some(now);
+        Ok((message, Some(change)))
     }
 
-    async fn hide_message(&self, user: UserId, conversation: ConversationId, seq: i64) -> Result<()> {
+    async fn hide_message(&self, user: UserId, conversation: ConversationId, seq: i64) -> Result<Option<Change>> {
         let mut tx = self.db.begin().await?;
         if fetch_message(&mut tx, conversation, seq).await?.is_none() {
             return Err(Error::not_found("message"));
@@ -1071,19 +1094,16 @@ impl Store for PostgresStore {
             .await
             .map_err(db("hide message"))?
             .rows_affected();
-        if n == 1 {
-            record_all(
-                &mut tx,
-                &[NewChange::targeted(
-                    user,
-                    Some(conversation),
-                    &ChangeKind::MessageHidden { seq },
-                )?],
-            )
-            .await?;
-            commit(tx).await?;
+        if n == 0 {
+            return Ok(None);
         }
-        Ok(())
+        let change = record_one(
+            &mut tx,
+            NewChange::targeted(user, Some(conversation), ChangeKind::MessageHidden { seq })?,
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(Some(change))
     }
 
     async fn update_receipts(
@@ -1092,7 +1112,7 @@ impl Store for PostgresStore {
         user: UserId,
         delivered: Option<i64>,
         read: Option<i64>,
-    ) -> Result<Member> {
+    ) -> Result<(Member, Option<Change>)> {
         let mut tx = self.db.begin().await?;
         let mut member = fetch_member(&mut tx, q::LOCK_MEMBER, conversation, user)
             .await?
@@ -1106,7 +1126,7 @@ impl Store for PostgresStore {
             .ok_or_else(|| Error::not_found("member"))?;
         let (d, r) = merge_receipts(member.delivered_seq, member.read_seq, delivered, read, last_seq);
         if (d, r) == (member.delivered_seq, member.read_seq) {
-            return Ok(member);
+            return Ok((member, None));
         }
         sqlx::query(q::SET_RECEIPTS)
             .bind(conversation.0)
@@ -1116,22 +1136,22 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(db("update receipts"))?;
-        record_all(
+        let change = record_one(
             &mut tx,
-            &[NewChange::conversation(
+            NewChange::conversation(
                 conversation,
-                &ChangeKind::Receipt {
+                ChangeKind::Receipt {
                     user_id: user,
                     delivered_seq: d,
                     read_seq: r,
                 },
-            )?],
+            )?,
         )
         .await?;
         commit(tx).await?;
         member.delivered_seq = d;
         member.read_seq = r;
-        Ok(member)
+        Ok((member, Some(change)))
     }
 
     // ---- blobs -------------------------------------------------------------------------
@@ -1253,13 +1273,14 @@ async fn set_joined_pos(
     conn: &mut PgConnection,
     conversation: ConversationId,
     added: &[(UserId, Role)],
-    pos: &[i64],
+    changes: &[Change],
 ) -> Result<()> {
     if added.is_empty() {
         return Ok(());
     }
     let users: Vec<Uuid> = added.iter().map(|(u, _)| u.0).collect();
-    let pos: Vec<i64> = pos.iter().take(added.len()).copied().collect();
+    // The MemberJoined changes come first, one per added member, in the same order.
+    let pos: Vec<i64> = changes.iter().take(added.len()).map(|c| c.pos).collect();
     sqlx::query(q::SET_JOINED_POS)
         .bind(conversation.0)
         .bind(users)
@@ -1297,18 +1318,19 @@ impl PostgresStore {
         b: UserId,
         now: Option<Timestamp>,
         kind: ChangeKind,
-    ) -> Result<bool> {
+    ) -> Result<Option<Change>> {
         let mut tx = self.db.begin().await?;
         let mut query = sqlx::query(sql).bind(a.0).bind(b.0);
         if let Some(now) = now {
             query = query.bind(now);
         }
         let n = query.execute(&mut *tx).await.map_err(db("write pair"))?.rows_affected();
-        if n == 1 {
-            record_all(&mut tx, &[NewChange::targeted(a, None, &kind)?]).await?;
-            commit(tx).await?;
+        if n == 0 {
+            return Ok(None);
         }
-        Ok(n == 1)
+        let change = record_one(&mut tx, NewChange::targeted(a, None, kind)?).await?;
+        commit(tx).await?;
+        Ok(Some(change))
     }
 
     async fn users_by(&self, sql: &str, id: UserId) -> Result<Vec<User>> {

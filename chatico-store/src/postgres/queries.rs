@@ -126,6 +126,9 @@ SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_s
 pub const GET_MESSAGE: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, reply_to_seq, \
        created_at, deleted_at \
      FROM messages WHERE conversation_id = $1 AND seq = $2";
+pub const LOCK_MESSAGE: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, reply_to_seq, \
+       created_at, deleted_at \
+     FROM messages WHERE conversation_id = $1 AND seq = $2 FOR UPDATE";
 pub const GET_MESSAGE_BY_CLIENT_ID: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, \
        reply_to_seq, created_at, deleted_at \
      FROM messages WHERE sender_id = $1 AND client_msg_id = $2";

@@ -25,7 +25,7 @@ use chatico_core::model::{
     NewMessage, ProfilePatch, Role, Session, User,
 };
 use chatico_core::ports::{NewConversation, Store};
-use chatico_core::sync::{ChangeKind, SyncCursor, SyncPage};
+use chatico_core::sync::{Change, ChangeKind, SyncCursor, SyncPage};
 use chatico_core::{Error, Result};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -253,16 +253,17 @@ async fn commit(tx: Tx) -> Result<()> {
     tx.commit().await.map_err(db("commit"))
 }
 
-/// Appends a change to the log; returns its pos.
-async fn record(conn: &mut SqliteConnection, c: &NewChange) -> Result<i64> {
-    sqlx::query_scalar(q::INSERT_CHANGE)
+/// Appends a change to the log; returns it with its pos.
+async fn record(conn: &mut SqliteConnection, c: NewChange) -> Result<Change> {
+    let pos: i64 = sqlx::query_scalar(q::INSERT_CHANGE)
         .bind(c.conversation_id.map(|x| s(&x.0)))
         .bind(c.target_user.map(|x| s(&x.0)))
         .bind(c.msg_seq)
         .bind(c.payload.as_deref())
         .fetch_one(conn)
         .await
-        .map_err(db("record change"))
+        .map_err(db("record change"))?;
+    Ok(c.at(pos))
 }
 
 async fn fetch_message(conn: &mut SqliteConnection, conversation: ConversationId, seq: i64) -> Result<Option<Message>> {
@@ -317,10 +318,10 @@ async fn fetch_member(
 }
 
 impl BatchInsert for Db {
-    async fn insert_one(&self, m: &NewMessage) -> Result<(Message, bool)> {
+    async fn insert_one(&self, m: &NewMessage) -> Result<(Message, Option<Change>)> {
         let mut tx = self.begin().await?;
         if let Some(existing) = fetch_by_client_id(&mut tx, m.sender_id, &m.client_msg_id).await? {
-            return Ok((existing, false));
+            return Ok((existing, None));
         }
         let seq: Option<i64> = sqlx::query_scalar(q::BUMP_LAST_SEQ)
             .bind(s(&m.conversation_id.0))
@@ -350,12 +351,23 @@ impl BatchInsert for Db {
                 let mut conn = self.read.acquire().await.map_err(db("acquire"))?;
                 return fetch_by_client_id(&mut conn, m.sender_id, &m.client_msg_id)
                     .await?
-                    .map(|m| (m, false))
+                    .map(|m| (m, None))
                     .ok_or_else(|| Error::internal("unique violation without a stored message"));
             }
             Err(e) => return Err(map_err("insert message", e)),
         }
-        record(&mut tx, &NewChange::message(m.conversation_id, seq)).await?;
+        let message = Message {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            seq,
+            sender_id: m.sender_id,
+            client_msg_id: m.client_msg_id.clone(),
+            content: Some(m.content.clone()),
+            reply_to_seq: m.reply_to_seq,
+            created_at: m.created_at,
+            deleted_at: None,
+        };
+        let change = record(&mut tx, NewChange::message(&message)).await?;
         sqlx::query(q::ADVANCE_SENDER_MARKS)
             .bind(s(&m.conversation_id.0))
             .bind(s(&m.sender_id.0))
@@ -364,23 +376,10 @@ impl BatchInsert for Db {
             .await
             .map_err(db("advance sender watermarks"))?;
         commit(tx).await?;
-        Ok((
-            Message {
-                id: m.id,
-                conversation_id: m.conversation_id,
-                seq,
-                sender_id: m.sender_id,
-                client_msg_id: m.client_msg_id.clone(),
-                content: Some(m.content.clone()),
-                reply_to_seq: m.reply_to_seq,
-                created_at: m.created_at,
-                deleted_at: None,
-            },
-            true,
-        ))
+        Ok((message, Some(change)))
     }
 
-    async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<Result<(Message, bool)>>> {
+    async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<Result<(Message, Option<Change>)>>> {
         let mut tx = self.begin().await?;
         // Messages already stored under the requests' idempotency keys.
         let keys = serde_json::Value::Array(
@@ -412,6 +411,7 @@ impl BatchInsert for Db {
             last_seq.insert(ConversationId(r.uuid("id")?), r.int("last_seq")?);
         }
         let plan: BatchPlan = codec::plan_batch(batch, &existing, &last_seq);
+        let mut positions = Vec::with_capacity(plan.new_messages.len());
         if !plan.new_messages.is_empty() {
             let mut rows = Vec::with_capacity(plan.new_messages.len());
             let mut changes = Vec::with_capacity(plan.new_messages.len());
@@ -434,11 +434,22 @@ impl BatchInsert for Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(db("batch: insert messages"))?;
-            sqlx::query(q::BATCH_INSERT_CHANGES)
+            let mut pos_of = HashMap::with_capacity(plan.new_messages.len());
+            for r in sqlx::query(q::BATCH_INSERT_CHANGES)
                 .bind(serde_json::Value::Array(changes).to_string())
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
-                .map_err(db("batch: record changes"))?;
+                .map_err(db("batch: record changes"))?
+            {
+                pos_of.insert((r.uuid("conversation_id")?, r.int("msg_seq")?), r.int("pos")?);
+            }
+            for m in &plan.new_messages {
+                positions.push(
+                    *pos_of
+                        .get(&(m.conversation_id.0, m.seq))
+                        .ok_or_else(|| Error::internal("batch change position missing"))?,
+                );
+            }
             let seqs: Vec<_> = plan
                 .last_seqs
                 .iter()
@@ -461,7 +472,7 @@ impl BatchInsert for Db {
                 .map_err(db("batch: sender watermarks"))?;
         }
         commit(tx).await?;
-        Ok(plan.into_results())
+        Ok(plan.into_results(&positions))
     }
 }
 
@@ -652,7 +663,7 @@ impl Store for SqliteStore {
 
     // ---- contacts and blocks -----------------------------------------------------------
 
-    async fn add_contact(&self, owner: UserId, contact: UserId, now: Timestamp) -> Result<bool> {
+    async fn add_contact(&self, owner: UserId, contact: UserId, now: Timestamp) -> Result<Option<Change>> {
         self.pair_insert(
             q::INSERT_CONTACT,
             owner,
@@ -663,7 +674,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn remove_contact(&self, owner: UserId, contact: UserId) -> Result<bool> {
+    async fn remove_contact(&self, owner: UserId, contact: UserId) -> Result<Option<Change>> {
         self.pair_delete(
             q::DELETE_CONTACT,
             owner,
@@ -681,7 +692,7 @@ impl Store for SqliteStore {
         self.ids_by(q::CONTACT_OWNERS, user).await
     }
 
-    async fn block(&self, blocker: UserId, blocked: UserId, now: Timestamp) -> Result<bool> {
+    async fn block(&self, blocker: UserId, blocked: UserId, now: Timestamp) -> Result<Option<Change>> {
         self.pair_insert(
             q::INSERT_BLOCK,
             blocker,
@@ -692,7 +703,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<bool> {
+    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<Option<Change>> {
         self.pair_delete(
             q::DELETE_BLOCK,
             blocker,
@@ -722,7 +733,7 @@ impl Store for SqliteStore {
 
     // ---- conversations and members -----------------------------------------------------
 
-    async fn create_conversation(&self, new: &NewConversation) -> Result<(Conversation, bool)> {
+    async fn create_conversation(&self, new: &NewConversation) -> Result<(Conversation, Vec<Change>)> {
         let mut tx = self.db.begin().await?;
         if new.kind == ConversationKind::Direct {
             let [(a, _), (b, _)] = new.members.as_slice() else {
@@ -743,7 +754,7 @@ impl Store for SqliteStore {
                 let conv = fetch_conversation(&mut tx, id)
                     .await?
                     .ok_or_else(|| Error::internal("direct pair without conversation"))?;
-                return Ok((conv, false));
+                return Ok((conv, Vec::new()));
             }
             sqlx::query(q::INSERT_DIRECT_PAIR)
                 .bind(s(&lo.0))
@@ -778,35 +789,38 @@ impl Store for SqliteStore {
                     map_err("insert conversation", e)
                 }
             })?;
+        let mut changes = Vec::with_capacity(new.members.len() + 1);
         for (user, role) in &new.members {
             if fetch_member(&mut tx, new.id, *user).await?.is_some() {
                 continue;
             }
-            let pos = record(
+            let change = record(
                 &mut tx,
-                &NewChange::conversation(
+                NewChange::conversation(
                     new.id,
-                    &ChangeKind::MemberJoined {
+                    ChangeKind::MemberJoined {
                         user_id: *user,
                         role: *role,
                     },
                 )?,
             )
             .await?;
-            insert_member(&mut tx, new.id, *user, *role, new.created_at, 0, pos).await?;
+            insert_member(&mut tx, new.id, *user, *role, new.created_at, 0, change.pos).await?;
+            changes.push(change);
         }
-        record(
+        let created = record(
             &mut tx,
-            &NewChange::conversation(
+            NewChange::conversation(
                 new.id,
-                &ChangeKind::ConversationCreated {
+                ChangeKind::ConversationCreated {
                     conversation: conversation.clone(),
                 },
             )?,
         )
         .await?;
+        changes.push(created);
         commit(tx).await?;
-        Ok((conversation, true))
+        Ok((conversation, changes))
     }
 
     async fn find_direct(&self, a: UserId, b: UserId) -> Result<Option<Conversation>> {
@@ -847,34 +861,36 @@ impl Store for SqliteStore {
         conversation: ConversationId,
         members: &[(UserId, Role)],
         now: Timestamp,
-    ) -> Result<Vec<Member>> {
+    ) -> Result<(Vec<Member>, Vec<Change>)> {
         let mut tx = self.db.begin().await?;
         let conv = fetch_conversation(&mut tx, conversation)
             .await?
             .ok_or_else(|| Error::not_found("conversation"))?;
         let mut added = Vec::new();
+        let mut changes = Vec::new();
         for (user, role) in members {
             if fetch_member(&mut tx, conversation, *user).await?.is_some() {
                 continue;
             }
-            let pos = record(
+            let change = record(
                 &mut tx,
-                &NewChange::conversation(
+                NewChange::conversation(
                     conversation,
-                    &ChangeKind::MemberJoined {
+                    ChangeKind::MemberJoined {
                         user_id: *user,
                         role: *role,
                     },
                 )?,
             )
             .await?;
-            added.push(insert_member(&mut tx, conversation, *user, *role, now, conv.last_seq, pos).await?);
+            added.push(insert_member(&mut tx, conversation, *user, *role, now, conv.last_seq, change.pos).await?);
+            changes.push(change);
         }
         commit(tx).await?;
-        Ok(added)
+        Ok((added, changes))
     }
 
-    async fn remove_member(&self, conversation: ConversationId, user: UserId, by: UserId) -> Result<bool> {
+    async fn remove_member(&self, conversation: ConversationId, user: UserId, by: UserId) -> Result<Vec<Change>> {
         let mut tx = self.db.begin().await?;
         let n = sqlx::query(q::DELETE_MEMBER)
             .bind(s(&conversation.0))
@@ -884,22 +900,27 @@ impl Store for SqliteStore {
             .map_err(db("remove member"))?
             .rows_affected();
         if n == 0 {
-            return Ok(false);
+            return Ok(Vec::new());
         }
         let kind = ChangeKind::MemberLeft { user_id: user, by };
-        record(&mut tx, &NewChange::conversation(conversation, &kind)?).await?;
-        record(&mut tx, &NewChange::targeted(user, Some(conversation), &kind)?).await?;
+        let everyone = record(&mut tx, NewChange::conversation(conversation, kind.clone())?).await?;
+        let removed = record(&mut tx, NewChange::targeted(user, Some(conversation), kind)?).await?;
         commit(tx).await?;
-        Ok(true)
+        Ok(vec![everyone, removed])
     }
 
-    async fn set_role(&self, conversation: ConversationId, user: UserId, role: Role) -> Result<Member> {
+    async fn set_role(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        role: Role,
+    ) -> Result<(Member, Option<Change>)> {
         let mut tx = self.db.begin().await?;
         let before = fetch_member(&mut tx, conversation, user)
             .await?
             .ok_or_else(|| Error::not_found("member"))?;
         if before.role == role {
-            return Ok(before);
+            return Ok((before, None));
         }
         let member = sqlx::query(q::SET_ROLE)
             .bind(s(&conversation.0))
@@ -911,37 +932,43 @@ impl Store for SqliteStore {
             .map(|r| member_from_row(&r, ""))
             .transpose()?
             .ok_or_else(|| Error::not_found("member"))?;
-        record(
+        let change = record(
             &mut tx,
-            &NewChange::conversation(conversation, &ChangeKind::RoleChanged { user_id: user, role })?,
+            NewChange::conversation(conversation, ChangeKind::RoleChanged { user_id: user, role })?,
         )
         .await?;
         commit(tx).await?;
-        Ok(member)
+        Ok((member, Some(change)))
     }
 
-    async fn set_archived(&self, conversation: ConversationId, user: UserId, archived: bool) -> Result<Member> {
+    async fn set_archived(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        archived: bool,
+    ) -> Result<(Member, Option<Change>)> {
         let mut tx = self.db.begin().await?;
         let mut member = fetch_member(&mut tx, conversation, user)
             .await?
             .ok_or_else(|| Error::not_found("member"))?;
-        if member.archived != archived {
-            sqlx::query(q::SET_ARCHIVED)
-                .bind(s(&conversation.0))
-                .bind(s(&user.0))
-                .bind(archived)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("set archived"))?;
-            record(
-                &mut tx,
-                &NewChange::targeted(user, Some(conversation), &ChangeKind::Archived { archived })?,
-            )
-            .await?;
-            member.archived = archived;
-            commit(tx).await?;
+        if member.archived == archived {
+            return Ok((member, None));
         }
-        Ok(member)
+        sqlx::query(q::SET_ARCHIVED)
+            .bind(s(&conversation.0))
+            .bind(s(&user.0))
+            .bind(archived)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("set archived"))?;
+        let change = record(
+            &mut tx,
+            NewChange::targeted(user, Some(conversation), ChangeKind::Archived { archived })?,
+        )
+        .await?;
+        commit(tx).await?;
+        member.archived = archived;
+        Ok((member, Some(change)))
     }
 
     async fn update_conversation(
@@ -949,7 +976,7 @@ impl Store for SqliteStore {
         conversation: ConversationId,
         title: Option<String>,
         avatar_url: Option<Option<String>>,
-    ) -> Result<Conversation> {
+    ) -> Result<(Conversation, Option<Change>)> {
         let mut tx = self.db.begin().await?;
         let before = fetch_conversation(&mut tx, conversation)
             .await?
@@ -966,13 +993,13 @@ impl Store for SqliteStore {
             .transpose()?
             .ok_or_else(|| Error::not_found("conversation"))?;
         if (&conv.title, &conv.avatar_url) == (&before.title, &before.avatar_url) {
-            return Ok(conv);
+            return Ok((conv, None));
         }
-        record(
+        let change = record(
             &mut tx,
-            &NewChange::conversation(
+            NewChange::conversation(
                 conversation,
-                &ChangeKind::ConversationUpdated {
+                ChangeKind::ConversationUpdated {
                     title: conv.title.clone(),
                     avatar_url: conv.avatar_url.clone(),
                 },
@@ -980,7 +1007,7 @@ impl Store for SqliteStore {
         )
         .await?;
         commit(tx).await?;
-        Ok(conv)
+        Ok((conv, Some(change)))
     }
 
     async fn list_conversations(&self, user: UserId, archived: bool, limit: u32) -> Result<Vec<ConversationSummary>> {
@@ -998,7 +1025,7 @@ impl Store for SqliteStore {
 
     // ---- messages ----------------------------------------------------------------------
 
-    async fn insert_message(&self, message: &NewMessage) -> Result<(Message, bool)> {
+    async fn insert_message(&self, message: &NewMessage) -> Result<(Message, Option<Change>)> {
         match &self.writer {
             Some(w) => w.insert(message.clone()).await,
             None => self.db.insert_one(message).await,
@@ -1037,32 +1064,33 @@ impl Store for SqliteStore {
         conversation: ConversationId,
         seq: i64,
         now: Timestamp,
-    ) -> Result<Message> {
+    ) -> Result<(Message, Option<Change>)> {
         let mut tx = self.db.begin().await?;
         let mut message = fetch_message(&mut tx, conversation, seq)
             .await?
             .ok_or_else(|| Error::not_found("message"))?;
-        if message.deleted_at.is_none() {
-            sqlx::query(q::TOMBSTONE_MESSAGE)
-                .bind(s(&conversation.0))
-                .bind(seq)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("delete message"))?;
-            record(
-                &mut tx,
-                &NewChange::conversation(conversation, &ChangeKind::MessageDeleted { seq, deleted_at: now })?,
-            )
-            .await?;
-            commit(tx).await?;
-            message.content = None;
-            message.deleted_at = Some(now);
+        if message.deleted_at.is_some() {
+            return Ok((message, None));
         }
-        Ok(message)
+        sqlx::query(q::TOMBSTONE_MESSAGE)
+            .bind(s(&conversation.0))
+            .bind(seq)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("delete message"))?;
+        let change = record(
+            &mut tx,
+            NewChange::conversation(conversation, ChangeKind::MessageDeleted { seq, deleted_at: now })?,
+        )
+        .await?;
+        commit(tx).await?;
+        message.content = None;
+        message.deleted_at = Some(now);
+        Ok((message, Some(change)))
     }
 
-    async fn hide_message(&self, user: UserId, conversation: ConversationId, seq: i64) -> Result<()> {
+    async fn hide_message(&self, user: UserId, conversation: ConversationId, seq: i64) -> Result<Option<Change>> {
         let mut tx = self.db.begin().await?;
         if fetch_message(&mut tx, conversation, seq).await?.is_none() {
             return Err(Error::not_found("message"));
@@ -1075,15 +1103,16 @@ impl Store for SqliteStore {
             .await
             .map_err(db("hide message"))?
             .rows_affected();
-        if n == 1 {
-            record(
-                &mut tx,
-                &NewChange::targeted(user, Some(conversation), &ChangeKind::MessageHidden { seq })?,
-            )
-            .await?;
-            commit(tx).await?;
+        if n == 0 {
+            return Ok(None);
         }
-        Ok(())
+        let change = record(
+            &mut tx,
+            NewChange::targeted(user, Some(conversation), ChangeKind::MessageHidden { seq })?,
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(Some(change))
     }
 
     async fn update_receipts(
@@ -1092,7 +1121,7 @@ impl Store for SqliteStore {
         user: UserId,
         delivered: Option<i64>,
         read: Option<i64>,
-    ) -> Result<Member> {
+    ) -> Result<(Member, Option<Change>)> {
         let mut tx = self.db.begin().await?;
         let mut member = fetch_member(&mut tx, conversation, user)
             .await?
@@ -1104,32 +1133,33 @@ impl Store for SqliteStore {
             .map_err(db("get last seq"))?
             .ok_or_else(|| Error::not_found("conversation"))?;
         let (d, r) = merge_receipts(member.delivered_seq, member.read_seq, delivered, read, last_seq);
-        if (d, r) != (member.delivered_seq, member.read_seq) {
-            sqlx::query(q::SET_RECEIPTS)
-                .bind(s(&conversation.0))
-                .bind(s(&user.0))
-                .bind(d)
-                .bind(r)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("update receipts"))?;
-            record(
-                &mut tx,
-                &NewChange::conversation(
-                    conversation,
-                    &ChangeKind::Receipt {
-                        user_id: user,
-                        delivered_seq: d,
-                        read_seq: r,
-                    },
-                )?,
-            )
-            .await?;
-            commit(tx).await?;
-            member.delivered_seq = d;
-            member.read_seq = r;
+        if (d, r) == (member.delivered_seq, member.read_seq) {
+            return Ok((member, None));
         }
-        Ok(member)
+        sqlx::query(q::SET_RECEIPTS)
+            .bind(s(&conversation.0))
+            .bind(s(&user.0))
+            .bind(d)
+            .bind(r)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("update receipts"))?;
+        let change = record(
+            &mut tx,
+            NewChange::conversation(
+                conversation,
+                ChangeKind::Receipt {
+                    user_id: user,
+                    delivered_seq: d,
+                    read_seq: r,
+                },
+            )?,
+        )
+        .await?;
+        commit(tx).await?;
+        member.delivered_seq = d;
+        member.read_seq = r;
+        Ok((member, Some(change)))
     }
 
     // ---- blobs -------------------------------------------------------------------------
@@ -1277,7 +1307,14 @@ fn summary_from_row(r: &SqliteRow) -> Result<ConversationSummary> {
 }
 
 impl SqliteStore {
-    async fn pair_insert(&self, sql: &str, a: UserId, b: UserId, now: Timestamp, kind: ChangeKind) -> Result<bool> {
+    async fn pair_insert(
+        &self,
+        sql: &str,
+        a: UserId,
+        b: UserId,
+        now: Timestamp,
+        kind: ChangeKind,
+    ) -> Result<Option<Change>> {
         let mut tx = self.db.begin().await?;
         let n = sqlx::query(sql)
             .bind(s(&a.0))
@@ -1287,14 +1324,15 @@ impl SqliteStore {
             .await
             .map_err(db("insert pair"))?
             .rows_affected();
-        if n == 1 {
-            record(&mut tx, &NewChange::targeted(a, None, &kind)?).await?;
-            commit(tx).await?;
+        if n == 0 {
+            return Ok(None);
         }
-        Ok(n == 1)
+        let change = record(&mut tx, NewChange::targeted(a, None, kind)?).await?;
+        commit(tx).await?;
+        Ok(Some(change))
     }
 
-    async fn pair_delete(&self, sql: &str, a: UserId, b: UserId, kind: ChangeKind) -> Result<bool> {
+    async fn pair_delete(&self, sql: &str, a: UserId, b: UserId, kind: ChangeKind) -> Result<Option<Change>> {
         let mut tx = self.db.begin().await?;
         let n = sqlx::query(sql)
             .bind(s(&a.0))
@@ -1303,11 +1341,12 @@ impl SqliteStore {
             .await
             .map_err(db("delete pair"))?
             .rows_affected();
-        if n == 1 {
-            record(&mut tx, &NewChange::targeted(a, None, &kind)?).await?;
-            commit(tx).await?;
+        if n == 0 {
+            return Ok(None);
         }
-        Ok(n == 1)
+        let change = record(&mut tx, NewChange::targeted(a, None, kind)?).await?;
+        commit(tx).await?;
+        Ok(Some(change))
     }
 
     async fn users_by(&self, sql: &str, id: UserId) -> Result<Vec<User>> {

@@ -148,7 +148,8 @@ pub const BATCH_INSERT_MESSAGES: &str = "INSERT INTO messages \
        FROM json_each(?1) ORDER BY key";
 /// ?1: JSON array of [conversation_id, seq]; rowids (positions) follow the array order.
 pub const BATCH_INSERT_CHANGES: &str = "INSERT INTO changes (conversation_id, msg_seq) \
-     SELECT value ->> 0, value ->> 1 FROM json_each(?1) ORDER BY key";
+     SELECT value ->> 0, value ->> 1 FROM json_each(?1) ORDER BY key \
+     RETURNING pos, conversation_id, msg_seq";
 /// ?1: JSON array of [conversation_id, last_seq].
 pub const BATCH_SET_LAST_SEQ: &str = "UPDATE conversations SET last_seq = j.value ->> 1 \
      FROM json_each(?1) j WHERE conversations.id = j.value ->> 0";

@@ -23,7 +23,7 @@ pub async fn user(store: &dyn Store, n: u32, name: &str) -> UserId {
 pub async fn group(store: &dyn Store, owner: UserId, others: &[UserId], at: i64) -> ConversationId {
     let mut members = vec![(owner, Role::Owner)];
     members.extend(others.iter().map(|u| (*u, Role::Member)));
-    let (c, created) = store
+    let (c, changes) = store
         .create_conversation(&NewConversation {
             id: ConversationId::new(at),
             kind: ConversationKind::Group,
@@ -35,7 +35,11 @@ pub async fn group(store: &dyn Store, owner: UserId, others: &[UserId], at: i64)
         })
         .await
         .expect("create group");
-    assert!(created);
+    assert_eq!(
+        changes.len(),
+        2 + others.len(),
+        "MemberJoined per member, then ConversationCreated"
+    );
     c.id
 }
 
@@ -66,21 +70,30 @@ pub async fn concurrent_sends_are_gap_free_and_idempotent(store: Arc<dyn Store>)
             for i in 0..25u32 {
                 let cid = format!("t{t}-{i}");
                 let m = text(c, sender, &cid, "hi", NOW + i64::from(i));
-                let (first, created) = store.insert_message(&m).await.expect("insert");
-                assert!(created);
+                let (first, change) = store.insert_message(&m).await.expect("insert");
+                let change = change.expect("a new message records a change");
+                assert_eq!(change.kind, ChangeKind::Message { message: first.clone() });
                 // Retried at once: the original comes back, nothing is stored twice.
-                let (again, created) = store.insert_message(&m).await.expect("retry");
-                assert!(!created);
+                let (again, retried) = store.insert_message(&m).await.expect("retry");
+                assert!(retried.is_none());
                 assert_eq!(again, first);
-                out.push(first.seq);
+                out.push(change);
             }
             out
         }));
     }
-    let mut seqs = Vec::new();
+    let mut returned = Vec::new();
     for t in tasks {
-        seqs.extend(t.await.expect("task"));
+        returned.extend(t.await.expect("task"));
     }
+    returned.sort_by_key(|c| c.pos);
+    let mut seqs: Vec<i64> = returned
+        .iter()
+        .map(|c| match &c.kind {
+            ChangeKind::Message { message } => message.seq,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=400).collect::<Vec<i64>>());
     let conv = store.get_conversation(c).await.expect("get").expect("exists");
@@ -88,11 +101,13 @@ pub async fn concurrent_sends_are_gap_free_and_idempotent(store: Arc<dyn Store>)
     // Sync shows each message once, in seq order for one conversation.
     let mut since = 0;
     let mut got = Vec::new();
+    let mut synced = Vec::new();
     loop {
         let page = store.sync(b, since, 64).await.expect("sync");
         for ch in &page.changes {
             if let ChangeKind::Message { message } = &ch.kind {
                 got.push(message.seq);
+                synced.push(ch.clone());
             }
         }
         since = page.next;
@@ -101,6 +116,8 @@ pub async fn concurrent_sends_are_gap_free_and_idempotent(store: Arc<dyn Store>)
         }
     }
     assert_eq!(got, (1..=400).collect::<Vec<i64>>());
+    // What insert_message returned is exactly what sync returns (positions included).
+    assert_eq!(returned, synced);
     let page = store
         .history(
             c,
@@ -146,8 +163,8 @@ pub async fn a_bad_message_fails_alone(store: Arc<dyn Store>) {
         match i {
             13 => assert_eq!(r.expect_err("unknown conversation").code().as_str(), "not_found"),
             20 | 21 => {
-                let (m, created) = r.expect("dup");
-                created_dup += usize::from(created);
+                let (m, change) = r.expect("dup");
+                created_dup += usize::from(change.is_some());
                 dup_seqs.push(m.seq);
             }
             _ => {
