@@ -10,9 +10,11 @@
 pub mod client;
 pub mod error;
 pub mod ids;
+pub mod media;
 pub mod memory;
 pub mod model;
 pub mod ports;
+pub mod retry;
 pub mod sync;
 
 pub use error::{Error, ErrorBody, ErrorCode, Result};

@@ -11,6 +11,8 @@ use chatico_core::model::{
 use chatico_core::sync::{Change, ChangeKind};
 use chatico_core::{Error, Result};
 use serde::Deserialize;
+
+use crate::writer::InsertResult;
 use uuid::Uuid;
 
 /// Typed column access that hides how each backend stores ids (SQLite: UUID text;
@@ -369,7 +371,7 @@ pub(crate) fn plan_batch(
 impl BatchPlan {
     /// The per-request results once the batch has committed; `positions[i]` is the pos of
     /// `new_messages[i]`'s change.
-    pub fn into_results(self, positions: &[i64]) -> Vec<Result<(Message, Option<Change>)>> {
+    pub fn into_results(self, positions: &[i64]) -> Vec<InsertResult> {
         let BatchPlan {
             outcomes, new_messages, ..
         } = self;

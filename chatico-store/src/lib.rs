@@ -11,6 +11,7 @@
 //! into one transaction (group commit, [`writer`]); sync positions are commit-ordered; reads
 //! are single statements shaped for the screen; a lost database answers `unavailable`.
 
+pub mod blob;
 mod codec;
 mod db_error;
 mod writer;

@@ -19,21 +19,21 @@ use chatico_core::sync::Change;
 use chatico_core::{Error, ErrorCode, Result};
 use tokio::sync::{mpsc, oneshot};
 
+/// What one `insert_message` answers: the message and, if this call stored it, its change.
+pub(crate) type InsertResult = Result<(Message, Option<Change>)>;
+
 /// A backend's two ways of inserting messages.
 pub(crate) trait BatchInsert: Send + Sync + 'static {
     /// Inserts a batch in one transaction, returning one result per request (same order).
     /// An `Err` means the transaction did not commit.
-    fn insert_batch(
-        &self,
-        batch: &[NewMessage],
-    ) -> impl Future<Output = Result<Vec<Result<(Message, Option<Change>)>>>> + Send;
+    fn insert_batch(&self, batch: &[NewMessage]) -> impl Future<Output = Result<Vec<InsertResult>>> + Send;
     /// Inserts one message in its own transaction.
     fn insert_one(&self, message: &NewMessage) -> impl Future<Output = Result<(Message, Option<Change>)>> + Send;
 }
 
 pub(crate) struct InsertRequest {
     message: NewMessage,
-    reply: oneshot::Sender<Result<(Message, Option<Change>)>>,
+    reply: oneshot::Sender<InsertResult>,
 }
 
 /// The sending side, held by the store.
@@ -74,7 +74,7 @@ async fn run<B: BatchInsert>(backend: Arc<B>, mut rx: mpsc::Receiver<InsertReque
             }
         }
         let messages: Vec<NewMessage> = batch.iter().map(|r| r.message.clone()).collect();
-        let results: Vec<Result<(Message, Option<Change>)>> = if messages.len() == 1 {
+        let results: Vec<InsertResult> = if messages.len() == 1 {
             vec![backend.insert_one(&messages[0]).await]
         } else {
             match backend.insert_batch(&messages).await {

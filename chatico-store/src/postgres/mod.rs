@@ -59,7 +59,7 @@ use crate::codec::{
     session_from_row, user_from_row,
 };
 use crate::db_error::{db, is_unique_violation, map_err};
-use crate::writer::{BatchInsert, Writer};
+use crate::writer::{BatchInsert, InsertResult, Writer};
 use queries as q;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -342,10 +342,7 @@ fn raw(op: &'static str) -> impl Fn(sqlx::Error) -> BatchError {
 }
 
 impl Db {
-    async fn try_batch(
-        &self,
-        batch: &[NewMessage],
-    ) -> std::result::Result<Vec<Result<(Message, Option<Change>)>>, BatchError> {
+    async fn try_batch(&self, batch: &[NewMessage]) -> std::result::Result<Vec<InsertResult>, BatchError> {
         let mut tx = self.pool.begin().await.map_err(raw("begin"))?;
         let senders: Vec<Uuid> = batch.iter().map(|m| m.sender_id.0).collect();
         let client_ids: Vec<&str> = batch.iter().map(|m| m.client_msg_id.as_str()).collect();
@@ -432,7 +429,7 @@ impl Db {
 }
 
 impl BatchInsert for Db {
-    async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<Result<(Message, Option<Change>)>>> {
+    async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<InsertResult>> {
         self.try_batch(batch).await.map_err(BatchError::into_error)
     }
 

@@ -41,7 +41,7 @@ use crate::codec::{
     ordered_pair, parse_uuid, purpose_str, session_from_row, user_from_row,
 };
 use crate::db_error::{db, is_unique_violation, map_err};
-use crate::writer::{BatchInsert, Writer};
+use crate::writer::{BatchInsert, InsertResult, Writer};
 use queries as q;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -379,7 +379,7 @@ impl BatchInsert for Db {
         Ok((message, Some(change)))
     }
 
-    async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<Result<(Message, Option<Change>)>>> {
+    async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<InsertResult>> {
         let mut tx = self.begin().await?;
         // Messages already stored under the requests' idempotency keys.
         let keys = serde_json::Value::Array(
