@@ -60,3 +60,35 @@ pub(crate) fn map_err(op: &'static str, e: sqlx::Error) -> Error {
 pub(crate) fn db(op: &'static str) -> impl Fn(sqlx::Error) -> Error {
     move |e| map_err(op, e)
 }
+
+/// Why a group-commit batch did not commit: a database error kept raw (so the caller can
+/// tell a unique violation, i.e. the same idempotency key stored concurrently by another
+/// process) or an already decided error.
+pub(crate) enum BatchError {
+    Db(&'static str, sqlx::Error),
+    Core(Error),
+}
+
+impl From<Error> for BatchError {
+    fn from(e: Error) -> Self {
+        BatchError::Core(e)
+    }
+}
+
+impl BatchError {
+    pub(crate) fn into_error(self) -> Error {
+        match self {
+            BatchError::Db(op, e) => map_err(op, e),
+            BatchError::Core(e) => e,
+        }
+    }
+
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        matches!(self, BatchError::Db(_, e) if is_unique_violation(e))
+    }
+}
+
+/// `BatchError::Db` as a closure for `.map_err(raw(op))`.
+pub(crate) fn raw(op: &'static str) -> impl Fn(sqlx::Error) -> BatchError {
+    move |e| BatchError::Db(op, e)
+}

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use chatico_core::model::{Message, NewMessage};
 use chatico_core::sync::Change;
 use chatico_core::{Error, ErrorCode, Result};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// What one `insert_message` answers: the message and, if this call stored it, its change.
 pub(crate) type InsertResult = Result<(Message, Option<Change>)>;
@@ -43,10 +43,15 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Spawns the writer task on the current tokio runtime.
-    pub fn spawn<B: BatchInsert>(backend: Arc<B>, max_batch: usize, queue: usize) -> Self {
+    /// Spawns `workers` writer tasks on the current tokio runtime. One worker gives one
+    /// transaction at a time (SQLite's single writer); several let a backend with concurrent
+    /// writers prepare the next batch while the previous one commits.
+    pub fn spawn<B: BatchInsert>(backend: Arc<B>, workers: usize, max_batch: usize, queue: usize) -> Self {
         let (tx, rx) = mpsc::channel(queue.max(1));
-        tokio::spawn(run(backend, rx, max_batch.max(1)));
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..workers.max(1) {
+            tokio::spawn(run(backend.clone(), rx.clone(), max_batch.max(1)));
+        }
         Writer { tx }
     }
 
@@ -63,14 +68,19 @@ impl Writer {
     }
 }
 
-async fn run<B: BatchInsert>(backend: Arc<B>, mut rx: mpsc::Receiver<InsertRequest>, max_batch: usize) {
+async fn run<B: BatchInsert>(backend: Arc<B>, rx: Arc<Mutex<mpsc::Receiver<InsertRequest>>>, max_batch: usize) {
     let mut batch: Vec<InsertRequest> = Vec::with_capacity(max_batch);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
+    loop {
+        {
+            // Take everything queued (up to max_batch); other workers wait for the lock.
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            batch.push(first);
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
             }
         }
         let messages: Vec<NewMessage> = batch.iter().map(|r| r.message.clone()).collect();

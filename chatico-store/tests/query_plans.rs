@@ -37,7 +37,7 @@ mod sqlite {
             ("history before", q::HISTORY_BEFORE, 4),
             ("history after", q::HISTORY_AFTER, 4),
             ("sync", q::SYNC, 3),
-            ("existing by keys", q::EXISTING_BY_KEYS, 1),
+            ("batch read", q::BATCH_READ, 2),
             ("get by client id", q::GET_MESSAGE_BY_CLIENT_ID, 2),
             ("latest pos", q::LATEST_POS, 0),
         ] {
@@ -89,7 +89,7 @@ mod postgres {
             ),
             ("history after", q::HISTORY_AFTER, vec!["uuid", "uuid", "int8", "int8"]),
             ("sync", q::SYNC, vec!["uuid", "int8", "int8"]),
-            ("existing by keys", q::EXISTING_BY_KEYS, vec!["uuids", "texts"]),
+            ("batch read", q::BATCH_READ, vec!["uuids", "uuids", "texts"]),
             ("get by client id", q::GET_MESSAGE_BY_CLIENT_ID, vec!["uuid", "text"]),
         ];
         for (name, sql, params) in cases {

@@ -211,7 +211,13 @@ fn text(conversation: ConversationId, sender: UserId, cid: String, at: i64) -> N
 }
 
 /// Sends `total` messages from `senders` concurrent tasks; returns the elapsed time.
-async fn storm(store: Arc<dyn Store>, senders: &[UserId], convs: &[ConversationId], total: usize, tag: &str) -> Duration {
+async fn storm(
+    store: Arc<dyn Store>,
+    senders: &[UserId],
+    convs: &[ConversationId],
+    total: usize,
+    tag: &str,
+) -> Duration {
     let per = total / senders.len();
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -248,7 +254,14 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-async fn sends(common: Common, senders: usize, messages: usize, conversations: Option<usize>, group_commit: bool, runs: usize) {
+async fn sends(
+    common: Common,
+    senders: usize,
+    messages: usize,
+    conversations: Option<usize>,
+    group_commit: bool,
+    runs: usize,
+) {
     let mut rates = Vec::new();
     for run in 0..runs.max(1) {
         let db = Db::open(&common, group_commit).await;
@@ -266,7 +279,14 @@ async fn sends(common: Common, senders: usize, messages: usize, conversations: O
             convs.push(group(&*store, &members, T0 + c as i64).await);
         }
         // Warm-up (connections, statement caches), not measured.
-        storm(store.clone(), &users, &convs, (senders * 20).min(messages), &format!("warm{run}")).await;
+        storm(
+            store.clone(),
+            &users,
+            &convs,
+            (senders * 20).min(messages),
+            &format!("warm{run}"),
+        )
+        .await;
         let elapsed = storm(store.clone(), &users, &convs, messages, &format!("run{run}")).await;
         let sent = (messages / senders) * senders;
         let rate = sent as f64 / elapsed.as_secs_f64();
@@ -355,8 +375,16 @@ async fn reads(common: Common, n_convs: usize, n_msgs: usize, n_users: usize, me
 
     let heavy = users[0];
     let typical = users[1];
-    let heavy_count = store.list_conversations(heavy, false, 100_000).await.expect("list").len();
-    let typical_count = store.list_conversations(typical, false, 100_000).await.expect("list").len();
+    let heavy_count = store
+        .list_conversations(heavy, false, 100_000)
+        .await
+        .expect("list")
+        .len();
+    let typical_count = store
+        .list_conversations(typical, false, 100_000)
+        .await
+        .expect("list")
+        .len();
     let mut rng_state = 1u64;
     let mut next = move || {
         rng_state ^= rng_state << 13;
@@ -475,7 +503,17 @@ fn main() {
                 users,
                 members,
                 samples,
-            } => reads(common, conversations, messages, users.max(members), members.max(1), samples).await,
+            } => {
+                reads(
+                    common,
+                    conversations,
+                    messages,
+                    users.max(members),
+                    members.max(1),
+                    samples,
+                )
+                .await
+            }
         }
     });
 }

@@ -58,7 +58,7 @@ use crate::codec::{
     member_from_row, members_from_json, merge_receipts, message_from_row, name_lower, ordered_pair, purpose_str,
     session_from_row, user_from_row,
 };
-use crate::db_error::{db, is_unique_violation, map_err};
+use crate::db_error::{BatchError, db, is_unique_violation, map_err, raw};
 use crate::writer::{BatchInsert, InsertResult, Writer};
 use queries as q;
 
@@ -82,6 +82,10 @@ pub struct PostgresConfig {
     pub group_commit: bool,
     /// The most messages one group-commit transaction takes.
     pub max_batch: usize,
+    /// Group-commit transactions in flight at once. Commits are serialized by the sync
+    /// counter, but with more than one a batch is read and written while the previous one
+    /// commits.
+    pub writers: usize,
 }
 
 impl Default for PostgresConfig {
@@ -93,6 +97,7 @@ impl Default for PostgresConfig {
             schema: None,
             group_commit: true,
             max_batch: 1024,
+            writers: 2,
         }
     }
 }
@@ -169,7 +174,7 @@ impl PostgresStore {
         let db = Arc::new(Db { pool });
         let writer = config
             .group_commit
-            .then(|| Writer::spawn(db.clone(), config.max_batch, config.max_batch * 4));
+            .then(|| Writer::spawn(db.clone(), config.writers, config.max_batch, config.max_batch * 4));
         tracing::info!(schema = ?config.schema, "Postgres store connected");
         Ok(PostgresStore { db, writer })
     }
@@ -307,28 +312,6 @@ async fn fetch_member(
         .transpose()
 }
 
-/// Why a batch did not commit: a database error (kept raw so the caller can tell a unique
-/// violation) or a decided error.
-enum BatchError {
-    Db(&'static str, sqlx::Error),
-    Core(Error),
-}
-
-impl From<Error> for BatchError {
-    fn from(e: Error) -> Self {
-        BatchError::Core(e)
-    }
-}
-
-impl BatchError {
-    fn into_error(self) -> Error {
-        match self {
-            BatchError::Db(op, e) => map_err(op, e),
-            BatchError::Core(e) => e,
-        }
-    }
-}
-
 /// [`record_all`] for one change.
 async fn record_one(conn: &mut PgConnection, change: NewChange) -> Result<Change> {
     record_all(conn, vec![change])
@@ -337,37 +320,30 @@ async fn record_one(conn: &mut PgConnection, change: NewChange) -> Result<Change
         .ok_or_else(|| Error::internal("no position recorded"))
 }
 
-fn raw(op: &'static str) -> impl Fn(sqlx::Error) -> BatchError {
-    move |e| BatchError::Db(op, e)
-}
-
 impl Db {
     async fn try_batch(&self, batch: &[NewMessage]) -> std::result::Result<Vec<InsertResult>, BatchError> {
         let mut tx = self.pool.begin().await.map_err(raw("begin"))?;
         let senders: Vec<Uuid> = batch.iter().map(|m| m.sender_id.0).collect();
         let client_ids: Vec<&str> = batch.iter().map(|m| m.client_msg_id.as_str()).collect();
+        let mut conv_ids: Vec<Uuid> = batch.iter().map(|m| m.conversation_id.0).collect();
+        conv_ids.sort_unstable();
+        conv_ids.dedup();
         let mut existing = HashMap::new();
-        for r in sqlx::query(q::EXISTING_BY_KEYS)
+        let mut last_seq = HashMap::new();
+        for r in sqlx::query(q::BATCH_READ)
+            .bind(&conv_ids)
             .bind(&senders)
             .bind(&client_ids)
             .fetch_all(&mut *tx)
             .await
-            .map_err(raw("batch: existing"))?
+            .map_err(raw("batch: read"))?
         {
-            let m = message_from_row(&r, "")?;
-            existing.insert((m.sender_id, m.client_msg_id.clone()), m);
-        }
-        let mut conv_ids: Vec<Uuid> = batch.iter().map(|m| m.conversation_id.0).collect();
-        conv_ids.sort_unstable();
-        conv_ids.dedup();
-        let mut last_seq = HashMap::new();
-        for r in sqlx::query(q::LOCK_LAST_SEQS)
-            .bind(&conv_ids)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(raw("batch: lock conversations"))?
-        {
-            last_seq.insert(ConversationId(r.uuid("id")?), r.int("last_seq")?);
+            if r.text("kind")? == "m" {
+                let m = message_from_row(&r, "")?;
+                existing.insert((m.sender_id, m.client_msg_id.clone()), m);
+            } else {
+                last_seq.insert(ConversationId(r.uuid("conversation_id")?), r.int("seq")?);
+            }
         }
         let plan = codec::plan_batch(batch, &existing, &last_seq);
         let mut positions = Vec::with_capacity(plan.new_messages.len());
@@ -440,7 +416,7 @@ impl BatchInsert for Db {
                 .unwrap_or_else(|| Err(Error::internal("empty batch result"))),
             // Another node stored the same (sender, client_msg_id) between our check and our
             // insert: the transaction rolled back (seq included); return the stored one.
-            Err(BatchError::Db(_, e)) if is_unique_violation(&e) => {
+            Err(e) if e.is_unique_violation() => {
                 let mut conn = self.pool.acquire().await.map_err(db("acquire"))?;
                 sqlx::query(q::GET_MESSAGE_BY_CLIENT_ID)
                     .bind(m.sender_id.0)

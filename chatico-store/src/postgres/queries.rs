@@ -132,14 +132,24 @@ pub const LOCK_MESSAGE: &str = "SELECT conversation_id, seq, id, sender_id, clie
 pub const GET_MESSAGE_BY_CLIENT_ID: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, \
        reply_to_seq, created_at, deleted_at \
      FROM messages WHERE sender_id = $1 AND client_msg_id = $2";
-/// $1 senders, $2 client ids.
-pub const EXISTING_BY_KEYS: &str = "SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, \
-       m.reply_to_seq, m.created_at, m.deleted_at \
-     FROM UNNEST($1::uuid[], $2::text[]) k(s, c) \
-     JOIN messages m ON m.sender_id = k.s AND m.client_msg_id = k.c";
-/// Locks the batch's conversations in id order (so two batches never deadlock) and reads
-/// their last_seq.
-pub const LOCK_LAST_SEQS: &str = "SELECT id, last_seq FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+/// What a batch needs before writing, in one statement: it locks the batch's conversations
+/// in id order (so two batches never deadlock) and returns their last_seq (rows with
+/// `kind = 'c'`, id in `conversation_id`, last_seq in `seq`; $1 ids), then the stored
+/// messages under the requests' idempotency keys (rows with `kind = 'm'`; $2 senders, $3
+/// client ids).
+pub const BATCH_READ: &str = "\
+WITH locked AS (
+    SELECT id, last_seq FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE
+)
+SELECT 'c'::text AS kind, id AS conversation_id, last_seq AS seq, NULL::uuid AS id, NULL::uuid AS sender_id,
+       NULL::text AS client_msg_id, NULL::text AS content, NULL::int8 AS reply_to_seq, NULL::int8 AS created_at,
+       NULL::int8 AS deleted_at
+  FROM locked
+UNION ALL
+SELECT 'm', m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, m.reply_to_seq,
+       m.created_at, m.deleted_at
+  FROM UNNEST($2::uuid[], $3::text[]) k(s, c)
+  JOIN messages m ON m.sender_id = k.s AND m.client_msg_id = k.c";
 /// The batch's rows in one statement: messages, conversations' last_seq, senders' watermarks.
 pub const BATCH_WRITE: &str = "\
 WITH ins AS (

@@ -40,7 +40,7 @@ use crate::codec::{
     decode_err, kind_str, member_from_row, members_from_json, merge_receipts, message_from_row, name_lower,
     ordered_pair, parse_uuid, purpose_str, session_from_row, user_from_row,
 };
-use crate::db_error::{db, is_unique_violation, map_err};
+use crate::db_error::{BatchError, db, is_unique_violation, map_err, raw};
 use crate::writer::{BatchInsert, InsertResult, Writer};
 use queries as q;
 
@@ -159,7 +159,7 @@ impl SqliteStore {
         let db = Arc::new(Db { read, write, path });
         let writer = config
             .group_commit
-            .then(|| Writer::spawn(db.clone(), config.max_batch, config.max_batch * 4));
+            .then(|| Writer::spawn(db.clone(), 1, config.max_batch, config.max_batch * 4));
         tracing::info!(path = %db.path.display(), durability = ?config.durability, "SQLite store open");
         Ok(SqliteStore { db, writer })
     }
@@ -317,71 +317,12 @@ async fn fetch_member(
         .transpose()
 }
 
-impl BatchInsert for Db {
-    async fn insert_one(&self, m: &NewMessage) -> Result<(Message, Option<Change>)> {
-        let mut tx = self.begin().await?;
-        if let Some(existing) = fetch_by_client_id(&mut tx, m.sender_id, &m.client_msg_id).await? {
-            return Ok((existing, None));
-        }
-        let seq: Option<i64> = sqlx::query_scalar(q::BUMP_LAST_SEQ)
-            .bind(s(&m.conversation_id.0))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db("allocate seq"))?;
-        let Some(seq) = seq else {
-            return Err(Error::not_found("conversation"));
-        };
-        let content = content_json(&m.content)?;
-        let inserted = sqlx::query(q::INSERT_MESSAGE)
-            .bind(s(&m.conversation_id.0))
-            .bind(seq)
-            .bind(s(&m.id.0))
-            .bind(s(&m.sender_id.0))
-            .bind(&m.client_msg_id)
-            .bind(&content)
-            .bind(m.reply_to_seq)
-            .bind(m.created_at)
-            .execute(&mut *tx)
-            .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                // Another process inserted the same (sender, client_msg_id): roll back the seq.
-                drop(tx);
-                let mut conn = self.read.acquire().await.map_err(db("acquire"))?;
-                return fetch_by_client_id(&mut conn, m.sender_id, &m.client_msg_id)
-                    .await?
-                    .map(|m| (m, None))
-                    .ok_or_else(|| Error::internal("unique violation without a stored message"));
-            }
-            Err(e) => return Err(map_err("insert message", e)),
-        }
-        let message = Message {
-            id: m.id,
-            conversation_id: m.conversation_id,
-            seq,
-            sender_id: m.sender_id,
-            client_msg_id: m.client_msg_id.clone(),
-            content: Some(m.content.clone()),
-            reply_to_seq: m.reply_to_seq,
-            created_at: m.created_at,
-            deleted_at: None,
-        };
-        let change = record(&mut tx, NewChange::message(&message)).await?;
-        sqlx::query(q::ADVANCE_SENDER_MARKS)
-            .bind(s(&m.conversation_id.0))
-            .bind(s(&m.sender_id.0))
-            .bind(seq)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("advance sender watermarks"))?;
-        commit(tx).await?;
-        Ok((message, Some(change)))
-    }
-
-    async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<InsertResult>> {
-        let mut tx = self.begin().await?;
-        // Messages already stored under the requests' idempotency keys.
+impl Db {
+    /// One group-commit transaction: read what exists, plan, insert the new messages (the
+    /// `messages_advance` trigger moves last_seq and the senders' watermarks) and their
+    /// changes, commit.
+    async fn try_batch(&self, batch: &[NewMessage]) -> std::result::Result<Vec<InsertResult>, BatchError> {
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(raw("begin"))?;
         let keys = serde_json::Value::Array(
             batch
                 .iter()
@@ -389,26 +330,22 @@ impl BatchInsert for Db {
                 .collect(),
         )
         .to_string();
-        let mut existing = HashMap::new();
-        for r in sqlx::query(q::EXISTING_BY_KEYS)
-            .bind(&keys)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db("batch: existing"))?
-        {
-            let m = message_from_row(&r, "")?;
-            existing.insert((m.sender_id, m.client_msg_id.clone()), m);
-        }
-        // Current last_seq of every conversation asked for.
         let conv_ids = json_ids(batch.iter().map(|m| &m.conversation_id.0));
+        let mut existing = HashMap::new();
         let mut last_seq = HashMap::new();
-        for r in sqlx::query(q::LAST_SEQS)
+        for r in sqlx::query(q::BATCH_READ)
+            .bind(&keys)
             .bind(&conv_ids)
             .fetch_all(&mut *tx)
             .await
-            .map_err(db("batch: last seqs"))?
+            .map_err(raw("batch: read"))?
         {
-            last_seq.insert(ConversationId(r.uuid("id")?), r.int("last_seq")?);
+            if r.text("kind")? == "m" {
+                let m = message_from_row(&r, "")?;
+                existing.insert((m.sender_id, m.client_msg_id.clone()), m);
+            } else {
+                last_seq.insert(ConversationId(r.uuid("conversation_id")?), r.int("seq")?);
+            }
         }
         let plan: BatchPlan = codec::plan_batch(batch, &existing, &last_seq);
         let mut positions = Vec::with_capacity(plan.new_messages.len());
@@ -433,13 +370,13 @@ impl BatchInsert for Db {
                 .bind(serde_json::Value::Array(rows).to_string())
                 .execute(&mut *tx)
                 .await
-                .map_err(db("batch: insert messages"))?;
+                .map_err(raw("batch: insert messages"))?;
             let mut pos_of = HashMap::with_capacity(plan.new_messages.len());
             for r in sqlx::query(q::BATCH_INSERT_CHANGES)
                 .bind(serde_json::Value::Array(changes).to_string())
                 .fetch_all(&mut *tx)
                 .await
-                .map_err(db("batch: record changes"))?
+                .map_err(raw("batch: record changes"))?
             {
                 pos_of.insert((r.uuid("conversation_id")?, r.int("msg_seq")?), r.int("pos")?);
             }
@@ -450,29 +387,33 @@ impl BatchInsert for Db {
                         .ok_or_else(|| Error::internal("batch change position missing"))?,
                 );
             }
-            let seqs: Vec<_> = plan
-                .last_seqs
-                .iter()
-                .map(|(c, v)| serde_json::json!([s(&c.0), v]))
-                .collect();
-            sqlx::query(q::BATCH_SET_LAST_SEQ)
-                .bind(serde_json::Value::Array(seqs).to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db("batch: last seq"))?;
-            let marks: Vec<_> = plan
-                .sender_marks
-                .iter()
-                .map(|(c, u, v)| serde_json::json!([s(&c.0), s(&u.0), v]))
-                .collect();
-            sqlx::query(q::BATCH_ADVANCE_SENDER_MARKS)
-                .bind(serde_json::Value::Array(marks).to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db("batch: sender watermarks"))?;
         }
-        commit(tx).await?;
+        tx.commit().await.map_err(raw("commit"))?;
         Ok(plan.into_results(&positions))
+    }
+}
+
+impl BatchInsert for Db {
+    async fn insert_batch(&self, batch: &[NewMessage]) -> Result<Vec<InsertResult>> {
+        self.try_batch(batch).await.map_err(BatchError::into_error)
+    }
+
+    async fn insert_one(&self, m: &NewMessage) -> Result<(Message, Option<Change>)> {
+        match self.try_batch(std::slice::from_ref(m)).await {
+            Ok(mut results) => results
+                .pop()
+                .unwrap_or_else(|| Err(Error::internal("empty batch result"))),
+            // Another process stored the same (sender, client_msg_id) first: the transaction
+            // rolled back (seq included); return the stored one.
+            Err(e) if e.is_unique_violation() => {
+                let mut conn = self.read.acquire().await.map_err(db("acquire"))?;
+                fetch_by_client_id(&mut conn, m.sender_id, &m.client_msg_id)
+                    .await?
+                    .map(|m| (m, None))
+                    .ok_or_else(|| Error::internal("unique violation without a stored message"))
+            }
+            Err(e) => Err(e.into_error()),
+        }
     }
 }
 

@@ -69,7 +69,6 @@ pub const UPDATE_CONVERSATION: &str = "UPDATE conversations SET title = COALESCE
      WHERE id = ?1 \
      RETURNING id, kind, title, avatar_url, created_by, created_at, last_seq";
 pub const GET_LAST_SEQ: &str = "SELECT last_seq FROM conversations WHERE id = ?1";
-pub const BUMP_LAST_SEQ: &str = "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq";
 
 pub const GET_MEMBER: &str = "SELECT conversation_id, user_id, role, archived, delivered_seq, read_seq, joined_at, \
        joined_seq \
@@ -86,9 +85,6 @@ pub const SET_ROLE: &str = "UPDATE members SET role = ?3 WHERE conversation_id =
 pub const SET_ARCHIVED: &str = "UPDATE members SET archived = ?3 WHERE conversation_id = ?1 AND user_id = ?2";
 pub const SET_RECEIPTS: &str =
     "UPDATE members SET delivered_seq = ?3, read_seq = ?4 WHERE conversation_id = ?1 AND user_id = ?2";
-pub const ADVANCE_SENDER_MARKS: &str = "UPDATE members \
-     SET delivered_seq = max(delivered_seq, ?3), read_seq = max(read_seq, ?3) \
-     WHERE conversation_id = ?1 AND user_id = ?2";
 
 /// The user's conversations, newest activity first (the newest message's time, hidden or
 /// not, else the creation time; ties by id, descending), each with the caller's membership, the
@@ -129,18 +125,21 @@ pub const GET_MESSAGE: &str = "SELECT conversation_id, seq, id, sender_id, clien
 pub const GET_MESSAGE_BY_CLIENT_ID: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, \
        reply_to_seq, created_at, deleted_at \
      FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2";
-pub const INSERT_MESSAGE: &str = "INSERT INTO messages \
-     (conversation_id, seq, id, sender_id, client_msg_id, content, reply_to_seq, created_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-/// ?1: JSON array of [sender_id, client_msg_id].
-pub const EXISTING_BY_KEYS: &str = "SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, \
-       m.reply_to_seq, m.created_at, m.deleted_at \
-     FROM json_each(?1) k \
-     JOIN messages m ON m.sender_id = k.value ->> 0 AND m.client_msg_id = k.value ->> 1";
-/// ?1: JSON array of conversation ids.
-pub const LAST_SEQS: &str = "SELECT id, last_seq FROM conversations WHERE id IN (SELECT value FROM json_each(?1))";
+/// What a batch needs to know before writing, in one statement: the stored messages under
+/// the requests' idempotency keys (?1: JSON array of [sender_id, client_msg_id]; rows with
+/// `kind = 'm'`) and the `last_seq` of the requested conversations (?2: JSON array of ids;
+/// rows with `kind = 'c'`, the id in `conversation_id`, last_seq in `seq`).
+pub const BATCH_READ: &str = "\
+SELECT 'm' AS kind, m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, m.reply_to_seq,
+       m.created_at, m.deleted_at
+  FROM json_each(?1) k
+  JOIN messages m ON m.sender_id = k.value ->> 0 AND m.client_msg_id = k.value ->> 1
+UNION ALL
+SELECT 'c', c.id, c.last_seq, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  FROM conversations c WHERE c.id IN (SELECT value FROM json_each(?2))";
 /// ?1: JSON array of [conversation_id, seq, id, sender_id, client_msg_id, content,
-/// reply_to_seq, created_at].
+/// reply_to_seq, created_at]. The `messages_advance` trigger (migration 0002) moves each
+/// conversation's last_seq and each sender's watermarks.
 pub const BATCH_INSERT_MESSAGES: &str = "INSERT INTO messages \
      (conversation_id, seq, id, sender_id, client_msg_id, content, reply_to_seq, created_at) \
      SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, \
@@ -150,14 +149,6 @@ pub const BATCH_INSERT_MESSAGES: &str = "INSERT INTO messages \
 pub const BATCH_INSERT_CHANGES: &str = "INSERT INTO changes (conversation_id, msg_seq) \
      SELECT value ->> 0, value ->> 1 FROM json_each(?1) ORDER BY key \
      RETURNING pos, conversation_id, msg_seq";
-/// ?1: JSON array of [conversation_id, last_seq].
-pub const BATCH_SET_LAST_SEQ: &str = "UPDATE conversations SET last_seq = j.value ->> 1 \
-     FROM json_each(?1) j WHERE conversations.id = j.value ->> 0";
-/// ?1: JSON array of [conversation_id, user_id, seq].
-pub const BATCH_ADVANCE_SENDER_MARKS: &str = "UPDATE members \
-     SET delivered_seq = max(delivered_seq, j.value ->> 2), read_seq = max(read_seq, j.value ->> 2) \
-     FROM json_each(?1) j \
-     WHERE members.conversation_id = j.value ->> 0 AND members.user_id = j.value ->> 1";
 
 /// ?1 conversation, ?2 viewer, ?3 anchor (exclusive), ?4 limit; newest first.
 pub const HISTORY_BEFORE: &str = "SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, \
