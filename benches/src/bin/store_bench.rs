@@ -87,6 +87,9 @@ enum Cmd {
         /// Timed calls per query.
         #[arg(long, default_value_t = 2_000)]
         samples: usize,
+        /// Concurrent senders while seeding (big group-commit batches make seeding fast).
+        #[arg(long, default_value_t = 1024)]
+        seeders: usize,
     },
 }
 
@@ -309,7 +312,22 @@ async fn sends(
     );
 }
 
-async fn reads(common: Common, n_convs: usize, n_msgs: usize, n_users: usize, members: usize, samples: usize) {
+struct Shape {
+    conversations: usize,
+    messages: usize,
+    users: usize,
+    members: usize,
+    seeders: usize,
+}
+
+async fn reads(common: Common, shape: Shape, samples: usize) {
+    let Shape {
+        conversations: n_convs,
+        messages: n_msgs,
+        users: n_users,
+        members,
+        seeders,
+    } = shape;
     let db = Db::open(&common, true).await;
     let store = db.store.clone();
     let seed_start = Instant::now();
@@ -344,18 +362,18 @@ async fn reads(common: Common, n_convs: usize, n_msgs: usize, n_users: usize, me
     for h in handles {
         convs.extend(h.await.expect("create"));
     }
-    // Messages: 64 concurrent senders, round-robin over conversations.
-    let per_task = n_msgs / 64;
+    // Messages: `seeders` concurrent senders, round-robin over conversations.
+    let per_task = n_msgs / seeders;
     let mut handles = Vec::new();
-    for t in 0..64 {
+    for t in 0..seeders {
         let store = store.clone();
         let convs = convs.clone();
         let users = users.clone();
         handles.push(tokio::spawn(async move {
             for j in 0..per_task {
-                let c = (t + j * 64) % convs.len();
+                let c = (t + j * seeders) % convs.len();
                 let sender = users[(c + j % members) % users.len()];
-                let at = T0 + 1_000 + (j * 64 + t) as i64;
+                let at = T0 + 1_000 + (j * seeders + t) as i64;
                 store
                     .insert_message(&text(convs[c], sender, format!("seed-{t}-{j}"), at))
                     .await
@@ -369,7 +387,7 @@ async fn reads(common: Common, n_convs: usize, n_msgs: usize, n_users: usize, me
     println!(
         "seeded backend={:?} users={n_users} conversations={n_convs} messages={} in {:.1}s",
         common.backend,
-        per_task * 64,
+        per_task * seeders,
         seed_start.elapsed().as_secs_f64()
     );
 
@@ -503,16 +521,16 @@ fn main() {
                 users,
                 members,
                 samples,
+                seeders,
             } => {
-                reads(
-                    common,
+                let shape = Shape {
                     conversations,
                     messages,
-                    users.max(members),
-                    members.max(1),
-                    samples,
-                )
-                .await
+                    users: users.max(members),
+                    members: members.max(1),
+                    seeders: seeders.max(1),
+                };
+                reads(common, shape, samples).await
             }
         }
     });
