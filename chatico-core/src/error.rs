@@ -47,6 +47,7 @@ pub enum Error {
 
 /// The stable wire codes, one per [`Error`] variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     NotFound,
@@ -85,6 +86,7 @@ impl std::fmt::Display for ErrorCode {
 
 /// The serialisable shape of an error on the wire: `{"code", "message", "field"?, "retry_after_ms"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,

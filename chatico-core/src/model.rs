@@ -6,6 +6,7 @@ use crate::ids::{ClientMsgId, ConversationId, MessageId, Phone, SessionId, Times
 
 /// A registered user (the full record; only the user themself sees all of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: UserId,
     pub phone: Phone,
@@ -20,6 +21,7 @@ pub struct User {
 /// What another user sees of a user. `last_seen_at` is `None` when hidden (e.g. a block
 /// between the two users in either direction).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserProfile {
     pub id: UserId,
     pub phone: Phone,
@@ -48,12 +50,14 @@ impl UserProfile {
 
 /// A partial profile update; `None` leaves a field unchanged. `avatar_url: Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProfilePatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bio: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub avatar_url: Option<Option<String>>,
 }
 
@@ -75,6 +79,7 @@ pub mod double_option {
 
 /// Direct (exactly two members, one per pair of users) or group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationKind {
     Direct,
@@ -83,6 +88,7 @@ pub enum ConversationKind {
 
 /// Role of a member. Direct conversations have two `Member`s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Member,
@@ -112,6 +118,7 @@ impl Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conversation {
     pub id: ConversationId,
     pub kind: ConversationKind,
@@ -126,6 +133,7 @@ pub struct Conversation {
 
 /// A user's membership in a conversation, with their per-user state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     pub conversation_id: ConversationId,
     pub user_id: UserId,
@@ -143,6 +151,7 @@ pub struct Member {
 
 /// A message body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Content {
     Text { text: String },
@@ -152,6 +161,7 @@ pub enum Content {
 
 /// A reference to an uploaded blob, owned by the sender.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MediaRef {
     pub blob_key: String,
     pub content_type: String,
@@ -166,6 +176,7 @@ pub struct MediaRef {
 
 /// A notice the engine writes into a conversation's timeline (it takes a seq like any message).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "notice", rename_all = "snake_case")]
 pub enum SystemNotice {
     GroupCreated { title: String },
@@ -178,6 +189,7 @@ pub enum SystemNotice {
 
 /// A message in a conversation's timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     pub id: MessageId,
     pub conversation_id: ConversationId,
@@ -208,6 +220,7 @@ pub struct NewMessage {
 
 /// A member as shown in the conversation list (with enough profile to draw it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberInfo {
     pub user_id: UserId,
     pub role: Role,
@@ -219,6 +232,7 @@ pub struct MemberInfo {
 
 /// One row of "my conversations": everything the list screen draws.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationSummary {
     pub conversation: Conversation,
     /// The caller's own membership (archived flag, watermarks).
@@ -232,6 +246,7 @@ pub struct ConversationSummary {
 
 /// Which way to page history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HistoryDirection {
     /// Messages with seq < anchor, newest first page (returned in ascending seq order).
@@ -242,6 +257,7 @@ pub enum HistoryDirection {
 
 /// A history page request. `anchor = None` with `Before` means "the newest messages".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryQuery {
     pub direction: HistoryDirection,
     pub anchor: Option<i64>,
@@ -250,6 +266,7 @@ pub struct HistoryQuery {
 
 /// A login session; owns one rotating refresh token, stored only as a hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
     pub id: SessionId,
     pub user_id: UserId,
@@ -262,6 +279,7 @@ pub struct Session {
 
 /// Why a blob was uploaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BlobPurpose {
     Avatar,
@@ -270,6 +288,7 @@ pub enum BlobPurpose {
 
 /// Metadata of an uploaded blob (the bytes live in a [`crate::ports::BlobStore`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlobMeta {
     /// Random, unguessable object key.
     pub key: String,
@@ -285,6 +304,7 @@ pub struct BlobMeta {
 
 /// Presence of a user as others see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Presence {
     pub user_id: UserId,
     pub online: bool,
@@ -293,6 +313,7 @@ pub struct Presence {
 
 /// Someone typing in a conversation, until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Typing {
     pub conversation_id: ConversationId,
     pub user_id: UserId,

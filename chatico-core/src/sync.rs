@@ -25,6 +25,7 @@ pub type SyncCursor = i64;
 
 /// One recorded change, as a reader receives it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     pub pos: SyncCursor,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -34,6 +35,7 @@ pub struct Change {
 
 /// What changed. The doc of each variant says which store operation records it and for whom.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChangeKind {
     /// A new message (conversation change, recorded by `insert_message` when it inserts).
@@ -107,6 +109,7 @@ pub enum ChangeKind {
 
 /// A page of changes for one user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncPage {
     pub changes: Vec<Change>,
     /// The cursor to resume from: the pos of the last change returned, or the request's
@@ -118,6 +121,7 @@ pub struct SyncPage {
 
 /// Ephemeral state returned with a sync: who is online, who is typing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EphemeralSnapshot {
     pub presence: Vec<Presence>,
     pub typing: Vec<Typing>,
@@ -125,6 +129,7 @@ pub struct EphemeralSnapshot {
 
 /// A live event for fan-out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A persistent change (also obtainable through sync).
@@ -144,6 +149,7 @@ pub enum Event {
 
 /// An event and the users it must reach (every device of each). Nobody else gets it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     pub recipients: Vec<UserId>,
     pub event: Event,

@@ -1,0 +1,505 @@
+//! The wire protocol (version 1): WebSocket frames and the REST request/response bodies.
+//!
+//! These are plain serde types shared by the gateway (`chatico-transport`) and every client
+//! (native, browser, FFI). `docs/PROTOCOL.md` is the normative description; this module is
+//! its executable form. JSON is the codec of subprotocol [`SUBPROTOCOL_JSON`].
+//!
+//! A client frame is `{"id": "<client-chosen>", "type": "<request>", ...fields}` and is
+//! answered by exactly one [`ServerFrame::Ack`] or [`ServerFrame::Error`] carrying the same
+//! `id`. Server-initiated frames are [`ServerFrame::Ready`], [`ServerFrame::Event`] and
+//! [`ServerFrame::Cursor`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorBody;
+use crate::ids::{ClientMsgId, ConversationId, SessionId, UserId};
+use crate::model::{Content, Message, ProfilePatch, Role};
+use crate::sync::{Change, ChangeKind, EphemeralSnapshot, Event, SyncCursor, SyncPage};
+
+/// The protocol version this module describes.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// WebSocket subprotocol for protocol version 1 with the JSON codec. A client must offer it in
+/// `Sec-WebSocket-Protocol`; the server refuses handshakes that offer no protocol it speaks.
+pub const SUBPROTOCOL_JSON: &str = "chatico.v1.json";
+
+/// Longest frame `id` a client may use, in bytes.
+pub const MAX_FRAME_ID_LEN: usize = 64;
+
+/// WebSocket close codes the server uses. 1xxx are RFC 6455 codes; 4xxx are ChatiCO's.
+pub mod close_code {
+    /// The client closed, or the server is done with a healthy connection.
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down; reconnect (to another node) later.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A frame exceeded the maximum frame size. Nothing from it was processed.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// An unexpected server error.
+    pub const INTERNAL_ERROR: u16 = 1011;
+    /// Authentication failed (missing, malformed, expired, tampered or revoked token), or the
+    /// session was revoked while connected (logout everywhere). Refresh the token, then reconnect.
+    pub const UNAUTHORIZED: u16 = 4001;
+    /// No `auth` frame (and no `Authorization` header) within the handshake timeout.
+    pub const AUTH_TIMEOUT: u16 = 4002;
+    /// The client did not read its events fast enough and its outbound queue overflowed.
+    /// Reconnect and resume from the last cursor.
+    pub const SLOW_CONSUMER: u16 = 4008;
+    /// No frame (not even a pong) arrived within the heartbeat timeout.
+    pub const HEARTBEAT_TIMEOUT: u16 = 4009;
+}
+
+/// A frame from the client. The `id` is chosen by the client (at most [`MAX_FRAME_ID_LEN`]
+/// bytes) and echoed in the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClientFrame {
+    pub id: String,
+    #[serde(flatten)]
+    pub request: ClientRequest,
+}
+
+/// What a client frame asks for; the `type` field selects the variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientRequest {
+    /// Authenticates the connection with an access token. Only valid as the first frame, and
+    /// only when the handshake carried no `Authorization` header.
+    Auth { token: String },
+    /// Starts live events. `since`: the last cursor the client received in a `cursor` frame
+    /// (it receives every change after it, then live events), or `null` to start from now.
+    Subscribe {
+        #[serde(default)]
+        since: Option<SyncCursor>,
+    },
+    /// Sends a message (idempotent on `(sender, client_msg_id)`).
+    Send {
+        conversation_id: ConversationId,
+        /// The idempotency key: a retry with the same key returns the original message.
+        client_msg_id: ClientMsgId,
+        /// `text` or `media` (system notices are written by the server only).
+        content: Content,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to_seq: Option<i64>,
+    },
+    /// Moves the caller's receipt watermarks in a conversation (each optional; they only
+    /// ever move forward, and `delivered_seq` is at least `read_seq`).
+    Receipt {
+        conversation_id: ConversationId,
+        #[serde(default)]
+        delivered_seq: Option<i64>,
+        #[serde(default)]
+        read_seq: Option<i64>,
+    },
+    /// Starts or stops the typing indicator in a conversation.
+    Typing {
+        conversation_id: ConversationId,
+        typing: bool,
+    },
+    /// One page of changes after `since` (does not move the connection's cursor).
+    Sync {
+        since: SyncCursor,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// An application-level ping (for clients that cannot send WebSocket pings).
+    Ping,
+}
+
+impl ClientRequest {
+    /// The `type` tag of this request, as on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientRequest::Auth { .. } => "auth",
+            ClientRequest::Subscribe { .. } => "subscribe",
+            ClientRequest::Send { .. } => "send",
+            ClientRequest::Receipt { .. } => "receipt",
+            ClientRequest::Typing { .. } => "typing",
+            ClientRequest::Sync { .. } => "sync",
+            ClientRequest::Ping => "ping",
+        }
+    }
+}
+
+/// Every `type` a client frame may have.
+pub const CLIENT_FRAME_TYPES: [&str; 7] = ["auth", "subscribe", "send", "receipt", "typing", "sync", "ping"];
+
+/// A frame from the server; the `type` field selects the variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Sent once, right after the connection is authenticated.
+    Ready(Ready),
+    /// The successful answer to the client frame with this `id`.
+    Ack { id: String, result: AckResult },
+    /// The failed answer to the client frame with this `id` (`null` when the frame was too
+    /// malformed to read its id). Nothing was changed.
+    Error { id: Option<String>, error: ErrorBody },
+    /// A live event. Changes carry a `pos`; a client applies each `pos` at most once.
+    Event { event: Event },
+    /// A checkpoint: every change with `pos <= pos` that concerns the user has been sent on
+    /// this connection. The only value a client may store as its resume cursor.
+    /// `caught_up` is false while a resume is still paging through missed changes.
+    Cursor { pos: SyncCursor, caught_up: bool },
+}
+
+/// The first server frame of an authenticated connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Ready {
+    pub protocol: u32,
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    /// The server pings every `heartbeat_ms`; a connection silent for longer than
+    /// `heartbeat_ms + heartbeat_timeout_ms` is closed with 4009.
+    pub heartbeat_ms: u64,
+    pub heartbeat_timeout_ms: u64,
+    /// Largest frame the server accepts, in bytes (larger frames close with 1009).
+    pub max_frame_bytes: u64,
+}
+
+/// The result of a successful client frame; `type` matches the request's `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AckResult {
+    Auth {
+        user_id: UserId,
+    },
+    /// Subscribed. Missed changes, then a `cursor` frame with `caught_up: true`, follow.
+    /// `snapshot` is who is online and typing among the people the user sees right now.
+    Subscribe {
+        snapshot: EphemeralSnapshot,
+    },
+    Send {
+        message: Message,
+    },
+    Receipt {
+        delivered_seq: i64,
+        read_seq: i64,
+    },
+    Typing {},
+    Sync {
+        page: SyncPage,
+        ephemeral: EphemeralSnapshot,
+    },
+    Ping {},
+}
+
+// ---- REST bodies -----------------------------------------------------------------------
+
+/// `POST /v1/auth/otp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OtpRequest {
+    /// E.164 (spaces, dashes, dots and parentheses are ignored).
+    pub phone: String,
+}
+
+/// `POST /v1/auth/verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifyRequest {
+    pub phone: String,
+    pub code: String,
+    /// A label for the session ("Pixel 8", "Firefox"...), shown nowhere but kept with it.
+    #[serde(default)]
+    pub device: Option<String>,
+}
+
+/// `POST /v1/auth/refresh`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// `PATCH /v1/me` takes a [`ProfilePatch`]; re-exported here for the protocol's readers.
+pub type ProfileUpdate = ProfilePatch;
+
+/// `POST /v1/conversations/direct`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OpenDirectRequest {
+    pub user_id: UserId,
+}
+
+/// `POST /v1/conversations/group`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateGroupRequest {
+    pub title: String,
+    /// Invitees (the caller becomes the owner and need not be listed).
+    pub members: Vec<UserId>,
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+}
+
+/// `PATCH /v1/conversations/{id}`: `null`/absent leaves a field unchanged; `avatar_url: null`
+/// given explicitly clears the avatar.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateGroupRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::model::double_option"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub avatar_url: Option<Option<String>>,
+}
+
+/// `POST /v1/conversations/{id}/members`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AddMembersRequest {
+    pub user_ids: Vec<UserId>,
+}
+
+/// `PUT /v1/conversations/{id}/members/{user_id}/role`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SetRoleRequest {
+    pub role: Role,
+}
+
+/// `PUT /v1/conversations/{id}/archive`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ArchiveRequest {
+    pub archived: bool,
+}
+
+/// `POST /v1/conversations/{id}/typing`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TypingRequest {
+    pub typing: bool,
+}
+
+/// Which deletion `DELETE /v1/conversations/{id}/messages/{seq}?scope=` performs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteScope {
+    /// Hide the message for the caller only.
+    Me,
+    /// Tombstone it for every member (the sender only).
+    Everyone,
+}
+
+/// `POST /v1/conversations/{id}/messages` (the path names the conversation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PostMessage {
+    /// The idempotency key: a retry with the same key returns the original message.
+    pub client_msg_id: ClientMsgId,
+    /// `text` or `media` (system notices are written by the server only).
+    pub content: Content,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_seq: Option<i64>,
+}
+
+/// `POST /v1/conversations/{id}/receipts`: new watermarks, each optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReceiptBody {
+    #[serde(default)]
+    pub delivered_seq: Option<i64>,
+    #[serde(default)]
+    pub read_seq: Option<i64>,
+}
+
+/// The answer of contact and block changes: whether anything changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Changed {
+    pub changed: bool,
+}
+
+/// The answer of `POST /v1/auth/logout-everywhere`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Revoked {
+    /// Sessions revoked.
+    pub sessions: u64,
+}
+
+/// What identifies a change independently of its `pos`: two changes with the same key have
+/// the same effect. Live changes may carry `pos: 0` (the position is not known when they are
+/// fanned out), so the gateway and clients deduplicate by this key (see docs/PROTOCOL.md,
+/// "Resume").
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ChangeKey {
+    Message(ConversationId, i64),
+    MessageDeleted(ConversationId, i64),
+    MessageHidden(ConversationId, i64),
+    Receipt(ConversationId, UserId, i64, i64),
+    ConversationCreated(ConversationId),
+    ConversationUpdated(ConversationId, Option<String>, Option<String>),
+    MemberJoined(ConversationId, UserId, Role),
+    MemberLeft(ConversationId, UserId, UserId),
+    RoleChanged(ConversationId, UserId, Role),
+    Archived(ConversationId, bool),
+    ContactAdded(UserId),
+    ContactRemoved(UserId),
+    Blocked(UserId),
+    Unblocked(UserId),
+}
+
+impl ChangeKey {
+    /// The key of a change.
+    pub fn of(change: &Change) -> ChangeKey {
+        // Conversation changes always carry their conversation; a missing one (never sent by
+        // a conforming server) maps to the nil id so the key stays total.
+        let c = change.conversation_id.unwrap_or(ConversationId(uuid::Uuid::nil()));
+        match &change.kind {
+            ChangeKind::Message { message } => ChangeKey::Message(message.conversation_id, message.seq),
+            ChangeKind::MessageDeleted { seq, .. } => ChangeKey::MessageDeleted(c, *seq),
+            ChangeKind::MessageHidden { seq } => ChangeKey::MessageHidden(c, *seq),
+            ChangeKind::Receipt {
+                user_id,
+                delivered_seq,
+                read_seq,
+            } => ChangeKey::Receipt(c, *user_id, *delivered_seq, *read_seq),
+            ChangeKind::ConversationCreated { conversation } => ChangeKey::ConversationCreated(conversation.id),
+            ChangeKind::ConversationUpdated { title, avatar_url } => {
+                ChangeKey::ConversationUpdated(c, title.clone(), avatar_url.clone())
+            }
+            ChangeKind::MemberJoined { user_id, role } => ChangeKey::MemberJoined(c, *user_id, *role),
+            ChangeKind::MemberLeft { user_id, by } => ChangeKey::MemberLeft(c, *user_id, *by),
+            ChangeKind::RoleChanged { user_id, role } => ChangeKey::RoleChanged(c, *user_id, *role),
+            ChangeKind::Archived { archived } => ChangeKey::Archived(c, *archived),
+            ChangeKind::ContactAdded { user_id } => ChangeKey::ContactAdded(*user_id),
+            ChangeKind::ContactRemoved { user_id } => ChangeKey::ContactRemoved(*user_id),
+            ChangeKind::Blocked { user_id } => ChangeKey::Blocked(*user_id),
+            ChangeKind::Unblocked { user_id } => ChangeKey::Unblocked(*user_id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Content;
+
+    #[test]
+    fn client_frames_round_trip_with_their_documented_shape() {
+        let json = r#"{"id":"7","type":"send","conversation_id":"0190a0b0-0000-7000-8000-000000000001",
+            "client_msg_id":"m1","content":{"type":"text","text":"hi"}}"#;
+        let f: ClientFrame = serde_json::from_str(json).expect("parse");
+        assert_eq!(f.id, "7");
+        match &f.request {
+            ClientRequest::Send {
+                client_msg_id, content, ..
+            } => {
+                assert_eq!(client_msg_id, "m1");
+                assert_eq!(content, &Content::Text { text: "hi".into() });
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let back = serde_json::to_value(&f).expect("ser");
+        assert_eq!(back["type"], "send");
+        assert_eq!(back["id"], "7");
+
+        let f: ClientFrame = serde_json::from_str(r#"{"id":"a","type":"ping"}"#).expect("ping");
+        assert_eq!(f.request, ClientRequest::Ping);
+        let f: ClientFrame = serde_json::from_str(r#"{"id":"b","type":"subscribe"}"#).expect("subscribe");
+        assert_eq!(f.request, ClientRequest::Subscribe { since: None });
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"id":"c","type":"launch"}"#).is_err());
+    }
+
+    #[test]
+    fn every_request_kind_is_listed() {
+        for k in CLIENT_FRAME_TYPES {
+            let json = match k {
+                "auth" => r#"{"id":"1","type":"auth","token":"t"}"#.to_owned(),
+                "typing" => format!(
+                    r#"{{"id":"1","type":"typing","conversation_id":"{}","typing":true}}"#,
+                    uuid::Uuid::nil()
+                ),
+                "receipt" => format!(
+                    r#"{{"id":"1","type":"receipt","conversation_id":"{}","read_seq":3}}"#,
+                    uuid::Uuid::nil()
+                ),
+                "send" => format!(
+                    r#"{{"id":"1","type":"send","conversation_id":"{}","client_msg_id":"x","content":{{"type":"text","text":"a"}}}}"#,
+                    uuid::Uuid::nil()
+                ),
+                "sync" => r#"{"id":"1","type":"sync","since":0}"#.to_owned(),
+                other => format!(r#"{{"id":"1","type":"{other}"}}"#),
+            };
+            let f: ClientFrame = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{k}: {e}"));
+            assert_eq!(f.request.kind(), k);
+        }
+    }
+
+    #[test]
+    fn change_keys_ignore_pos_and_message_resolution() {
+        use crate::ids::{MessageId, UserId};
+        let conv = ConversationId(uuid::Uuid::from_u128(1));
+        let user = UserId(uuid::Uuid::from_u128(2));
+        let message = Message {
+            id: MessageId(uuid::Uuid::from_u128(3)),
+            conversation_id: conv,
+            seq: 4,
+            sender_id: user,
+            client_msg_id: "c".into(),
+            content: Some(Content::Text { text: "x".into() }),
+            reply_to_seq: None,
+            created_at: 5,
+            deleted_at: None,
+        };
+        let live = Change {
+            pos: 0,
+            conversation_id: Some(conv),
+            kind: ChangeKind::Message {
+                message: message.clone(),
+            },
+        };
+        let stored = Change {
+            pos: 17,
+            conversation_id: Some(conv),
+            kind: ChangeKind::Message {
+                message: Message {
+                    content: None,
+                    deleted_at: Some(9),
+                    ..message
+                },
+            },
+        };
+        assert_eq!(ChangeKey::of(&live), ChangeKey::of(&stored));
+        let receipt = |read| Change {
+            pos: 0,
+            conversation_id: Some(conv),
+            kind: ChangeKind::Receipt {
+                user_id: user,
+                delivered_seq: 4,
+                read_seq: read,
+            },
+        };
+        assert_ne!(ChangeKey::of(&receipt(3)), ChangeKey::of(&receipt(4)));
+        assert_ne!(ChangeKey::of(&receipt(4)), ChangeKey::of(&live));
+    }
+
+    #[test]
+    fn server_frames_are_tagged_by_type() {
+        let f = ServerFrame::Cursor {
+            pos: 42,
+            caught_up: true,
+        };
+        let v = serde_json::to_value(&f).expect("ser");
+        assert_eq!(v, serde_json::json!({"type":"cursor","pos":42,"caught_up":true}));
+        let f = ServerFrame::Ack {
+            id: "9".into(),
+            result: AckResult::Ping {},
+        };
+        let v = serde_json::to_value(&f).expect("ser");
+        assert_eq!(v, serde_json::json!({"type":"ack","id":"9","result":{"type":"ping"}}));
+        let back: ServerFrame = serde_json::from_value(v).expect("de");
+        assert_eq!(back, f);
+    }
+}
