@@ -16,14 +16,14 @@ echo "# $(date -u +%FT%TZ) $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg
 sends() { "$B" sends --runs "$RUNS" --dir "$DIR" "$@" | grep RESULT; }
 
 for backend in sqlite postgres; do
-  sends --backend "$backend" --senders 1 --messages 2000
-  sends --backend "$backend" --senders 1 --messages 2000 --no-group-commit
-  sends --backend "$backend" --senders 64 --messages 40000
-  sends --backend "$backend" --senders 64 --messages 8000 --no-group-commit
-  sends --backend "$backend" --senders 1024 --messages 100000
+  sends --backend "$backend" --senders 1 --messages 1000
+  sends --backend "$backend" --senders 1 --messages 1000 --no-group-commit
+  sends --backend "$backend" --senders 64 --messages 20000
+  sends --backend "$backend" --senders 64 --messages 4000 --no-group-commit
+  sends --backend "$backend" --senders 1024 --messages 50000
 done
-sends --backend sqlite --durability normal --senders 64 --messages 40000
-sends --backend sqlite --durability normal --senders 1024 --messages 100000
+sends --backend sqlite --durability normal --senders 64 --messages 20000
+sends --backend sqlite --durability normal --senders 1024 --messages 50000
 echo "# load after sends: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 "$B" reads --backend sqlite --durability normal --dir "$DIR" | grep -E "seeded|RESULT"
