@@ -1,3 +1,27 @@
-//! Storage backends for ChatiCO (SQLite, Postgres, blob stores). Filled by the SQL-store and adapters issues.
+//! # chatico-store
+//!
+//! Where ChatiCO keeps its data: the [`chatico_core::ports::Store`] port on SQLite (feature
+//! `sqlite`, the default: an embedded file, nothing to run) and on Postgres (feature
+//! `postgres`), both through sqlx with embedded migrations applied on open
+//! (`migrations/sqlite`, `migrations/postgres`). Blob stores live beside them.
+//!
+//! Both backends keep the port's contracts: every write is one transaction that records its
+//! sync changes; `insert_message` allocates a gap-free seq, is idempotent on
+//! `(sender, client_msg_id)` and answers only after commit, with concurrent calls batched
+//! into one transaction (group commit, [`writer`]); sync positions are commit-ordered; reads
+//! are single statements shaped for the screen; a lost database answers `unavailable`.
 
 pub mod blob;
+mod codec;
+mod db_error;
+mod writer;
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteConfig, SqliteDurability, SqliteStore};
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresConfig, PostgresStore};

@@ -1,0 +1,417 @@
+//! What both SQL backends share: column encodings (roles, kinds, content JSON, change
+//! payloads), row decoding through [`RowExt`], and the planning step of a group-commit batch.
+
+use std::collections::HashMap;
+
+use chatico_core::ids::{ConversationId, MessageId, Phone, SessionId, UserId};
+use chatico_core::model::{
+    BlobMeta, BlobPurpose, Content, Conversation, ConversationKind, Member, MemberInfo, Message, NewMessage, Role,
+    Session, User,
+};
+use chatico_core::sync::{Change, ChangeKind};
+use chatico_core::{Error, Result};
+use serde::Deserialize;
+
+use crate::writer::InsertResult;
+use uuid::Uuid;
+
+/// Typed column access that hides how each backend stores ids (SQLite: UUID text;
+/// Postgres: `uuid`). Decode failures are [`Error::Internal`]: the schema is ours.
+pub(crate) trait RowExt {
+    fn uuid(&self, col: &str) -> Result<Uuid>;
+    fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>>;
+    fn int(&self, col: &str) -> Result<i64>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>>;
+    fn text(&self, col: &str) -> Result<String>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>>;
+    fn boolean(&self, col: &str) -> Result<bool>;
+}
+
+pub(crate) fn decode_err(col: &str, e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("decoding column {col}: {e}"))
+}
+
+pub(crate) fn parse_uuid(col: &str, s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|e| decode_err(col, e))
+}
+
+pub(crate) fn kind_str(kind: ConversationKind) -> &'static str {
+    match kind {
+        ConversationKind::Direct => "direct",
+        ConversationKind::Group => "group",
+    }
+}
+
+fn parse_kind(s: &str) -> Result<ConversationKind> {
+    match s {
+        "direct" => Ok(ConversationKind::Direct),
+        "group" => Ok(ConversationKind::Group),
+        other => Err(decode_err("kind", other)),
+    }
+}
+
+fn parse_role(s: &str) -> Result<Role> {
+    Role::parse(s).ok_or_else(|| decode_err("role", s))
+}
+
+pub(crate) fn purpose_str(p: BlobPurpose) -> &'static str {
+    match p {
+        BlobPurpose::Avatar => "avatar",
+        BlobPurpose::Media => "media",
+    }
+}
+
+fn parse_purpose(s: &str) -> Result<BlobPurpose> {
+    match s {
+        "avatar" => Ok(BlobPurpose::Avatar),
+        "media" => Ok(BlobPurpose::Media),
+        other => Err(decode_err("purpose", other)),
+    }
+}
+
+pub(crate) fn content_json(c: &Content) -> Result<String> {
+    serde_json::to_string(c).map_err(|e| Error::internal(format!("encoding content: {e}")))
+}
+
+fn parse_content(s: Option<String>) -> Result<Option<Content>> {
+    s.map(|s| serde_json::from_str(&s).map_err(|e| decode_err("content", e)))
+        .transpose()
+}
+
+/// The lowercase form `search_users` matches against (Rust's Unicode lowercase, so both
+/// backends agree with the in-memory store whatever the database's collation).
+pub(crate) fn name_lower(name: &str) -> String {
+    name.to_lowercase()
+}
+
+pub(crate) fn user_from_row(r: &impl RowExt) -> Result<User> {
+    Ok(User {
+        id: UserId(r.uuid("id")?),
+        phone: Phone::parse(&r.text("phone")?).map_err(|e| decode_err("phone", e))?,
+        display_name: r.text("display_name")?,
+        bio: r.text("bio")?,
+        avatar_url: r.opt_text("avatar_url")?,
+        created_at: r.int("created_at")?,
+        last_seen_at: r.opt_int("last_seen_at")?,
+    })
+}
+
+pub(crate) fn session_from_row(r: &impl RowExt) -> Result<Session> {
+    Ok(Session {
+        id: SessionId(r.uuid("id")?),
+        user_id: UserId(r.uuid("user_id")?),
+        refresh_hash: r.text("refresh_hash")?,
+        created_at: r.int("created_at")?,
+        expires_at: r.int("expires_at")?,
+        device: r.opt_text("device")?,
+    })
+}
+
+pub(crate) fn conversation_from_row(r: &impl RowExt) -> Result<Conversation> {
+    Ok(Conversation {
+        id: ConversationId(r.uuid("id")?),
+        kind: parse_kind(&r.text("kind")?)?,
+        title: r.opt_text("title")?,
+        avatar_url: r.opt_text("avatar_url")?,
+        created_by: UserId(r.uuid("created_by")?),
+        created_at: r.int("created_at")?,
+        last_seq: r.int("last_seq")?,
+    })
+}
+
+/// Decodes a member from columns named with `prefix` (`""` for a plain `members` row).
+pub(crate) fn member_from_row(r: &impl RowExt, prefix: &str) -> Result<Member> {
+    let c = |name: &str| format!("{prefix}{name}");
+    Ok(Member {
+        conversation_id: ConversationId(r.uuid(&c("conversation_id"))?),
+        user_id: UserId(r.uuid(&c("user_id"))?),
+        role: parse_role(&r.text(&c("role"))?)?,
+        archived: r.boolean(&c("archived"))?,
+        delivered_seq: r.int(&c("delivered_seq"))?,
+        read_seq: r.int(&c("read_seq"))?,
+        joined_at: r.int(&c("joined_at"))?,
+        joined_seq: r.int(&c("joined_seq"))?,
+    })
+}
+
+/// Decodes a message from columns named with `prefix`.
+pub(crate) fn message_from_row(r: &impl RowExt, prefix: &str) -> Result<Message> {
+    let c = |name: &str| format!("{prefix}{name}");
+    Ok(Message {
+        id: MessageId(r.uuid(&c("id"))?),
+        conversation_id: ConversationId(r.uuid(&c("conversation_id"))?),
+        seq: r.int(&c("seq"))?,
+        sender_id: UserId(r.uuid(&c("sender_id"))?),
+        client_msg_id: r.text(&c("client_msg_id"))?,
+        content: parse_content(r.opt_text(&c("content"))?)?,
+        reply_to_seq: r.opt_int(&c("reply_to_seq"))?,
+        created_at: r.int(&c("created_at"))?,
+        deleted_at: r.opt_int(&c("deleted_at"))?,
+    })
+}
+
+pub(crate) fn blob_from_row(r: &impl RowExt) -> Result<BlobMeta> {
+    let dim = |col: &str| -> Result<Option<u32>> {
+        r.opt_int(col)?
+            .map(|v| u32::try_from(v).map_err(|e| decode_err(col, e)))
+            .transpose()
+    };
+    Ok(BlobMeta {
+        key: r.text("key")?,
+        owner_id: UserId(r.uuid("owner_id")?),
+        content_type: r.text("content_type")?,
+        size: u64::try_from(r.int("size")?).map_err(|e| decode_err("size", e))?,
+        width: dim("width")?,
+        height: dim("height")?,
+        purpose: parse_purpose(&r.text("purpose")?)?,
+        created_at: r.int("created_at")?,
+    })
+}
+
+/// A change to write. Message changes are stored as a reference (`msg_seq`, resolved by a
+/// join when read); the others store their [`ChangeKind`] as JSON. `kind` is kept to build
+/// the [`Change`] the write method returns once the position is known.
+#[derive(Debug, Clone)]
+pub(crate) struct NewChange {
+    pub conversation_id: Option<ConversationId>,
+    pub target_user: Option<UserId>,
+    pub msg_seq: Option<i64>,
+    pub payload: Option<String>,
+    pub kind: ChangeKind,
+}
+
+impl NewChange {
+    /// A conversation change (seen by the conversation's current members).
+    pub fn conversation(conversation: ConversationId, kind: ChangeKind) -> Result<Self> {
+        Ok(NewChange {
+            conversation_id: Some(conversation),
+            target_user: None,
+            msg_seq: None,
+            payload: Some(payload(&kind)?),
+            kind,
+        })
+    }
+
+    /// A change seen by `user` alone.
+    pub fn targeted(user: UserId, conversation: Option<ConversationId>, kind: ChangeKind) -> Result<Self> {
+        Ok(NewChange {
+            conversation_id: conversation,
+            target_user: Some(user),
+            msg_seq: None,
+            payload: Some(payload(&kind)?),
+            kind,
+        })
+    }
+
+    /// A new message, stored as a reference.
+    pub fn message(message: &Message) -> Self {
+        NewChange {
+            conversation_id: Some(message.conversation_id),
+            target_user: None,
+            msg_seq: Some(message.seq),
+            payload: None,
+            kind: ChangeKind::Message {
+                message: message.clone(),
+            },
+        }
+    }
+
+    /// The change as `sync` returns it, at `pos`.
+    pub fn at(self, pos: i64) -> Change {
+        Change {
+            pos,
+            conversation_id: self.conversation_id,
+            kind: self.kind,
+        }
+    }
+}
+
+fn payload(kind: &ChangeKind) -> Result<String> {
+    serde_json::to_string(kind).map_err(|e| Error::internal(format!("encoding change: {e}")))
+}
+
+/// Decodes a sync row: `pos`, `conversation_id`, `msg_seq`, `payload`, and the joined
+/// message's columns prefixed `m_` (NULL when the change is not a message).
+pub(crate) fn change_from_row(r: &impl RowExt) -> Result<Change> {
+    let pos = r.int("pos")?;
+    let conversation_id = r.opt_uuid("conversation_id")?.map(ConversationId);
+    let kind = match r.opt_int("msg_seq")? {
+        Some(_) => ChangeKind::Message {
+            message: message_from_row(r, "m_")?,
+        },
+        None => {
+            let p = r.opt_text("payload")?.ok_or_else(|| decode_err("payload", "missing"))?;
+            serde_json::from_str(&p).map_err(|e| decode_err("payload", e))?
+        }
+    };
+    Ok(Change {
+        pos,
+        conversation_id,
+        kind,
+    })
+}
+
+/// A member as the conversation list aggregates it (JSON built by the database).
+#[derive(Debug, Deserialize)]
+struct MemberJson {
+    user_id: Uuid,
+    role: String,
+    display_name: Option<String>,
+    avatar_url: Option<String>,
+    delivered_seq: i64,
+    read_seq: i64,
+    joined_at: i64,
+}
+
+/// Decodes the JSON array of members built by `list_conversations`, ordered like
+/// `list_members` (join time, then user id).
+pub(crate) fn members_from_json(json: &str) -> Result<Vec<MemberInfo>> {
+    let mut raw: Vec<MemberJson> = serde_json::from_str(json).map_err(|e| decode_err("members", e))?;
+    raw.sort_by_key(|m| (m.joined_at, m.user_id));
+    raw.into_iter()
+        .map(|m| {
+            Ok(MemberInfo {
+                user_id: UserId(m.user_id),
+                role: parse_role(&m.role)?,
+                display_name: m.display_name.unwrap_or_default(),
+                avatar_url: m.avatar_url,
+                delivered_seq: m.delivered_seq,
+                read_seq: m.read_seq,
+            })
+        })
+        .collect()
+}
+
+/// Orders a direct pair as stored in `direct_pairs`.
+pub(crate) fn ordered_pair(a: UserId, b: UserId) -> (UserId, UserId) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+// ---- group-commit planning ---------------------------------------------------------------
+
+/// What a batch of `insert_message` requests turns into, decided before writing anything:
+/// which requests return an existing message, which fail alone, and the new rows with
+/// their seqs.
+pub(crate) struct BatchPlan {
+    pub outcomes: Vec<Planned>,
+    /// New messages in insertion order, seqs assigned.
+    pub new_messages: Vec<Message>,
+    /// Per conversation touched, its new `last_seq`.
+    pub last_seqs: Vec<(ConversationId, i64)>,
+    /// Per (conversation, sender) with new messages, the highest new seq (for watermarks).
+    pub sender_marks: Vec<(ConversationId, UserId, i64)>,
+}
+
+pub(crate) enum Planned {
+    /// Already stored before this batch (returned with `false`).
+    Existing(Message),
+    /// Inserted by this batch: index into `new_messages`; `true` for the first request
+    /// with its key, `false` for a duplicate inside the batch.
+    New(usize, bool),
+    Failed(Error),
+}
+
+/// Plans a batch. `existing` holds the already-stored messages among the requests' keys;
+/// `last_seq` the current `last_seq` of every requested conversation that exists.
+pub(crate) fn plan_batch(
+    requests: &[NewMessage],
+    existing: &HashMap<(UserId, String), Message>,
+    last_seq: &HashMap<ConversationId, i64>,
+) -> BatchPlan {
+    let mut next: HashMap<ConversationId, i64> = HashMap::new();
+    let mut in_batch: HashMap<(UserId, &str), usize> = HashMap::new();
+    let mut marks: HashMap<(ConversationId, UserId), i64> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(requests.len());
+    let mut new_messages = Vec::with_capacity(requests.len());
+    for req in requests {
+        let key = (req.sender_id, req.client_msg_id.clone());
+        if let Some(m) = existing.get(&key) {
+            outcomes.push(Planned::Existing(m.clone()));
+            continue;
+        }
+        if let Some(&i) = in_batch.get(&(req.sender_id, req.client_msg_id.as_str())) {
+            outcomes.push(Planned::New(i, false));
+            continue;
+        }
+        let Some(&base) = last_seq.get(&req.conversation_id) else {
+            outcomes.push(Planned::Failed(Error::not_found("conversation")));
+            continue;
+        };
+        let seq = next.entry(req.conversation_id).or_insert(base);
+        *seq += 1;
+        let idx = new_messages.len();
+        new_messages.push(Message {
+            id: req.id,
+            conversation_id: req.conversation_id,
+            seq: *seq,
+            sender_id: req.sender_id,
+            client_msg_id: req.client_msg_id.clone(),
+            content: Some(req.content.clone()),
+            reply_to_seq: req.reply_to_seq,
+            created_at: req.created_at,
+            deleted_at: None,
+        });
+        in_batch.insert((req.sender_id, req.client_msg_id.as_str()), idx);
+        let mark = marks.entry((req.conversation_id, req.sender_id)).or_insert(0);
+        *mark = (*mark).max(*seq);
+        outcomes.push(Planned::New(idx, true));
+    }
+    let mut last_seqs: Vec<_> = next.into_iter().collect();
+    last_seqs.sort_by_key(|(c, _)| *c);
+    let mut sender_marks: Vec<_> = marks.into_iter().map(|((c, u), s)| (c, u, s)).collect();
+    sender_marks.sort_by_key(|(c, u, _)| (*c, *u));
+    BatchPlan {
+        outcomes,
+        new_messages,
+        last_seqs,
+        sender_marks,
+    }
+}
+
+impl BatchPlan {
+    /// The per-request results once the batch has committed; `positions[i]` is the pos of
+    /// `new_messages[i]`'s change.
+    pub fn into_results(self, positions: &[i64]) -> Vec<InsertResult> {
+        let BatchPlan {
+            outcomes, new_messages, ..
+        } = self;
+        outcomes
+            .into_iter()
+            .map(|o| match o {
+                Planned::Existing(m) => Ok((m, None)),
+                Planned::New(i, created) => {
+                    let m = new_messages
+                        .get(i)
+                        .cloned()
+                        .ok_or_else(|| Error::internal("batch plan index out of range"))?;
+                    let change = match created {
+                        false => None,
+                        true => {
+                            let pos = *positions
+                                .get(i)
+                                .ok_or_else(|| Error::internal("batch position missing"))?;
+                            Some(NewChange::message(&m).at(pos))
+                        }
+                    };
+                    Ok((m, change))
+                }
+                Planned::Failed(e) => Err(e),
+            })
+            .collect()
+    }
+}
+
+/// Clamps and merges receipt watermarks: each becomes `max(old, min(given, last_seq))`, and
+/// delivered is at least read. Returns the new `(delivered, read)`.
+pub(crate) fn merge_receipts(
+    old_delivered: i64,
+    old_read: i64,
+    delivered: Option<i64>,
+    read: Option<i64>,
+    last_seq: i64,
+) -> (i64, i64) {
+    let clamp = |v: Option<i64>, old: i64| v.map_or(old, |v| old.max(v.min(last_seq)));
+    let read = clamp(read, old_read);
+    let delivered = clamp(delivered, old_delivered).max(read);
+    (delivered, read)
+}
