@@ -7,8 +7,10 @@
 //! This crate knows nothing of sockets, HTTP, SQL or an async runtime. It compiles for
 //! `wasm32-unknown-unknown` (without the `server` feature) so the browser client reuses it.
 
+pub mod client;
 pub mod error;
 pub mod ids;
+pub mod memory;
 pub mod model;
 pub mod ports;
 pub mod protocol;

@@ -64,6 +64,7 @@ pub trait Store: SendSyncOutsideWasm {
     async fn search_users(&self, query: Option<&str>, after: Option<UserId>, limit: u32) -> Result<Vec<User>>;
     /// Applies a (validated) patch. `NotFound` if the user does not exist.
     async fn update_profile(&self, id: UserId, patch: &ProfilePatch) -> Result<User>;
+    /// `NotFound` if the user does not exist.
     async fn set_last_seen(&self, id: UserId, at: Timestamp) -> Result<()>;
 
     // ---- sessions (refresh tokens) -----------------------------------------------------
@@ -108,7 +109,8 @@ pub trait Store: SendSyncOutsideWasm {
 
     // ---- conversations and members -----------------------------------------------------
 
-    /// Creates the conversation and its members (each with `joined_seq = 0`), recording one
+    /// Creates the conversation and its members (each with `joined_seq = 0`, watermarks 0,
+    /// `joined_at = created_at`, not archived), recording one
     /// `MemberJoined` per member and then `ConversationCreated`. For a direct conversation
     /// there is at most one per unordered pair of users: if it exists already, nothing is
     /// written and the existing one is returned with `false`.
@@ -119,8 +121,9 @@ pub trait Store: SendSyncOutsideWasm {
     async fn get_member(&self, conversation: ConversationId, user: UserId) -> Result<Option<Member>>;
     /// Members ordered by join time then user id.
     async fn list_members(&self, conversation: ConversationId) -> Result<Vec<Member>>;
-    /// Adds members that are not members yet (`joined_seq` = the current `last_seq`),
-    /// recording `MemberJoined` for each; returns the ones added.
+    /// Adds members that are not members yet (`joined_seq`, `delivered_seq` and `read_seq`
+    /// = the current `last_seq`, not archived), recording `MemberJoined` for each; returns
+    /// the ones added, in argument order. `NotFound` if the conversation does not exist.
     async fn add_members(
         &self,
         conversation: ConversationId,
@@ -130,12 +133,13 @@ pub trait Store: SendSyncOutsideWasm {
     /// Removes a member, recording `MemberLeft` both as a conversation change and targeted
     /// at the removed user. False if they were not a member.
     async fn remove_member(&self, conversation: ConversationId, user: UserId, by: UserId) -> Result<bool>;
-    /// Records `RoleChanged`. `NotFound` if not a member.
+    /// Records `RoleChanged` when the role changes. `NotFound` if not a member.
     async fn set_role(&self, conversation: ConversationId, user: UserId, role: Role) -> Result<Member>;
     /// Records `Archived` (targeted) when the flag changes. `NotFound` if not a member.
     async fn set_archived(&self, conversation: ConversationId, user: UserId, archived: bool) -> Result<Member>;
     /// Sets the title and/or avatar (`None` = unchanged; `Some(None)` clears the avatar),
-    /// recording `ConversationUpdated` with the resulting values.
+    /// recording `ConversationUpdated` with the resulting values when anything changed.
+    /// `NotFound` if the conversation does not exist.
     async fn update_conversation(
         &self,
         conversation: ConversationId,
@@ -143,8 +147,10 @@ pub trait Store: SendSyncOutsideWasm {
         avatar_url: Option<Option<String>>,
     ) -> Result<Conversation>;
     /// The user's conversations with `archived` equal to the argument, newest activity first
-    /// (last message time, else creation time), at most `limit`, each with its last visible
-    /// message, unread count and members: one round trip on SQL backends.
+    /// (the `created_at` of the conversation's newest message, else the conversation's own
+    /// `created_at`; ties by conversation id, descending), at most `limit`, each with its
+    /// last message visible to the user, unread count (`last_seq - read_seq`, at least 0)
+    /// and members (in `list_members` order): one round trip on SQL backends.
     async fn list_conversations(&self, user: UserId, archived: bool, limit: u32) -> Result<Vec<ConversationSummary>>;
 
     // ---- messages ----------------------------------------------------------------------
@@ -167,6 +173,7 @@ pub trait Store: SendSyncOutsideWasm {
         now: Timestamp,
     ) -> Result<Message>;
     /// Hides a message for one user, recording `MessageHidden` (targeted) the first time.
+    /// `NotFound` if there is no such message.
     async fn hide_message(&self, user: UserId, conversation: ConversationId, seq: i64) -> Result<()>;
     /// Moves watermarks forward: each becomes `max(old, min(given, last_seq))`, and
     /// `delivered_seq` is at least `read_seq`. Records `Receipt` if anything moved.
@@ -189,6 +196,8 @@ pub trait Store: SendSyncOutsideWasm {
 
     /// The changes `user` may see with `pos > since`, ascending, at most `limit`, messages
     /// resolved (tombstoned if deleted since). See [`crate::sync`] for the audience rules.
+    /// `next` is the pos of the last change returned when `limited`; otherwise any value
+    /// `>= since` up to which everything has been scanned (at least the last returned pos).
     async fn sync(&self, user: UserId, since: SyncCursor, limit: u32) -> Result<SyncPage>;
     /// The newest committed position.
     async fn latest_pos(&self) -> Result<SyncCursor>;

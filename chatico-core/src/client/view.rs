@@ -1,0 +1,584 @@
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ConversationId, Timestamp, UserId};
+use crate::model::{Conversation, ConversationSummary, MemberInfo, Message, Presence, Role, UserProfile};
+use crate::sync::{Change, ChangeKind, Event};
+
+/// How many messages per conversation the view keeps (the newest).
+pub const DEFAULT_WINDOW: usize = 500;
+
+/// One conversation as the client sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationView {
+    pub conversation: Conversation,
+    pub members: Vec<MemberInfo>,
+    pub archived: bool,
+    /// The caller's own watermarks.
+    pub delivered_seq: i64,
+    pub read_seq: i64,
+    pub last_message: Option<Message>,
+    /// The newest messages known, by seq (a window, not the whole history).
+    pub messages: BTreeMap<i64, Message>,
+    /// Who is typing, until when.
+    pub typing: BTreeMap<UserId, Timestamp>,
+}
+
+impl ConversationView {
+    /// `last_seq - read_seq`, at least 0.
+    pub fn unread(&self) -> i64 {
+        (self.conversation.last_seq - self.read_seq).max(0)
+    }
+
+    /// Users typing at `now` (expired entries are ignored).
+    pub fn typing_at(&self, now: Timestamp) -> Vec<UserId> {
+        self.typing
+            .iter()
+            .filter(|(_, until)| **until > now)
+            .map(|(u, _)| *u)
+            .collect()
+    }
+
+    fn activity(&self) -> Timestamp {
+        self.last_message
+            .as_ref()
+            .map(|m| m.created_at)
+            .unwrap_or(self.conversation.created_at)
+    }
+
+    fn member_mut(&mut self, user: UserId) -> Option<&mut MemberInfo> {
+        self.members.iter_mut().find(|m| m.user_id == user)
+    }
+}
+
+/// What an applied change or event altered, for UI callbacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ViewUpdate {
+    /// A conversation appeared, changed or lost a message/receipt/typing state.
+    Conversation { conversation_id: ConversationId },
+    /// The caller left or was removed: the conversation is gone from the view.
+    ConversationRemoved { conversation_id: ConversationId },
+    /// A change concerns a conversation the view does not know yet (e.g. the caller was added
+    /// to a group): fetch it (`GET /v1/conversations/{id}`) and load it.
+    ConversationUnknown { conversation_id: ConversationId },
+    /// Someone's presence or profile changed.
+    User { user_id: UserId },
+    /// Contacts or blocks changed.
+    Contacts,
+}
+
+/// The client's local view, kept current from events. See the module docs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalView {
+    me: UserId,
+    window: usize,
+    conversations: HashMap<ConversationId, ConversationView>,
+    /// Members announced before their conversation (`MemberJoined` precedes `ConversationCreated`).
+    pending_members: HashMap<ConversationId, Vec<(UserId, Role)>>,
+    presence: HashMap<UserId, Presence>,
+    profiles: HashMap<UserId, UserProfile>,
+    contacts: BTreeSet<UserId>,
+    blocked: BTreeSet<UserId>,
+}
+
+impl LocalView {
+    pub fn new(me: UserId) -> Self {
+        LocalView {
+            me,
+            window: DEFAULT_WINDOW,
+            conversations: HashMap::new(),
+            pending_members: HashMap::new(),
+            presence: HashMap::new(),
+            profiles: HashMap::new(),
+            contacts: BTreeSet::new(),
+            blocked: BTreeSet::new(),
+        }
+    }
+
+    pub fn me(&self) -> UserId {
+        self.me
+    }
+
+    /// Conversations, newest activity first; archived ones only when asked.
+    pub fn conversations(&self, archived: bool) -> Vec<&ConversationView> {
+        let mut v: Vec<&ConversationView> = self.conversations.values().filter(|c| c.archived == archived).collect();
+        v.sort_by(|a, b| {
+            b.activity()
+                .cmp(&a.activity())
+                .then(b.conversation.id.cmp(&a.conversation.id))
+        });
+        v
+    }
+
+    pub fn conversation(&self, id: ConversationId) -> Option<&ConversationView> {
+        self.conversations.get(&id)
+    }
+
+    /// Known messages of a conversation, ascending seq.
+    pub fn messages(&self, id: ConversationId) -> Vec<&Message> {
+        self.conversations
+            .get(&id)
+            .map(|c| c.messages.values().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn presence(&self, user: UserId) -> Option<&Presence> {
+        self.presence.get(&user)
+    }
+
+    pub fn profile(&self, user: UserId) -> Option<&UserProfile> {
+        self.profiles.get(&user)
+    }
+
+    pub fn contacts(&self) -> &BTreeSet<UserId> {
+        &self.contacts
+    }
+
+    pub fn blocked(&self) -> &BTreeSet<UserId> {
+        &self.blocked
+    }
+
+    /// Total unread over non-archived conversations.
+    pub fn total_unread(&self) -> i64 {
+        self.conversations
+            .values()
+            .filter(|c| !c.archived)
+            .map(ConversationView::unread)
+            .sum()
+    }
+
+    /// Loads (or replaces) conversations from the server's list.
+    pub fn load_summaries(&mut self, summaries: Vec<ConversationSummary>) -> Vec<ViewUpdate> {
+        summaries.into_iter().map(|s| self.load_summary(s)).collect()
+    }
+
+    /// Loads one conversation from the server, keeping messages already known.
+    pub fn load_summary(&mut self, s: ConversationSummary) -> ViewUpdate {
+        let id = s.conversation.id;
+        self.pending_members.remove(&id);
+        let (messages, typing) = self
+            .conversations
+            .remove(&id)
+            .map(|old| (old.messages, old.typing))
+            .unwrap_or_default();
+        let mut view = ConversationView {
+            conversation: s.conversation,
+            members: s.members,
+            archived: s.me.archived,
+            delivered_seq: s.me.delivered_seq,
+            read_seq: s.me.read_seq,
+            last_message: None,
+            messages,
+            typing,
+        };
+        if let Some(m) = s.last_message {
+            view.messages.insert(m.seq, m);
+        }
+        self.trim(&mut view);
+        self.conversations.insert(id, view);
+        ViewUpdate::Conversation { conversation_id: id }
+    }
+
+    /// Adds a page of history (e.g. from `GET .../messages`).
+    pub fn load_messages(&mut self, id: ConversationId, messages: Vec<Message>) -> Option<ViewUpdate> {
+        let mut view = self.conversations.remove(&id)?;
+        for m in messages {
+            view.conversation.last_seq = view.conversation.last_seq.max(m.seq);
+            view.messages.insert(m.seq, m);
+        }
+        self.trim(&mut view);
+        self.conversations.insert(id, view);
+        Some(ViewUpdate::Conversation { conversation_id: id })
+    }
+
+    /// Applies a live event. Changes must already have passed [`super::SyncState::accept`].
+    pub fn apply_event(&mut self, event: &Event) -> Vec<ViewUpdate> {
+        match event {
+            Event::Change(c) => self.apply_change(c),
+            Event::Typing {
+                conversation_id,
+                user_id,
+                typing,
+                expires_at,
+            } => {
+                let Some(view) = self.conversations.get_mut(conversation_id) else {
+                    return vec![];
+                };
+                match (typing, expires_at) {
+                    (true, Some(until)) => {
+                        view.typing.insert(*user_id, *until);
+                    }
+                    (true, None) => {
+                        view.typing.insert(*user_id, Timestamp::MAX);
+                    }
+                    (false, _) => {
+                        view.typing.remove(user_id);
+                    }
+                }
+                vec![ViewUpdate::Conversation {
+                    conversation_id: *conversation_id,
+                }]
+            }
+            Event::Presence(p) => {
+                self.presence.insert(p.user_id, p.clone());
+                vec![ViewUpdate::User { user_id: p.user_id }]
+            }
+            Event::Profile(p) => {
+                for view in self.conversations.values_mut() {
+                    if let Some(m) = view.member_mut(p.id) {
+                        m.display_name = p.display_name.clone();
+                        m.avatar_url = p.avatar_url.clone();
+                    }
+                }
+                self.profiles.insert(p.id, p.clone());
+                vec![ViewUpdate::User { user_id: p.id }]
+            }
+        }
+    }
+
+    /// Applies a persistent change (from an event or a sync page).
+    pub fn apply_change(&mut self, change: &Change) -> Vec<ViewUpdate> {
+        let me = self.me;
+        let cid = change.conversation_id;
+        match &change.kind {
+            ChangeKind::ContactAdded { user_id } => {
+                self.contacts.insert(*user_id);
+                return vec![ViewUpdate::Contacts];
+            }
+            ChangeKind::ContactRemoved { user_id } => {
+                self.contacts.remove(user_id);
+                return vec![ViewUpdate::Contacts];
+            }
+            ChangeKind::Blocked { user_id } => {
+                self.blocked.insert(*user_id);
+                return vec![ViewUpdate::Contacts];
+            }
+            ChangeKind::Unblocked { user_id } => {
+                self.blocked.remove(user_id);
+                return vec![ViewUpdate::Contacts];
+            }
+            _ => {}
+        }
+        let Some(cid) = cid else { return vec![] };
+        match &change.kind {
+            ChangeKind::ConversationCreated { conversation } => {
+                let members = self.pending_members.remove(&cid).unwrap_or_default();
+                self.conversations.entry(cid).or_insert_with(|| ConversationView {
+                    conversation: conversation.clone(),
+                    members: members
+                        .into_iter()
+                        .map(|(user_id, role)| MemberInfo {
+                            user_id,
+                            role,
+                            display_name: String::new(),
+                            avatar_url: None,
+                            delivered_seq: 0,
+                            read_seq: 0,
+                        })
+                        .collect(),
+                    archived: false,
+                    delivered_seq: 0,
+                    read_seq: 0,
+                    last_message: None,
+                    messages: BTreeMap::new(),
+                    typing: BTreeMap::new(),
+                });
+                return vec![ViewUpdate::Conversation { conversation_id: cid }];
+            }
+            ChangeKind::MemberJoined { user_id, role } if !self.conversations.contains_key(&cid) => {
+                self.pending_members.entry(cid).or_default().push((*user_id, *role));
+                // The caller joining an existing conversation must fetch it; a brand-new one is
+                // announced by the `ConversationCreated` that follows.
+                return if *user_id == me {
+                    vec![ViewUpdate::ConversationUnknown { conversation_id: cid }]
+                } else {
+                    vec![]
+                };
+            }
+            ChangeKind::MemberLeft { user_id, .. } if *user_id == me => {
+                self.pending_members.remove(&cid);
+                return match self.conversations.remove(&cid) {
+                    Some(_) => vec![ViewUpdate::ConversationRemoved { conversation_id: cid }],
+                    None => vec![],
+                };
+            }
+            _ => {}
+        }
+        let Some(mut view) = self.conversations.remove(&cid) else {
+            return vec![ViewUpdate::ConversationUnknown { conversation_id: cid }];
+        };
+        match &change.kind {
+            ChangeKind::Message { message } => {
+                let seq = message.seq;
+                view.conversation.last_seq = view.conversation.last_seq.max(seq);
+                if message.sender_id == me {
+                    view.delivered_seq = view.delivered_seq.max(seq);
+                    view.read_seq = view.read_seq.max(seq);
+                }
+                if let Some(m) = view.member_mut(message.sender_id) {
+                    m.delivered_seq = m.delivered_seq.max(seq);
+                    m.read_seq = m.read_seq.max(seq);
+                }
+                view.typing.remove(&message.sender_id);
+                view.messages.insert(seq, message.clone());
+            }
+            ChangeKind::MessageDeleted { seq, deleted_at } => {
+                if let Some(m) = view.messages.get_mut(seq) {
+                    m.content = None;
+                    m.deleted_at = Some(*deleted_at);
+                }
+            }
+            ChangeKind::MessageHidden { seq } => {
+                view.messages.remove(seq);
+            }
+            ChangeKind::Receipt {
+                user_id,
+                delivered_seq,
+                read_seq,
+            } => {
+                if *user_id == me {
+                    view.delivered_seq = view.delivered_seq.max(*delivered_seq);
+                    view.read_seq = view.read_seq.max(*read_seq);
+                }
+                if let Some(m) = view.member_mut(*user_id) {
+                    m.delivered_seq = m.delivered_seq.max(*delivered_seq);
+                    m.read_seq = m.read_seq.max(*read_seq);
+                }
+            }
+            ChangeKind::ConversationUpdated { title, avatar_url } => {
+                view.conversation.title = title.clone();
+                view.conversation.avatar_url = avatar_url.clone();
+            }
+            ChangeKind::MemberJoined { user_id, role } if view.member_mut(*user_id).is_none() => {
+                let seq = view.conversation.last_seq;
+                view.members.push(MemberInfo {
+                    user_id: *user_id,
+                    role: *role,
+                    display_name: self
+                        .profiles
+                        .get(user_id)
+                        .map(|p| p.display_name.clone())
+                        .unwrap_or_default(),
+                    avatar_url: self.profiles.get(user_id).and_then(|p| p.avatar_url.clone()),
+                    delivered_seq: seq,
+                    read_seq: seq,
+                });
+            }
+            ChangeKind::MemberLeft { user_id, .. } => {
+                view.members.retain(|m| m.user_id != *user_id);
+                view.typing.remove(user_id);
+            }
+            ChangeKind::RoleChanged { user_id, role } => {
+                if let Some(m) = view.member_mut(*user_id) {
+                    m.role = *role;
+                }
+            }
+            ChangeKind::Archived { archived } => view.archived = *archived,
+            _ => {}
+        }
+        self.trim(&mut view);
+        self.conversations.insert(cid, view);
+        vec![ViewUpdate::Conversation { conversation_id: cid }]
+    }
+
+    /// Keeps the newest `window` messages and recomputes the last message.
+    fn trim(&self, view: &mut ConversationView) {
+        while view.messages.len() > self.window {
+            view.messages.pop_first();
+        }
+        view.last_message = view.messages.values().next_back().cloned();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::MessageId;
+    use crate::model::{Content, ConversationKind};
+
+    fn msg(conv: ConversationId, seq: i64, sender: UserId) -> Message {
+        Message {
+            id: MessageId::new(seq),
+            conversation_id: conv,
+            seq,
+            sender_id: sender,
+            client_msg_id: format!("c{seq}"),
+            content: Some(Content::Text {
+                text: format!("m{seq}"),
+            }),
+            reply_to_seq: None,
+            created_at: 1000 + seq,
+            deleted_at: None,
+        }
+    }
+
+    fn change(pos: i64, conv: Option<ConversationId>, kind: ChangeKind) -> Change {
+        Change {
+            pos,
+            conversation_id: conv,
+            kind,
+        }
+    }
+
+    #[test]
+    fn builds_a_conversation_from_changes_and_tracks_unread_receipts_and_deletes() {
+        let me = UserId::new(1);
+        let bob = UserId::new(2);
+        let cid = ConversationId::new(3);
+        let conv = Conversation {
+            id: cid,
+            kind: ConversationKind::Direct,
+            title: None,
+            avatar_url: None,
+            created_by: me,
+            created_at: 100,
+            last_seq: 0,
+        };
+        let mut v = LocalView::new(me);
+        assert!(
+            v.apply_change(&change(
+                1,
+                Some(cid),
+                ChangeKind::MemberJoined {
+                    user_id: me,
+                    role: Role::Member
+                }
+            ))
+            .len()
+                == 1
+        );
+        v.apply_change(&change(
+            2,
+            Some(cid),
+            ChangeKind::MemberJoined {
+                user_id: bob,
+                role: Role::Member,
+            },
+        ));
+        v.apply_change(&change(
+            3,
+            Some(cid),
+            ChangeKind::ConversationCreated { conversation: conv },
+        ));
+        let c = v.conversation(cid).expect("created");
+        assert_eq!(c.members.len(), 2);
+
+        v.apply_change(&change(
+            4,
+            Some(cid),
+            ChangeKind::Message {
+                message: msg(cid, 1, bob),
+            },
+        ));
+        v.apply_change(&change(
+            5,
+            Some(cid),
+            ChangeKind::Message {
+                message: msg(cid, 2, bob),
+            },
+        ));
+        assert_eq!(v.conversation(cid).map(ConversationView::unread), Some(2));
+        assert_eq!(v.total_unread(), 2);
+
+        v.apply_change(&change(
+            6,
+            Some(cid),
+            ChangeKind::Receipt {
+                user_id: me,
+                delivered_seq: 2,
+                read_seq: 1,
+            },
+        ));
+        assert_eq!(v.conversation(cid).map(ConversationView::unread), Some(1));
+
+        v.apply_change(&change(
+            7,
+            Some(cid),
+            ChangeKind::Message {
+                message: msg(cid, 3, me),
+            },
+        ));
+        assert_eq!(
+            v.conversation(cid).map(ConversationView::unread),
+            Some(0),
+            "own message reads up to it"
+        );
+
+        v.apply_change(&change(
+            8,
+            Some(cid),
+            ChangeKind::MessageDeleted {
+                seq: 3,
+                deleted_at: 2000,
+            },
+        ));
+        let last = v.conversation(cid).and_then(|c| c.last_message.clone()).expect("last");
+        assert_eq!((last.seq, last.content), (3, None));
+
+        v.apply_change(&change(9, Some(cid), ChangeKind::MessageHidden { seq: 3 }));
+        assert_eq!(
+            v.conversation(cid).and_then(|c| c.last_message.as_ref()).map(|m| m.seq),
+            Some(2)
+        );
+
+        v.apply_change(&change(10, Some(cid), ChangeKind::Archived { archived: true }));
+        assert!(v.conversations(false).is_empty());
+        assert_eq!(v.conversations(true).len(), 1);
+
+        let upd = v.apply_change(&change(11, Some(cid), ChangeKind::MemberLeft { user_id: me, by: bob }));
+        assert_eq!(upd, vec![ViewUpdate::ConversationRemoved { conversation_id: cid }]);
+        assert!(v.conversation(cid).is_none());
+    }
+
+    #[test]
+    fn joining_an_existing_group_asks_for_it_and_typing_expires() {
+        let me = UserId::new(1);
+        let cid = ConversationId::new(3);
+        let mut v = LocalView::new(me);
+        let upd = v.apply_change(&change(
+            1,
+            Some(cid),
+            ChangeKind::MemberJoined {
+                user_id: me,
+                role: Role::Member,
+            },
+        ));
+        assert_eq!(upd, vec![ViewUpdate::ConversationUnknown { conversation_id: cid }]);
+        let upd = v.apply_change(&change(
+            2,
+            Some(cid),
+            ChangeKind::Message {
+                message: msg(cid, 9, me),
+            },
+        ));
+        assert_eq!(upd, vec![ViewUpdate::ConversationUnknown { conversation_id: cid }]);
+
+        v.apply_change(&change(
+            3,
+            Some(cid),
+            ChangeKind::ConversationCreated {
+                conversation: Conversation {
+                    id: cid,
+                    kind: ConversationKind::Group,
+                    title: Some("g".into()),
+                    avatar_url: None,
+                    created_by: me,
+                    created_at: 1,
+                    last_seq: 0,
+                },
+            },
+        ));
+        let bob = UserId::new(2);
+        v.apply_event(&Event::Typing {
+            conversation_id: cid,
+            user_id: bob,
+            typing: true,
+            expires_at: Some(50),
+        });
+        let c = v.conversation(cid).expect("conv");
+        assert_eq!(c.typing_at(10), vec![bob]);
+        assert!(c.typing_at(50).is_empty());
+    }
+}

@@ -1,0 +1,803 @@
+//! The in-memory [`Store`]: the reference implementation of the store contract, used by
+//! tests, by embedders who need no persistence, and as the model the conformance suite is
+//! checked against. Everything sits behind one mutex, so every method is trivially atomic
+//! and positions are commit-ordered.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::error::{Error, Result};
+use crate::ids::{ConversationId, Phone, SessionId, Timestamp, UserId};
+use crate::model::{
+    BlobMeta, Conversation, ConversationKind, ConversationSummary, HistoryDirection, HistoryQuery, Member, MemberInfo,
+    Message, NewMessage, ProfilePatch, Role, Session, User,
+};
+use crate::ports::{NewConversation, Store};
+use crate::sync::{Change, ChangeKind, SyncCursor, SyncPage};
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    users: HashMap<UserId, User>,
+    by_phone: HashMap<String, UserId>,
+    sessions: HashMap<SessionId, Session>,
+    contacts: BTreeSet<(UserId, UserId)>,
+    blocks: BTreeSet<(UserId, UserId)>,
+    conversations: HashMap<ConversationId, Conversation>,
+    directs: HashMap<(UserId, UserId), ConversationId>,
+    /// Members of each conversation, in join order.
+    members: HashMap<ConversationId, Vec<Member>>,
+    /// The pos of each current member's `MemberJoined` change.
+    join_pos: HashMap<(ConversationId, UserId), SyncCursor>,
+    /// Messages of each conversation; index = seq - 1.
+    messages: HashMap<ConversationId, Vec<Message>>,
+    by_client_id: HashMap<(UserId, String), (ConversationId, i64)>,
+    hidden: HashSet<(UserId, ConversationId, i64)>,
+    blobs: HashMap<String, BlobMeta>,
+    changes: Vec<Recorded>,
+}
+
+#[derive(Debug, Clone)]
+struct Recorded {
+    pos: SyncCursor,
+    conversation_id: Option<ConversationId>,
+    target: Option<UserId>,
+    kind: ChangeKind,
+}
+
+fn direct_key(a: UserId, b: UserId) -> (UserId, UserId) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>> {
+        self.inner
+            .lock()
+            .map_err(|_| Error::internal("memory store mutex poisoned"))
+    }
+}
+
+impl Inner {
+    fn record(
+        &mut self,
+        conversation_id: Option<ConversationId>,
+        target: Option<UserId>,
+        kind: ChangeKind,
+    ) -> SyncCursor {
+        let pos = self.changes.len() as SyncCursor + 1;
+        self.changes.push(Recorded {
+            pos,
+            conversation_id,
+            target,
+            kind,
+        });
+        pos
+    }
+
+    fn member_mut(&mut self, conversation: ConversationId, user: UserId) -> Result<&mut Member> {
+        self.members
+            .get_mut(&conversation)
+            .and_then(|ms| ms.iter_mut().find(|m| m.user_id == user))
+            .ok_or_else(|| Error::not_found("member"))
+    }
+
+    fn member(&self, conversation: ConversationId, user: UserId) -> Option<&Member> {
+        self.members
+            .get(&conversation)
+            .and_then(|ms| ms.iter().find(|m| m.user_id == user))
+    }
+
+    fn users_sorted(&self, ids: impl Iterator<Item = UserId>) -> Vec<User> {
+        let mut v: Vec<User> = ids.filter_map(|id| self.users.get(&id).cloned()).collect();
+        v.sort_by(|a, b| a.display_name.cmp(&b.display_name).then(a.id.cmp(&b.id)));
+        v
+    }
+
+    fn message(&self, conversation: ConversationId, seq: i64) -> Option<&Message> {
+        if seq < 1 {
+            return None;
+        }
+        self.messages.get(&conversation).and_then(|v| v.get((seq - 1) as usize))
+    }
+
+    fn visible_to(&self, r: &Recorded, user: UserId) -> bool {
+        match (r.target, r.conversation_id) {
+            (Some(t), _) => t == user,
+            (None, Some(c)) => self.join_pos.get(&(c, user)).is_some_and(|&jp| r.pos >= jp),
+            (None, None) => false,
+        }
+    }
+
+    fn resolve(&self, r: &Recorded) -> Change {
+        let kind = match &r.kind {
+            ChangeKind::Message { message } => ChangeKind::Message {
+                message: self
+                    .message(message.conversation_id, message.seq)
+                    .cloned()
+                    .unwrap_or_else(|| message.clone()),
+            },
+            other => other.clone(),
+        };
+        Change {
+            pos: r.pos,
+            conversation_id: r.conversation_id,
+            kind,
+        }
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl Store for MemoryStore {
+    async fn get_or_create_user(
+        &self,
+        phone: &Phone,
+        new_id: UserId,
+        display_name: &str,
+        now: Timestamp,
+    ) -> Result<(User, bool)> {
+        let mut g = self.lock()?;
+        if let Some(id) = g.by_phone.get(phone.as_str()) {
+            let user = g
+                .users
+                .get(id)
+                .cloned()
+                .ok_or_else(|| Error::internal("phone index dangling"))?;
+            return Ok((user, false));
+        }
+        let user = User {
+            id: new_id,
+            phone: phone.clone(),
+            display_name: display_name.to_owned(),
+            bio: String::new(),
+            avatar_url: None,
+            created_at: now,
+            last_seen_at: None,
+        };
+        g.by_phone.insert(phone.as_str().to_owned(), new_id);
+        g.users.insert(new_id, user.clone());
+        Ok((user, true))
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<User>> {
+        Ok(self.lock()?.users.get(&id).cloned())
+    }
+
+    async fn get_users(&self, ids: &[UserId]) -> Result<Vec<User>> {
+        let g = self.lock()?;
+        let unique: BTreeSet<UserId> = ids.iter().copied().collect();
+        Ok(unique.into_iter().filter_map(|id| g.users.get(&id).cloned()).collect())
+    }
+
+    async fn search_users(&self, query: Option<&str>, after: Option<UserId>, limit: u32) -> Result<Vec<User>> {
+        let g = self.lock()?;
+        let q = query.map(|q| q.to_lowercase());
+        let mut v: Vec<User> = g
+            .users
+            .values()
+            .filter(|u| after.is_none_or(|a| u.id > a))
+            .filter(|u| match &q {
+                None => true,
+                Some(q) => {
+                    u.display_name.to_lowercase().contains(q.as_str()) || u.phone.as_str().starts_with(q.as_str())
+                }
+            })
+            .cloned()
+            .collect();
+        v.sort_by_key(|u| u.id);
+        v.truncate(limit as usize);
+        Ok(v)
+    }
+
+    async fn update_profile(&self, id: UserId, patch: &ProfilePatch) -> Result<User> {
+        let mut g = self.lock()?;
+        let u = g.users.get_mut(&id).ok_or_else(|| Error::not_found("user"))?;
+        if let Some(n) = &patch.display_name {
+            u.display_name = n.clone();
+        }
+        if let Some(b) = &patch.bio {
+            u.bio = b.clone();
+        }
+        if let Some(a) = &patch.avatar_url {
+            u.avatar_url = a.clone();
+        }
+        Ok(u.clone())
+    }
+
+    async fn set_last_seen(&self, id: UserId, at: Timestamp) -> Result<()> {
+        let mut g = self.lock()?;
+        let u = g.users.get_mut(&id).ok_or_else(|| Error::not_found("user"))?;
+        u.last_seen_at = Some(at);
+        Ok(())
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<()> {
+        let mut g = self.lock()?;
+        if g.sessions.contains_key(&session.id) {
+            return Err(Error::conflict("session exists"));
+        }
+        g.sessions.insert(session.id, session.clone());
+        Ok(())
+    }
+
+    async fn get_session(&self, id: SessionId) -> Result<Option<Session>> {
+        Ok(self.lock()?.sessions.get(&id).cloned())
+    }
+
+    async fn rotate_session(
+        &self,
+        id: SessionId,
+        old_hash: &str,
+        new_hash: &str,
+        expires_at: Timestamp,
+    ) -> Result<bool> {
+        let mut g = self.lock()?;
+        match g.sessions.get_mut(&id) {
+            Some(s) if s.refresh_hash == old_hash => {
+                s.refresh_hash = new_hash.to_owned();
+                s.expires_at = expires_at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_session(&self, id: SessionId) -> Result<bool> {
+        Ok(self.lock()?.sessions.remove(&id).is_some())
+    }
+
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64> {
+        let mut g = self.lock()?;
+        let before = g.sessions.len();
+        g.sessions.retain(|_, s| s.user_id != user);
+        Ok((before - g.sessions.len()) as u64)
+    }
+
+    async fn add_contact(&self, owner: UserId, contact: UserId, _now: Timestamp) -> Result<bool> {
+        let mut g = self.lock()?;
+        let added = g.contacts.insert((owner, contact));
+        if added {
+            g.record(None, Some(owner), ChangeKind::ContactAdded { user_id: contact });
+        }
+        Ok(added)
+    }
+
+    async fn remove_contact(&self, owner: UserId, contact: UserId) -> Result<bool> {
+        let mut g = self.lock()?;
+        let removed = g.contacts.remove(&(owner, contact));
+        if removed {
+            g.record(None, Some(owner), ChangeKind::ContactRemoved { user_id: contact });
+        }
+        Ok(removed)
+    }
+
+    async fn list_contacts(&self, owner: UserId) -> Result<Vec<User>> {
+        let g = self.lock()?;
+        Ok(g.users_sorted(g.contacts.iter().filter(|(o, _)| *o == owner).map(|(_, c)| *c)))
+    }
+
+    async fn contact_owners(&self, user: UserId) -> Result<Vec<UserId>> {
+        let g = self.lock()?;
+        Ok(g.contacts.iter().filter(|(_, c)| *c == user).map(|(o, _)| *o).collect())
+    }
+
+    async fn block(&self, blocker: UserId, blocked: UserId, _now: Timestamp) -> Result<bool> {
+        let mut g = self.lock()?;
+        let added = g.blocks.insert((blocker, blocked));
+        if added {
+            g.record(None, Some(blocker), ChangeKind::Blocked { user_id: blocked });
+        }
+        Ok(added)
+    }
+
+    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<bool> {
+        let mut g = self.lock()?;
+        let removed = g.blocks.remove(&(blocker, blocked));
+        if removed {
+            g.record(None, Some(blocker), ChangeKind::Unblocked { user_id: blocked });
+        }
+        Ok(removed)
+    }
+
+    async fn list_blocked(&self, blocker: UserId) -> Result<Vec<User>> {
+        let g = self.lock()?;
+        Ok(g.users_sorted(g.blocks.iter().filter(|(b, _)| *b == blocker).map(|(_, x)| *x)))
+    }
+
+    async fn is_blocked_either_way(&self, a: UserId, b: UserId) -> Result<bool> {
+        let g = self.lock()?;
+        Ok(g.blocks.contains(&(a, b)) || g.blocks.contains(&(b, a)))
+    }
+
+    async fn blocked_either_way(&self, user: UserId) -> Result<Vec<UserId>> {
+        let g = self.lock()?;
+        let set: BTreeSet<UserId> = g
+            .blocks
+            .iter()
+            .filter_map(|&(a, b)| {
+                if a == user {
+                    Some(b)
+                } else if b == user {
+                    Some(a)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        Ok(set.into_iter().collect())
+    }
+
+    async fn create_conversation(&self, new: &NewConversation) -> Result<(Conversation, bool)> {
+        let mut g = self.lock()?;
+        let key = if new.kind == ConversationKind::Direct {
+            let [(a, _), (b, _)] = new.members.as_slice() else {
+                return Err(Error::invalid(
+                    "members",
+                    "a direct conversation has exactly two members",
+                ));
+            };
+            let key = direct_key(*a, *b);
+            if let Some(id) = g.directs.get(&key) {
+                let existing = g
+                    .conversations
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| Error::internal("direct index dangling"))?;
+                return Ok((existing, false));
+            }
+            Some(key)
+        } else {
+            None
+        };
+        if g.conversations.contains_key(&new.id) {
+            return Err(Error::conflict("conversation id exists"));
+        }
+        let conv = Conversation {
+            id: new.id,
+            kind: new.kind,
+            title: new.title.clone(),
+            avatar_url: new.avatar_url.clone(),
+            created_by: new.created_by,
+            created_at: new.created_at,
+            last_seq: 0,
+        };
+        let mut members = Vec::with_capacity(new.members.len());
+        for &(user_id, role) in &new.members {
+            if members.iter().any(|m: &Member| m.user_id == user_id) {
+                continue;
+            }
+            members.push(Member {
+                conversation_id: new.id,
+                user_id,
+                role,
+                archived: false,
+                delivered_seq: 0,
+                read_seq: 0,
+                joined_at: new.created_at,
+                joined_seq: 0,
+            });
+        }
+        for m in &members {
+            let pos = g.record(
+                Some(new.id),
+                None,
+                ChangeKind::MemberJoined {
+                    user_id: m.user_id,
+                    role: m.role,
+                },
+            );
+            g.join_pos.insert((new.id, m.user_id), pos);
+        }
+        g.record(
+            Some(new.id),
+            None,
+            ChangeKind::ConversationCreated {
+                conversation: conv.clone(),
+            },
+        );
+        if let Some(key) = key {
+            g.directs.insert(key, new.id);
+        }
+        g.members.insert(new.id, members);
+        g.messages.insert(new.id, Vec::new());
+        g.conversations.insert(new.id, conv.clone());
+        Ok((conv, true))
+    }
+
+    async fn find_direct(&self, a: UserId, b: UserId) -> Result<Option<Conversation>> {
+        let g = self.lock()?;
+        Ok(g.directs
+            .get(&direct_key(a, b))
+            .and_then(|id| g.conversations.get(id))
+            .cloned())
+    }
+
+    async fn get_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        Ok(self.lock()?.conversations.get(&id).cloned())
+    }
+
+    async fn get_member(&self, conversation: ConversationId, user: UserId) -> Result<Option<Member>> {
+        Ok(self.lock()?.member(conversation, user).cloned())
+    }
+
+    async fn list_members(&self, conversation: ConversationId) -> Result<Vec<Member>> {
+        let g = self.lock()?;
+        let mut v = g.members.get(&conversation).cloned().unwrap_or_default();
+        v.sort_by(|a, b| a.joined_at.cmp(&b.joined_at).then(a.user_id.cmp(&b.user_id)));
+        Ok(v)
+    }
+
+    async fn add_members(
+        &self,
+        conversation: ConversationId,
+        members: &[(UserId, Role)],
+        now: Timestamp,
+    ) -> Result<Vec<Member>> {
+        let mut g = self.lock()?;
+        let last_seq = g
+            .conversations
+            .get(&conversation)
+            .ok_or_else(|| Error::not_found("conversation"))?
+            .last_seq;
+        let mut added = Vec::new();
+        for &(user_id, role) in members {
+            if g.member(conversation, user_id).is_some() {
+                continue;
+            }
+            let m = Member {
+                conversation_id: conversation,
+                user_id,
+                role,
+                archived: false,
+                delivered_seq: last_seq,
+                read_seq: last_seq,
+                joined_at: now,
+                joined_seq: last_seq,
+            };
+            let pos = g.record(Some(conversation), None, ChangeKind::MemberJoined { user_id, role });
+            g.join_pos.insert((conversation, user_id), pos);
+            g.members.entry(conversation).or_default().push(m.clone());
+            added.push(m);
+        }
+        Ok(added)
+    }
+
+    async fn remove_member(&self, conversation: ConversationId, user: UserId, by: UserId) -> Result<bool> {
+        let mut g = self.lock()?;
+        let Some(ms) = g.members.get_mut(&conversation) else {
+            return Ok(false);
+        };
+        let before = ms.len();
+        ms.retain(|m| m.user_id != user);
+        if ms.len() == before {
+            return Ok(false);
+        }
+        g.join_pos.remove(&(conversation, user));
+        g.record(Some(conversation), None, ChangeKind::MemberLeft { user_id: user, by });
+        g.record(
+            Some(conversation),
+            Some(user),
+            ChangeKind::MemberLeft { user_id: user, by },
+        );
+        Ok(true)
+    }
+
+    async fn set_role(&self, conversation: ConversationId, user: UserId, role: Role) -> Result<Member> {
+        let mut g = self.lock()?;
+        let m = g.member_mut(conversation, user)?;
+        let changed = m.role != role;
+        m.role = role;
+        let m = m.clone();
+        if changed {
+            g.record(
+                Some(conversation),
+                None,
+                ChangeKind::RoleChanged { user_id: user, role },
+            );
+        }
+        Ok(m)
+    }
+
+    async fn set_archived(&self, conversation: ConversationId, user: UserId, archived: bool) -> Result<Member> {
+        let mut g = self.lock()?;
+        let m = g.member_mut(conversation, user)?;
+        let changed = m.archived != archived;
+        m.archived = archived;
+        let m = m.clone();
+        if changed {
+            g.record(Some(conversation), Some(user), ChangeKind::Archived { archived });
+        }
+        Ok(m)
+    }
+
+    async fn update_conversation(
+        &self,
+        conversation: ConversationId,
+        title: Option<String>,
+        avatar_url: Option<Option<String>>,
+    ) -> Result<Conversation> {
+        let mut g = self.lock()?;
+        let c = g
+            .conversations
+            .get_mut(&conversation)
+            .ok_or_else(|| Error::not_found("conversation"))?;
+        let before = (c.title.clone(), c.avatar_url.clone());
+        if let Some(t) = title {
+            c.title = Some(t);
+        }
+        if let Some(a) = avatar_url {
+            c.avatar_url = a;
+        }
+        let c = c.clone();
+        if (c.title.clone(), c.avatar_url.clone()) != before {
+            g.record(
+                Some(conversation),
+                None,
+                ChangeKind::ConversationUpdated {
+                    title: c.title.clone(),
+                    avatar_url: c.avatar_url.clone(),
+                },
+            );
+        }
+        Ok(c)
+    }
+
+    async fn list_conversations(&self, user: UserId, archived: bool, limit: u32) -> Result<Vec<ConversationSummary>> {
+        let g = self.lock()?;
+        let mut rows: Vec<(Timestamp, ConversationSummary)> = Vec::new();
+        for (cid, ms) in &g.members {
+            let Some(me) = ms.iter().find(|m| m.user_id == user) else {
+                continue;
+            };
+            if me.archived != archived {
+                continue;
+            }
+            let Some(conv) = g.conversations.get(cid) else { continue };
+            let all = g.messages.get(cid).map(Vec::as_slice).unwrap_or(&[]);
+            let activity = all.last().map(|m| m.created_at).unwrap_or(conv.created_at);
+            let last_message = all
+                .iter()
+                .rev()
+                .take_while(|m| m.seq > me.joined_seq)
+                .find(|m| !g.hidden.contains(&(user, *cid, m.seq)))
+                .cloned();
+            let mut members: Vec<&Member> = ms.iter().collect();
+            members.sort_by(|a, b| a.joined_at.cmp(&b.joined_at).then(a.user_id.cmp(&b.user_id)));
+            let members = members
+                .into_iter()
+                .map(|m| {
+                    let u = g.users.get(&m.user_id);
+                    MemberInfo {
+                        user_id: m.user_id,
+                        role: m.role,
+                        display_name: u.map(|u| u.display_name.clone()).unwrap_or_default(),
+                        avatar_url: u.and_then(|u| u.avatar_url.clone()),
+                        delivered_seq: m.delivered_seq,
+                        read_seq: m.read_seq,
+                    }
+                })
+                .collect();
+            rows.push((
+                activity,
+                ConversationSummary {
+                    conversation: conv.clone(),
+                    me: me.clone(),
+                    last_message,
+                    unread: (conv.last_seq - me.read_seq).max(0),
+                    members,
+                },
+            ));
+        }
+        rows.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.conversation.id.cmp(&a.1.conversation.id)));
+        Ok(rows.into_iter().take(limit as usize).map(|(_, s)| s).collect())
+    }
+
+    async fn insert_message(&self, new: &NewMessage) -> Result<(Message, bool)> {
+        let mut g = self.lock()?;
+        let key = (new.sender_id, new.client_msg_id.clone());
+        if let Some(&(c, seq)) = g.by_client_id.get(&key) {
+            let existing = g
+                .message(c, seq)
+                .cloned()
+                .ok_or_else(|| Error::internal("client id index dangling"))?;
+            return Ok((existing, false));
+        }
+        let conv = g
+            .conversations
+            .get_mut(&new.conversation_id)
+            .ok_or_else(|| Error::not_found("conversation"))?;
+        conv.last_seq += 1;
+        let seq = conv.last_seq;
+        let message = Message {
+            id: new.id,
+            conversation_id: new.conversation_id,
+            seq,
+            sender_id: new.sender_id,
+            client_msg_id: new.client_msg_id.clone(),
+            content: Some(new.content.clone()),
+            reply_to_seq: new.reply_to_seq,
+            created_at: new.created_at,
+            deleted_at: None,
+        };
+        g.messages.entry(new.conversation_id).or_default().push(message.clone());
+        g.by_client_id.insert(key, (new.conversation_id, seq));
+        if let Ok(m) = g.member_mut(new.conversation_id, new.sender_id) {
+            m.delivered_seq = m.delivered_seq.max(seq);
+            m.read_seq = m.read_seq.max(seq);
+        }
+        g.record(
+            Some(new.conversation_id),
+            None,
+            ChangeKind::Message {
+                message: message.clone(),
+            },
+        );
+        Ok((message, true))
+    }
+
+    async fn get_message(&self, conversation: ConversationId, seq: i64) -> Result<Option<Message>> {
+        Ok(self.lock()?.message(conversation, seq).cloned())
+    }
+
+    async fn history(&self, conversation: ConversationId, viewer: UserId, query: HistoryQuery) -> Result<Vec<Message>> {
+        let g = self.lock()?;
+        let floor = g.member(conversation, viewer).map(|m| m.joined_seq).unwrap_or(0);
+        let all = g.messages.get(&conversation).map(Vec::as_slice).unwrap_or(&[]);
+        let visible = |m: &&Message| m.seq > floor && !g.hidden.contains(&(viewer, conversation, m.seq));
+        let limit = query.limit as usize;
+        let mut page: Vec<Message> = match query.direction {
+            HistoryDirection::Before => {
+                let anchor = query.anchor.unwrap_or(i64::MAX);
+                all.iter()
+                    .rev()
+                    .filter(|m| m.seq < anchor)
+                    .filter(visible)
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            }
+            HistoryDirection::After => {
+                let anchor = query.anchor.unwrap_or(0);
+                all.iter()
+                    .filter(|m| m.seq > anchor)
+                    .filter(visible)
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            }
+        };
+        page.sort_by_key(|m| m.seq);
+        Ok(page)
+    }
+
+    async fn delete_message_for_everyone(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        now: Timestamp,
+    ) -> Result<Message> {
+        let mut g = self.lock()?;
+        let m = g
+            .messages
+            .get_mut(&conversation)
+            .and_then(|v| if seq >= 1 { v.get_mut((seq - 1) as usize) } else { None })
+            .ok_or_else(|| Error::not_found("message"))?;
+        let first = m.deleted_at.is_none();
+        if first {
+            m.content = None;
+            m.deleted_at = Some(now);
+        }
+        let m = m.clone();
+        if first {
+            g.record(
+                Some(conversation),
+                None,
+                ChangeKind::MessageDeleted { seq, deleted_at: now },
+            );
+        }
+        Ok(m)
+    }
+
+    async fn hide_message(&self, user: UserId, conversation: ConversationId, seq: i64) -> Result<()> {
+        let mut g = self.lock()?;
+        if g.message(conversation, seq).is_none() {
+            return Err(Error::not_found("message"));
+        }
+        if g.hidden.insert((user, conversation, seq)) {
+            g.record(Some(conversation), Some(user), ChangeKind::MessageHidden { seq });
+        }
+        Ok(())
+    }
+
+    async fn update_receipts(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        delivered: Option<i64>,
+        read: Option<i64>,
+    ) -> Result<Member> {
+        let mut g = self.lock()?;
+        let last_seq = g
+            .conversations
+            .get(&conversation)
+            .ok_or_else(|| Error::not_found("member"))?
+            .last_seq;
+        let m = g.member_mut(conversation, user)?;
+        let before = (m.delivered_seq, m.read_seq);
+        if let Some(r) = read {
+            m.read_seq = m.read_seq.max(r.min(last_seq));
+        }
+        if let Some(d) = delivered {
+            m.delivered_seq = m.delivered_seq.max(d.min(last_seq));
+        }
+        m.delivered_seq = m.delivered_seq.max(m.read_seq);
+        let m = m.clone();
+        if (m.delivered_seq, m.read_seq) != before {
+            g.record(
+                Some(conversation),
+                None,
+                ChangeKind::Receipt {
+                    user_id: user,
+                    delivered_seq: m.delivered_seq,
+                    read_seq: m.read_seq,
+                },
+            );
+        }
+        Ok(m)
+    }
+
+    async fn insert_blob(&self, meta: &BlobMeta) -> Result<()> {
+        let mut g = self.lock()?;
+        if g.blobs.contains_key(&meta.key) {
+            return Err(Error::conflict("blob key exists"));
+        }
+        g.blobs.insert(meta.key.clone(), meta.clone());
+        Ok(())
+    }
+
+    async fn get_blob(&self, key: &str) -> Result<Option<BlobMeta>> {
+        Ok(self.lock()?.blobs.get(key).cloned())
+    }
+
+    async fn delete_blob(&self, key: &str) -> Result<bool> {
+        Ok(self.lock()?.blobs.remove(key).is_some())
+    }
+
+    async fn sync(&self, user: UserId, since: SyncCursor, limit: u32) -> Result<SyncPage> {
+        let g = self.lock()?;
+        let start = since.max(0) as usize;
+        let mut changes = Vec::new();
+        let mut limited = false;
+        for r in g.changes.iter().skip(start) {
+            if !g.visible_to(r, user) {
+                continue;
+            }
+            if changes.len() == limit as usize {
+                limited = true;
+                break;
+            }
+            changes.push(g.resolve(r));
+        }
+        let next = if limited {
+            changes.last().map(|c| c.pos).unwrap_or(since)
+        } else {
+            since.max(g.changes.len() as SyncCursor)
+        };
+        Ok(SyncPage { changes, next, limited })
+    }
+
+    async fn latest_pos(&self) -> Result<SyncCursor> {
+        Ok(self.lock()?.changes.len() as SyncCursor)
+    }
+}
