@@ -7,16 +7,24 @@
 //! This crate knows nothing of sockets, HTTP, SQL or an async runtime. It compiles for
 //! `wasm32-unknown-unknown` (without the `server` feature) so the browser client reuses it.
 
+#[cfg(feature = "server")]
+pub mod auth;
 pub mod client;
+pub mod config;
+pub mod engine;
 pub mod error;
 pub mod ids;
 pub mod memory;
 pub mod model;
+pub mod otp_cache;
 pub mod ports;
 pub mod protocol;
 pub mod sync;
 
+pub use config::{AuthConfig, Config, Limits};
+pub use engine::Engine;
 pub use error::{Error, ErrorBody, ErrorCode, Result};
+pub use otp_cache::MemoryOtpCache;
 
 /// `Send + Sync` outside wasm, nothing on wasm (browser futures and JS handles are not
 /// `Send`). Port traits use it as their supertrait.

@@ -12,9 +12,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorBody;
-use crate::ids::{ClientMsgId, ConversationId, SessionId, Timestamp, UserId};
-use crate::model::{Content, Member, Message, ProfilePatch, Role, User};
-use crate::sync::{EphemeralSnapshot, Event, SyncCursor, SyncPage};
+use crate::ids::{ClientMsgId, ConversationId, SessionId, UserId};
+use crate::model::{Content, Message, ProfilePatch, Role};
+use crate::sync::{Change, ChangeKind, EphemeralSnapshot, Event, SyncCursor, SyncPage};
 
 /// The protocol version this module describes.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -72,10 +72,25 @@ pub enum ClientRequest {
         #[serde(default)]
         since: Option<SyncCursor>,
     },
-    /// Sends a message (idempotent on `client_msg_id`).
-    Send(SendMessage),
-    /// Moves the caller's receipt watermarks in a conversation.
-    Receipt(ReceiptUpdate),
+    /// Sends a message (idempotent on `(sender, client_msg_id)`).
+    Send {
+        conversation_id: ConversationId,
+        /// The idempotency key: a retry with the same key returns the original message.
+        client_msg_id: ClientMsgId,
+        /// `text` or `media` (system notices are written by the server only).
+        content: Content,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to_seq: Option<i64>,
+    },
+    /// Moves the caller's receipt watermarks in a conversation (each optional; they only
+    /// ever move forward, and `delivered_seq` is at least `read_seq`).
+    Receipt {
+        conversation_id: ConversationId,
+        #[serde(default)]
+        delivered_seq: Option<i64>,
+        #[serde(default)]
+        read_seq: Option<i64>,
+    },
     /// Starts or stops the typing indicator in a conversation.
     Typing {
         conversation_id: ConversationId,
@@ -97,8 +112,8 @@ impl ClientRequest {
         match self {
             ClientRequest::Auth { .. } => "auth",
             ClientRequest::Subscribe { .. } => "subscribe",
-            ClientRequest::Send(_) => "send",
-            ClientRequest::Receipt(_) => "receipt",
+            ClientRequest::Send { .. } => "send",
+            ClientRequest::Receipt { .. } => "receipt",
             ClientRequest::Typing { .. } => "typing",
             ClientRequest::Sync { .. } => "sync",
             ClientRequest::Ping => "ping",
@@ -108,35 +123,6 @@ impl ClientRequest {
 
 /// Every `type` a client frame may have.
 pub const CLIENT_FRAME_TYPES: [&str; 7] = ["auth", "subscribe", "send", "receipt", "typing", "sync", "ping"];
-
-/// A message to send (WebSocket `send` frame, REST `POST /v1/conversations/{id}/messages`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SendMessage {
-    /// Required on the WebSocket; on REST the path names the conversation and this field, if
-    /// present, must match it.
-    #[serde(default)]
-    pub conversation_id: Option<ConversationId>,
-    /// The idempotency key: a retry with the same key returns the original message.
-    pub client_msg_id: ClientMsgId,
-    /// `text` or `media` (system notices are written by the server only).
-    pub content: Content,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply_to_seq: Option<i64>,
-}
-
-/// New receipt watermarks (each optional; they only ever move forward).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ReceiptUpdate {
-    /// Required on the WebSocket; ignored on REST (the path names the conversation).
-    #[serde(default)]
-    pub conversation_id: Option<ConversationId>,
-    #[serde(default)]
-    pub delivered_seq: Option<i64>,
-    #[serde(default)]
-    pub read_seq: Option<i64>,
-}
 
 /// A frame from the server; the `type` field selects the variant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +182,7 @@ pub enum AckResult {
     Typing {},
     Sync {
         page: SyncPage,
+        ephemeral: EphemeralSnapshot,
     },
     Ping {},
 }
@@ -226,22 +213,6 @@ pub struct VerifyRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
     pub refresh_token: String,
-}
-
-/// Tokens issued by verify and refresh.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct TokenResponse {
-    /// A JWT for `Authorization: Bearer` and the WebSocket `auth` frame.
-    pub access_token: String,
-    pub access_expires_at: Timestamp,
-    /// Single use: every refresh returns a new one and invalidates this one.
-    pub refresh_token: String,
-    pub refresh_expires_at: Timestamp,
-    pub session_id: SessionId,
-    pub user: User,
-    /// True when this login created the account.
-    pub new_user: bool,
 }
 
 /// `PATCH /v1/me` takes a [`ProfilePatch`]; re-exported here for the protocol's readers.
@@ -320,19 +291,94 @@ pub enum DeleteScope {
     Everyone,
 }
 
-/// The answer of `GET /v1/sync`.
+/// `POST /v1/conversations/{id}/messages` (the path names the conversation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SyncResponse {
-    pub page: SyncPage,
-    pub snapshot: EphemeralSnapshot,
+pub struct PostMessage {
+    /// The idempotency key: a retry with the same key returns the original message.
+    pub client_msg_id: ClientMsgId,
+    /// `text` or `media` (system notices are written by the server only).
+    pub content: Content,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_seq: Option<i64>,
 }
 
-/// The answer of receipt updates: the caller's membership after the move.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /v1/conversations/{id}/receipts`: new watermarks, each optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct MemberResponse {
-    pub member: Member,
+pub struct ReceiptBody {
+    #[serde(default)]
+    pub delivered_seq: Option<i64>,
+    #[serde(default)]
+    pub read_seq: Option<i64>,
+}
+
+/// The answer of contact and block changes: whether anything changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Changed {
+    pub changed: bool,
+}
+
+/// The answer of `POST /v1/auth/logout-everywhere`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Revoked {
+    /// Sessions revoked.
+    pub sessions: u64,
+}
+
+/// What identifies a change independently of its `pos`: two changes with the same key have
+/// the same effect. Live changes may carry `pos: 0` (the position is not known when they are
+/// fanned out), so the gateway and clients deduplicate by this key (see docs/PROTOCOL.md,
+/// "Resume").
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ChangeKey {
+    Message(ConversationId, i64),
+    MessageDeleted(ConversationId, i64),
+    MessageHidden(ConversationId, i64),
+    Receipt(ConversationId, UserId, i64, i64),
+    ConversationCreated(ConversationId),
+    ConversationUpdated(ConversationId, Option<String>, Option<String>),
+    MemberJoined(ConversationId, UserId, Role),
+    MemberLeft(ConversationId, UserId, UserId),
+    RoleChanged(ConversationId, UserId, Role),
+    Archived(ConversationId, bool),
+    ContactAdded(UserId),
+    ContactRemoved(UserId),
+    Blocked(UserId),
+    Unblocked(UserId),
+}
+
+impl ChangeKey {
+    /// The key of a change.
+    pub fn of(change: &Change) -> ChangeKey {
+        // Conversation changes always carry their conversation; a missing one (never sent by
+        // a conforming server) maps to the nil id so the key stays total.
+        let c = change.conversation_id.unwrap_or(ConversationId(uuid::Uuid::nil()));
+        match &change.kind {
+            ChangeKind::Message { message } => ChangeKey::Message(message.conversation_id, message.seq),
+            ChangeKind::MessageDeleted { seq, .. } => ChangeKey::MessageDeleted(c, *seq),
+            ChangeKind::MessageHidden { seq } => ChangeKey::MessageHidden(c, *seq),
+            ChangeKind::Receipt {
+                user_id,
+                delivered_seq,
+                read_seq,
+            } => ChangeKey::Receipt(c, *user_id, *delivered_seq, *read_seq),
+            ChangeKind::ConversationCreated { conversation } => ChangeKey::ConversationCreated(conversation.id),
+            ChangeKind::ConversationUpdated { title, avatar_url } => {
+                ChangeKey::ConversationUpdated(c, title.clone(), avatar_url.clone())
+            }
+            ChangeKind::MemberJoined { user_id, role } => ChangeKey::MemberJoined(c, *user_id, *role),
+            ChangeKind::MemberLeft { user_id, by } => ChangeKey::MemberLeft(c, *user_id, *by),
+            ChangeKind::RoleChanged { user_id, role } => ChangeKey::RoleChanged(c, *user_id, *role),
+            ChangeKind::Archived { archived } => ChangeKey::Archived(c, *archived),
+            ChangeKind::ContactAdded { user_id } => ChangeKey::ContactAdded(*user_id),
+            ChangeKind::ContactRemoved { user_id } => ChangeKey::ContactRemoved(*user_id),
+            ChangeKind::Blocked { user_id } => ChangeKey::Blocked(*user_id),
+            ChangeKind::Unblocked { user_id } => ChangeKey::Unblocked(*user_id),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -347,9 +393,11 @@ mod tests {
         let f: ClientFrame = serde_json::from_str(json).expect("parse");
         assert_eq!(f.id, "7");
         match &f.request {
-            ClientRequest::Send(s) => {
-                assert_eq!(s.client_msg_id, "m1");
-                assert_eq!(s.content, Content::Text { text: "hi".into() });
+            ClientRequest::Send {
+                client_msg_id, content, ..
+            } => {
+                assert_eq!(client_msg_id, "m1");
+                assert_eq!(content, &Content::Text { text: "hi".into() });
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -373,6 +421,10 @@ mod tests {
                     r#"{{"id":"1","type":"typing","conversation_id":"{}","typing":true}}"#,
                     uuid::Uuid::nil()
                 ),
+                "receipt" => format!(
+                    r#"{{"id":"1","type":"receipt","conversation_id":"{}","read_seq":3}}"#,
+                    uuid::Uuid::nil()
+                ),
                 "send" => format!(
                     r#"{{"id":"1","type":"send","conversation_id":"{}","client_msg_id":"x","content":{{"type":"text","text":"a"}}}}"#,
                     uuid::Uuid::nil()
@@ -383,6 +435,54 @@ mod tests {
             let f: ClientFrame = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{k}: {e}"));
             assert_eq!(f.request.kind(), k);
         }
+    }
+
+    #[test]
+    fn change_keys_ignore_pos_and_message_resolution() {
+        use crate::ids::{MessageId, UserId};
+        let conv = ConversationId(uuid::Uuid::from_u128(1));
+        let user = UserId(uuid::Uuid::from_u128(2));
+        let message = Message {
+            id: MessageId(uuid::Uuid::from_u128(3)),
+            conversation_id: conv,
+            seq: 4,
+            sender_id: user,
+            client_msg_id: "c".into(),
+            content: Some(Content::Text { text: "x".into() }),
+            reply_to_seq: None,
+            created_at: 5,
+            deleted_at: None,
+        };
+        let live = Change {
+            pos: 0,
+            conversation_id: Some(conv),
+            kind: ChangeKind::Message {
+                message: message.clone(),
+            },
+        };
+        let stored = Change {
+            pos: 17,
+            conversation_id: Some(conv),
+            kind: ChangeKind::Message {
+                message: Message {
+                    content: None,
+                    deleted_at: Some(9),
+                    ..message
+                },
+            },
+        };
+        assert_eq!(ChangeKey::of(&live), ChangeKey::of(&stored));
+        let receipt = |read| Change {
+            pos: 0,
+            conversation_id: Some(conv),
+            kind: ChangeKind::Receipt {
+                user_id: user,
+                delivered_seq: 4,
+                read_seq: read,
+            },
+        };
+        assert_ne!(ChangeKey::of(&receipt(3)), ChangeKey::of(&receipt(4)));
+        assert_ne!(ChangeKey::of(&receipt(4)), ChangeKey::of(&live));
     }
 
     #[test]

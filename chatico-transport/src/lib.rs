@@ -1,6 +1,21 @@
-//! Transports for ChatiCO (axum gateway, clients, backplanes, SMS senders).
+//! # chatico-transport
 //!
-//! - [`client`] (feature `client`): the native client SDK (reqwest + tokio-tungstenite).
+//! How bytes move in ChatiCO:
+//!
+//! - [`gateway`] (feature `gateway`, default): the embeddable axum gateway — REST and the
+//!   WebSocket at `/v1/ws` — over the core [`chatico_core::engine::Engine`]. A host nests
+//!   [`gateway::Gateway::router`] under any path next to its own routes, or drives the engine
+//!   from its own transport and hands the resulting deliveries to [`gateway::Gateway::publish`].
+//! - [`backplane`] (feature `gateway`): fan-out between gateway nodes through the core
+//!   [`chatico_core::ports::Backplane`] port; [`backplane::InProcessBackplane`] for one node.
+//! - [`client`] (feature `client`): the native client SDK — REST over reqwest, the WebSocket
+//!   over tokio-tungstenite — with the transport-free state of `chatico_core::client`.
+//!
+//! The wire protocol types live in [`chatico_core::protocol`]; `docs/PROTOCOL.md` describes it.
 
+#[cfg(feature = "gateway")]
+pub mod backplane;
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "gateway")]
+pub mod gateway;

@@ -15,9 +15,7 @@ use chatico_core::client::Outbox;
 use chatico_core::error::{Error, Result};
 use chatico_core::ids::{ClientMsgId, ConversationId};
 use chatico_core::model::Message;
-use chatico_core::protocol::{
-    AckResult, ClientFrame, ClientRequest, ReceiptUpdate, SUBPROTOCOL_JSON, SendMessage, ServerFrame, close_code,
-};
+use chatico_core::protocol::{AckResult, ClientFrame, ClientRequest, SUBPROTOCOL_JSON, ServerFrame, close_code};
 use chatico_core::sync::{ChangeKind, EphemeralSnapshot, Event};
 use futures::{SinkExt, StreamExt};
 use rand::SeedableRng;
@@ -448,7 +446,7 @@ impl Connection {
             let mut st = lock(&self.inner.state);
             let st = &mut *st;
             if let Event::Change(c) = &event {
-                if !st.durable.sync.accept(c.pos) {
+                if !st.durable.sync.accept_change(c) {
                     return;
                 }
                 if let (ChangeKind::Message { message }, Some(me)) = (&c.kind, me)
@@ -530,12 +528,12 @@ impl Connection {
                 );
                 ClientFrame {
                     id,
-                    request: ClientRequest::Send(SendMessage {
-                        conversation_id: Some(p.conversation_id),
+                    request: ClientRequest::Send {
+                        conversation_id: p.conversation_id,
                         client_msg_id: p.client_msg_id,
                         content: p.content,
                         reply_to_seq: p.reply_to_seq,
-                    }),
+                    },
                 }
             })
             .collect()
@@ -553,11 +551,11 @@ impl Connection {
                 self.pending.insert(id.clone(), Pending::AutoReceipt);
                 ClientFrame {
                     id,
-                    request: ClientRequest::Receipt(ReceiptUpdate {
-                        conversation_id: Some(conv),
+                    request: ClientRequest::Receipt {
+                        conversation_id: conv,
                         delivered_seq: Some(seq),
                         read_seq: None,
-                    }),
+                    },
                 }
             })
             .collect()

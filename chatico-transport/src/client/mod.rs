@@ -36,7 +36,7 @@ use chatico_core::client::{ConversationView, LocalView, Outbox, PendingMessage, 
 use chatico_core::error::{Error, Result};
 use chatico_core::ids::{ConversationId, Timestamp, UserId};
 use chatico_core::model::{Content, Message, Presence};
-use chatico_core::protocol::{AckResult, ClientRequest, ReceiptUpdate};
+use chatico_core::protocol::{AckResult, ClientRequest, ReceiptBody};
 use chatico_core::sync::{EphemeralSnapshot, SyncCursor};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
@@ -255,13 +255,13 @@ impl Client {
     // ---- session ----------------------------------------------------------------------
 
     /// Asks the server to text a login code to `phone`.
-    pub async fn request_otp(&self, phone: &str) -> Result<()> {
+    pub async fn request_otp(&self, phone: &str) -> Result<chatico_core::engine::OtpRequested> {
         rest::request_otp(&self.inner, phone).await
     }
 
     /// Logs in with the code received by SMS. Starts a fresh local state for that user
     /// (unless it is the user already loaded).
-    pub async fn verify_otp(&self, phone: &str, code: &str) -> Result<chatico_core::protocol::TokenResponse> {
+    pub async fn verify_otp(&self, phone: &str, code: &str) -> Result<chatico_core::engine::AuthTokens> {
         let tokens = rest::verify_otp(&self.inner, phone, code).await?;
         self.install_session(Session::from(&tokens)).await;
         Ok(tokens)
@@ -294,14 +294,15 @@ impl Client {
 
     /// Ends this session on the server, disconnects and forgets the tokens and local state.
     pub async fn logout(&self) -> Result<()> {
-        let r = rest::logout(&self.inner, false).await;
+        let r = rest::logout(&self.inner).await;
         self.forget().await;
         r
     }
 
     /// Ends every session of the user (all devices), then as [`Client::logout`].
-    pub async fn logout_everywhere(&self) -> Result<()> {
-        let r = rest::logout(&self.inner, true).await;
+    /// Returns how many sessions were revoked.
+    pub async fn logout_everywhere(&self) -> Result<u64> {
+        let r = rest::logout_everywhere(&self.inner).await;
         self.forget().await;
         r
     }
@@ -437,39 +438,45 @@ impl Client {
     }
 
     /// Marks messages up to `seq` as read (and delivered) for the caller. Over the WebSocket
-    /// when connected, over REST otherwise. Returns the resulting watermarks.
+    /// when connected, over REST otherwise. Returns the resulting `(delivered_seq, read_seq)`.
     pub async fn mark_read(&self, conversation_id: ConversationId, seq: i64) -> Result<(i64, i64)> {
-        self.receipt(ReceiptUpdate {
-            conversation_id: Some(conversation_id),
-            delivered_seq: Some(seq),
-            read_seq: Some(seq),
-        })
+        self.receipt(
+            conversation_id,
+            ReceiptBody {
+                delivered_seq: Some(seq),
+                read_seq: Some(seq),
+            },
+        )
         .await
     }
 
     /// Marks messages up to `seq` as delivered to the caller.
     pub async fn mark_delivered(&self, conversation_id: ConversationId, seq: i64) -> Result<(i64, i64)> {
-        self.receipt(ReceiptUpdate {
-            conversation_id: Some(conversation_id),
-            delivered_seq: Some(seq),
-            read_seq: None,
-        })
+        self.receipt(
+            conversation_id,
+            ReceiptBody {
+                delivered_seq: Some(seq),
+                read_seq: None,
+            },
+        )
         .await
     }
 
-    async fn receipt(&self, update: ReceiptUpdate) -> Result<(i64, i64)> {
-        let conv = update
-            .conversation_id
-            .ok_or_else(|| Error::invalid("conversation_id", "required"))?;
-        match self.inner.ws_request(ClientRequest::Receipt(update.clone())).await {
+    async fn receipt(&self, conversation_id: ConversationId, body: ReceiptBody) -> Result<(i64, i64)> {
+        let req = ClientRequest::Receipt {
+            conversation_id,
+            delivered_seq: body.delivered_seq,
+            read_seq: body.read_seq,
+        };
+        match self.inner.ws_request(req).await {
             Ok(AckResult::Receipt {
                 delivered_seq,
                 read_seq,
             }) => Ok((delivered_seq, read_seq)),
             Ok(other) => Err(unexpected("receipt", &other)),
             Err(Error::Unavailable { .. }) => {
-                let m = rest::receipts(&self.inner, conv, &update).await?;
-                Ok((m.member.delivered_seq, m.member.read_seq))
+                let m = rest::receipts(&self.inner, conversation_id, &body).await?;
+                Ok((m.delivered_seq, m.read_seq))
             }
             Err(e) => Err(e),
         }
@@ -495,7 +502,7 @@ impl Client {
     /// Who is online and typing now, among the people the caller sees (from the server).
     pub async fn snapshot(&self) -> Result<EphemeralSnapshot> {
         let r = rest::sync(&self.inner, self.sync_cursor(), Some(1)).await?;
-        Ok(r.snapshot)
+        Ok(r.ephemeral)
     }
 }
 

@@ -4,6 +4,7 @@
 //! Every path the client calls is in [`paths`], so the client follows the gateway's route
 //! table in one place.
 
+use chatico_core::engine::{AuthTokens, ConversationDetails, OtpRequested, SyncResponse};
 use chatico_core::error::{Error, ErrorBody, Result};
 use chatico_core::ids::{ConversationId, UserId};
 use chatico_core::model::{
@@ -11,9 +12,9 @@ use chatico_core::model::{
     UserProfile,
 };
 use chatico_core::protocol::{
-    AddMembersRequest, ArchiveRequest, CreateGroupRequest, DeleteScope, MemberResponse, OpenDirectRequest, OtpRequest,
-    ReceiptUpdate, RefreshRequest, SendMessage, SetRoleRequest, SyncResponse, TokenResponse, TypingRequest,
-    UpdateGroupRequest, VerifyRequest,
+    AddMembersRequest, ArchiveRequest, Changed, CreateGroupRequest, DeleteScope, OpenDirectRequest, OtpRequest,
+    PostMessage, ReceiptBody, RefreshRequest, Revoked, SetRoleRequest, TypingRequest, UpdateGroupRequest,
+    VerifyRequest,
 };
 use chatico_core::sync::SyncCursor;
 use reqwest::{Method, StatusCode};
@@ -30,7 +31,7 @@ pub(crate) mod paths {
     pub const VERIFY: &str = "/v1/auth/verify";
     pub const REFRESH: &str = "/v1/auth/refresh";
     pub const LOGOUT: &str = "/v1/auth/logout";
-    pub const LOGOUT_ALL: &str = "/v1/auth/logout-all";
+    pub const LOGOUT_ALL: &str = "/v1/auth/logout-everywhere";
     pub const ME: &str = "/v1/me";
     pub const USERS: &str = "/v1/users";
     pub const CONTACTS: &str = "/v1/contacts";
@@ -200,7 +201,7 @@ pub(crate) async fn refresh_after(inner: &Inner, stale: &str) -> Result<String> 
     let req = RefreshRequest {
         refresh_token: s.refresh_token.clone(),
     };
-    match call_anon::<TokenResponse, _>(inner, Method::POST, paths::REFRESH, Some(&req)).await {
+    match call_anon::<AuthTokens, _>(inner, Method::POST, paths::REFRESH, Some(&req)).await {
         Ok(t) => {
             let session = Session::from(&t);
             let token = session.access_token.clone();
@@ -223,18 +224,17 @@ pub(crate) async fn refresh_after(inner: &Inner, stale: &str) -> Result<String> 
 
 // ---- endpoints used by the connection task and the client core -------------------------
 
-pub(crate) async fn request_otp(inner: &Inner, phone: &str) -> Result<()> {
-    let _: serde_json::Value = call_anon(
+pub(crate) async fn request_otp(inner: &Inner, phone: &str) -> Result<OtpRequested> {
+    call_anon(
         inner,
         Method::POST,
         paths::OTP,
         Some(&OtpRequest { phone: phone.into() }),
     )
-    .await?;
-    Ok(())
+    .await
 }
 
-pub(crate) async fn verify_otp(inner: &Inner, phone: &str, code: &str) -> Result<TokenResponse> {
+pub(crate) async fn verify_otp(inner: &Inner, phone: &str, code: &str) -> Result<AuthTokens> {
     let req = VerifyRequest {
         phone: phone.into(),
         code: code.into(),
@@ -243,10 +243,14 @@ pub(crate) async fn verify_otp(inner: &Inner, phone: &str, code: &str) -> Result
     call_anon(inner, Method::POST, paths::VERIFY, Some(&req)).await
 }
 
-pub(crate) async fn logout(inner: &Inner, everywhere: bool) -> Result<()> {
-    let path = if everywhere { paths::LOGOUT_ALL } else { paths::LOGOUT };
-    let _: serde_json::Value = call(inner, Method::POST, path, &[], NO_BODY).await?;
+pub(crate) async fn logout(inner: &Inner) -> Result<()> {
+    let _: serde_json::Value = call(inner, Method::POST, paths::LOGOUT, &[], NO_BODY).await?;
     Ok(())
+}
+
+pub(crate) async fn logout_everywhere(inner: &Inner) -> Result<u64> {
+    let r: Revoked = call(inner, Method::POST, paths::LOGOUT_ALL, &[], NO_BODY).await?;
+    Ok(r.sessions)
 }
 
 pub(crate) async fn list_conversations(inner: &Inner, archived: bool) -> Result<Vec<ConversationSummary>> {
@@ -268,7 +272,7 @@ pub(crate) async fn list_blocked(inner: &Inner) -> Result<Vec<UserProfile>> {
     call(inner, Method::GET, paths::BLOCKS, &[], NO_BODY).await
 }
 
-pub(crate) async fn receipts(inner: &Inner, conv: ConversationId, update: &ReceiptUpdate) -> Result<MemberResponse> {
+pub(crate) async fn receipts(inner: &Inner, conv: ConversationId, update: &ReceiptBody) -> Result<Member> {
     call(inner, Method::POST, &paths::receipts(conv), &[], Some(update)).await
 }
 
@@ -318,6 +322,18 @@ impl Client {
         call(&self.inner, Method::GET, paths::USERS, &q, NO_BODY).await
     }
 
+    /// A conversation with its members, from the server.
+    pub async fn get_conversation(&self, conversation: ConversationId) -> Result<ConversationDetails> {
+        call(
+            &self.inner,
+            Method::GET,
+            &paths::conversation(conversation),
+            &[],
+            NO_BODY,
+        )
+        .await
+    }
+
     pub async fn get_user(&self, user: UserId) -> Result<UserProfile> {
         let p: UserProfile = call(&self.inner, Method::GET, &paths::user(user), &[], NO_BODY).await?;
         self.inner.with_view(|v| v.load_profile(p.clone()));
@@ -328,28 +344,28 @@ impl Client {
         list_contacts(&self.inner).await
     }
 
-    pub async fn add_contact(&self, user: UserId) -> Result<()> {
-        let _: serde_json::Value = call(&self.inner, Method::PUT, &paths::contact(user), &[], NO_BODY).await?;
-        Ok(())
+    pub async fn add_contact(&self, user: UserId) -> Result<bool> {
+        let c: Changed = call(&self.inner, Method::PUT, &paths::contact(user), &[], NO_BODY).await?;
+        Ok(c.changed)
     }
 
-    pub async fn remove_contact(&self, user: UserId) -> Result<()> {
-        let _: serde_json::Value = call(&self.inner, Method::DELETE, &paths::contact(user), &[], NO_BODY).await?;
-        Ok(())
+    pub async fn remove_contact(&self, user: UserId) -> Result<bool> {
+        let c: Changed = call(&self.inner, Method::DELETE, &paths::contact(user), &[], NO_BODY).await?;
+        Ok(c.changed)
     }
 
     pub async fn list_blocked(&self) -> Result<Vec<UserProfile>> {
         list_blocked(&self.inner).await
     }
 
-    pub async fn block(&self, user: UserId) -> Result<()> {
-        let _: serde_json::Value = call(&self.inner, Method::PUT, &paths::block(user), &[], NO_BODY).await?;
-        Ok(())
+    pub async fn block(&self, user: UserId) -> Result<bool> {
+        let c: Changed = call(&self.inner, Method::PUT, &paths::block(user), &[], NO_BODY).await?;
+        Ok(c.changed)
     }
 
-    pub async fn unblock(&self, user: UserId) -> Result<()> {
-        let _: serde_json::Value = call(&self.inner, Method::DELETE, &paths::block(user), &[], NO_BODY).await?;
-        Ok(())
+    pub async fn unblock(&self, user: UserId) -> Result<bool> {
+        let c: Changed = call(&self.inner, Method::DELETE, &paths::block(user), &[], NO_BODY).await?;
+        Ok(c.changed)
     }
 
     /// The caller's conversations from the server (also loaded into the local view).
@@ -502,11 +518,15 @@ impl Client {
 
     /// Sends a message over REST right now, bypassing the outbox (it fails when offline).
     /// Prefer [`Client::send`], which survives disconnects.
-    pub async fn send_now(&self, req: &SendMessage) -> Result<Message> {
-        let conv = req
-            .conversation_id
-            .ok_or_else(|| Error::invalid("conversation_id", "required"))?;
-        call(&self.inner, Method::POST, &paths::messages(conv), &[], Some(req)).await
+    pub async fn send_now(&self, conversation: ConversationId, req: &PostMessage) -> Result<Message> {
+        call(
+            &self.inner,
+            Method::POST,
+            &paths::messages(conversation),
+            &[],
+            Some(req),
+        )
+        .await
     }
 
     /// Deletes a message for the caller only, or (its sender) for everyone.

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use chatico_core::Error;
 use chatico_core::client::{PendingMessage, ViewUpdate};
-use chatico_core::ids::{ClientMsgId, SessionId, Timestamp, UserId};
+use chatico_core::engine::AuthTokens;
+use chatico_core::ids::{ClientMsgId, Timestamp, UserId};
 use chatico_core::model::Message;
-use chatico_core::protocol::TokenResponse;
 use chatico_core::sync::{Change, Event, SyncCursor};
 use serde::{Deserialize, Serialize};
 
@@ -64,18 +64,16 @@ impl ClientConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub user_id: UserId,
-    pub session_id: SessionId,
     pub access_token: String,
     pub access_expires_at: Timestamp,
     pub refresh_token: String,
     pub refresh_expires_at: Timestamp,
 }
 
-impl From<&TokenResponse> for Session {
-    fn from(t: &TokenResponse) -> Self {
+impl From<&AuthTokens> for Session {
+    fn from(t: &AuthTokens) -> Self {
         Session {
             user_id: t.user.id,
-            session_id: t.session_id,
             access_token: t.access_token.clone(),
             access_expires_at: t.access_expires_at,
             refresh_token: t.refresh_token.clone(),

@@ -1,0 +1,222 @@
+//! Messages: send, history, deletes, receipts.
+
+use crate::error::{Error, Result};
+use crate::ids::{ConversationId, MessageId, UserId};
+use crate::model::{Content, ConversationKind, HistoryQuery, MediaRef, Member, Message, NewMessage};
+use crate::sync::ChangeKind;
+
+use super::{Engine, Outcome, SendMessage, change, deliver, page, validate};
+
+impl Engine {
+    /// Sends a message. Idempotent on `(caller, client_msg_id)`: a retry returns the
+    /// original message and delivers nothing new. Refused in a direct conversation across
+    /// a block. A media message must reference a blob the caller registered; its type, size
+    /// and dimensions are taken from the registered blob.
+    pub async fn send(&self, actor: UserId, req: SendMessage) -> Result<Outcome<Message>> {
+        let l = &self.config.limits;
+        validate::token("client_msg_id", &req.client_msg_id, l.max_client_msg_id_chars)?;
+        if let Some(r) = req.reply_to_seq {
+            validate::seq("reply_to_seq", r, 1)?;
+        }
+        let content = match req.content {
+            Content::Text { text } => Content::Text {
+                text: validate::message_text("text", &text, l.max_text_chars)?,
+            },
+            Content::Media(m) => {
+                let caption = match m.caption {
+                    Some(c) if c.trim().is_empty() => None,
+                    Some(c) => Some(validate::message_text("caption", &c, l.max_text_chars)?),
+                    None => None,
+                };
+                validate::token("blob_key", &m.blob_key, l.max_blob_key_chars)?;
+                Content::Media(MediaRef { caption, ..m })
+            }
+            Content::System(_) => return Err(Error::invalid("content", "system notices are written by the server")),
+        };
+        let (conv, me) = self.membership(actor, req.conversation_id).await?;
+        if let Some(r) = req.reply_to_seq
+            && (r > conv.last_seq || r <= me.joined_seq)
+        {
+            return Err(Error::invalid("reply_to_seq", "no such message"));
+        }
+        let content = match content {
+            Content::Media(m) => {
+                let blob = self
+                    .store
+                    .get_blob(&m.blob_key)
+                    .await?
+                    .ok_or(Error::not_found("blob"))?;
+                if blob.owner_id != actor {
+                    return Err(Error::forbidden("media must reference your own upload"));
+                }
+                Content::Media(MediaRef {
+                    blob_key: blob.key,
+                    content_type: blob.content_type,
+                    size: blob.size,
+                    width: blob.width,
+                    height: blob.height,
+                    caption: m.caption,
+                })
+            }
+            other => other,
+        };
+        let members = self.member_ids(conv.id).await?;
+        if conv.kind == ConversationKind::Direct {
+            for other in members.iter().filter(|u| **u != actor) {
+                if self.store.is_blocked_either_way(actor, *other).await? {
+                    return Err(Error::forbidden("blocked"));
+                }
+            }
+        }
+        let now = self.now();
+        let new = NewMessage {
+            id: MessageId::new(now),
+            conversation_id: conv.id,
+            sender_id: actor,
+            client_msg_id: req.client_msg_id,
+            content,
+            reply_to_seq: req.reply_to_seq,
+            created_at: now,
+        };
+        let (message, inserted) = self.store.insert_message(&new).await?;
+        if !inserted {
+            if message.conversation_id != conv.id {
+                return Err(Error::conflict("client_msg_id already used in another conversation"));
+            }
+            return Ok(Outcome::new(message));
+        }
+        let event = change(
+            Some(conv.id),
+            ChangeKind::Message {
+                message: message.clone(),
+            },
+        );
+        Ok(Outcome::with(message, vec![deliver(&members, event)]))
+    }
+
+    /// A page of history by seq (ascending), as the caller sees it: without messages hidden
+    /// for them and without what came before they joined. `limit` is clamped.
+    pub async fn history(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        query: HistoryQuery,
+    ) -> Result<Vec<Message>> {
+        if let Some(a) = query.anchor {
+            validate::seq("anchor", a, 0)?;
+        }
+        let query = HistoryQuery {
+            limit: page(query.limit, self.config.limits.max_history_page),
+            ..query
+        };
+        self.membership(actor, conversation).await?;
+        self.store.history(conversation, actor, query).await
+    }
+
+    /// A message the caller can see (`NotFound("message")` otherwise).
+    async fn visible_message(&self, me: &Member, conversation: ConversationId, seq: i64) -> Result<Message> {
+        validate::seq("seq", seq, 1)?;
+        if seq <= me.joined_seq {
+            return Err(Error::not_found("message"));
+        }
+        self.store
+            .get_message(conversation, seq)
+            .await?
+            .ok_or(Error::not_found("message"))
+    }
+
+    /// Hides a message for the caller only (all their devices).
+    pub async fn delete_for_me(&self, actor: UserId, conversation: ConversationId, seq: i64) -> Result<Outcome<()>> {
+        validate::seq("seq", seq, 1)?;
+        let (_, me) = self.membership(actor, conversation).await?;
+        self.visible_message(&me, conversation, seq).await?;
+        self.store.hide_message(actor, conversation, seq).await?;
+        Ok(Outcome::with(
+            (),
+            vec![deliver(
+                &[actor],
+                change(Some(conversation), ChangeKind::MessageHidden { seq }),
+            )],
+        ))
+    }
+
+    /// Deletes a message for everyone: its content is gone from every read, the seq stays
+    /// as a tombstone. Allowed to the sender, and in a group to the owner and admins.
+    pub async fn delete_for_everyone(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> Result<Outcome<Message>> {
+        validate::seq("seq", seq, 1)?;
+        let (conv, me) = self.membership(actor, conversation).await?;
+        let message = self.visible_message(&me, conversation, seq).await?;
+        if matches!(message.content, Some(Content::System(_))) {
+            return Err(Error::forbidden("system notices cannot be deleted"));
+        }
+        let moderator = conv.kind == ConversationKind::Group && me.role.can_manage_members();
+        if message.sender_id != actor && !moderator {
+            return Err(Error::forbidden(
+                "only the sender or a group admin deletes for everyone",
+            ));
+        }
+        if message.deleted_at.is_some() {
+            return Ok(Outcome::new(message));
+        }
+        let tombstone = self
+            .store
+            .delete_message_for_everyone(conversation, seq, self.now())
+            .await?;
+        let recipients = self.member_ids(conversation).await?;
+        let deleted_at = tombstone.deleted_at.unwrap_or_else(|| self.now());
+        Ok(Outcome::with(
+            tombstone,
+            vec![deliver(
+                &recipients,
+                change(Some(conversation), ChangeKind::MessageDeleted { seq, deleted_at }),
+            )],
+        ))
+    }
+
+    /// Moves the caller's delivered watermark to `seq` (monotonic, clamped to the last seq).
+    pub async fn mark_delivered(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> Result<Outcome<Member>> {
+        self.receipt(actor, conversation, Some(seq), None).await
+    }
+
+    /// Moves the caller's read (and delivered) watermark to `seq` (monotonic, clamped).
+    pub async fn mark_read(&self, actor: UserId, conversation: ConversationId, seq: i64) -> Result<Outcome<Member>> {
+        self.receipt(actor, conversation, None, Some(seq)).await
+    }
+
+    async fn receipt(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        delivered: Option<i64>,
+        read: Option<i64>,
+    ) -> Result<Outcome<Member>> {
+        for v in delivered.iter().chain(read.iter()) {
+            validate::seq("seq", *v, 0)?;
+        }
+        let (_, before) = self.membership(actor, conversation).await?;
+        let after = self.store.update_receipts(conversation, actor, delivered, read).await?;
+        if (after.delivered_seq, after.read_seq) == (before.delivered_seq, before.read_seq) {
+            return Ok(Outcome::new(after));
+        }
+        let recipients = self.member_ids(conversation).await?;
+        let event = change(
+            Some(conversation),
+            ChangeKind::Receipt {
+                user_id: actor,
+                delivered_seq: after.delivered_seq,
+                read_seq: after.read_seq,
+            },
+        );
+        Ok(Outcome::with(after, vec![deliver(&recipients, event)]))
+    }
+}

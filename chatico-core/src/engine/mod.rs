@@ -1,0 +1,403 @@
+//! The engine: every chat operation, with its rules, over the ports.
+//!
+//! [`Engine`] is sans-I/O in the sense that matters here: it reaches storage only through
+//! [`Store`], time only through [`Clock`], codes only through [`OtpVerifier`] /
+//! [`crate::ports::OtpCache`]. Transports (the gateway, an embedding server, tests) call it
+//! with an authenticated actor and get back either a value (reads) or an [`Outcome`]
+//! (changes): the value to acknowledge plus the [`Delivery`]s to fan out afterwards.
+//!
+//! # Rules enforced here, for every operation
+//!
+//! - A conversation the actor is not a member of answers exactly like a missing one:
+//!   `Error::NotFound { what: "conversation" }`. Membership is checked before anything that
+//!   could tell the two apart.
+//! - Input is validated before anything is written; an error means nothing changed (a
+//!   store failure between two writes of one operation is logged and reported).
+//! - Blocking (either direction) forbids opening or sending in a direct conversation and
+//!   inviting to a group, and hides presence, typing, last seen and profile updates both
+//!   ways. Group messages still reach every member.
+//! - Roles: the owner and admins add members, remove plain members and edit the group; only
+//!   the owner removes admins and changes roles (to `admin` or `member`); ownership passes
+//!   only when the owner leaves, to the oldest admin, else the oldest member. Direct
+//!   conversations have no member management and cannot be left (archive them instead).
+//! - Delete for everyone: the sender, or in a group an owner/admin. System notices cannot be
+//!   deleted.
+//!
+//! # Live events and positions
+//!
+//! Store writes do not report the positions of the changes they record, so the
+//! `Event::Change`s in an [`Outcome`] carry `pos = `[`LIVE_POS`] (0). Clients apply live
+//! changes idempotently (messages by `(conversation, seq)`, receipts as max-watermarks,
+//! membership as sets) and advance their sync cursor only from [`SyncPage::next`]; a resync
+//! after a reconnect may repeat a change already applied live, never miss one.
+//!
+//! # Ephemeral state
+//!
+//! Presence (open connections per user) and typing indicators live in this `Engine`'s
+//! memory: one node's view. Several gateway nodes each track their own connections.
+
+mod conversations;
+mod ephemeral;
+mod messages;
+mod users;
+pub(crate) mod validate;
+
+#[cfg(feature = "server")]
+mod auth;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ids::{ClientMsgId, ConversationId, MessageId, SessionId, Timestamp, UserId};
+use crate::model::{Content, Conversation, Member, NewMessage, SystemNotice, User};
+use crate::ports::{Clock, Store};
+use crate::sync::{Change, ChangeKind, Delivery, EphemeralSnapshot, Event, SyncCursor, SyncPage};
+
+#[cfg(feature = "server")]
+use crate::auth::{RateLimiter, TokenService};
+#[cfg(feature = "server")]
+use crate::ports::{OtpCache, OtpVerifier, SmsSender};
+
+pub use crate::sync::Outcome;
+
+/// The `pos` of changes delivered live (see the module docs): not a store position.
+pub const LIVE_POS: SyncCursor = 0;
+
+/// Upper bound on the conversations scanned to find who shares one with a user.
+const PEER_SCAN_LIMIT: u32 = 10_000;
+
+/// An authenticated caller: the user and the session (device login) the token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuthContext {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+}
+
+/// The answer to an OTP request. Identical for known and unknown phones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OtpRequested {
+    /// The earliest another code may be requested for this phone.
+    pub resend_after_ms: u64,
+    /// How long the code stays valid.
+    pub expires_in_ms: u64,
+}
+
+/// Tokens of a session, after a login or a refresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuthTokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub access_expires_at: Timestamp,
+    pub refresh_expires_at: Timestamp,
+    pub user: User,
+    /// True when this login created the user.
+    pub new_user: bool,
+}
+
+/// A message to send. `(sender, client_msg_id)` makes it idempotent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SendMessage {
+    pub conversation_id: ConversationId,
+    pub client_msg_id: ClientMsgId,
+    /// `Text` or `Media` (a blob the sender registered); `System` is refused.
+    pub content: Content,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_seq: Option<i64>,
+}
+
+/// A conversation with its members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConversationDetails {
+    pub conversation: Conversation,
+    pub members: Vec<Member>,
+}
+
+/// What a sync returns: the persistent changes since the cursor, and the ephemeral state now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SyncResponse {
+    pub page: SyncPage,
+    pub ephemeral: EphemeralSnapshot,
+}
+
+/// In-memory presence and typing state of this node.
+#[derive(Debug, Default)]
+pub(crate) struct Ephemeral {
+    /// Open connections per user.
+    connections: HashMap<UserId, HashSet<u64>>,
+    /// Who is typing where, until when.
+    typing: HashMap<(ConversationId, UserId), Timestamp>,
+}
+
+#[cfg(feature = "server")]
+struct AuthParts {
+    tokens: TokenService,
+    otp: Option<(Arc<dyn OtpVerifier>, RateLimiter)>,
+}
+
+/// The chat engine. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: Config,
+    ephemeral: Mutex<Ephemeral>,
+    #[cfg(feature = "server")]
+    auth: AuthParts,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine over `store` and `clock`. Fails if `config` is not valid. With feature
+    /// `server`, tokens work at once; OTP login needs [`Engine::with_otp`] or
+    /// [`Engine::with_local_otp`].
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: Config) -> Result<Self> {
+        config.validate()?;
+        Ok(Engine {
+            #[cfg(feature = "server")]
+            auth: AuthParts {
+                tokens: TokenService::new(&config.auth),
+                otp: None,
+            },
+            store,
+            clock,
+            config,
+            ephemeral: Mutex::new(Ephemeral::default()),
+        })
+    }
+
+    /// Uses `verifier` for OTP codes and `limits_cache` for the rate-limit counters.
+    #[cfg(feature = "server")]
+    pub fn with_otp(mut self, verifier: Arc<dyn OtpVerifier>, limits_cache: Arc<dyn OtpCache>) -> Self {
+        let limiter = RateLimiter::new(limits_cache, &self.config.auth);
+        self.auth.otp = Some((verifier, limiter));
+        self
+    }
+
+    /// Uses the core's own codes ([`crate::auth::LocalOtpVerifier`]), kept in `cache` (which
+    /// also holds the rate-limit counters) and sent with `sms`.
+    #[cfg(feature = "server")]
+    pub fn with_local_otp(self, cache: Arc<dyn OtpCache>, sms: Arc<dyn SmsSender>) -> Self {
+        let verifier = Arc::new(crate::auth::LocalOtpVerifier::new(
+            cache.clone(),
+            sms,
+            &self.config.auth,
+        ));
+        self.with_otp(verifier, cache)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now_ms()
+    }
+
+    fn ephemeral(&self) -> Result<MutexGuard<'_, Ephemeral>> {
+        self.ephemeral
+            .lock()
+            .map_err(|_| Error::internal("ephemeral state lock poisoned"))
+    }
+
+    // ---- shared helpers ------------------------------------------------------------------
+
+    /// The conversation and the actor's membership; `NotFound("conversation")` alike when
+    /// the conversation is missing and when the actor is not a member.
+    async fn membership(&self, actor: UserId, conversation: ConversationId) -> Result<(Conversation, Member)> {
+        let member = self
+            .store
+            .get_member(conversation, actor)
+            .await?
+            .ok_or(Error::not_found("conversation"))?;
+        let conv = self
+            .store
+            .get_conversation(conversation)
+            .await?
+            .ok_or(Error::not_found("conversation"))?;
+        Ok((conv, member))
+    }
+
+    async fn require_user(&self, id: UserId) -> Result<User> {
+        self.store.get_user(id).await?.ok_or(Error::not_found("user"))
+    }
+
+    async fn member_ids(&self, conversation: ConversationId) -> Result<Vec<UserId>> {
+        Ok(self
+            .store
+            .list_members(conversation)
+            .await?
+            .into_iter()
+            .map(|m| m.user_id)
+            .collect())
+    }
+
+    /// Everyone who shares a conversation with `user` (not `user`).
+    async fn co_members(&self, user: UserId) -> Result<BTreeSet<UserId>> {
+        let mut out = BTreeSet::new();
+        for archived in [false, true] {
+            for s in self.store.list_conversations(user, archived, PEER_SCAN_LIMIT).await? {
+                out.extend(s.members.iter().map(|m| m.user_id));
+            }
+        }
+        out.remove(&user);
+        Ok(out)
+    }
+
+    /// Who is told about `user`'s presence and profile: users who have `user` as a contact
+    /// and users sharing a conversation with them, except across a block and except `user`.
+    async fn audience(&self, user: UserId) -> Result<Vec<UserId>> {
+        let mut out = self.co_members(user).await?;
+        out.extend(self.store.contact_owners(user).await?);
+        for b in self.store.blocked_either_way(user).await? {
+            out.remove(&b);
+        }
+        out.remove(&user);
+        Ok(out.into_iter().collect())
+    }
+
+    /// Whose presence `user` sees in a sync snapshot: their contacts and users sharing a
+    /// conversation with them, except across a block.
+    async fn interests(&self, user: UserId) -> Result<Vec<UserId>> {
+        let mut out = self.co_members(user).await?;
+        out.extend(self.store.list_contacts(user).await?.into_iter().map(|u| u.id));
+        for b in self.store.blocked_either_way(user).await? {
+            out.remove(&b);
+        }
+        out.remove(&user);
+        Ok(out.into_iter().collect())
+    }
+
+    /// Writes a system notice into a conversation's timeline and queues its delivery to
+    /// `recipients`. The operation it describes has already happened, so a failure here is
+    /// logged, not returned.
+    async fn notice(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        notice: SystemNotice,
+        recipients: &[UserId],
+        out: &mut Vec<Delivery>,
+    ) {
+        let now = self.now();
+        let id = MessageId::new(now);
+        let new = NewMessage {
+            id,
+            conversation_id: conversation,
+            sender_id: actor,
+            client_msg_id: format!("system:{id}"),
+            content: Content::System(notice),
+            reply_to_seq: None,
+            created_at: now,
+        };
+        match self.store.insert_message(&new).await {
+            Ok((message, _)) => out.push(deliver(
+                recipients,
+                change(Some(conversation), ChangeKind::Message { message }),
+            )),
+            Err(e) => tracing::warn!(target: "chatico::engine", error = %e, %conversation, "system notice not written"),
+        }
+    }
+}
+
+/// A live change event (see [`LIVE_POS`]).
+fn change(conversation_id: Option<ConversationId>, kind: ChangeKind) -> Event {
+    Event::Change(Change {
+        pos: LIVE_POS,
+        conversation_id,
+        kind,
+    })
+}
+
+/// A delivery to `recipients` (sorted, without duplicates).
+fn deliver(recipients: &[UserId], event: Event) -> Delivery {
+    let set: BTreeSet<UserId> = recipients.iter().copied().collect();
+    Delivery {
+        recipients: set.into_iter().collect(),
+        event,
+    }
+}
+
+/// Clamps a requested page size to `1..=max`.
+fn page(limit: u32, max: u32) -> u32 {
+    limit.clamp(1, max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_are_deduplicated_and_sorted() {
+        let a = UserId::new(1);
+        let b = UserId::new(2);
+        let d = deliver(
+            &[b, a, b],
+            Event::Presence(crate::model::Presence {
+                user_id: a,
+                online: true,
+                last_seen_at: None,
+            }),
+        );
+        assert_eq!(d.recipients, vec![a, b]);
+    }
+
+    #[test]
+    fn page_sizes_are_clamped() {
+        assert_eq!(page(0, 10), 1);
+        assert_eq!(page(1000, 10), 10);
+        assert_eq!(page(5, 10), 5);
+    }
+
+    /// The engine's futures must be `Send` so multi-threaded runtimes can drive them.
+    #[cfg(not(target_family = "wasm"))]
+    #[allow(dead_code)]
+    fn futures_are_send(e: &Engine, u: UserId, c: ConversationId) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(e.send(
+            u,
+            SendMessage {
+                conversation_id: c,
+                client_msg_id: "x".into(),
+                content: Content::Text { text: "x".into() },
+                reply_to_seq: None,
+            },
+        ));
+        is_send(e.connected(u, 1));
+        is_send(e.disconnected(u, 1));
+        is_send(e.typing(u, c, true));
+        is_send(e.sync(u, 0, 10));
+        is_send(e.create_group(u, "t".into(), vec![]));
+        is_send(e.update_profile(u, Default::default()));
+        #[cfg(feature = "server")]
+        {
+            is_send(e.request_otp("+15550000000", "ip"));
+            is_send(e.verify_otp("+15550000000", "123456", "ip", None));
+            is_send(e.refresh("t"));
+            is_send(e.authenticate("t"));
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Gateway limits and timings. Every value is explicit and has a documented default.
+
+use std::time::Duration;
+
+/// Which browser origins may open WebSockets and call the REST API with credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginPolicy {
+    /// Any origin (only sensible behind another gateway that checks it).
+    Any,
+    /// Exactly these origins (`scheme://host[:port]`, compared case-insensitively). A request
+    /// without an `Origin` header (a native client) is always allowed.
+    List(Vec<String>),
+}
+
+impl OriginPolicy {
+    /// Whether a request carrying `Origin: origin` is allowed.
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            OriginPolicy::Any => true,
+            OriginPolicy::List(list) => list
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin.trim_end_matches('/'))),
+        }
+    }
+}
+
+/// Per-user request budget: a token bucket refilled at `per_second`, holding at most `burst`.
+/// Every authenticated REST request and every WebSocket frame takes one token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// Everything the gateway is configured with. See each field for its default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Largest WebSocket frame (and message) accepted; larger ones close the connection with
+    /// 1009 before anything is processed. Default 64 KiB.
+    pub max_frame_bytes: usize,
+    /// Largest REST JSON body; larger ones answer 413 `too_large`. Default 64 KiB.
+    pub max_body_bytes: usize,
+    /// Largest upload (`POST /v1/blobs`). Default 10 MiB.
+    pub max_upload_bytes: usize,
+    /// Outbound frames queued per connection before it counts as a slow consumer and is
+    /// closed with 4008. Default 256.
+    pub outbound_queue: usize,
+    /// Initial capacity of a connection's read buffer, in bytes. Default 1 KiB (it grows for
+    /// a large frame, up to `max_frame_bytes`).
+    pub read_buffer_bytes: usize,
+    /// Most bytes a connection may have written but not yet accepted by the socket. Default
+    /// 256 KiB.
+    pub max_write_buffer_bytes: usize,
+    /// Time allowed between the upgrade and a successful `auth` frame. Default 10 s.
+    pub auth_timeout: Duration,
+    /// The server pings a connection this often. Default 30 s.
+    pub heartbeat_interval: Duration,
+    /// A connection from which nothing (not even a pong) arrived for `heartbeat_interval +
+    /// heartbeat_timeout` is closed with 4009. Default 10 s.
+    pub heartbeat_timeout: Duration,
+    /// After this long without new live changes, a connection that delivered some sends a
+    /// `cursor` checkpoint. Default 250 ms.
+    pub checkpoint_idle: Duration,
+    /// A connection also checkpoints after this many live changes. Default 64.
+    pub checkpoint_every: usize,
+    /// Every subscribed connection re-syncs from its checkpoint this often even when idle, to
+    /// recover changes a backplane lost. Default 60 s.
+    pub resync_interval: Duration,
+    /// How long a closing connection may take to write its close frame. Default 5 s.
+    pub close_timeout: Duration,
+    /// Page size of the resume catch-up. Default 200.
+    pub sync_page: u32,
+    pub origins: OriginPolicy,
+    pub rate_limit: RateLimit,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            max_frame_bytes: 64 * 1024,
+            max_body_bytes: 64 * 1024,
+            max_upload_bytes: 10 * 1024 * 1024,
+            outbound_queue: 256,
+            read_buffer_bytes: 1024,
+            max_write_buffer_bytes: 256 * 1024,
+            auth_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(30),
+            heartbeat_timeout: Duration::from_secs(10),
+            checkpoint_idle: Duration::from_millis(250),
+            checkpoint_every: 64,
+            resync_interval: Duration::from_secs(60),
+            close_timeout: Duration::from_secs(5),
+            sync_page: 200,
+            origins: OriginPolicy::List(Vec::new()),
+            rate_limit: RateLimit {
+                per_second: 50,
+                burst: 200,
+            },
+        }
+    }
+}
