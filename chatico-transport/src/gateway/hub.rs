@@ -6,7 +6,7 @@
 //! is full is told to close with [`close_code::SLOW_CONSUMER`]; everyone else keeps full speed.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -145,9 +145,7 @@ impl Hub {
     }
 
     fn shard(&self, user: &UserId) -> &Shard {
-        let mut h = self.hasher.build_hasher();
-        user.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[(self.hasher.hash_one(user) as usize) % SHARDS]
     }
 
     /// Registers a connection of `user` (logged in with `session`, if known); returns its
