@@ -9,7 +9,7 @@
 //! The connection task is generic over the byte stream ([`run_connection`]), so tests can
 //! drive it over an in-memory pipe.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -241,10 +241,13 @@ struct Conn<T> {
     subscribed: bool,
     /// Every change up to here has been sent on this connection (the last `cursor` sent).
     checkpoint: SyncCursor,
-    /// Changes sent live since the last checkpoint began.
-    live: KeyBag,
+    /// Positions above the checkpoint already sent live.
+    live_pos: BTreeSet<SyncCursor>,
+    /// Changes without a position (`pos: 0`) sent live since the last checkpoint began.
+    live_keys: KeyBag,
     live_count: usize,
-    /// Changes a checkpoint sent, to suppress their late live copies: key -> (count, since).
+    /// Changes a checkpoint sent, to suppress late live copies that carry no position:
+    /// key -> (count, since).
     recent: HashMap<ChangeKey, (u32, Instant)>,
     checkpoint_due: Option<Instant>,
     next_resync: Instant,
@@ -276,7 +279,8 @@ where
         reg,
         subscribed: false,
         checkpoint: 0,
-        live: KeyBag::default(),
+        live_pos: BTreeSet::new(),
+        live_keys: KeyBag::default(),
         live_count: 0,
         recent: HashMap::new(),
         checkpoint_due: None,
@@ -678,17 +682,27 @@ where
     }
 
     /// Whether a live frame goes out (and accounts for it).
+    ///
+    /// A change with a position is sent unless a checkpoint already covers it (`pos <=
+    /// checkpoint`: the checkpoint's sync sent it, or it is outside the user's audience) or
+    /// it went out already. A change without one (`pos: 0`, from a producer that cannot
+    /// know it) is matched by its [`ChangeKey`] against what recent checkpoints sent.
     fn accept_live(&mut self, f: &OutFrame) -> bool {
-        let Some(key) = &f.key else { return true };
-        if let Some((n, _)) = self.recent.get_mut(key) {
-            // A checkpoint already sent this change.
-            *n -= 1;
-            if *n == 0 {
-                self.recent.remove(key);
+        let Some((pos, key)) = &f.change else { return true };
+        if *pos > 0 {
+            if *pos <= self.checkpoint || !self.live_pos.insert(*pos) {
+                return false;
             }
-            return false;
+        } else {
+            if let Some((n, _)) = self.recent.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.recent.remove(key);
+                }
+                return false;
+            }
+            self.live_keys.add(key.clone());
         }
-        self.live.add(key.clone());
         self.live_count += 1;
         self.checkpoint_due = Some(Instant::now() + self.gw.config.checkpoint_idle);
         true
@@ -698,8 +712,9 @@ where
     /// `first` is a first page already fetched (subscribe).
     async fn run_checkpoint(&mut self, first: Option<SyncResponse>) -> Result<(), Stop> {
         let now = Instant::now();
-        // Every live change sent so far was committed before the sync below reads.
-        let mut sent_live = std::mem::take(&mut self.live);
+        // Every live change sent so far was committed before the sync below reads, so a
+        // position-less one the sync does not return is outside the user's audience.
+        let mut sent_keys = std::mem::take(&mut self.live_keys);
         self.live_count = 0;
         self.checkpoint_due = None;
         self.next_resync = now + self.gw.config.resync_interval;
@@ -719,9 +734,9 @@ where
                     Err(e) => {
                         tracing::warn!(error = %e, user = %self.ctx.user_id, "checkpoint sync failed; retrying");
                         // Keep what was sent live for the retry.
-                        for (k, n) in sent_live.0 {
+                        for (k, n) in sent_keys.0 {
                             for _ in 0..n {
-                                self.live.add(k.clone());
+                                self.live_keys.add(k.clone());
                             }
                         }
                         self.checkpoint_due = Some(Instant::now() + CHECKPOINT_RETRY);
@@ -732,7 +747,7 @@ where
             let mut moved = false;
             for change in resp.page.changes {
                 let key = ChangeKey::of(&change);
-                if sent_live.take(&key) {
+                if self.live_pos.remove(&change.pos) || sent_keys.take(&key) {
                     continue;
                 }
                 let f = hub::event_frame(&Event::Change(change));
@@ -743,6 +758,8 @@ where
             }
             let advanced = resp.page.next > self.checkpoint;
             self.checkpoint = self.checkpoint.max(resp.page.next);
+            // Positions at or below the checkpoint are settled (sent, or not for this user).
+            self.live_pos = self.live_pos.split_off(&(self.checkpoint + 1));
             if announce || moved || advanced {
                 let cursor = ServerFrame::Cursor {
                     pos: self.checkpoint,
