@@ -6,13 +6,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::response::Html;
-use axum::routing::get;
 use chatico_core::engine::Engine;
 use chatico_core::ids::Phone;
 use chatico_core::memory::MemoryStore;
 use chatico_core::ports::{SmsSender, Store, SystemClock};
 use chatico_core::{Config, MemoryOtpCache};
+use chatico_store::blob::LocalDiskBlobStore;
 use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy};
 use clap::{Parser, ValueEnum};
 
@@ -41,6 +40,10 @@ pub struct Args {
     /// `http://localhost:<port>`. Clients without an `Origin` header (apps) are always allowed.
     #[arg(long = "allowed-origins", env = "CHATICO_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// The web demo to serve at `/` (what `scripts/build-web.sh` writes). Without an
+    /// `index.html` there, `/` is a short text page.
+    #[arg(long, env = "CHATICO_WEB_DIR", default_value = "examples/web/dist")]
+    pub web_dir: PathBuf,
     /// Log filter (`tracing` env-filter syntax).
     #[arg(long, env = "CHATICO_LOG", default_value = "info,chatico=info")]
     pub log: String,
@@ -154,7 +157,11 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
     } else {
         args.allowed_origins.clone()
     };
+    let blobs = LocalDiskBlobStore::open(args.data_dir.join("blobs"))
+        .await
+        .map_err(|e| format!("blob store in {}: {e}", args.data_dir.display()))?;
     let gateway = Gateway::builder(Arc::new(engine))
+        .blob_store(Arc::new(blobs))
         .config(GatewayConfig {
             origins: OriginPolicy::List(origins),
             ..GatewayConfig::default()
@@ -162,15 +169,9 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
         .start()
         .await
         .map_err(|e| format!("gateway: {e}"))?;
-    let app = Router::new()
-        .route("/", get(|| async { Html(INDEX) }))
+    let app = crate::web::routes(&args.web_dir)
         .merge(gateway.router())
         // One `tracing` span per request (method, path, status, latency at debug level).
         .layer(tower_http::trace::TraceLayer::new_for_http());
     Ok(Server { gateway, app })
 }
-
-const INDEX: &str = "<!doctype html><meta charset=utf-8><title>ChatiCO</title>\
-<h1>ChatiCO server</h1><p>REST under <code>/v1</code> (<a href=/v1/openapi.json>OpenAPI</a>), \
-WebSocket at <code>/v1/ws</code> (subprotocol <code>chatico.v1.json</code>). \
-See README.md and docs/PROTOCOL.md.</p>";

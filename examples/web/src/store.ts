@@ -40,7 +40,7 @@ function saveState(): void {
 export const eventHooks = new Set<(ev: ClientEvent) => void>();
 
 export async function boot(): Promise<boolean> {
-  await init({ module_or_path: new URL("chatico_wasm_bg.wasm", document.baseURI) });
+  await init({ module_or_path: new URL("assets/chatico_wasm_bg.wasm", document.baseURI) });
   client = new ChatClient(location.origin, { device: browserName() });
   client.onEvent((ev: ClientEvent) => {
     switch (ev.type) {
