@@ -396,14 +396,18 @@ impl Connection {
                 self.inner.state.borrow_mut().durable.subscribed_before = true;
                 self.inner.link_up.set(true);
                 self.inner.set_state(ConnectionState::Syncing);
-                if first {
-                    // A first subscription starts from now: the list comes from REST.
+                if first || !self.inner.view_loaded.get() {
+                    // A first subscription starts from now, and a view restored after a
+                    // restart starts empty: the list comes from REST.
                     self.inner.spawn_reload();
                 }
                 self.flush_outbox()
             }
             (Pending::Subscribe { .. }, other) => {
-                tracing::warn!(?other, "subscribe refused");
+                match &other {
+                    Err(e) => tracing::warn!(error = %e, "subscribe refused"),
+                    Ok(_) => tracing::warn!("unexpected answer to subscribe"),
+                }
                 if let Err(Error::Unauthorized { .. }) = other {
                     self.unauthorized = true;
                 }
@@ -413,7 +417,7 @@ impl Connection {
                 self.inflight.remove(&client_msg_id);
                 match r {
                     Ok(AckResult::Send { message }) => self.on_sent(message),
-                    Ok(other) => tracing::warn!(?other, "unexpected answer to send"),
+                    Ok(_) => tracing::warn!("unexpected answer to send"),
                     Err(e) => self.on_send_error(&client_msg_id, e),
                 }
                 if self.sends_paused_until.is_none() {

@@ -49,6 +49,9 @@ pub(crate) struct Inner {
     pub link_up: Cell<bool>,
     reloading: Cell<bool>,
     reload_again: Cell<bool>,
+    /// Whether this client has loaded the conversation list since its view was created (a
+    /// view restored with `importState` resumes changes but starts empty).
+    pub view_loaded: Cell<bool>,
     frame_ids: Cell<u64>,
 }
 
@@ -71,6 +74,7 @@ impl Inner {
             link_up: Cell::new(false),
             reloading: Cell::new(false),
             reload_again: Cell::new(false),
+            view_loaded: Cell::new(false),
             frame_ids: Cell::new(1),
         }
     }
@@ -97,8 +101,8 @@ impl Inner {
         }
         let Ok(value) = js::to_js(&ev) else { return };
         for f in listeners {
-            if let Err(e) = f.call1(&JsValue::NULL, &value) {
-                tracing::warn!(error = ?e, "an event listener threw");
+            if f.call1(&JsValue::NULL, &value).is_err() {
+                tracing::warn!("an event listener threw");
             }
         }
     }
@@ -183,6 +187,7 @@ impl Inner {
         summaries.extend(rest::list_conversations(self, true).await?);
         let contacts = rest::list_contacts(self).await?;
         let blocked = rest::list_blocked(self).await?;
+        self.view_loaded.set(true);
         let updates = self
             .with_view(|v| {
                 let mut u = v.load_summaries(summaries);

@@ -212,7 +212,7 @@ pub(crate) async fn receipts(inner: &Inner, conv: ConversationId, body: &Receipt
 }
 
 pub(crate) async fn typing(inner: &Inner, conv: ConversationId, typing: bool) -> Result<()> {
-    let _: serde_json::Value = call(
+    let _: serde::de::IgnoredAny = call(
         inner,
         method::POST,
         &format!("/v1/conversations/{conv}/typing"),

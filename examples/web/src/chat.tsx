@@ -1,8 +1,8 @@
 // One open conversation: header (presence, typing), messages (ticks, images, deletions) and
 // the composer (text, images, typing indicator).
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import type { ConversationView, Message, PendingMessage } from "chatico-wasm";
-import { client } from "./store";
+import type { ClientEvent, ConversationView, Message, PendingMessage } from "chatico-wasm";
+import { client, eventHooks } from "./store";
 import { Avatar, Icon, Ticks, avatarOf, clock, colorOf, lastSeen, memberName, peerOf, systemText, tickOf, titleOf } from "./ui";
 
 const TYPING_REFRESH_MS = 3000;
@@ -39,6 +39,15 @@ export function Chat(props: { c: ConversationView; onBack: () => void; onClosed:
     document.addEventListener("visibilitychange", mark);
     return () => document.removeEventListener("visibilitychange", mark);
   }, [id, lastSeq, c.read_seq, c.conversation.last_seq]);
+
+  // A send the server refused for good (e.g. the peer blocked us) leaves the outbox: say so.
+  useEffect(() => {
+    const hook = (ev: ClientEvent) => {
+      if (ev.type === "send_failed") setError(`Message not sent: ${ev.error.message}`);
+    };
+    eventHooks.add(hook);
+    return () => eventHooks.delete(hook);
+  }, [id]);
 
   useLayoutEffect(() => {
     const el = scroller.current;
@@ -118,7 +127,7 @@ export function Chat(props: { c: ConversationView; onBack: () => void; onClosed:
         ))}
       </div>
       {error ? (
-        <div class="banner error" onClick={() => setError("")}>
+        <div class="banner error" onClick={() => setError("")} data-testid="chat-error">
           {error}
         </div>
       ) : null}
