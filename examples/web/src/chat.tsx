@@ -164,7 +164,9 @@ function Bubble(props: { c: ConversationView; m: Message; prev?: Message }) {
           </div>
         ) : null}
         {deleted ? (
-          <span class="text" data-testid="deleted">🚫 This message was deleted</span>
+          <span class="text inline-icon" data-testid="deleted">
+            <Icon name="ban" size={16} /> This message was deleted
+          </span>
         ) : m.content?.type === "media" ? (
           <>
             <img
@@ -222,7 +224,13 @@ function PendingBubble(props: { p: PendingMessage }) {
   return (
     <div class="row mine" data-testid="message" data-pending="true">
       <div class="bubble pending">
-        {p.content.type === "text" ? <span class="text">{p.content.text}</span> : <span class="text">📷 {p.content.type === "media" ? (p.content.caption ?? "Photo") : ""}</span>}
+        {p.content.type === "text" ? (
+          <span class="text">{p.content.text}</span>
+        ) : (
+          <span class="text inline-icon">
+            <Icon name="camera" size={16} /> {p.content.type === "media" ? (p.content.caption ?? "Photo") : ""}
+          </span>
+        )}
         <span class="meta">
           {clock(p.queued_at)}
           <Ticks tick="pending" />

@@ -3,7 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import type { ConversationView, User } from "chatico-wasm";
 import { client, logout } from "./store";
-import { Avatar, Icon, Ticks, avatarOf, peerOf, preview, shortDate, tickOf, titleOf } from "./ui";
+import { Avatar, Icon, Preview, Ticks, avatarOf, peerOf, shortDate, tickOf, titleOf } from "./ui";
 import { Chat } from "./chat";
 import { NewGroupPanel, PeoplePanel, ProfilePanel } from "./panels";
 
@@ -150,7 +150,7 @@ function ConversationRow(props: { c: ConversationView; active: boolean; onClick:
           ) : (
             <span class="conv-preview">
               {mine && last ? <Ticks tick={tickOf(c, last)} /> : null}
-              {preview(last)}
+              <Preview m={last} />
             </span>
           )}
           {c.unread > 0 ? (

@@ -110,16 +110,28 @@ export function Ticks(props: { tick: Tick }) {
   );
 }
 
-export function preview(m: Message | null | undefined): string {
-  if (!m) return "";
-  if (!m.content) return "🚫 This message was deleted";
+/** The one-line preview of a message in the conversation list. */
+export function Preview(props: { m: Message | null | undefined }) {
+  const m = props.m;
+  if (!m) return null;
+  if (!m.content) {
+    return (
+      <span class="inline-icon deleted-text">
+        <Icon name="ban" size={15} /> This message was deleted
+      </span>
+    );
+  }
   switch (m.content.type) {
     case "text":
-      return m.content.text;
+      return <>{m.content.text}</>;
     case "media":
-      return `📷 ${m.content.caption ?? "Photo"}`;
+      return (
+        <span class="inline-icon">
+          <Icon name="camera" size={16} /> {m.content.caption ?? "Photo"}
+        </span>
+      );
     case "system":
-      return systemText(m.content);
+      return <>{systemText(m.content)}</>;
   }
 }
 
@@ -147,7 +159,7 @@ export function nameOf(id: string): string {
   return client.profile(id)?.display_name ?? "Someone";
 }
 
-export function Icon(props: { name: "search" | "send" | "clip" | "back" | "more" | "archive" | "group" | "people" | "close" | "camera" | "logout" | "chat" }) {
+export function Icon(props: { name: "search" | "send" | "clip" | "back" | "more" | "archive" | "group" | "people" | "close" | "camera" | "logout" | "chat" | "ban"; size?: number }) {
   const paths: Record<string, string> = {
     search: "M10.5 3a7.5 7.5 0 015.9 12.1l4.2 4.2-1.4 1.4-4.2-4.2A7.5 7.5 0 1110.5 3zm0 2a5.5 5.5 0 100 11 5.5 5.5 0 000-11z",
     send: "M3 20.5v-7l9-1.5-9-1.5v-7L22 12z",
@@ -161,9 +173,11 @@ export function Icon(props: { name: "search" | "send" | "clip" | "back" | "more"
     camera: "M12 9a4 4 0 100 8 4 4 0 000-8zm8-3h-3.2l-1.8-2H9L7.2 6H4a2 2 0 00-2 2v11a2 2 0 002 2h16a2 2 0 002-2V8a2 2 0 00-2-2z",
     logout: "M16 17v-3H9v-4h7V7l5 5zM14 2a2 2 0 012 2v2h-2V4H5v16h9v-2h2v2a2 2 0 01-2 2H5a2 2 0 01-2-2V4a2 2 0 012-2z",
     chat: "M4 4h16a2 2 0 012 2v10a2 2 0 01-2 2H8l-5 4V6a2 2 0 011-2z",
+    ban: "M12 2a10 10 0 110 20 10 10 0 010-20zm0 2a8 8 0 00-6.3 12.9L16.9 5.7A8 8 0 0012 4zm6.3 3.1L7.1 18.3A8 8 0 0018.3 7.1z",
   };
+  const size = props.size ?? 22;
   return (
-    <svg class="icon" viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">
+    <svg class="icon" viewBox="0 0 24 24" width={size} height={size} aria-hidden="true">
       <path d={paths[props.name]} fill="currentColor" />
     </svg>
   );
