@@ -95,7 +95,7 @@ impl ChatClient {
         } else {
             base
         };
-        connection::ws_url(&base).map_err(js_err)?;
+        crate::types::ws_url(&base).map_err(js_err)?;
         Ok(ChatClient {
             inner: Rc::new(Inner::new(base, options)),
         })

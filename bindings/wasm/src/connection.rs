@@ -29,8 +29,9 @@ use futures::channel::oneshot;
 
 use crate::inner::Inner;
 use crate::js::{self, Interval, now_ms};
-use crate::rest::{self, WS_PATH};
+use crate::rest;
 use crate::socket::{Socket, SocketEvent};
+use crate::types::ws_url;
 use crate::types::{ClientEvent, ConnectionState};
 
 /// Everything the driver reacts to.
@@ -68,18 +69,6 @@ enum Ended {
         healthy: bool,
         unauthorized: bool,
     },
-}
-
-/// The WebSocket URL derived from the base URL.
-pub(crate) fn ws_url(base: &str) -> Result<String> {
-    let rest = if let Some(r) = base.strip_prefix("https://") {
-        format!("wss://{r}")
-    } else if let Some(r) = base.strip_prefix("http://") {
-        format!("ws://{r}")
-    } else {
-        return Err(Error::invalid("base_url", "must start with http:// or https://"));
-    };
-    Ok(format!("{rest}{WS_PATH}"))
 }
 
 /// Runs until [`Input::Stop`] or until the session can no longer be refreshed.
@@ -639,22 +628,4 @@ fn send_frames(socket: &Socket, frames: Vec<ClientFrame>) -> std::result::Result
         socket.send(&text)?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn websocket_url_follows_the_base_url() {
-        assert_eq!(
-            ws_url("http://127.0.0.1:8080").ok(),
-            Some("ws://127.0.0.1:8080/v1/ws".into())
-        );
-        assert_eq!(
-            ws_url("https://chat.test/api").ok(),
-            Some("wss://chat.test/api/v1/ws".into())
-        );
-        assert!(ws_url("ftp://x").is_err());
-    }
 }

@@ -16,8 +16,6 @@ use crate::inner::Inner;
 use crate::js::now_ms;
 use crate::types::{ClientEvent, Session};
 
-pub(crate) const WS_PATH: &str = "/v1/ws";
-
 /// `METHOD` names, as `fetch` takes them.
 pub(crate) mod method {
     pub const GET: &str = "GET";

@@ -8,7 +8,20 @@ use chatico_core::error::ErrorBody;
 use chatico_core::ids::{ClientMsgId, Timestamp, UserId};
 use chatico_core::model::Message;
 use chatico_core::sync::{Change, Event, SyncCursor};
+use chatico_core::{Error, Result};
 use serde::{Deserialize, Serialize};
+
+/// The WebSocket URL derived from the base URL (`http` → `ws`, `https` → `wss`, plus `/v1/ws`).
+pub fn ws_url(base: &str) -> Result<String> {
+    let rest = if let Some(r) = base.strip_prefix("https://") {
+        format!("wss://{r}")
+    } else if let Some(r) = base.strip_prefix("http://") {
+        format!("ws://{r}")
+    } else {
+        return Err(Error::invalid("base_url", "must start with http:// or https://"));
+    };
+    Ok(format!("{rest}/v1/ws"))
+}
 
 /// `new ChatClient(baseUrl, options)`: every field optional (camelCase, as JS options go).
 #[derive(Debug, Clone, Deserialize)]
@@ -50,7 +63,7 @@ impl Default for ClientOptions {
 impl ClientOptions {
     /// Reconnect delay of attempt `attempt` (from 0): a uniform draw in `[d/2, d]` with
     /// `d = min(max, initial * 2^attempt)` ("equal jitter", as the native client).
-    pub(crate) fn backoff_ms(&self, attempt: u32, unit_random: f64) -> u64 {
+    pub fn backoff_ms(&self, attempt: u32, unit_random: f64) -> u64 {
         let d = (self.backoff_initial_ms.max(1) as f64 * 2f64.powi(attempt.min(64) as i32))
             .min(self.backoff_max_ms.max(1) as f64) as u64;
         let half = d / 2;
@@ -158,6 +171,19 @@ mod tests {
         assert_eq!(highs, vec![100, 200, 400, 800, 1600, 2000, 2000]);
         assert_eq!(lows, vec![50, 100, 200, 400, 800, 1000, 1000]);
         assert_eq!(o.backoff_ms(u32::MAX, 0.5), 1500);
+    }
+
+    #[test]
+    fn websocket_url_follows_the_base_url() {
+        assert_eq!(
+            ws_url("http://127.0.0.1:8080").ok(),
+            Some("ws://127.0.0.1:8080/v1/ws".into())
+        );
+        assert_eq!(
+            ws_url("https://chat.test/api").ok(),
+            Some("wss://chat.test/api/v1/ws".into())
+        );
+        assert!(ws_url("ftp://x").is_err());
     }
 
     #[test]
