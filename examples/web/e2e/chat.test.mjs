@@ -71,6 +71,7 @@ async function login(page, phone, name) {
   await page.getByTestId("send-code").click();
   const code = await server.codeFor(phone);
   await page.getByTestId("code").fill(code);
+  await shot(page, `00-${name.toLowerCase()}-login`);
   await page.getByTestId("verify").click();
   await until(async () => (await connectionState(page)) === "connected", `${name} connected`);
   await page.getByTestId("open-profile").click();
