@@ -42,6 +42,8 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// Largest upload (`POST /v1/blobs`). Default 10 MiB.
     pub max_upload_bytes: usize,
+    /// Most pixels (width × height) of an uploaded image. Default 50 million.
+    pub max_image_pixels: u64,
     /// Outbound frames queued per connection before it counts as a slow consumer and is
     /// closed with 4008. Default 256.
     pub outbound_queue: usize,
@@ -80,6 +82,7 @@ impl Default for GatewayConfig {
             max_frame_bytes: 64 * 1024,
             max_body_bytes: 64 * 1024,
             max_upload_bytes: 10 * 1024 * 1024,
+            max_image_pixels: 50_000_000,
             outbound_queue: 256,
             read_buffer_bytes: 1024,
             max_write_buffer_bytes: 256 * 1024,

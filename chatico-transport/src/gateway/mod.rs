@@ -1,6 +1,253 @@
-//! The embeddable gateway. See the crate docs.
+//! The embeddable gateway: REST under `/v1`, the WebSocket at `/v1/ws`, and the OpenAPI
+//! document at `/v1/openapi.json`, over one [`Engine`].
+//!
+//! ```no_run
+//! # async fn run(engine: std::sync::Arc<chatico_core::Engine>) -> chatico_core::Result<()> {
+//! use chatico_transport::gateway::{Gateway, GatewayConfig};
+//! let gateway = Gateway::builder(engine).config(GatewayConfig::default()).start().await?;
+//! let app = axum::Router::new()
+//!     .route("/health", axum::routing::get(|| async { "ok" }))
+//!     .nest("/chat", gateway.router());
+//! # let _ = app; Ok(()) }
+//! ```
+//!
+//! Request flow: persist (the engine's store write), then acknowledge (the HTTP response or
+//! the WebSocket `ack`), then fan out (the outcome's deliveries go to the [`Backplane`]; every
+//! node's dispatcher routes them to its local connections through the [`hub::Hub`]).
+//!
+//! A host that has its own transport calls the [`Engine`] itself and hands each outcome's
+//! deliveries to [`Gateway::publish`]; [`Gateway::listen`] gives it a user's live events.
 
 pub mod config;
 pub mod error;
 pub mod hub;
 pub mod limits;
+mod openapi;
+mod rest;
+mod ws;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use axum::Router;
+use chatico_core::engine::Engine;
+use chatico_core::ids::UserId;
+use chatico_core::ports::{Backplane, BlobStore};
+use chatico_core::protocol::close_code;
+use chatico_core::sync::Delivery;
+use chatico_core::{Error, Result};
+use futures::StreamExt;
+use tokio::sync::Notify;
+
+use crate::backplane::InProcessBackplane;
+
+pub use config::{GatewayConfig, OriginPolicy, RateLimit};
+pub use error::AppError;
+pub use openapi::openapi;
+
+/// State shared by every handler and connection of one gateway.
+pub(crate) struct Shared {
+    pub engine: Arc<Engine>,
+    pub backplane: Arc<dyn Backplane>,
+    pub hub: hub::Hub,
+    pub config: GatewayConfig,
+    pub rate: limits::RateLimiter,
+    pub blobs: Option<Arc<dyn BlobStore>>,
+    pub shutting_down: AtomicBool,
+    /// Notified whenever a connection ends (shutdown waits on it).
+    pub conn_ended: Notify,
+}
+
+impl Shared {
+    /// Fans deliveries out through the backplane. A backplane failure is logged, not
+    /// returned: the change is persisted and acknowledged, and clients recover it by sync.
+    pub async fn publish(&self, deliveries: Vec<Delivery>) {
+        for d in deliveries {
+            if d.recipients.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.backplane.publish(d).await {
+                tracing::warn!(error = %e, "backplane publish failed; clients recover by sync");
+            }
+        }
+    }
+}
+
+/// A running gateway. Cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("connections", &self.shared.hub.connection_count())
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures and starts a [`Gateway`].
+pub struct GatewayBuilder {
+    engine: Arc<Engine>,
+    backplane: Option<Arc<dyn Backplane>>,
+    blobs: Option<Arc<dyn BlobStore>>,
+    config: GatewayConfig,
+}
+
+impl GatewayBuilder {
+    /// The fan-out backplane (default: an [`InProcessBackplane`], for one node).
+    pub fn backplane(mut self, backplane: Arc<dyn Backplane>) -> Self {
+        self.backplane = Some(backplane);
+        self
+    }
+
+    /// Where uploads go (`POST /v1/blobs`). Without one, uploads answer `unavailable`.
+    pub fn blob_store(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    pub fn config(mut self, config: GatewayConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Subscribes to the backplane and starts the dispatcher task. Needs a tokio runtime.
+    pub async fn start(self) -> Result<Gateway> {
+        let c = &self.config;
+        if c.max_frame_bytes < 1024 || c.outbound_queue == 0 || c.checkpoint_every == 0 || c.sync_page == 0 {
+            return Err(Error::invalid(
+                "gateway config",
+                "max_frame_bytes >= 1024, outbound_queue, checkpoint_every and sync_page > 0",
+            ));
+        }
+        let backplane = self
+            .backplane
+            .unwrap_or_else(|| Arc::new(InProcessBackplane::default()) as Arc<dyn Backplane>);
+        let stream = backplane.subscribe().await?;
+        let shared = Arc::new(Shared {
+            rate: limits::RateLimiter::new(self.config.rate_limit, self.engine.clock().clone()),
+            hub: hub::Hub::new(self.config.outbound_queue),
+            engine: self.engine,
+            backplane,
+            config: self.config,
+            blobs: self.blobs,
+            shutting_down: AtomicBool::new(false),
+            conn_ended: Notify::new(),
+        });
+        tokio::spawn(dispatch(Arc::downgrade(&shared), stream));
+        Ok(Gateway { shared })
+    }
+}
+
+/// Routes every delivery from the backplane to this node's connections. Ends when the
+/// gateway is dropped or the backplane stream ends.
+async fn dispatch(shared: Weak<Shared>, mut stream: chatico_core::ports::EventStream) {
+    while let Some(d) = stream.next().await {
+        let Some(s) = shared.upgrade() else { return };
+        s.hub.dispatch(&d);
+    }
+    if shared.upgrade().is_some() {
+        tracing::error!("backplane stream ended; live events stop until restart (clients still resume by sync)");
+    }
+}
+
+impl Gateway {
+    /// A builder over `engine` with the default config and an in-process backplane.
+    pub fn builder(engine: Arc<Engine>) -> GatewayBuilder {
+        GatewayBuilder {
+            engine,
+            backplane: None,
+            blobs: None,
+            config: GatewayConfig::default(),
+        }
+    }
+
+    /// The gateway's routes (`/v1/...`), ready to serve or to nest under any path. Serve
+    /// with `into_make_service_with_connect_info::<SocketAddr>()` so OTP rate limits can
+    /// key on the client address.
+    pub fn router(&self) -> Router {
+        rest::router(self.shared.clone())
+    }
+
+    /// The engine this gateway drives.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.shared.engine
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.shared.config
+    }
+
+    /// Fans out deliveries from an engine call a host made itself (after acknowledging it
+    /// on the host's own transport).
+    pub async fn publish(&self, deliveries: Vec<Delivery>) {
+        self.shared.publish(deliveries).await;
+    }
+
+    /// Live events for `user` on this node, for a host's own transport (SSE, long polling...).
+    /// Each item is the JSON text of an `event` server frame (docs/PROTOCOL.md). The
+    /// listener counts as a connection for fan-out (a full queue ends it like a slow
+    /// WebSocket) but not for presence. Dropping it unregisters it.
+    pub fn listen(&self, user: UserId) -> Listener {
+        let (reg, _) = self.shared.hub.register(user, None);
+        Listener {
+            shared: self.shared.clone(),
+            user,
+            reg,
+        }
+    }
+
+    /// Open WebSocket connections and listeners on this node.
+    pub fn connection_count(&self) -> usize {
+        self.shared.hub.connection_count()
+    }
+
+    /// Graceful shutdown: refuses new WebSocket handshakes, asks every connection to close
+    /// with 1001 "going away", and waits (at most `close_timeout` plus a second) for them
+    /// to end. Returns how many were still open at the deadline.
+    pub async fn shutdown(&self) -> usize {
+        let s = &self.shared;
+        s.shutting_down.store(true, Ordering::SeqCst);
+        s.hub.close_all(close_code::GOING_AWAY);
+        let deadline = tokio::time::Instant::now() + s.config.close_timeout + Duration::from_secs(1);
+        loop {
+            let ended = s.conn_ended.notified();
+            if s.hub.connection_count() == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                return s.hub.connection_count();
+            }
+        }
+    }
+}
+
+/// A user's live events on this node; see [`Gateway::listen`].
+pub struct Listener {
+    shared: Arc<Shared>,
+    user: UserId,
+    reg: hub::Registration,
+}
+
+impl Listener {
+    /// The next event frame (JSON text), or `None` once the listener was closed (its queue
+    /// overflowed, or the gateway shut down).
+    pub async fn next(&mut self) -> Option<String> {
+        tokio::select! {
+            biased;
+            _ = self.reg.ctl.closed() => None,
+            f = self.reg.rx.recv() => f.map(|f| f.text.as_str().to_owned()),
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.shared.hub.unregister(self.user, self.reg.id);
+        self.shared.conn_ended.notify_waiters();
+    }
+}

@@ -1,0 +1,89 @@
+//! The OpenAPI 3.1 document of the REST API, served at `/v1/openapi.json`.
+
+use axum::Json;
+use axum::extract::{NestedPath, Request};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::server::Server;
+use utoipa::{Modify, OpenApi};
+
+use super::rest;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ChatiCO gateway",
+        description = "REST API of the ChatiCO gateway. Real-time events, sends, receipts, typing and \
+            resume also work over the WebSocket at /v1/ws (subprotocol chatico.v1.json), described in \
+            docs/PROTOCOL.md. Errors are always `{code, message, field?, retry_after_ms?}`."
+    ),
+    paths(
+        rest::request_otp, rest::verify_otp, rest::refresh, rest::logout, rest::logout_everywhere,
+        rest::me, rest::update_me, rest::list_users, rest::get_user, rest::presence,
+        rest::list_contacts, rest::add_contact, rest::remove_contact,
+        rest::list_blocked, rest::block, rest::unblock,
+        rest::list_conversations, rest::open_direct, rest::create_group, rest::get_conversation,
+        rest::update_group, rest::add_members, rest::remove_member, rest::set_role, rest::leave,
+        rest::archive, rest::history, rest::send, rest::delete_message, rest::receipts_handler,
+        rest::typing, rest::sync, rest::upload, rest::download,
+        openapi_json, websocket,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "OTP login, tokens, logout"),
+        (name = "users", description = "Profiles, search, presence"),
+        (name = "contacts", description = "Contacts and blocks"),
+        (name = "conversations", description = "Direct and group conversations, members, archive"),
+        (name = "messages", description = "History, send, delete, receipts, typing"),
+        (name = "sync", description = "Changes since a cursor"),
+        (name = "blobs", description = "Image uploads"),
+        (name = "meta", description = "This document and the WebSocket endpoint"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from /v1/auth/verify or /v1/auth/refresh"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document, with paths relative to where the router is mounted.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// This document (OpenAPI 3.1). When the router is nested, `servers` names the mount path.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+pub(crate) async fn openapi_json(req: Request) -> Json<utoipa::openapi::OpenApi> {
+    let mut doc = openapi();
+    if let Some(nested) = req.extensions().get::<NestedPath>() {
+        doc.servers = Some(vec![Server::new(nested.as_str())]);
+    }
+    Json(doc)
+}
+
+/// The WebSocket endpoint (documented here for completeness; see docs/PROTOCOL.md).
+/// Requires `Sec-WebSocket-Protocol: chatico.v1.json`; authenticate with an
+/// `Authorization: Bearer` header or a first `auth` frame — never a query parameter.
+#[utoipa::path(get, path = "/v1/ws", tag = "meta",
+    responses(
+        (status = 101, description = "Switching protocols"),
+        (status = 400, description = "`invalid_input`: not a WebSocket handshake, or no supported subprotocol", body = chatico_core::ErrorBody),
+        (status = 401, description = "`unauthorized`: a bad Authorization header", body = chatico_core::ErrorBody),
+        (status = 403, description = "`forbidden`: an Origin not in the allowlist", body = chatico_core::ErrorBody),
+        (status = 503, description = "`unavailable`: shutting down", body = chatico_core::ErrorBody)))]
+#[allow(dead_code)]
+fn websocket() {}

@@ -1,0 +1,994 @@
+//! REST handlers under `/v1`, the route table, and the authentication extractor.
+//!
+//! Every route is one row of [`routes`]; the router is built from that table and a test
+//! checks each row against the OpenAPI document.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
+use chatico_core::engine::{
+    AuthContext, AuthTokens, ConversationDetails, Engine, OtpRequested, SendMessage, SyncResponse,
+};
+use chatico_core::ids::{ConversationId, UserId};
+use chatico_core::model::{
+    BlobMeta, BlobPurpose, Conversation, ConversationSummary, HistoryDirection, HistoryQuery, Member, Message,
+    Presence, ProfilePatch, User, UserProfile,
+};
+use chatico_core::protocol::{
+    AddMembersRequest, ArchiveRequest, Changed, CreateGroupRequest, DeleteScope, OpenDirectRequest, OtpRequest,
+    PostMessage, ReceiptBody, RefreshRequest, Revoked, SetRoleRequest, TypingRequest, UpdateGroupRequest,
+    VerifyRequest, close_code,
+};
+use chatico_core::sync::Delivery;
+use chatico_core::{Error, ErrorBody};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::Shared;
+use super::error::{ApiJson, ApiPath, ApiQuery, AppError};
+
+type S = Arc<Shared>;
+type ApiResult<T> = Result<T, AppError>;
+
+/// Every route of the gateway: method, path (relative to where the router is mounted) and
+/// handler. The router is built from this table only.
+pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<S>)> {
+    vec![
+        (Method::POST, "/v1/auth/otp", post(request_otp)),
+        (Method::POST, "/v1/auth/verify", post(verify_otp)),
+        (Method::POST, "/v1/auth/refresh", post(refresh)),
+        (Method::POST, "/v1/auth/logout", post(logout)),
+        (Method::POST, "/v1/auth/logout-everywhere", post(logout_everywhere)),
+        (Method::GET, "/v1/me", get(me)),
+        (Method::PATCH, "/v1/me", patch(update_me)),
+        (Method::GET, "/v1/users", get(list_users)),
+        (Method::GET, "/v1/users/{user_id}", get(get_user)),
+        (Method::GET, "/v1/presence", get(presence)),
+        (Method::GET, "/v1/contacts", get(list_contacts)),
+        (Method::PUT, "/v1/contacts/{user_id}", put(add_contact)),
+        (Method::DELETE, "/v1/contacts/{user_id}", delete(remove_contact)),
+        (Method::GET, "/v1/blocks", get(list_blocked)),
+        (Method::PUT, "/v1/blocks/{user_id}", put(block)),
+        (Method::DELETE, "/v1/blocks/{user_id}", delete(unblock)),
+        (Method::GET, "/v1/conversations", get(list_conversations)),
+        (Method::POST, "/v1/conversations/direct", post(open_direct)),
+        (Method::POST, "/v1/conversations/group", post(create_group)),
+        (
+            Method::GET,
+            "/v1/conversations/{conversation_id}",
+            get(get_conversation),
+        ),
+        (
+            Method::PATCH,
+            "/v1/conversations/{conversation_id}",
+            patch(update_group),
+        ),
+        (
+            Method::POST,
+            "/v1/conversations/{conversation_id}/members",
+            post(add_members),
+        ),
+        (
+            Method::DELETE,
+            "/v1/conversations/{conversation_id}/members/{user_id}",
+            delete(remove_member),
+        ),
+        (
+            Method::PUT,
+            "/v1/conversations/{conversation_id}/members/{user_id}/role",
+            put(set_role),
+        ),
+        (Method::POST, "/v1/conversations/{conversation_id}/leave", post(leave)),
+        (Method::PUT, "/v1/conversations/{conversation_id}/archive", put(archive)),
+        (
+            Method::GET,
+            "/v1/conversations/{conversation_id}/messages",
+            get(history),
+        ),
+        (Method::POST, "/v1/conversations/{conversation_id}/messages", post(send)),
+        (
+            Method::DELETE,
+            "/v1/conversations/{conversation_id}/messages/{seq}",
+            delete(delete_message),
+        ),
+        (
+            Method::POST,
+            "/v1/conversations/{conversation_id}/receipts",
+            post(receipts_handler),
+        ),
+        (Method::POST, "/v1/conversations/{conversation_id}/typing", post(typing)),
+        (Method::GET, "/v1/sync", get(sync)),
+        (Method::POST, "/v1/blobs", post(upload)),
+        (Method::GET, "/v1/blobs/{key}", get(download)),
+        (Method::GET, "/v1/openapi.json", get(super::openapi::openapi_json)),
+        (Method::GET, "/v1/ws", get(super::ws::upgrade)),
+    ]
+}
+
+/// The gateway router over `shared`.
+pub(crate) fn router(shared: S) -> Router {
+    let max_body = shared.config.max_body_bytes;
+    let max_upload = shared.config.max_upload_bytes;
+    let mut r: Router<S> = Router::new();
+    for (method, path, handler) in routes() {
+        let limit = if method == Method::POST && path == "/v1/blobs" {
+            max_upload
+        } else {
+            max_body
+        };
+        r = r.route(path, handler.layer(DefaultBodyLimit::max(limit)));
+    }
+    r.fallback(no_route).with_state(shared)
+}
+
+async fn no_route() -> AppError {
+    AppError(Error::not_found("route"))
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub(crate) fn bearer(v: &HeaderValue) -> Result<&str, AppError> {
+    let s = v
+        .to_str()
+        .map_err(|_| AppError(Error::unauthorized("malformed Authorization header")))?;
+    match s.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
+        _ => Err(AppError(Error::unauthorized("expected Authorization: Bearer <token>"))),
+    }
+}
+
+/// An authenticated caller (from `Authorization: Bearer`), within their rate limit.
+pub(crate) struct Caller(pub AuthContext);
+
+impl FromRequestParts<S> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, gw: &S) -> Result<Self, Self::Rejection> {
+        let v = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| AppError(Error::unauthorized("missing bearer token")))?;
+        let ctx = gw.engine.authenticate(bearer(v)?).await?;
+        gw.rate.check(ctx.user_id)?;
+        Ok(Caller(ctx))
+    }
+}
+
+/// The client address for OTP rate limits (`"unknown"` when the server was not started
+/// with connect info).
+pub(crate) struct CallerKey(String);
+
+impl FromRequestParts<S> for CallerKey {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let key = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip().to_string())
+            .unwrap_or_else(|| "unknown".to_owned());
+        Ok(CallerKey(key))
+    }
+}
+
+/// Moves receipt watermarks (shared by REST and the WebSocket).
+pub(crate) async fn receipts(
+    engine: &Engine,
+    user: UserId,
+    conversation: ConversationId,
+    delivered: Option<i64>,
+    read: Option<i64>,
+) -> chatico_core::Result<(Member, Vec<Delivery>)> {
+    let mut deliveries = Vec::new();
+    let mut member = None;
+    if delivered.is_none() && read.is_none() {
+        return Err(Error::invalid("delivered_seq", "give delivered_seq, read_seq or both"));
+    }
+    if let Some(r) = read {
+        let o = engine.mark_read(user, conversation, r).await?;
+        deliveries.extend(o.deliveries);
+        member = Some(o.value);
+    }
+    if let Some(d) = delivered
+        && read.is_none_or(|r| d > r)
+    {
+        let o = engine.mark_delivered(user, conversation, d).await?;
+        deliveries.extend(o.deliveries);
+        member = Some(o.value);
+    }
+    let member = member.ok_or_else(|| Error::internal("receipt without a result"))?;
+    Ok((member, deliveries))
+}
+
+// ---- auth ------------------------------------------------------------------------------
+
+/// Sends a login code by SMS.
+#[utoipa::path(post, path = "/v1/auth/otp", tag = "auth", request_body = OtpRequest,
+    responses(
+        (status = 200, description = "A code was sent (the same answer for unknown phones)", body = OtpRequested),
+        (status = 400, description = "`invalid_input` (phone)", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (per phone, per client address, resend cooldown)", body = ErrorBody),
+        (status = 503, description = "`unavailable` (SMS provider)", body = ErrorBody)))]
+async fn request_otp(
+    State(gw): State<S>,
+    CallerKey(key): CallerKey,
+    ApiJson(req): ApiJson<OtpRequest>,
+) -> ApiResult<Json<OtpRequested>> {
+    Ok(Json(gw.engine.request_otp(&req.phone, &key).await?))
+}
+
+/// Checks a login code; creates the account on first login; returns tokens.
+#[utoipa::path(post, path = "/v1/auth/verify", tag = "auth", request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "Logged in", body = AuthTokens),
+        (status = 400, description = "`invalid_input` (phone, code, device)", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: wrong, expired, used or exhausted code", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody)))]
+async fn verify_otp(
+    State(gw): State<S>,
+    CallerKey(key): CallerKey,
+    ApiJson(req): ApiJson<VerifyRequest>,
+) -> ApiResult<Json<AuthTokens>> {
+    let o = gw.engine.verify_otp(&req.phone, &req.code, &key, req.device).await?;
+    gw.publish(o.deliveries).await;
+    Ok(Json(o.value))
+}
+
+/// Exchanges a refresh token for new tokens (the old refresh token stops working).
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = AuthTokens),
+        (status = 401, description = "`unauthorized`: invalid, expired, reused (session revoked)", body = ErrorBody)))]
+async fn refresh(State(gw): State<S>, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<Json<AuthTokens>> {
+    Ok(Json(gw.engine.refresh(&req.refresh_token).await?))
+}
+
+/// Revokes the caller's session; its WebSockets on this node close with 4001.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "Logged out"),
+        (status = 401, description = "`unauthorized`", body = ErrorBody)))]
+async fn logout(State(gw): State<S>, Caller(ctx): Caller) -> ApiResult<StatusCode> {
+    gw.engine.logout(&ctx).await?;
+    gw.hub
+        .close_session(ctx.user_id, ctx.session_id, close_code::UNAUTHORIZED);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes every session of the caller; their WebSockets on this node close with 4001.
+#[utoipa::path(post, path = "/v1/auth/logout-everywhere", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "Sessions revoked", body = Revoked),
+        (status = 401, description = "`unauthorized`", body = ErrorBody)))]
+async fn logout_everywhere(State(gw): State<S>, Caller(ctx): Caller) -> ApiResult<Json<Revoked>> {
+    let sessions = gw.engine.logout_everywhere(&ctx).await?;
+    gw.hub.close_user(ctx.user_id, close_code::UNAUTHORIZED);
+    Ok(Json(Revoked { sessions }))
+}
+
+// ---- users -----------------------------------------------------------------------------
+
+/// The caller's own full record.
+#[utoipa::path(get, path = "/v1/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = User),
+        (status = 401, description = "`unauthorized`", body = ErrorBody)))]
+async fn me(State(gw): State<S>, Caller(ctx): Caller) -> ApiResult<Json<User>> {
+    Ok(Json(gw.engine.me(ctx.user_id).await?))
+}
+
+/// Edits the caller's profile (absent fields unchanged; `avatar_url: null` clears it).
+#[utoipa::path(patch, path = "/v1/me", tag = "users", security(("bearer" = [])), request_body = ProfilePatch,
+    responses((status = 200, description = "The updated caller", body = User),
+        (status = 400, description = "`invalid_input` (display_name, bio, avatar_url)", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody)))]
+async fn update_me(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiJson(patch): ApiJson<ProfilePatch>,
+) -> ApiResult<Json<User>> {
+    let o = gw.engine.update_profile(ctx.user_id, patch).await?;
+    gw.publish(o.deliveries).await;
+    Ok(Json(o.value))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct UserQuery {
+    /// Part of a display name, or the start of a phone number.
+    q: Option<String>,
+    /// The last user id of the previous page.
+    #[param(value_type = Option<String>, format = Uuid)]
+    after: Option<UserId>,
+    /// Page size (clamped to the server maximum). Default 50.
+    limit: Option<u32>,
+}
+
+/// Lists or searches users (ordered by id; page with `after`).
+#[utoipa::path(get, path = "/v1/users", tag = "users", security(("bearer" = [])), params(UserQuery),
+    responses((status = 200, description = "Profiles", body = Vec<UserProfile>),
+        (status = 400, description = "`invalid_input` (q, after, limit)", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody)))]
+async fn list_users(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiQuery(q): ApiQuery<UserQuery>,
+) -> ApiResult<Json<Vec<UserProfile>>> {
+    let users = gw
+        .engine
+        .list_users(ctx.user_id, q.q.as_deref(), q.after, q.limit.unwrap_or(50))
+        .await?;
+    Ok(Json(users))
+}
+
+/// One user's profile as the caller sees it (last seen and online hidden across a block).
+#[utoipa::path(get, path = "/v1/users/{user_id}", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid)),
+    responses((status = 200, description = "Profile", body = UserProfile),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody)))]
+async fn get_user(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiPath(user): ApiPath<UserId>,
+) -> ApiResult<Json<UserProfile>> {
+    Ok(Json(gw.engine.get_profile(ctx.user_id, user).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PresenceQuery {
+    /// Comma-separated user ids.
+    users: String,
+}
+
+/// Presence of some users (offline and no last seen across a block).
+#[utoipa::path(get, path = "/v1/presence", tag = "users", security(("bearer" = [])), params(PresenceQuery),
+    responses((status = 200, description = "Presence, in the order asked, unknown users left out", body = Vec<Presence>),
+        (status = 400, description = "`invalid_input` (users)", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody)))]
+async fn presence(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiQuery(q): ApiQuery<PresenceQuery>,
+) -> ApiResult<Json<Vec<Presence>>> {
+    let users = q
+        .users
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .parse::<UserId>()
+                .map_err(|_| Error::invalid("users", "not a list of user ids"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(gw.engine.presence_of(ctx.user_id, &users).await?))
+}
+
+// ---- contacts and blocks ---------------------------------------------------------------
+
+/// The caller's contacts.
+#[utoipa::path(get, path = "/v1/contacts", tag = "contacts", security(("bearer" = [])),
+    responses((status = 200, description = "Contacts", body = Vec<UserProfile>),
+        (status = 401, description = "`unauthorized`", body = ErrorBody)))]
+async fn list_contacts(State(gw): State<S>, Caller(ctx): Caller) -> ApiResult<Json<Vec<UserProfile>>> {
+    Ok(Json(gw.engine.list_contacts(ctx.user_id).await?))
+}
+
+/// Adds a contact.
+#[utoipa::path(put, path = "/v1/contacts/{user_id}", tag = "contacts", security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid)),
+    responses((status = 200, description = "`changed`: false if already a contact", body = Changed),
+        (status = 400, description = "`invalid_input` (yourself)", body = ErrorBody),
+        (status = 404, description = "`not_found` (user)", body = ErrorBody)))]
+async fn add_contact(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiPath(u): ApiPath<UserId>,
+) -> ApiResult<Json<Changed>> {
+    let o = gw.engine.add_contact(ctx.user_id, u).await?;
+    gw.publish(o.deliveries).await;
+    Ok(Json(Changed { changed: o.value }))
+}
+
+/// Removes a contact.
+#[utoipa::path(delete, path = "/v1/contacts/{user_id}", tag = "contacts", security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid)),
+    responses((status = 200, description = "`changed`: false if not a contact", body = Changed),
+        (status = 404, description = "`not_found` (user)", body = ErrorBody)))]
+async fn remove_contact(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiPath(u): ApiPath<UserId>,
+) -> ApiResult<Json<Changed>> {
+    let o = gw.engine.remove_contact(ctx.user_id, u).await?;
+    gw.publish(o.deliveries).await;
+    Ok(Json(Changed { changed: o.value }))
+}
+
+/// Users the caller blocked.
+#[utoipa::path(get, path = "/v1/blocks", tag = "contacts", security(("bearer" = [])),
+    responses((status = 200, description = "Blocked users", body = Vec<UserProfile>),
+        (status = 401, description = "`unauthorized`", body = ErrorBody)))]
+async fn list_blocked(State(gw): State<S>, Caller(ctx): Caller) -> ApiResult<Json<Vec<UserProfile>>> {
+    Ok(Json(gw.engine.list_blocked(ctx.user_id).await?))
+}
+
+/// Blocks a user: presence, typing, last seen and profile updates are hidden both ways;
+/// direct messages and group invitations between the two are refused.
+#[utoipa::path(put, path = "/v1/blocks/{user_id}", tag = "contacts", security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid)),
+    responses((status = 200, description = "`changed`: false if already blocked", body = Changed),
+        (status = 404, description = "`not_found` (user)", body = ErrorBody)))]
+async fn block(State(gw): State<S>, Caller(ctx): Caller, ApiPath(u): ApiPath<UserId>) -> ApiResult<Json<Changed>> {
+    let o = gw.engine.block(ctx.user_id, u).await?;
+    gw.publish(o.deliveries).await;
+    Ok(Json(Changed { changed: o.value }))
+}
+
+/// Unblocks a user.
+#[utoipa::path(delete, path = "/v1/blocks/{user_id}", tag = "contacts", security(("bearer" = [])),
+    params(("user_id" = String, Path, format = Uuid)),
+    responses((status = 200, description = "`changed`: false if not blocked", body = Changed),
+        (status = 404, description = "`not_found` (user)", body = ErrorBody)))]
+async fn unblock(State(gw): State<S>, Caller(ctx): Caller, ApiPath(u): ApiPath<UserId>) -> ApiResult<Json<Changed>> {
+    let o = gw.engine.unblock(ctx.user_id, u).await?;
+    gw.publish(o.deliveries).await;
+    Ok(Json(Changed { changed: o.value }))
+}
+
+// ---- conversations ---------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ConversationQuery {
+    /// List archived conversations instead. Default false.
+    archived: Option<bool>,
+    /// Most conversations returned (clamped). Default 100.
+    limit: Option<u32>,
+}
+
+/// The caller's conversations, newest activity first, with last message, unread count and
+/// members.
+#[utoipa::path(get, path = "/v1/conversations", tag = "conversations", security(("bearer" = [])),
+    params(ConversationQuery),
+    responses((status = 200, description = "Conversation list", body = Vec<ConversationSummary>),
+        (status = 401, description = "`unauthorized`", body = ErrorBody)))]
+async fn list_conversations(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiQuery(q): ApiQuery<ConversationQuery>,
+) -> ApiResult<Json<Vec<ConversationSummary>>> {
+    let list = gw
+        .engine
+        .list_conversations(ctx.user_id, q.archived.unwrap_or(false), q.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(list))
+}
+
+/// Opens (or returns the existing) direct conversation with a user.
+#[utoipa::path(post, path = "/v1/conversations/direct", tag = "conversations", security(("bearer" = [])),
+    request_body = OpenDirectRequest,
+    responses((status = 200, description = "The direct conversation", body = Conversation),
+        (status = 403, description = "`forbidden` (a block between the two)", body = ErrorBody),
+        (status = 404, description = "`not_found` (user)", body = ErrorBody)))]
+async fn open_direct(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiJson(req): ApiJson<OpenDirectRequest>,
+) -> ApiResult<Json<Conversation>> {
+    let o = gw.engine.open_direct(ctx.user_id, req.user_id).await?;
+    gw.publish(o.deliveries).await;
+    Ok(Json(o.value))
+}
+
+/// Creates a group owned by the caller.
+#[utoipa::path(post, path = "/v1/conversations/group", tag = "conversations", security(("bearer" = [])),
+    request_body = CreateGroupRequest,
+    responses((status = 201, description = "The group", body = Conversation),
+        (status = 400, description = "`invalid_input` (title, members)", body = ErrorBody),
+        (status = 403, description = "`forbidden` (inviting across a block)", body = ErrorBody),
+        (status = 404, description = "`not_found` (a member)", body = ErrorBody)))]
+async fn create_group(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiJson(req): ApiJson<CreateGroupRequest>,
+) -> ApiResult<(StatusCode, Json<Conversation>)> {
+    let mut o = gw.engine.create_group(ctx.user_id, req.title, req.members).await?;
+    if let Some(url) = req.avatar_url {
+        let u = gw
+            .engine
+            .update_group(ctx.user_id, o.value.id, None, Some(Some(url)))
+            .await?;
+        o.deliveries.extend(u.deliveries);
+        o.value = u.value;
+    }
+    gw.publish(o.deliveries).await;
+    Ok((StatusCode::CREATED, Json(o.value)))
+}
+
+/// A conversation and its members.
+#[utoipa::path(get, path = "/v1/conversations/{conversation_id}", tag = "conversations", security(("bearer" = [])),
+    params(("conversation_id" = String, Path, format = Uuid)),
+    responses((status = 200, description = "Conversation", body = ConversationDetails),
+        (status = 404, description = "`not_found` (also when the caller is not a member)", body = ErrorBody)))]
+async fn get_conversation(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiPath(c): ApiPath<ConversationId>,
+) -> ApiResult<Json<ConversationDetails>> {
+    Ok(Json(gw.engine.get_conversation(ctx.user_id, c).await?))
+}
+
+/// Changes a group's title and/or avatar (owner and admins).
+#[utoipa::path(patch, path = "/v1/conversations/{conversation_id}", tag = "conversations", security(("bearer" = [])),
+    params(("conversation_id" = String, Path, format = Uuid)), request_body = UpdateGroupRequest,
+    responses((status = 200, description = "The group", body = Conversation),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 403, description = "`forbidden` (not an admin, or a direct conversation)", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+async fn update_group(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiPath(c): ApiPath<ConversationId>,
+    ApiJson(req): ApiJson<UpdateGroupRequest>,
+) -> ApiResult<Json<Conversation>> {
+    let o = gw
+        .engine
+        .update_group(ctx.user_id, c, req.title, req.avatar_url)
+        .await?;
+    gw.publish(o.deliveries).await;
+    Ok(Json(o.value))
+}
+
+/// Adds members to a group (owner and admins).
+#[utoipa::path(post, path = "/v1/conversations/{conversation_id}/members", tag = "conversations",
+    security(("bearer" = [])), params(("conversation_id" = String, Path, format = Uuid)),
+    request_body = AddMembersRequest,
+    responses((status = 200, description = "The members added (existing members skipped)", body = Vec<Member>),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+async fn add_members(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiPath(c): ApiPath<ConversationId>,
+    ApiJson(req): ApiJson<AddMembersRequest>,
+) -> ApiResult<Json<Vec<Member>>> {
+    let o = gw.engine.add_members(ctx.user_id, c, req.user_ids).await?;
+    gw.publish(o.deliveries).await;
+    Ok(Json(o.value))
+}
+
+/// Removes a member from a group.
+#[utoipa::path(delete, path = "/v1/conversations/{conversation_id}/members/{user_id}", tag = "conversations",
+    security(("bearer" = [])),
+    params(("conversation_id" = String, Path, format = Uuid), ("user_id" = String, Path, format = Uuid)),
+    responses((status = 204, description = "Removed"),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+async fn remove_member(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiPath((c, u)): ApiPath<(ConversationId, UserId)>,
+) -> ApiResult<StatusCode> {
+    let o = gw.engine.remove_member(ctx.user_id, c, u).await?;
+    gw.publish(o.deliveries).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes a member's role (the owner only; `admin` or `member`).
+#[utoipa::path(put, path = "/v1/conversations/{conversation_id}/members/{user_id}/role", tag = "conversations",
+    security(("bearer" = [])),
+    params(("conversation_id" = String, Path, format = Uuid), ("user_id" = String, Path, format = Uuid)),
+    request_body = SetRoleRequest,
+    responses((status = 200, description = "The member", body = Member),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+async fn set_role(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiPath((c, u)): ApiPath<(ConversationId, UserId)>,
+    ApiJson(req): ApiJson<SetRoleRequest>,
+) -> ApiResult<Json<Member>> {
+    let o = gw.engine.set_role(ctx.user_id, c, u, req.role).await?;
+    gw.publish(o.deliveries).await;
+    Ok(Json(o.value))
+}
+
+/// Leaves a group (ownership passes on when the owner leaves).
+#[utoipa::path(post, path = "/v1/conversations/{conversation_id}/leave", tag = "conversations",
+    security(("bearer" = [])), params(("conversation_id" = String, Path, format = Uuid)),
+    responses((status = 204, description = "Left"),
+        (status = 403, description = "`forbidden` (direct conversations cannot be left)", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+async fn leave(State(gw): State<S>, Caller(ctx): Caller, ApiPath(c): ApiPath<ConversationId>) -> ApiResult<StatusCode> {
+    let o = gw.engine.leave(ctx.user_id, c).await?;
+    gw.publish(o.deliveries).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Archives or unarchives a conversation for the caller only.
+#[utoipa::path(put, path = "/v1/conversations/{conversation_id}/archive", tag = "conversations",
+    security(("bearer" = [])), params(("conversation_id" = String, Path, format = Uuid)),
+    request_body = ArchiveRequest,
+    responses((status = 200, description = "The caller's membership", body = Member),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+async fn archive(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiPath(c): ApiPath<ConversationId>,
+    ApiJson(req): ApiJson<ArchiveRequest>,
+) -> ApiResult<Json<Member>> {
+    let o = gw.engine.archive(ctx.user_id, c, req.archived).await?;
+    gw.publish(o.deliveries).await;
+    Ok(Json(o.value))
+}
+
+// ---- messages --------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HistoryParams {
+    /// `before` (older than `anchor`; the newest page without an anchor) or `after`.
+    /// Default `before`.
+    #[param(value_type = Option<String>)]
+    direction: Option<HistoryDirection>,
+    /// A seq; absent means "the newest" with `before`, 0 with `after`.
+    anchor: Option<i64>,
+    /// Page size (clamped). Default 50.
+    limit: Option<u32>,
+}
+
+/// A page of history, ascending by seq, as the caller sees it.
+#[utoipa::path(get, path = "/v1/conversations/{conversation_id}/messages", tag = "messages",
+    security(("bearer" = [])), params(("conversation_id" = String, Path, format = Uuid), HistoryParams),
+    responses((status = 200, description = "Messages, ascending seq", body = Vec<Message>),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+async fn history(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiPath(c): ApiPath<ConversationId>,
+    ApiQuery(q): ApiQuery<HistoryParams>,
+) -> ApiResult<Json<Vec<Message>>> {
+    let query = HistoryQuery {
+        direction: q.direction.unwrap_or(HistoryDirection::Before),
+        anchor: q.anchor,
+        limit: q.limit.unwrap_or(50),
+    };
+    Ok(Json(gw.engine.history(ctx.user_id, c, query).await?))
+}
+
+/// Sends a message (idempotent on `client_msg_id`: a retry returns the original).
+#[utoipa::path(post, path = "/v1/conversations/{conversation_id}/messages", tag = "messages",
+    security(("bearer" = [])), params(("conversation_id" = String, Path, format = Uuid)),
+    request_body = PostMessage,
+    responses((status = 200, description = "The stored message", body = Message),
+        (status = 400, description = "`invalid_input` (client_msg_id, content, reply_to_seq)", body = ErrorBody),
+        (status = 403, description = "`forbidden` (a block in a direct conversation)", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody)))]
+async fn send(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiPath(c): ApiPath<ConversationId>,
+    ApiJson(req): ApiJson<PostMessage>,
+) -> ApiResult<Json<Message>> {
+    let o = gw
+        .engine
+        .send(
+            ctx.user_id,
+            SendMessage {
+                conversation_id: c,
+                client_msg_id: req.client_msg_id,
+                content: req.content,
+                reply_to_seq: req.reply_to_seq,
+            },
+        )
+        .await?;
+    gw.publish(o.deliveries).await;
+    Ok(Json(o.value))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeleteParams {
+    /// `me` (hide for the caller) or `everyone` (tombstone for all; the sender, or a group
+    /// admin).
+    #[param(value_type = String)]
+    scope: DeleteScope,
+}
+
+/// Deletes a message for the caller or for everyone.
+#[utoipa::path(delete, path = "/v1/conversations/{conversation_id}/messages/{seq}", tag = "messages",
+    security(("bearer" = [])),
+    params(("conversation_id" = String, Path, format = Uuid), ("seq" = i64, Path), DeleteParams),
+    responses((status = 200, description = "`scope=everyone`: the tombstone", body = Message),
+        (status = 204, description = "`scope=me`: hidden"),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+async fn delete_message(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiPath((c, seq)): ApiPath<(ConversationId, i64)>,
+    ApiQuery(q): ApiQuery<DeleteParams>,
+) -> ApiResult<Response> {
+    match q.scope {
+        DeleteScope::Me => {
+            let o = gw.engine.delete_for_me(ctx.user_id, c, seq).await?;
+            gw.publish(o.deliveries).await;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        DeleteScope::Everyone => {
+            let o = gw.engine.delete_for_everyone(ctx.user_id, c, seq).await?;
+            gw.publish(o.deliveries).await;
+            Ok(Json(o.value).into_response())
+        }
+    }
+}
+
+/// Moves the caller's delivered and/or read watermark.
+#[utoipa::path(post, path = "/v1/conversations/{conversation_id}/receipts", tag = "messages",
+    security(("bearer" = [])), params(("conversation_id" = String, Path, format = Uuid)),
+    request_body = ReceiptBody,
+    responses((status = 200, description = "The caller's membership with its watermarks", body = Member),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+async fn receipts_handler(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiPath(c): ApiPath<ConversationId>,
+    ApiJson(req): ApiJson<ReceiptBody>,
+) -> ApiResult<Json<Member>> {
+    let (member, deliveries) = receipts(&gw.engine, ctx.user_id, c, req.delivered_seq, req.read_seq).await?;
+    gw.publish(deliveries).await;
+    Ok(Json(member))
+}
+
+/// Starts or stops the caller's typing indicator.
+#[utoipa::path(post, path = "/v1/conversations/{conversation_id}/typing", tag = "messages",
+    security(("bearer" = [])), params(("conversation_id" = String, Path, format = Uuid)),
+    request_body = TypingRequest,
+    responses((status = 204, description = "Told"),
+        (status = 404, description = "`not_found`", body = ErrorBody)))]
+async fn typing(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiPath(c): ApiPath<ConversationId>,
+    ApiJson(req): ApiJson<TypingRequest>,
+) -> ApiResult<StatusCode> {
+    let o = gw.engine.typing(ctx.user_id, c, req.typing).await?;
+    gw.publish(o.deliveries).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SyncParams {
+    /// The cursor to read after (0 for everything).
+    since: i64,
+    /// Page size (clamped). Default 200.
+    limit: Option<u32>,
+}
+
+/// Changes after a cursor (one page) and the ephemeral state now.
+#[utoipa::path(get, path = "/v1/sync", tag = "sync", security(("bearer" = [])), params(SyncParams),
+    responses((status = 200, description = "A page of changes; `limited` when more remain", body = SyncResponse),
+        (status = 400, description = "`invalid_input` (since)", body = ErrorBody)))]
+async fn sync(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiQuery(q): ApiQuery<SyncParams>,
+) -> ApiResult<Json<SyncResponse>> {
+    let limit = q.limit.unwrap_or(gw.config.sync_page);
+    Ok(Json(gw.engine.sync(ctx.user_id, q.since, limit).await?))
+}
+
+// ---- blobs -----------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct UploadParams {
+    /// `avatar` or `media`.
+    #[param(value_type = String)]
+    purpose: BlobPurpose,
+}
+
+/// Uploads an image (PNG, JPEG, GIF or WebP; the type is sniffed from the bytes). Use the
+/// returned key in a media message, or `/v1/blobs/{key}` as an avatar URL.
+#[utoipa::path(post, path = "/v1/blobs", tag = "blobs", security(("bearer" = [])), params(UploadParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, description = "Stored", body = BlobMeta),
+        (status = 400, description = "`invalid_input` (not a supported image)", body = ErrorBody),
+        (status = 413, description = "`too_large` (bytes or pixels)", body = ErrorBody),
+        (status = 503, description = "`unavailable` (no blob store, or it is down)", body = ErrorBody)))]
+async fn upload(
+    State(gw): State<S>,
+    Caller(ctx): Caller,
+    ApiQuery(q): ApiQuery<UploadParams>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<(StatusCode, Json<BlobMeta>)> {
+    let bytes = body.map_err(|_| Error::too_large("upload", gw.config.max_upload_bytes as u64))?;
+    let blobs = gw
+        .blobs
+        .clone()
+        .ok_or_else(|| Error::unavailable("no blob store configured"))?;
+    let (content_type, width, height) = sniff_image(&bytes, gw.config.max_image_pixels)?;
+    let now = gw.engine.clock().now_ms();
+    let key = format!("{:032x}{}", rand::random::<u128>(), extension(content_type));
+    let meta = BlobMeta {
+        key: key.clone(),
+        owner_id: ctx.user_id,
+        content_type: content_type.to_owned(),
+        size: bytes.len() as u64,
+        width: Some(width),
+        height: Some(height),
+        purpose: q.purpose,
+        created_at: now,
+    };
+    blobs.put(&key, bytes, content_type).await?;
+    match gw.engine.register_blob(ctx.user_id, meta).await {
+        Ok(meta) => Ok((StatusCode::CREATED, Json(meta))),
+        Err(e) => {
+            if let Err(d) = blobs.delete(&key).await {
+                tracing::warn!(error = %d, key, "orphan blob not deleted");
+            }
+            Err(e.into())
+        }
+    }
+}
+
+fn extension(content_type: &str) -> &'static str {
+    match content_type {
+        "image/png" => ".png",
+        "image/jpeg" => ".jpg",
+        "image/gif" => ".gif",
+        "image/webp" => ".webp",
+        _ => "",
+    }
+}
+
+/// The sniffed type and dimensions of an image; refuses anything else.
+pub(crate) fn sniff_image(bytes: &[u8], max_pixels: u64) -> chatico_core::Result<(&'static str, u32, u32)> {
+    use imagesize::ImageType;
+    let not_image = || Error::invalid("body", "not a PNG, JPEG, GIF or WebP image");
+    let ct = match imagesize::image_type(bytes).map_err(|_| not_image())? {
+        ImageType::Png => "image/png",
+        ImageType::Jpeg => "image/jpeg",
+        ImageType::Gif => "image/gif",
+        ImageType::Webp => "image/webp",
+        _ => return Err(not_image()),
+    };
+    let size = imagesize::blob_size(bytes).map_err(|_| not_image())?;
+    let (w, h) = (size.width as u64, size.height as u64);
+    if w == 0 || h == 0 {
+        return Err(not_image());
+    }
+    if w.saturating_mul(h) > max_pixels {
+        return Err(Error::too_large("image pixels", max_pixels));
+    }
+    Ok((ct, w.min(u32::MAX as u64) as u32, h.min(u32::MAX as u64) as u32))
+}
+
+/// Serves a blob (no token needed: keys are random and unguessable). External stores
+/// redirect to a short-lived signed URL.
+#[utoipa::path(get, path = "/v1/blobs/{key}", tag = "blobs", params(("key" = String, Path)),
+    responses((status = 200, description = "The bytes, with their sniffed type", content_type = "application/octet-stream"),
+        (status = 307, description = "Redirect to a signed URL of the blob store"),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody)))]
+async fn download(State(gw): State<S>, ApiPath(key): ApiPath<String>) -> ApiResult<Response> {
+    let blobs = gw
+        .blobs
+        .clone()
+        .ok_or_else(|| Error::unavailable("no blob store configured"))?;
+    let meta = gw
+        .engine
+        .store()
+        .get_blob(&key)
+        .await?
+        .ok_or(Error::not_found("blob"))?;
+    if let Some(url) = blobs.signed_url(&meta.key, 300).await? {
+        let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+        if let Ok(v) = HeaderValue::from_str(&url) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        return Ok(resp);
+    }
+    let blob = blobs.get(&meta.key).await?;
+    let mut resp = blob.bytes.into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&meta.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_read_strictly() {
+        assert_eq!(bearer(&HeaderValue::from_static("Bearer abc")).ok(), Some("abc"));
+        assert_eq!(bearer(&HeaderValue::from_static("bearer  abc ")).ok(), Some("abc"));
+        assert!(bearer(&HeaderValue::from_static("Basic abc")).is_err());
+        assert!(bearer(&HeaderValue::from_static("Bearer ")).is_err());
+        assert!(bearer(&HeaderValue::from_static("abc")).is_err());
+    }
+
+    #[test]
+    fn images_are_sniffed_from_their_bytes() {
+        // A 2x3 PNG header (signature + IHDR).
+        let mut png = vec![
+            0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R',
+        ];
+        png.extend_from_slice(&2u32.to_be_bytes());
+        png.extend_from_slice(&3u32.to_be_bytes());
+        png.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(sniff_image(&png, 100).expect("png"), ("image/png", 2, 3));
+        assert_eq!(
+            sniff_image(&png, 5).expect_err("too many pixels").code(),
+            chatico_core::ErrorCode::TooLarge
+        );
+        let e = sniff_image(b"<svg onload=alert(1)>", 100).expect_err("not an image");
+        assert_eq!(e.code(), chatico_core::ErrorCode::InvalidInput);
+    }
+
+    #[test]
+    fn every_route_is_in_the_openapi_document_and_nothing_else_is() {
+        let doc = super::super::openapi();
+        let mut documented = std::collections::HashSet::new();
+        for (path, item) in &doc.paths.paths {
+            let ops = [
+                (Method::GET, item.get.is_some()),
+                (Method::POST, item.post.is_some()),
+                (Method::PUT, item.put.is_some()),
+                (Method::PATCH, item.patch.is_some()),
+                (Method::DELETE, item.delete.is_some()),
+            ];
+            for (m, present) in ops {
+                if present {
+                    documented.insert((m, path.clone()));
+                }
+            }
+        }
+        let routed: std::collections::HashSet<(Method, String)> =
+            routes().into_iter().map(|(m, p, _)| (m, p.to_owned())).collect();
+        for r in &routed {
+            assert!(
+                documented.contains(r),
+                "route {} {} is not in the OpenAPI document",
+                r.0,
+                r.1
+            );
+        }
+        for d in &documented {
+            assert!(routed.contains(d), "{} {} is documented but not routed", d.0, d.1);
+        }
+        assert!(
+            doc.components
+                .as_ref()
+                .is_some_and(|c| c.security_schemes.contains_key("bearer"))
+        );
+    }
+
+    #[test]
+    fn the_route_table_has_no_duplicates() {
+        let mut seen = std::collections::HashSet::new();
+        for (m, p, _) in routes() {
+            assert!(seen.insert((m.clone(), p)), "{m} {p} twice");
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the gateway: a real server on 127.0.0.1:0, real sockets (reqwest
+//! and tokio-tungstenite), the in-memory store.
+
+mod bad_input;
+mod common;
+mod openapi;
+mod resume;
+mod seed_flow;
+mod slow_consumer;

@@ -1,0 +1,91 @@
+//! The served OpenAPI document: version 3.1, and every documented operation is routed on the
+//! real server (the unit test in `rest.rs` checks the other direction against the route table).
+
+use axum::routing::get;
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::common::TestServer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_operation_is_served() {
+    let srv = TestServer::start().await;
+    let resp = srv.http.get(srv.url("/v1/openapi.json")).send().await.expect("http");
+    assert_eq!(resp.status(), 200);
+    let doc: Value = resp.json().await.expect("json");
+    assert!(
+        doc["openapi"].as_str().expect("version").starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 25, "{} paths", paths.len());
+    let mut operations = 0;
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{conversation_id}", "0190a0b0-0000-7000-8000-000000000001")
+            .replace("{user_id}", "0190a0b0-0000-7000-8000-000000000002")
+            .replace("{seq}", "1")
+            .replace("{key}", "nope");
+        for (m, method) in [
+            ("get", Method::GET),
+            ("post", Method::POST),
+            ("put", Method::PUT),
+            ("patch", Method::PATCH),
+            ("delete", Method::DELETE),
+        ] {
+            if item.get(m).is_none() {
+                continue;
+            }
+            operations += 1;
+            let resp = srv
+                .http
+                .request(method.clone(), srv.url(&concrete))
+                .send()
+                .await
+                .expect("http");
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            assert_ne!(status, 405, "{m} {path} is not routed");
+            assert!(
+                !(status == 404 && body["message"] == "route not found"),
+                "{m} {path} is not routed: {body}"
+            );
+            // Every operation documents the responses it gives here.
+            assert!(item[m]["responses"].as_object().is_some_and(|r| !r.is_empty()));
+        }
+    }
+    assert!(operations >= 36, "{operations} operations");
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_nests_next_to_host_routes() {
+    let srv = TestServer::start().await;
+    let app = axum::Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .nest("/chat", srv.gateway.router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    let http = reqwest::Client::new();
+    let health = http.get(format!("http://{addr}/health")).send().await.expect("http");
+    assert_eq!(health.text().await.expect("text"), "ok");
+    let doc: Value = http
+        .get(format!("http://{addr}/chat/v1/openapi.json"))
+        .send()
+        .await
+        .expect("http")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(doc["servers"][0]["url"], "/chat");
+    let me = http
+        .get(format!("http://{addr}/chat/v1/me"))
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(me.status(), 401);
+    let _ = &srv;
+}

@@ -1,0 +1,122 @@
+//! A consumer that stops reading is disconnected with 4008 while two others receive everything.
+
+use std::time::Duration;
+
+use chatico_core::protocol::close_code;
+use futures::StreamExt;
+use reqwest::Method;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::{GatewayConfigExt, PATIENCE, TestServer, Ws, is_change, test_config};
+
+const MESSAGES: usize = 3000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_is_cut_off_and_the_others_get_everything() {
+    let cfg = GatewayConfigExt::with(test_config(), |c| {
+        c.outbound_queue = 32;
+        // Long enough that the slow client still reads its close frame at the end.
+        c.close_timeout = Duration::from_secs(60);
+        c.heartbeat_timeout = Duration::from_secs(60);
+    });
+    let srv = TestServer::start_with(cfg, None).await;
+    let sender = srv.login("+15550000041").await;
+    let r1 = srv.login("+15550000042").await;
+    let r2 = srv.login("+15550000043").await;
+    let slow = srv.login("+15550000044").await;
+    let g = srv
+        .ok(
+            Method::POST,
+            "/v1/conversations/group",
+            &sender,
+            json!({ "title": "load", "members": [r1.id, r2.id, slow.id] }),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    // The slow client subscribes, then stops reading.
+    let mut ws_slow = srv.ws(&slow).await;
+    let readers: Vec<_> = [r1.clone(), r2.clone()]
+        .into_iter()
+        .map(|u| {
+            let addr = srv.addr;
+            let g = g.clone();
+            tokio::spawn(async move {
+                let mut w = Ws::connect(addr, Some(&u.token), None).await.expect("connect");
+                w.expect_ready().await;
+                w.subscribe(None).await;
+                let mut seqs = Vec::new();
+                while seqs.len() < MESSAGES {
+                    let f = w.next().await;
+                    let e = &f["event"];
+                    if f["type"] == "event" && is_change(e, "message") && e["conversation_id"] == json!(g) {
+                        let text = e["kind"]["message"]["content"]["text"].as_str().unwrap_or("");
+                        if text.starts_with("load-") {
+                            seqs.push(e["kind"]["message"]["seq"].as_i64().expect("seq"));
+                        }
+                    }
+                }
+                seqs
+            })
+        })
+        .collect();
+    // Let both readers subscribe before the flood (their subscribe is a round trip).
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while srv.gateway.connection_count() < 3 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let t0 = std::time::Instant::now();
+    let mut ws_sender = srv.ws(&sender).await;
+    let body = "z".repeat(3000);
+    for i in 0..MESSAGES {
+        ws_sender
+            .ok(
+                "send",
+                json!({ "conversation_id": g, "client_msg_id": format!("load-{i}"),
+                    "content": { "type": "text", "text": format!("load-{i} {body}") } }),
+            )
+            .await;
+        ws_sender.backlog.clear();
+    }
+
+    // Both readers got every message, in order, once.
+    for r in readers {
+        let seqs = tokio::time::timeout(PATIENCE * 3, r)
+            .await
+            .expect("reader finished")
+            .expect("reader");
+        let first = seqs[0];
+        let expected: Vec<i64> = (first..first + MESSAGES as i64).collect();
+        assert_eq!(seqs, expected);
+    }
+
+    // The slow client now reads: some events, then its own close code.
+    let mut got = 0usize;
+    let code = loop {
+        match tokio::time::timeout(PATIENCE, ws_slow.stream.next())
+            .await
+            .expect("slow client frame")
+        {
+            Some(Ok(Message::Text(t))) => {
+                if t.as_str().contains("load-") {
+                    got += 1;
+                }
+            }
+            Some(Ok(Message::Close(Some(c)))) => break u16::from(c.code),
+            Some(Ok(_)) => {}
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    eprintln!(
+        "slow client got {got} of {MESSAGES} before its close, after {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(code, close_code::SLOW_CONSUMER);
+    assert!(got < MESSAGES, "the slow client was cut off (got {got})");
+}
