@@ -33,6 +33,9 @@ use super::{ClientEvent, ConnectionState, Inner, clamp, lock};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Sends in flight right after a (re)connect; see `Connection::window`.
+const INITIAL_SEND_WINDOW: usize = 4;
+
 /// What the client API asks of the live connection.
 pub(crate) enum Command {
     /// Send this request and hand its answer back.
@@ -176,6 +179,11 @@ struct Connection {
     pending: HashMap<String, Pending>,
     /// Outbox messages sent on this connection and not answered yet.
     inflight: HashSet<ClientMsgId>,
+    /// How many sends may be in flight now: starts small on every connection and doubles
+    /// with each acknowledgement up to `max_inflight_sends` (slow start), so a link that
+    /// keeps dying still moves the outbox forward instead of resending a full window each
+    /// time.
+    window: usize,
     /// After a transient send failure, the outbox waits until then.
     sends_paused_until: Option<Instant>,
     /// Highest seq per conversation to acknowledge as delivered.
@@ -193,6 +201,7 @@ impl Connection {
             inner,
             pending: HashMap::new(),
             inflight: HashSet::new(),
+            window: INITIAL_SEND_WINDOW,
             sends_paused_until: None,
             delivered: HashMap::new(),
             subscribed: false,
@@ -366,7 +375,10 @@ impl Connection {
             (Pending::Send { client_msg_id }, r) => {
                 self.inflight.remove(&client_msg_id);
                 match r {
-                    Ok(AckResult::Send { message }) => self.on_sent(message),
+                    Ok(AckResult::Send { message }) => {
+                        self.window = (self.window * 2).min(self.inner.config.max_inflight_sends.max(1));
+                        self.on_sent(message)
+                    }
                     Ok(other) => tracing::warn!(?other, "unexpected answer to send"),
                     Err(e) => self.on_send_error(&client_msg_id, e),
                 }

@@ -186,6 +186,37 @@ impl Inner {
         for u in updates {
             self.emit(ClientEvent::View(u));
         }
+        // Presence of the people in these conversations (the subscription's snapshot only
+        // covers those the caller shared a conversation or contact with at that moment).
+        let people: Vec<UserId> = self
+            .with_view(|v| {
+                let me = v.me();
+                let mut ids: Vec<UserId> = v
+                    .conversations(false)
+                    .into_iter()
+                    .chain(v.conversations(true))
+                    .flat_map(|c| c.members.iter().map(|m| m.user_id))
+                    .chain(v.contacts().iter().copied())
+                    .filter(|u| *u != me)
+                    .collect();
+                ids.sort();
+                ids.dedup();
+                ids
+            })
+            .unwrap_or_default();
+        for chunk in people.chunks(100) {
+            let ps = rest::presence(self, chunk).await?;
+            let updates = self
+                .with_view(|v| {
+                    ps.into_iter()
+                        .flat_map(|p| v.apply_event(&chatico_core::sync::Event::Presence(p)))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            for u in updates {
+                self.emit(ClientEvent::View(u));
+            }
+        }
         Ok(())
     }
 }
