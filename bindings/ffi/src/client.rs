@@ -65,7 +65,9 @@ impl Drop for TaskHandle {
 }
 
 /// Runs `fut` on the SDK runtime and waits for it from any executor.
-async fn on_rt<T: Send + 'static>(fut: impl Future<Output = Result<T, ChatError>> + Send + 'static) -> Result<T, ChatError> {
+async fn on_rt<T: Send + 'static>(
+    fut: impl Future<Output = Result<T, ChatError>> + Send + 'static,
+) -> Result<T, ChatError> {
     match runtime().spawn(fut).await {
         Ok(r) => r,
         Err(e) => Err(ChatError::Internal {
@@ -355,12 +357,23 @@ impl ChatClient {
     ) -> Result<Vec<Message>, ChatError> {
         let id = conv_id(&conversation_id)?;
         let c = self.sdk();
-        on_rt(async move { Ok(c.history(id, before_seq, limit).await?.into_iter().map(Into::into).collect()) }).await
+        on_rt(async move {
+            Ok(c.history(id, before_seq, limit)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+        .await
     }
 
     pub async fn delete_message(&self, conversation_id: String, seq: i64, for_everyone: bool) -> Result<(), ChatError> {
         let id = conv_id(&conversation_id)?;
-        let scope = if for_everyone { DeleteScope::Everyone } else { DeleteScope::Me };
+        let scope = if for_everyone {
+            DeleteScope::Everyone
+        } else {
+            DeleteScope::Me
+        };
         let c = self.sdk();
         on_rt(async move { Ok(c.delete_message(id, seq, scope).await?) }).await
     }

@@ -98,7 +98,10 @@ mod tests {
             (chatico_core::Error::not_found("user"), ErrorCode::NotFound),
             (chatico_core::Error::forbidden("x"), ErrorCode::Forbidden),
             (chatico_core::Error::invalid("phone", "bad"), ErrorCode::InvalidInput),
-            (chatico_core::Error::RateLimited { retry_after_ms: 5 }, ErrorCode::RateLimited),
+            (
+                chatico_core::Error::RateLimited { retry_after_ms: 5 },
+                ErrorCode::RateLimited,
+            ),
             (chatico_core::Error::conflict("x"), ErrorCode::Conflict),
             (chatico_core::Error::unauthorized("x"), ErrorCode::Unauthorized),
             (chatico_core::Error::too_large("x", 1), ErrorCode::TooLarge),

@@ -157,7 +157,11 @@ impl From<ProfileUpdate> for m::ProfilePatch {
         m::ProfilePatch {
             display_name: p.display_name,
             bio: p.bio,
-            avatar_url: if p.clear_avatar { Some(None) } else { p.avatar_url.map(Some) },
+            avatar_url: if p.clear_avatar {
+                Some(None)
+            } else {
+                p.avatar_url.map(Some)
+            },
         }
     }
 }
@@ -342,9 +346,7 @@ impl From<m::Content> for MessageContent {
                     m::SystemNotice::MembersAdded { users } => SystemNotice::MembersAdded {
                         users: users.iter().map(ToString::to_string).collect(),
                     },
-                    m::SystemNotice::MemberRemoved { user } => SystemNotice::MemberRemoved {
-                        user: user.to_string(),
-                    },
+                    m::SystemNotice::MemberRemoved { user } => SystemNotice::MemberRemoved { user: user.to_string() },
                     m::SystemNotice::MemberLeft { user } => SystemNotice::MemberLeft { user: user.to_string() },
                     m::SystemNotice::RoleChanged { user, role } => SystemNotice::RoleChanged {
                         user: user.to_string(),
@@ -464,12 +466,18 @@ pub struct Watermarks {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum ConnectionState {
     Disconnected,
-    Connecting { attempt: u32 },
+    Connecting {
+        attempt: u32,
+    },
     /// Subscribed, catching up on what was missed.
     Syncing,
     /// Caught up; live.
     Connected,
-    Reconnecting { attempt: u32, delay_ms: u64, reason: String },
+    Reconnecting {
+        attempt: u32,
+        delay_ms: u64,
+        reason: String,
+    },
     /// The session ended: log in again.
     LoggedOut,
 }
@@ -500,41 +508,117 @@ impl From<sdk::ConnectionState> for ConnectionState {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum ChatEvent {
     // -- persistent changes --
-    MessageReceived { message: Message },
-    MessageDeleted { conversation_id: String, seq: i64, deleted_at: i64 },
-    MessageHidden { conversation_id: String, seq: i64 },
-    Receipt { conversation_id: String, user_id: String, delivered_seq: i64, read_seq: i64 },
-    ConversationCreated { conversation: Conversation },
-    ConversationUpdated { conversation_id: String, title: Option<String>, avatar_url: Option<String> },
-    MemberJoined { conversation_id: String, user_id: String, role: Role },
-    MemberLeft { conversation_id: String, user_id: String, by: String },
-    RoleChanged { conversation_id: String, user_id: String, role: Role },
-    Archived { conversation_id: String, archived: bool },
-    ContactAdded { user_id: String },
-    ContactRemoved { user_id: String },
-    Blocked { user_id: String },
-    Unblocked { user_id: String },
+    MessageReceived {
+        message: Message,
+    },
+    MessageDeleted {
+        conversation_id: String,
+        seq: i64,
+        deleted_at: i64,
+    },
+    MessageHidden {
+        conversation_id: String,
+        seq: i64,
+    },
+    Receipt {
+        conversation_id: String,
+        user_id: String,
+        delivered_seq: i64,
+        read_seq: i64,
+    },
+    ConversationCreated {
+        conversation: Conversation,
+    },
+    ConversationUpdated {
+        conversation_id: String,
+        title: Option<String>,
+        avatar_url: Option<String>,
+    },
+    MemberJoined {
+        conversation_id: String,
+        user_id: String,
+        role: Role,
+    },
+    MemberLeft {
+        conversation_id: String,
+        user_id: String,
+        by: String,
+    },
+    RoleChanged {
+        conversation_id: String,
+        user_id: String,
+        role: Role,
+    },
+    Archived {
+        conversation_id: String,
+        archived: bool,
+    },
+    ContactAdded {
+        user_id: String,
+    },
+    ContactRemoved {
+        user_id: String,
+    },
+    Blocked {
+        user_id: String,
+    },
+    Unblocked {
+        user_id: String,
+    },
     // -- ephemeral --
-    Typing { conversation_id: String, user_id: String, typing: bool, expires_at: Option<i64> },
-    PresenceChanged { presence: Presence },
-    ProfileChanged { profile: UserProfile },
+    Typing {
+        conversation_id: String,
+        user_id: String,
+        typing: bool,
+        expires_at: Option<i64>,
+    },
+    PresenceChanged {
+        presence: Presence,
+    },
+    ProfileChanged {
+        profile: UserProfile,
+    },
     // -- local view --
     /// Redraw this conversation (`conversation(id)`).
-    ConversationChanged { conversation_id: String },
-    ConversationRemoved { conversation_id: String },
-    UserChanged { user_id: String },
+    ConversationChanged {
+        conversation_id: String,
+    },
+    ConversationRemoved {
+        conversation_id: String,
+    },
+    UserChanged {
+        user_id: String,
+    },
     ContactsChanged,
     // -- outbox --
-    Queued { pending: PendingMessage },
-    Sent { client_msg_id: String, message: Message },
-    SendFailed { client_msg_id: String, code: ErrorCode, message: String },
+    Queued {
+        pending: PendingMessage,
+    },
+    Sent {
+        client_msg_id: String,
+        message: Message,
+    },
+    SendFailed {
+        client_msg_id: String,
+        code: ErrorCode,
+        message: String,
+    },
     // -- sync and session --
-    Synced { cursor: i64, caught_up: bool },
-    ConnectionChanged { state: ConnectionState },
-    SessionRefreshed { session: Session },
+    Synced {
+        cursor: i64,
+        caught_up: bool,
+    },
+    ConnectionChanged {
+        state: ConnectionState,
+    },
+    SessionRefreshed {
+        session: Session,
+    },
     SessionExpired,
     /// The listener fell behind and `missed` events were dropped: reread the view.
-    Lagged { missed: u64 },
+    Lagged {
+        missed: u64,
+    },
 }
 
 fn change_event(c: Change) -> ChatEvent {

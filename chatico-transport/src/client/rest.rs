@@ -8,8 +8,8 @@ use chatico_core::engine::{AuthTokens, ConversationDetails, OtpRequested, SyncRe
 use chatico_core::error::{Error, ErrorBody, Result};
 use chatico_core::ids::{ConversationId, UserId};
 use chatico_core::model::{
-    BlobMeta, BlobPurpose, Conversation, ConversationSummary, HistoryDirection, HistoryQuery, Member, Message, Presence,
-    ProfilePatch, Role, User, UserProfile,
+    BlobMeta, BlobPurpose, Conversation, ConversationSummary, HistoryDirection, HistoryQuery, Member, Message,
+    Presence, ProfilePatch, Role, User, UserProfile,
 };
 use chatico_core::protocol::{
     AddMembersRequest, ArchiveRequest, Changed, CreateGroupRequest, DeleteScope, OpenDirectRequest, OtpRequest,
@@ -592,7 +592,14 @@ impl Client {
             BlobPurpose::Avatar => "avatar",
             BlobPurpose::Media => "media",
         };
-        call_bytes(&self.inner, Method::POST, paths::BLOBS, &[("purpose", purpose.to_owned())], bytes).await
+        call_bytes(
+            &self.inner,
+            Method::POST,
+            paths::BLOBS,
+            &[("purpose", purpose.to_owned())],
+            bytes,
+        )
+        .await
     }
 
     /// Downloads a blob's bytes.

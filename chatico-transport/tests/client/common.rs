@@ -186,7 +186,9 @@ impl ChaosProxy {
                 let budget = rng.gen_range(budget.clone());
                 let (chaos, cuts) = (c2.clone(), k2.clone());
                 tokio::spawn(async move {
-                    let Ok(outbound) = TcpStream::connect(upstream).await else { return };
+                    let Ok(outbound) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
                     let _ = inbound.set_nodelay(true);
                     let _ = outbound.set_nodelay(true);
                     pump(inbound, outbound, budget, chaos, cuts).await;

@@ -92,6 +92,10 @@ async fn two_clients_chat_with_receipts_typing_and_a_local_view() {
 
     // Bob's client acknowledged delivery by itself; reading moves the read watermark and
     // Alice sees both as receipts.
+    eventually("bob's client acknowledged delivery of all 5", || {
+        bob.conversation(conv).is_some_and(|c| c.delivered_seq == 5)
+    })
+    .await;
     let (delivered, read) = bob.mark_read(conv, 3).await.expect("mark read");
     assert_eq!((delivered, read), (5, 3));
     wait_for(&mut a_events, |e| match e {
@@ -125,10 +129,7 @@ async fn two_clients_chat_with_receipts_typing_and_a_local_view() {
     })
     .await;
     let now = chatico_core::ports::Clock::now_ms(&chatico_core::ports::SystemClock);
-    assert_eq!(
-        alice.conversation(conv).map(|c| c.typing_at(now)),
-        Some(vec![bob_id])
-    );
+    assert_eq!(alice.conversation(conv).map(|c| c.typing_at(now)), Some(vec![bob_id]));
     // A message from the typist clears the indicator.
     bob.send_text(conv, "done typing");
     eventually("alice sees bob's message and no typing", || {
@@ -137,7 +138,10 @@ async fn two_clients_chat_with_receipts_typing_and_a_local_view() {
     .await;
 
     // Presence: both online.
-    eventually("alice sees bob online", || alice.presence(bob_id).is_some_and(|p| p.online)).await;
+    eventually("alice sees bob online", || {
+        alice.presence(bob_id).is_some_and(|p| p.online)
+    })
+    .await;
     let _ = alice_id;
     alice.disconnect().await;
     bob.disconnect().await;
@@ -172,7 +176,10 @@ async fn messages_sent_offline_are_delivered_once_and_missed_ones_resume() {
     assert_eq!(bob.pending().len(), 2);
     eventually("alice's sends are acknowledged", || alice.pending().is_empty()).await;
     let state_before = bob.export_state().expect("state");
-    assert!(state_before.contains(&offline[0].client_msg_id), "the outbox is part of the state");
+    assert!(
+        state_before.contains(&offline[0].client_msg_id),
+        "the outbox is part of the state"
+    );
 
     // Bob reconnects: he resumes from his cursor and his outbox goes out with its ids.
     bob.connect().await.expect("reconnect");
@@ -190,7 +197,14 @@ async fn messages_sent_offline_are_delivered_once_and_missed_ones_resume() {
     let bob_texts: Vec<String> = bob.messages(conv).iter().map(text_of).collect();
     assert_eq!(
         bob_texts,
-        vec!["before", "while away 0", "while away 1", "while away 2", "offline 0", "offline 1"]
+        vec![
+            "before",
+            "while away 0",
+            "while away 1",
+            "while away 2",
+            "offline 0",
+            "offline 1"
+        ]
     );
     let mut a_got = Vec::new();
     collect(&mut a_events, conv, &mut a_got);
