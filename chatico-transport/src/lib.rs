@@ -10,6 +10,7 @@
 //!   [`chatico_core::ports::Backplane`] port; [`backplane::InProcessBackplane`] for one node.
 //! - [`client`] (feature `client`): the native client SDK — REST over reqwest, the WebSocket
 //!   over tokio-tungstenite — with the transport-free state of `chatico_core::client`.
+//! - [`sms`]: SMS senders (console for development, Twilio Messages) and Twilio Verify.
 //!
 //! The wire protocol types live in [`chatico_core::protocol`]; `docs/PROTOCOL.md` describes it.
 
@@ -19,3 +20,4 @@ pub mod backplane;
 pub mod client;
 #[cfg(feature = "gateway")]
 pub mod gateway;
+pub mod sms;
