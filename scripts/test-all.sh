@@ -36,3 +36,6 @@ fi
 
 step "tests"
 cargo test --workspace --all-features
+
+step "FFI bindings: generate Swift, Kotlin, Python; Python tests against chatico-server"
+bash bindings/ffi/test-python.sh
