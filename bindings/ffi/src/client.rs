@@ -476,7 +476,27 @@ impl ChatClient {
         .await
     }
 
+    // ---- media ----
+
+    /// Uploads an image (PNG, JPEG, GIF or WebP).
+    pub async fn upload_blob(&self, bytes: Vec<u8>, purpose: BlobPurpose) -> Result<BlobInfo, ChatError> {
+        let c = self.sdk();
+        on_rt(async move { Ok(c.upload_blob(bytes, purpose.into()).await?.into()) }).await
+    }
+
+    pub async fn download_blob(&self, key: String) -> Result<Vec<u8>, ChatError> {
+        let c = self.sdk();
+        on_rt(async move { Ok(c.download_blob(&key).await?) }).await
+    }
+
     // ---- users ----
+
+    /// Presence of some users from the server (also recorded in the local view).
+    pub async fn fetch_presence(&self, user_ids: Vec<String>) -> Result<Vec<Presence>, ChatError> {
+        let users = self::user_ids(&user_ids)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.presence_of(&users).await?.into_iter().map(Into::into).collect()) }).await
+    }
 
     pub async fn me(&self) -> Result<User, ChatError> {
         let c = self.sdk();

@@ -427,6 +427,44 @@ impl From<core_client::PendingMessage> for PendingMessage {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum BlobPurpose {
+    Avatar,
+    Media,
+}
+
+impl From<BlobPurpose> for m::BlobPurpose {
+    fn from(p: BlobPurpose) -> Self {
+        match p {
+            BlobPurpose::Avatar => m::BlobPurpose::Avatar,
+            BlobPurpose::Media => m::BlobPurpose::Media,
+        }
+    }
+}
+
+/// An uploaded blob: use `key` in a `MediaRef`, or `/v1/blobs/{key}` as an avatar URL.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BlobInfo {
+    pub key: String,
+    /// Sniffed from the bytes by the server.
+    pub content_type: String,
+    pub size: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+impl From<m::BlobMeta> for BlobInfo {
+    fn from(b: m::BlobMeta) -> Self {
+        BlobInfo {
+            key: b.key,
+            content_type: b.content_type,
+            size: b.size,
+            width: b.width,
+            height: b.height,
+        }
+    }
+}
+
 /// One conversation of the local view.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ConversationView {

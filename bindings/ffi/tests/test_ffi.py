@@ -16,9 +16,11 @@ import re
 import subprocess
 import sys
 import tempfile
+import struct
 import threading
 import time
 import unittest
+import zlib
 
 sys.path.insert(0, os.environ["CHATICO_PY_BINDINGS"])
 import chatico_ffi as ffi  # noqa: E402
@@ -134,6 +136,15 @@ async def eventually(what, pred):
 def text(m):
     assert m.content is not None and m.content.is_text(), m
     return m.content.text
+
+
+def png(width, height):
+    """A complete, valid RGB PNG."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    raw = b"".join(b"\x00" + b"\x80\x40\x20" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 class User:
@@ -268,6 +279,40 @@ class ChatThroughFfi(unittest.IsolatedAsyncioTestCase):
         for u in (alice, bob):
             await u.client.logout()
             self.assertEqual(u.client.connection_state(), ffi.ConnectionState.LOGGED_OUT())
+
+
+    async def test_media_message_and_presence(self):
+        alice = await login(self.server, "+15557000011", "Alice")
+        bob = await login(self.server, "+15557000012", "Bob")
+        for u in (alice, bob):
+            await u.client.connect()
+        for u in (alice, bob):
+            await eventually("connected", lambda u=u: u.states.last() == ffi.ConnectionState.CONNECTED())
+        conv = (await alice.client.open_direct(bob.id)).id
+
+        image = png(3, 2)
+        blob = await alice.client.upload_blob(image, ffi.BlobPurpose.MEDIA)
+        self.assertEqual((blob.content_type, blob.width, blob.height, blob.size), ("image/png", 3, 2, len(image)))
+        alice.client.send_media(conv, ffi.MediaRef(
+            blob_key=blob.key, content_type=blob.content_type, size=blob.size, width=blob.width,
+            height=blob.height, caption="a picture"), None)
+        await eventually("bob received the picture", lambda: len(bob.rec.messages(conv)) == 1)
+        content = bob.rec.messages(conv)[0].content
+        self.assertTrue(content.is_media())
+        self.assertEqual((content.media.blob_key, content.media.caption), (blob.key, "a picture"))
+        self.assertEqual(await bob.client.download_blob(blob.key), image)
+
+        with self.assertRaises(ffi.ChatError.InvalidInput):
+            await alice.client.upload_blob(b"not an image", ffi.BlobPurpose.MEDIA)
+
+        presence = await alice.client.fetch_presence([bob.id])
+        self.assertEqual([(p.user_id, p.online) for p in presence], [(bob.id, True)])
+        self.assertTrue(alice.client.presence(bob.id).online)
+        await bob.client.disconnect()
+        await eventually("alice sees bob offline", lambda: any(
+            e.is_presence_changed() and e.presence.user_id == bob.id and not e.presence.online
+            for e in alice.rec.snapshot()))
+        await alice.client.disconnect()
 
 
 if __name__ == "__main__":
