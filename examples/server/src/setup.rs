@@ -12,7 +12,7 @@ use chatico_core::memory::MemoryStore;
 use chatico_core::ports::{BlobStore, SmsSender, Store, SystemClock};
 use chatico_core::{Config, MemoryOtpCache};
 use chatico_store::blob::{CloudinaryBlobStore, CloudinaryConfig, LocalDiskBlobStore, S3BlobStore, S3Config};
-use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy};
+use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy, RateLimit};
 use chatico_transport::sms::{
     ConsoleSmsSender, MessagesFrom, TwilioAuth, TwilioMessagesConfig, TwilioMessagesSender, TwilioVerify,
     TwilioVerifyConfig,
@@ -87,6 +87,12 @@ pub struct Args {
     /// `http://localhost:<port>`. Clients without an `Origin` header (apps) are always allowed.
     #[arg(long = "allowed-origins", env = "CHATICO_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Requests and WebSocket frames each user may make per second (sustained).
+    #[arg(long, env = "CHATICO_RATE_PER_SECOND", default_value_t = 50)]
+    pub rate_per_second: u32,
+    /// ... and in a burst.
+    #[arg(long, env = "CHATICO_RATE_BURST", default_value_t = 200)]
+    pub rate_burst: u32,
     /// Log filter (`tracing` env-filter syntax).
     #[arg(long, env = "CHATICO_LOG", default_value = "info,chatico=info")]
     pub log: String,
@@ -279,6 +285,10 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
         .blob_store(blobs)
         .config(GatewayConfig {
             origins: OriginPolicy::List(origins),
+            rate_limit: RateLimit {
+                per_second: args.rate_per_second,
+                burst: args.rate_burst,
+            },
             ..GatewayConfig::default()
         })
         .start()
