@@ -40,5 +40,8 @@ fi
 step "tests"
 cargo test --workspace --all-features
 
+step "FFI bindings: generate Swift, Kotlin, Python; Python tests against chatico-server"
+bash bindings/ffi/test-python.sh
+
 step "browser end-to-end: the web demo on the WASM SDK in headless Chromium"
 bash scripts/e2e-web.sh

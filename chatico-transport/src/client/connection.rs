@@ -33,6 +33,12 @@ use super::{ClientEvent, ConnectionState, Inner, clamp, lock};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Sends in flight right after a (re)connect; see `Connection::window`.
+const INITIAL_SEND_WINDOW: usize = 4;
+
+/// Changes per `sync` page of the client-driven catch-up before subscribing.
+const CATCH_UP_PAGE: u32 = 50;
+
 /// What the client API asks of the live connection.
 pub(crate) enum Command {
     /// Send this request and hand its answer back.
@@ -159,6 +165,8 @@ async fn open(inner: &Inner, token: &str) -> Result<Ws> {
 
 /// What a frame id in flight is waiting for.
 enum Pending {
+    /// A page of the catch-up that precedes the subscription.
+    CatchUp,
     Subscribe {
         first: bool,
     },
@@ -176,10 +184,16 @@ struct Connection {
     pending: HashMap<String, Pending>,
     /// Outbox messages sent on this connection and not answered yet.
     inflight: HashSet<ClientMsgId>,
+    /// How many sends may be in flight now: starts small on every connection and doubles
+    /// with each acknowledgement up to `max_inflight_sends` (slow start), so a link that
+    /// keeps dying still moves the outbox forward instead of resending a full window each
+    /// time.
+    window: usize,
     /// After a transient send failure, the outbox waits until then.
     sends_paused_until: Option<Instant>,
     /// Highest seq per conversation to acknowledge as delivered.
     delivered: HashMap<ConversationId, i64>,
+
     subscribed: bool,
     last_rx: Instant,
     /// Silence longer than this means the link is dead (from `ready`).
@@ -193,6 +207,7 @@ impl Connection {
             inner,
             pending: HashMap::new(),
             inflight: HashSet::new(),
+            window: INITIAL_SEND_WINDOW,
             sends_paused_until: None,
             delivered: HashMap::new(),
             subscribed: false,
@@ -284,6 +299,7 @@ impl Connection {
 
     /// Drops the link: waiting requests fail (their senders are dropped), the outbox stays.
     fn shutdown(&mut self) {
+        // Held messages stay held: the next connection's catch-up fills their gaps.
         *lock(&self.inner.link) = None;
         self.pending.clear();
         self.inflight.clear();
@@ -300,16 +316,16 @@ impl Connection {
             ServerFrame::Ready(r) => {
                 self.silence_limit = Duration::from_millis(r.heartbeat_ms.saturating_add(r.heartbeat_timeout_ms))
                     .max(Duration::from_secs(1));
-                let (since, first) = {
+                let resume = {
                     let st = lock(&self.inner.state);
-                    let first = !st.durable.subscribed_before;
-                    (if first { None } else { Some(st.durable.sync.cursor()) }, first)
+                    st.durable.subscribed_before.then(|| st.durable.sync.cursor())
                 };
-                let id = self.inner.next_frame_id();
-                self.pending.insert(id.clone(), Pending::Subscribe { first });
-                Ok(vec![ClientFrame {
-                    id,
-                    request: ClientRequest::Subscribe { since },
+                Ok(vec![match resume {
+                    // Catch up in small pages first, moving the durable cursor after each: a
+                    // link that dies every few kilobytes still makes progress, where one
+                    // server-sized catch-up could never get through.
+                    Some(since) => self.catch_up_frame(since),
+                    None => self.subscribe_frame(),
                 }])
             }
             ServerFrame::Ack { id, result } => Ok(self.on_answer(&id, Ok(result), tx)),
@@ -323,6 +339,7 @@ impl Connection {
                 Ok(Vec::new())
             }
             ServerFrame::Cursor { pos, caught_up } => {
+                self.release_held();
                 lock(&self.inner.state).durable.sync.checkpoint(pos);
                 if caught_up && self.subscribed {
                     self.inner.set_state(ConnectionState::Connected);
@@ -330,6 +347,32 @@ impl Connection {
                 self.inner.emit(ClientEvent::Synced { cursor: pos, caught_up });
                 Ok(Vec::new())
             }
+        }
+    }
+
+    fn catch_up_frame(&mut self, since: chatico_core::sync::SyncCursor) -> ClientFrame {
+        let id = self.inner.next_frame_id();
+        self.pending.insert(id.clone(), Pending::CatchUp);
+        ClientFrame {
+            id,
+            request: ClientRequest::Sync {
+                since,
+                limit: Some(CATCH_UP_PAGE),
+            },
+        }
+    }
+
+    fn subscribe_frame(&mut self) -> ClientFrame {
+        let (since, first) = {
+            let st = lock(&self.inner.state);
+            let first = !st.durable.subscribed_before;
+            (if first { None } else { Some(st.durable.sync.cursor()) }, first)
+        };
+        let id = self.inner.next_frame_id();
+        self.pending.insert(id.clone(), Pending::Subscribe { first });
+        ClientFrame {
+            id,
+            request: ClientRequest::Subscribe { since },
         }
     }
 
@@ -344,6 +387,25 @@ impl Connection {
             return Vec::new();
         };
         match (p, result) {
+            (Pending::CatchUp, Ok(AckResult::Sync { page, .. })) => {
+                for change in page.changes {
+                    self.on_event(Event::Change(change));
+                }
+                // The page is applied in full: its `next` is a safe resume point.
+                lock(&self.inner.state).durable.sync.checkpoint(page.next);
+                if page.limited {
+                    vec![self.catch_up_frame(page.next)]
+                } else {
+                    vec![self.subscribe_frame()]
+                }
+            }
+            (Pending::CatchUp, other) => {
+                tracing::warn!(?other, "catch-up refused; subscribing from the cursor");
+                if let Err(Error::Unauthorized { .. }) = other {
+                    self.unauthorized = true;
+                }
+                vec![self.subscribe_frame()]
+            }
             (Pending::Subscribe { first }, Ok(AckResult::Subscribe { snapshot })) => {
                 self.subscribed = true;
                 self.apply_snapshot(&snapshot);
@@ -366,7 +428,10 @@ impl Connection {
             (Pending::Send { client_msg_id }, r) => {
                 self.inflight.remove(&client_msg_id);
                 match r {
-                    Ok(AckResult::Send { message }) => self.on_sent(message),
+                    Ok(AckResult::Send { message }) => {
+                        self.window = (self.window * 2).min(self.inner.config.max_inflight_sends.max(1));
+                        self.on_sent(message)
+                    }
                     Ok(other) => tracing::warn!(?other, "unexpected answer to send"),
                     Err(e) => self.on_send_error(&client_msg_id, e),
                 }
@@ -442,6 +507,8 @@ impl Connection {
         let me = self.inner.with_view(|v| v.me());
         let mut emitted = Vec::new();
         let mut reload = false;
+        // For a new message: (conversation, seq, the view's last seq before it).
+        let mut ordered = None;
         {
             let mut st = lock(&self.inner.state);
             let st = &mut *st;
@@ -449,12 +516,21 @@ impl Connection {
                 if !st.durable.sync.accept_change(c) {
                     return;
                 }
-                if let (ChangeKind::Message { message }, Some(me)) = (&c.kind, me)
-                    && message.sender_id != me
-                    && self.inner.config.auto_delivered
-                {
-                    let e = self.delivered.entry(message.conversation_id).or_insert(0);
-                    *e = (*e).max(message.seq);
+                if let ChangeKind::Message { message } = &c.kind {
+                    let conv = message.conversation_id;
+                    let before = st
+                        .view
+                        .as_ref()
+                        .and_then(|v| v.conversation(conv))
+                        .map(|v| v.conversation.last_seq);
+                    ordered = Some((conv, message.seq, before));
+                    if let Some(me) = me
+                        && message.sender_id != me
+                        && self.inner.config.auto_delivered
+                    {
+                        let e = self.delivered.entry(conv).or_insert(0);
+                        *e = (*e).max(message.seq);
+                    }
                 }
             }
             let updates = st.view.as_mut().map(|v| v.apply_event(&event)).unwrap_or_default();
@@ -469,13 +545,36 @@ impl Connection {
             Event::Change(c) => ClientEvent::Change(c),
             other => ClientEvent::Ephemeral(other),
         };
-        self.inner.emit(head);
-        for e in emitted {
-            self.inner.emit(e);
+        emitted.insert(0, head);
+        match ordered {
+            Some((conv, seq, Some(before))) => self.deliver_in_order(conv, seq, before, emitted),
+            _ => {
+                for e in emitted {
+                    self.inner.emit(e);
+                }
+            }
         }
         if reload {
             self.inner.spawn_reload();
         }
+    }
+
+    /// Reports messages to the app in seq order per conversation. A message that arrives
+    /// ahead of a gap (the missing one was committed first but is still on its way, e.g. its
+    /// live fan-out died with its sender's connection and the next checkpoint brings it) is
+    /// held until the gap fills, until the next `cursor` checkpoint (which covers every
+    /// change committed before it), or until the connection ends — so a gap that will never
+    /// fill (a message not visible to this user) delays, never loses, what follows.
+    fn deliver_in_order(&mut self, conv: ConversationId, seq: i64, before: i64, events: Vec<ClientEvent>) {
+        let ready = lock(&self.inner.reorder).offer(conv, seq, before, events);
+        for e in ready {
+            self.inner.emit(e);
+        }
+    }
+
+    /// Reports every held message (in seq order per conversation).
+    fn release_held(&mut self) {
+        self.inner.release_held();
     }
 
     fn apply_snapshot(&self, snapshot: &EphemeralSnapshot) {

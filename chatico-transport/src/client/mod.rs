@@ -28,6 +28,7 @@ mod connection;
 mod rest;
 mod types;
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -71,6 +72,59 @@ struct State {
     view: Option<LocalView>,
 }
 
+/// Reports messages to the app in seq order per conversation.
+///
+/// A message that arrives ahead of a gap (the missing one was committed first but is still
+/// on its way — e.g. its live fan-out died with its sender's connection and the next
+/// checkpoint brings it) is held until the gap fills, or until the next `cursor` checkpoint
+/// (which covers every change committed before it: whatever is still missing then is not
+/// visible to this user), or until [`Client::disconnect`]. Held messages survive a
+/// reconnect: the new connection's catch-up fills their gaps. Messages are applied to the
+/// local view at once either way; only their events wait.
+#[derive(Default)]
+struct Reorder {
+    next_seq: HashMap<ConversationId, i64>,
+    held: HashMap<ConversationId, BTreeMap<i64, Vec<ClientEvent>>>,
+}
+
+impl Reorder {
+    /// Offers the events of message `seq` (`before`: the view's last seq before it); returns
+    /// what may be reported now, in order.
+    fn offer(&mut self, conv: ConversationId, seq: i64, before: i64, events: Vec<ClientEvent>) -> Vec<ClientEvent> {
+        let next = *self.next_seq.entry(conv).or_insert(before + 1);
+        if seq > next {
+            self.held.entry(conv).or_default().insert(seq, events);
+            return Vec::new();
+        }
+        let mut out = events;
+        let mut next = next.max(seq + 1);
+        if let Some(h) = self.held.get_mut(&conv) {
+            while let Some(events) = h.remove(&next) {
+                out.extend(events);
+                next += 1;
+            }
+            if h.is_empty() {
+                self.held.remove(&conv);
+            }
+        }
+        self.next_seq.insert(conv, next);
+        out
+    }
+
+    /// Everything held, in seq order per conversation.
+    fn release(&mut self) -> Vec<ClientEvent> {
+        let mut out = Vec::new();
+        for (conv, h) in std::mem::take(&mut self.held) {
+            if let Some((&last, _)) = h.last_key_value() {
+                let n = self.next_seq.entry(conv).or_insert(last + 1);
+                *n = (*n).max(last + 1);
+            }
+            out.extend(h.into_values().flatten());
+        }
+        out
+    }
+}
+
 /// The running connection task.
 struct Driver {
     stop: watch::Sender<bool>,
@@ -89,6 +143,7 @@ pub(crate) struct Inner {
     link: Mutex<Option<mpsc::UnboundedSender<Command>>>,
     driver: Mutex<Option<Driver>>,
     reconnect_now: Notify,
+    reorder: Mutex<Reorder>,
     reloading: AtomicBool,
     frame_ids: AtomicU64,
 }
@@ -120,6 +175,13 @@ impl Inner {
 
     fn next_frame_id(&self) -> String {
         self.frame_ids.fetch_add(1, Ordering::Relaxed).to_string()
+    }
+
+    fn release_held(&self) {
+        let out = lock(&self.reorder).release();
+        for e in out {
+            self.emit(e);
+        }
     }
 
     /// Wakes the connection task to send what the outbox holds.
@@ -186,6 +248,37 @@ impl Inner {
         for u in updates {
             self.emit(ClientEvent::View(u));
         }
+        // Presence of the people in these conversations (the subscription's snapshot only
+        // covers those the caller shared a conversation or contact with at that moment).
+        let people: Vec<UserId> = self
+            .with_view(|v| {
+                let me = v.me();
+                let mut ids: Vec<UserId> = v
+                    .conversations(false)
+                    .into_iter()
+                    .chain(v.conversations(true))
+                    .flat_map(|c| c.members.iter().map(|m| m.user_id))
+                    .chain(v.contacts().iter().copied())
+                    .filter(|u| *u != me)
+                    .collect();
+                ids.sort();
+                ids.dedup();
+                ids
+            })
+            .unwrap_or_default();
+        for chunk in people.chunks(100) {
+            let ps = rest::presence(self, chunk).await?;
+            let updates = self
+                .with_view(|v| {
+                    ps.into_iter()
+                        .flat_map(|p| v.apply_event(&chatico_core::sync::Event::Presence(p)))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            for u in updates {
+                self.emit(ClientEvent::View(u));
+            }
+        }
         Ok(())
     }
 }
@@ -228,6 +321,7 @@ impl Client {
                 link: Mutex::new(None),
                 driver: Mutex::new(None),
                 reconnect_now: Notify::new(),
+                reorder: Mutex::new(Reorder::default()),
                 reloading: AtomicBool::new(false),
                 frame_ids: AtomicU64::new(1),
             }),
@@ -370,6 +464,7 @@ impl Client {
             }
         }
         *lock(&self.inner.link) = None;
+        self.inner.release_held();
         if *self.inner.conn.borrow() != ConnectionState::LoggedOut {
             self.inner.set_state(ConnectionState::Disconnected);
         }
@@ -468,18 +563,39 @@ impl Client {
             delivered_seq: body.delivered_seq,
             read_seq: body.read_seq,
         };
-        match self.inner.ws_request(req).await {
+        let marks = match self.inner.ws_request(req).await {
             Ok(AckResult::Receipt {
                 delivered_seq,
                 read_seq,
-            }) => Ok((delivered_seq, read_seq)),
-            Ok(other) => Err(unexpected("receipt", &other)),
+            }) => (delivered_seq, read_seq),
+            Ok(other) => return Err(unexpected("receipt", &other)),
             Err(Error::Unavailable { .. }) => {
                 let m = rest::receipts(&self.inner, conversation_id, &body).await?;
-                Ok((m.delivered_seq, m.read_seq))
+                (m.delivered_seq, m.read_seq)
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
+        };
+        // The view reflects the new watermarks now (the change event follows; applying it
+        // again is harmless, watermarks only move forward).
+        let updates = self
+            .inner
+            .with_view(|v| {
+                let me = v.me();
+                v.apply_change(&chatico_core::sync::Change {
+                    pos: 0,
+                    conversation_id: Some(conversation_id),
+                    kind: chatico_core::sync::ChangeKind::Receipt {
+                        user_id: me,
+                        delivered_seq: marks.0,
+                        read_seq: marks.1,
+                    },
+                })
+            })
+            .unwrap_or_default();
+        for u in updates {
+            self.inner.emit(ClientEvent::View(u));
         }
+        Ok(marks)
     }
 
     /// Starts or stops the typing indicator (the server expires it by itself).

@@ -8,8 +8,8 @@ use chatico_core::engine::{AuthTokens, ConversationDetails, OtpRequested, SyncRe
 use chatico_core::error::{Error, ErrorBody, Result};
 use chatico_core::ids::{ConversationId, UserId};
 use chatico_core::model::{
-    Conversation, ConversationSummary, HistoryDirection, HistoryQuery, Member, Message, ProfilePatch, Role, User,
-    UserProfile,
+    BlobMeta, BlobPurpose, Conversation, ConversationSummary, HistoryDirection, HistoryQuery, Member, Message,
+    Presence, ProfilePatch, Role, User, UserProfile,
 };
 use chatico_core::protocol::{
     AddMembersRequest, ArchiveRequest, Changed, CreateGroupRequest, DeleteScope, OpenDirectRequest, OtpRequest,
@@ -40,6 +40,8 @@ pub(crate) mod paths {
     pub const DIRECT: &str = "/v1/conversations/direct";
     pub const GROUP: &str = "/v1/conversations/group";
     pub const SYNC: &str = "/v1/sync";
+    pub const PRESENCE: &str = "/v1/presence";
+    pub const BLOBS: &str = "/v1/blobs";
     pub const WS: &str = "/v1/ws";
 
     pub fn user(id: UserId) -> String {
@@ -77,6 +79,13 @@ pub(crate) mod paths {
     }
     pub fn receipts(id: ConversationId) -> String {
         format!("/v1/conversations/{id}/receipts")
+    }
+    pub fn blob(key: &str) -> String {
+        let key: String = key
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        format!("/v1/blobs/{key}")
     }
     pub fn typing(id: ConversationId) -> String {
         format!("/v1/conversations/{id}/typing")
@@ -174,6 +183,39 @@ pub(crate) async fn call<T: DeserializeOwned, B: Serialize>(
 
 fn margin_ms(inner: &Inner) -> i64 {
     inner.config.refresh_margin.as_millis().min(i64::MAX as u128) as i64
+}
+
+/// One authenticated call with a raw body (uploads); refreshes like [`call`].
+async fn call_bytes<T: DeserializeOwned>(
+    inner: &Inner,
+    method: Method,
+    path: &str,
+    query: &[(&str, String)],
+    body: Vec<u8>,
+) -> Result<T> {
+    let mut token = access_token(inner).await?;
+    for attempt in 0..2 {
+        let resp = inner
+            .http
+            .request(method.clone(), url(inner, path))
+            .bearer_auth(&token)
+            .query(query)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(body.clone())
+            .send()
+            .await
+            .map_err(transport_error)?;
+        if resp.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
+            token = refresh_after(inner, &token).await?;
+            continue;
+        }
+        return if resp.status().is_success() {
+            decode(resp).await
+        } else {
+            Err(error_of(resp).await)
+        };
+    }
+    Err(Error::unauthorized("token refused after a refresh"))
 }
 
 /// A valid access token, refreshed first if it expires within the configured margin.
@@ -286,6 +328,11 @@ pub(crate) async fn typing(inner: &Inner, conv: ConversationId, typing: bool) ->
     )
     .await?;
     Ok(())
+}
+
+pub(crate) async fn presence(inner: &Inner, users: &[UserId]) -> Result<Vec<Presence>> {
+    let list = users.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    call(inner, Method::GET, paths::PRESENCE, &[("users", list)], NO_BODY).await
 }
 
 pub(crate) async fn sync(inner: &Inner, since: SyncCursor, limit: Option<u32>) -> Result<SyncResponse> {
@@ -499,21 +546,77 @@ impl Client {
 
     /// A page of history in either direction.
     pub async fn history_page(&self, conversation: ConversationId, query: HistoryQuery) -> Result<Vec<Message>> {
-        let mut q = vec![("limit", query.limit.to_string())];
+        let mut q = vec![
+            ("limit", query.limit.to_string()),
+            (
+                "direction",
+                match query.direction {
+                    HistoryDirection::Before => "before",
+                    HistoryDirection::After => "after",
+                }
+                .to_owned(),
+            ),
+        ];
         if let Some(a) = query.anchor {
-            let key = match query.direction {
-                HistoryDirection::Before => "before",
-                HistoryDirection::After => "after",
-            };
-            q.push((key, a.to_string()));
-        } else if query.direction == HistoryDirection::After {
-            q.push(("after", "0".into()));
+            q.push(("anchor", a.to_string()));
         }
         let msgs: Vec<Message> = call(&self.inner, Method::GET, &paths::messages(conversation), &q, NO_BODY).await?;
         if let Some(Some(u)) = self.inner.with_view(|v| v.load_messages(conversation, msgs.clone())) {
             self.inner.emit(ClientEvent::View(u));
         }
         Ok(msgs)
+    }
+
+    /// Presence of some users (offline with no last seen across a block), also recorded in
+    /// the local view.
+    pub async fn presence_of(&self, users: &[UserId]) -> Result<Vec<Presence>> {
+        let ps = presence(&self.inner, users).await?;
+        let updates = self
+            .inner
+            .with_view(|v| {
+                ps.iter()
+                    .flat_map(|p| v.apply_event(&chatico_core::sync::Event::Presence(p.clone())))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for u in updates {
+            self.inner.emit(ClientEvent::View(u));
+        }
+        Ok(ps)
+    }
+
+    /// Uploads an image (PNG, JPEG, GIF or WebP) for a message or an avatar; use the returned
+    /// key in [`chatico_core::model::MediaRef`] or `/v1/blobs/{key}` as an avatar URL.
+    pub async fn upload_blob(&self, bytes: Vec<u8>, purpose: BlobPurpose) -> Result<BlobMeta> {
+        let purpose = match purpose {
+            BlobPurpose::Avatar => "avatar",
+            BlobPurpose::Media => "media",
+        };
+        call_bytes(
+            &self.inner,
+            Method::POST,
+            paths::BLOBS,
+            &[("purpose", purpose.to_owned())],
+            bytes,
+        )
+        .await
+    }
+
+    /// Downloads a blob's bytes.
+    pub async fn download_blob(&self, key: &str) -> Result<Vec<u8>> {
+        let token = access_token(&self.inner).await?;
+        let resp = self
+            .inner
+            .http
+            .get(url(&self.inner, &paths::blob(key)))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        if !resp.status().is_success() {
+            return Err(error_of(resp).await);
+        }
+        Ok(resp.bytes().await.map_err(transport_error)?.to_vec())
     }
 
     /// Sends a message over REST right now, bypassing the outbox (it fails when offline).

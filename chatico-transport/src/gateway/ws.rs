@@ -263,10 +263,13 @@ where
 {
     let ctx = match pre_auth {
         Some(c) => c,
-        None => match tokio::time::timeout(gw.config.auth_timeout, first_frame_auth(&gw, &mut ws)).await {
+        None => match tokio::time::timeout(gw.config.auth_timeout, Box::pin(first_frame_auth(&gw, &mut ws))).await {
             Ok(Ok(c)) => c,
-            Ok(Err(stop)) => return finish(&gw, ws, stop).await,
-            Err(_) => return finish(&gw, ws, Stop::Close(close_code::AUTH_TIMEOUT, "authentication timeout")).await,
+            Ok(Err(stop)) => return Box::pin(finish(&gw, ws, stop)).await,
+            Err(_) => {
+                let stop = Stop::Close(close_code::AUTH_TIMEOUT, "authentication timeout");
+                return Box::pin(finish(&gw, ws, stop)).await;
+            }
         },
     };
     let (reg, _) = gw.hub.register(ctx.user_id, Some(ctx.session_id));
@@ -289,15 +292,15 @@ where
         ping_sent: None,
     };
     tracing::debug!(user = %ctx.user_id, conn = conn_id, "websocket connected");
-    let stop = conn.serve().await;
+    let stop = Box::pin(conn.serve()).await;
     let Conn { ws, .. } = conn;
     gw.hub.unregister(ctx.user_id, conn_id);
-    match gw.engine.disconnected(ctx.user_id, conn_id).await {
+    match Box::pin(gw.engine.disconnected(ctx.user_id, conn_id)).await {
         Ok(out) => gw.publish(out.deliveries).await,
         Err(e) => tracing::warn!(error = %e, "presence update on disconnect failed"),
     }
     tracing::debug!(user = %ctx.user_id, conn = conn_id, reason = ?stop, "websocket disconnected");
-    finish(&gw, ws, stop).await;
+    Box::pin(finish(&gw, ws, stop)).await;
 }
 
 /// Writes the close frame (if any) within `close_timeout`, drains the peer, and signals the
@@ -406,7 +409,7 @@ where
 {
     async fn serve(&mut self) -> Stop {
         // Presence first: the user is online once this connection is registered.
-        match self.gw.engine.connected(self.ctx.user_id, self.reg.id).await {
+        match Box::pin(self.gw.engine.connected(self.ctx.user_id, self.reg.id)).await {
             Ok(out) => self.gw.publish(out.deliveries).await,
             Err(e) => tracing::warn!(error = %e, "presence update on connect failed"),
         }
@@ -434,12 +437,14 @@ where
                 f = self.reg.rx.recv() => Wake::Live(f),
                 _ = &mut sleep => Wake::Timer,
             };
+            // Handlers are boxed: the task of an idle connection then only holds the select
+            // above, not the (much larger) state of an engine call.
             let r = match wake {
                 Wake::Closed(code) => return Stop::Close(code, close_reason(code)),
-                Wake::Inbound(m) => self.on_inbound(m).await,
+                Wake::Inbound(m) => Box::pin(self.on_inbound(m)).await,
                 Wake::Live(None) => return Stop::Close(close_code::INTERNAL_ERROR, "internal error"),
-                Wake::Live(Some(f)) => self.on_live(f).await,
-                Wake::Timer => self.on_timer().await,
+                Wake::Live(Some(f)) => Box::pin(self.on_live(f)).await,
+                Wake::Timer => Box::pin(self.on_timer()).await,
             };
             if let Err(stop) = r {
                 return stop;

@@ -4,15 +4,17 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::Router;
 use chatico_core::engine::Engine;
-use chatico_core::ids::Phone;
 use chatico_core::memory::MemoryStore;
-use chatico_core::ports::{SmsSender, Store, SystemClock};
+use chatico_core::ports::{BlobStore, SmsSender, Store, SystemClock};
 use chatico_core::{Config, MemoryOtpCache};
-use chatico_store::blob::LocalDiskBlobStore;
-use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy};
+use chatico_store::blob::{CloudinaryBlobStore, CloudinaryConfig, LocalDiskBlobStore, S3BlobStore, S3Config};
+use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy, RateLimit};
+use chatico_transport::sms::{
+    ConsoleSmsSender, MessagesFrom, TwilioAuth, TwilioMessagesConfig, TwilioMessagesSender, TwilioVerify,
+    TwilioVerifyConfig,
+};
 use clap::{Parser, ValueEnum};
 
 /// The ChatiCO example server.
@@ -22,7 +24,7 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "CHATICO_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// Where the server keeps its files: the generated JWT secret, uploads (`blobs/`).
+    /// Where the server keeps its files: the generated JWT secret, local uploads (`blobs/`).
     #[arg(long, env = "CHATICO_DATA_DIR", default_value = "chatico-data")]
     pub data_dir: PathBuf,
     /// Where data is kept. `memory` (lost on restart) is the only store in this build.
@@ -35,11 +37,60 @@ pub struct Args {
     /// How login codes are delivered.
     #[arg(long, env = "CHATICO_SMS", value_enum, default_value_t = SmsKind::Console)]
     pub sms: SmsKind,
+    /// Twilio account SID (`AC…`), for `--sms twilio` and `twilio-verify`.
+    #[arg(long, env = "TWILIO_ACCOUNT_SID")]
+    pub twilio_account_sid: Option<String>,
+    /// Twilio auth token.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// The sending number (E.164) for `--sms twilio` (or use a messaging service).
+    #[arg(long, env = "TWILIO_FROM")]
+    pub twilio_from: Option<String>,
+    /// A Messaging Service SID (`MG…`) for `--sms twilio`, instead of `--twilio-from`.
+    #[arg(long, env = "TWILIO_MESSAGING_SERVICE_SID")]
+    pub twilio_messaging_service_sid: Option<String>,
+    /// The Verify service SID (`VA…`) for `--sms twilio-verify`.
+    #[arg(long, env = "TWILIO_VERIFY_SERVICE_SID")]
+    pub twilio_verify_service_sid: Option<String>,
+    /// Where uploads go.
+    #[arg(long, env = "CHATICO_BLOBS", value_enum, default_value_t = BlobKind::Local)]
+    pub blobs: BlobKind,
+    /// The directory of `--blobs local`. Default: `<data-dir>/blobs`.
+    #[arg(long, env = "CHATICO_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
+    /// S3 bucket (`--blobs s3`).
+    #[arg(long, env = "CHATICO_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    #[arg(long, env = "CHATICO_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// An S3-compatible endpoint (MinIO, R2...); default: AWS.
+    #[arg(long, env = "CHATICO_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Allow a plain `http://` S3 endpoint (development only).
+    #[arg(long, env = "CHATICO_S3_ALLOW_HTTP")]
+    pub s3_allow_http: bool,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// Cloudinary cloud name (`--blobs cloudinary`).
+    #[arg(long, env = "CLOUDINARY_CLOUD_NAME")]
+    pub cloudinary_cloud_name: Option<String>,
+    #[arg(long, env = "CLOUDINARY_API_KEY")]
+    pub cloudinary_api_key: Option<String>,
+    #[arg(long, env = "CLOUDINARY_API_SECRET", hide_env_values = true)]
+    pub cloudinary_api_secret: Option<String>,
     /// Browser origins allowed to open WebSockets (comma-separated, e.g.
     /// `https://chat.example.com`). Default: `http://127.0.0.1:<port>` and
     /// `http://localhost:<port>`. Clients without an `Origin` header (apps) are always allowed.
     #[arg(long = "allowed-origins", env = "CHATICO_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Requests and WebSocket frames each user may make per second (sustained).
+    #[arg(long, env = "CHATICO_RATE_PER_SECOND", default_value_t = 50)]
+    pub rate_per_second: u32,
+    /// ... and in a burst.
+    #[arg(long, env = "CHATICO_RATE_BURST", default_value_t = 200)]
+    pub rate_burst: u32,
     /// The web demo to serve at `/` (what `scripts/build-web.sh` writes). Without an
     /// `index.html` there, `/` is a short text page.
     #[arg(long, env = "CHATICO_WEB_DIR", default_value = "examples/web/dist")]
@@ -56,6 +107,26 @@ pub struct Args {
 pub enum SmsKind {
     /// DEVELOPMENT MODE: codes are printed to the console, nothing is sent.
     Console,
+    /// Twilio Programmable Messaging (ChatiCO generates and checks the codes).
+    Twilio,
+    /// Twilio Verify (Twilio generates and checks the codes).
+    TwilioVerify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BlobKind {
+    /// A directory on this machine.
+    Local,
+    /// An S3-compatible bucket.
+    S3,
+    /// Cloudinary (images).
+    Cloudinary,
+}
+
+fn required(v: &Option<String>, flag: &str) -> Result<String, String> {
+    v.clone()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| format!("{flag} is required for this configuration"))
 }
 
 pub fn init_tracing(args: &Args) {
@@ -71,15 +142,53 @@ pub fn init_tracing(args: &Args) {
     }
 }
 
-/// A development SMS sender: prints the message (and so the code) to the console.
-struct DevConsoleSms;
+fn twilio_auth(args: &Args) -> Result<TwilioAuth, String> {
+    Ok(TwilioAuth::AuthToken {
+        account_sid: required(&args.twilio_account_sid, "--twilio-account-sid / TWILIO_ACCOUNT_SID")?,
+        auth_token: required(&args.twilio_auth_token, "--twilio-auth-token / TWILIO_AUTH_TOKEN")?,
+    })
+}
 
-#[async_trait]
-impl SmsSender for DevConsoleSms {
-    async fn send(&self, to: &Phone, body: &str) -> chatico_core::Result<()> {
-        tracing::warn!(target: "chatico::dev_sms", to = %to, "DEVELOPMENT MODE SMS (not sent): {body}");
-        Ok(())
-    }
+async fn blob_store(args: &Args) -> Result<Arc<dyn BlobStore>, String> {
+    Ok(match args.blobs {
+        BlobKind::Local => {
+            let dir = args.blob_dir.clone().unwrap_or_else(|| args.data_dir.join("blobs"));
+            tracing::info!(dir = %dir.display(), "uploads go to a local directory");
+            Arc::new(
+                LocalDiskBlobStore::open(dir)
+                    .await
+                    .map_err(|e| format!("blob dir: {e}"))?,
+            )
+        }
+        BlobKind::S3 => {
+            let mut c = S3Config::new(
+                required(&args.s3_bucket, "--s3-bucket / CHATICO_S3_BUCKET")?,
+                args.s3_region.clone(),
+                required(&args.s3_access_key_id, "--s3-access-key-id / AWS_ACCESS_KEY_ID")?,
+                required(
+                    &args.s3_secret_access_key,
+                    "--s3-secret-access-key / AWS_SECRET_ACCESS_KEY",
+                )?,
+            );
+            c.endpoint = args.s3_endpoint.clone();
+            c.allow_http = args.s3_allow_http;
+            Arc::new(S3BlobStore::new(c).map_err(|e| format!("s3: {e}"))?)
+        }
+        BlobKind::Cloudinary => {
+            let c = CloudinaryConfig::new(
+                required(
+                    &args.cloudinary_cloud_name,
+                    "--cloudinary-cloud-name / CLOUDINARY_CLOUD_NAME",
+                )?,
+                required(&args.cloudinary_api_key, "--cloudinary-api-key / CLOUDINARY_API_KEY")?,
+                required(
+                    &args.cloudinary_api_secret,
+                    "--cloudinary-api-secret / CLOUDINARY_API_SECRET",
+                )?,
+            );
+            Arc::new(CloudinaryBlobStore::new(c).map_err(|e| format!("cloudinary: {e}"))?)
+        }
+    })
 }
 
 /// The JWT secret: given, or read from `<data-dir>/jwt-secret`, or generated and written
@@ -142,28 +251,46 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
     let mut config = Config::default();
     config.auth.jwt_secret = jwt_secret(args)?;
     config.validate().map_err(|e| format!("configuration: {e}"))?;
-    let sms: Arc<dyn SmsSender> = match args.sms {
+    let engine = Engine::new(store, Arc::new(SystemClock), config).map_err(|e| format!("engine: {e}"))?;
+    let otp_cache = Arc::new(MemoryOtpCache::new());
+    let engine = match args.sms {
         SmsKind::Console => {
             tracing::warn!("DEVELOPMENT MODE: login codes are printed to this console, no SMS is sent");
-            Arc::new(DevConsoleSms)
+            engine.with_local_otp(otp_cache, Arc::new(ConsoleSmsSender::new()))
+        }
+        SmsKind::Twilio => {
+            let from = match (&args.twilio_messaging_service_sid, &args.twilio_from) {
+                (Some(sid), _) => MessagesFrom::MessagingService(sid.clone()),
+                (None, Some(n)) => MessagesFrom::Number(n.clone()),
+                (None, None) => return Err("--twilio-from or --twilio-messaging-service-sid is required".into()),
+            };
+            let sender = TwilioMessagesSender::new(TwilioMessagesConfig::new(twilio_auth(args)?, from))
+                .map_err(|e| format!("twilio: {e}"))?;
+            let sms: Arc<dyn SmsSender> = Arc::new(sender);
+            engine.with_local_otp(otp_cache, sms)
+        }
+        SmsKind::TwilioVerify => {
+            let sid = required(&args.twilio_verify_service_sid, "--twilio-verify-service-sid")?;
+            let verify = TwilioVerify::new(TwilioVerifyConfig::new(twilio_auth(args)?, sid))
+                .map_err(|e| format!("twilio verify: {e}"))?;
+            engine.with_otp(Arc::new(verify), otp_cache)
         }
     };
-    let engine = Engine::new(store, Arc::new(SystemClock), config)
-        .map_err(|e| format!("engine: {e}"))?
-        .with_local_otp(Arc::new(MemoryOtpCache::new()), sms);
+    let blobs = blob_store(args).await?;
     let origins = if args.allowed_origins.is_empty() {
         let port = bound.port();
         vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")]
     } else {
         args.allowed_origins.clone()
     };
-    let blobs = LocalDiskBlobStore::open(args.data_dir.join("blobs"))
-        .await
-        .map_err(|e| format!("blob store in {}: {e}", args.data_dir.display()))?;
     let gateway = Gateway::builder(Arc::new(engine))
-        .blob_store(Arc::new(blobs))
+        .blob_store(blobs)
         .config(GatewayConfig {
             origins: OriginPolicy::List(origins),
+            rate_limit: RateLimit {
+                per_second: args.rate_per_second,
+                burst: args.rate_burst,
+            },
             ..GatewayConfig::default()
         })
         .start()

@@ -74,7 +74,7 @@ export async function startServer({ bin, dataDir, webDir, origins }) {
     const clean = line.replace(/\x1b\[[0-9;]*m/g, "");
     const addr = clean.match(/listening on http:\/\/([0-9.]+):(\d+)/);
     if (addr) listening({ host: addr[1], port: Number(addr[2]) });
-    if (clean.includes("DEVELOPMENT MODE SMS")) {
+    if (clean.includes("DEVELOPMENT MODE")) {
       const to = clean.match(/to=(\+\d+)/);
       const code = clean.match(/code is (\d+)/);
       if (to && code) {
