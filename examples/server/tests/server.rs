@@ -149,6 +149,21 @@ async fn the_example_server_runs_from_nothing_and_shuts_down_gracefully() {
     ws.send(send(json!({ "id": "2", "type": "subscribe" })))
         .await
         .expect("sub");
+    // A subscription without `since` starts from now: wait until it is in place (the
+    // caught-up checkpoint) before anything is sent, or the message may precede it.
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("frame")
+            .expect("open")
+            .expect("ok");
+        if let Message::Text(t) = m {
+            let v: Value = serde_json::from_str(t.as_str()).expect("json");
+            if v["type"] == "cursor" && v["caught_up"] == true {
+                break;
+            }
+        }
+    }
     let r = http
         .post(format!(
             "{base}/v1/conversations/{}/messages",
