@@ -29,6 +29,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "chatico-core for wasm32 (client features)"
 cargo check -p chatico-core --target wasm32-unknown-unknown --no-default-features
 
+step "chatico-wasm for wasm32 (clippy)"
+cargo clippy -p chatico-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
+
 step "chatico-core keeps I/O out"
 if cargo tree -p chatico-core -e normal --prefix none | grep -E '^(sqlx|axum|hyper|reqwest|tokio) ' ; then
   echo "chatico-core depends on an I/O crate" >&2; exit 1
@@ -36,3 +39,9 @@ fi
 
 step "tests"
 cargo test --workspace --all-features
+
+step "FFI bindings: generate Swift, Kotlin, Python; Python tests against chatico-server"
+bash bindings/ffi/test-python.sh
+
+step "browser end-to-end: the web demo on the WASM SDK in headless Chromium"
+bash scripts/e2e-web.sh

@@ -8,12 +8,16 @@
 //!   from its own transport and hands the resulting deliveries to [`gateway::Gateway::publish`].
 //! - [`backplane`] (feature `gateway`): fan-out between gateway nodes through the core
 //!   [`chatico_core::ports::Backplane`] port; [`backplane::InProcessBackplane`] for one node.
+//! - [`client`] (feature `client`): the native client SDK — REST over reqwest, the WebSocket
+//!   over tokio-tungstenite — with the transport-free state of `chatico_core::client`.
 //! - [`sms`]: SMS senders (console for development, Twilio Messages) and Twilio Verify.
 //!
 //! The wire protocol types live in [`chatico_core::protocol`]; `docs/PROTOCOL.md` describes it.
 
 #[cfg(feature = "gateway")]
 pub mod backplane;
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod sms;

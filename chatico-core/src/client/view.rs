@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{ConversationId, Timestamp, UserId};
 use crate::model::{Conversation, ConversationSummary, MemberInfo, Message, Presence, Role, UserProfile};
-use crate::sync::{Change, ChangeKind, Event};
+use crate::sync::{Change, ChangeKind, EphemeralSnapshot, Event};
 
 /// How many messages per conversation the view keeps (the newest).
 pub const DEFAULT_WINDOW: usize = 500;
@@ -158,11 +158,11 @@ impl LocalView {
     pub fn load_summary(&mut self, s: ConversationSummary) -> ViewUpdate {
         let id = s.conversation.id;
         self.pending_members.remove(&id);
-        let (messages, typing) = self
-            .conversations
-            .remove(&id)
-            .map(|old| (old.messages, old.typing))
-            .unwrap_or_default();
+        let old = self.conversations.remove(&id);
+        let old_marks = old
+            .as_ref()
+            .map(|o| (o.conversation.last_seq, o.delivered_seq, o.read_seq));
+        let (messages, typing) = old.map(|old| (old.messages, old.typing)).unwrap_or_default();
         let mut view = ConversationView {
             conversation: s.conversation,
             members: s.members,
@@ -173,12 +173,58 @@ impl LocalView {
             messages,
             typing,
         };
+        // A list fetched over REST may be older than changes applied meanwhile: counters and
+        // watermarks never move back.
+        if let Some(old) = &old_marks {
+            view.conversation.last_seq = view.conversation.last_seq.max(old.0);
+            view.delivered_seq = view.delivered_seq.max(old.1);
+            view.read_seq = view.read_seq.max(old.2);
+        }
         if let Some(m) = s.last_message {
             view.messages.insert(m.seq, m);
         }
         self.trim(&mut view);
         self.conversations.insert(id, view);
         ViewUpdate::Conversation { conversation_id: id }
+    }
+
+    /// Replaces the contact and block lists (e.g. from `GET /v1/contacts` and `GET /v1/blocks`).
+    pub fn load_contacts(&mut self, contacts: BTreeSet<UserId>, blocked: BTreeSet<UserId>) -> Vec<ViewUpdate> {
+        self.contacts = contacts;
+        self.blocked = blocked;
+        vec![ViewUpdate::Contacts]
+    }
+
+    /// Records a user's profile (and its presence fields) fetched from the server.
+    pub fn load_profile(&mut self, p: UserProfile) -> ViewUpdate {
+        let id = p.id;
+        self.presence.entry(id).or_insert(Presence {
+            user_id: id,
+            online: p.online,
+            last_seen_at: p.last_seen_at,
+        });
+        self.apply_event(&Event::Profile(p));
+        ViewUpdate::User { user_id: id }
+    }
+
+    /// Applies the ephemeral snapshot a subscription or sync returns: who is online and who
+    /// is typing now. Typing state not in the snapshot is dropped (it expired while away).
+    pub fn apply_snapshot(&mut self, snapshot: &EphemeralSnapshot) -> Vec<ViewUpdate> {
+        let mut updates = Vec::new();
+        for p in &snapshot.presence {
+            self.presence.insert(p.user_id, p.clone());
+            updates.push(ViewUpdate::User { user_id: p.user_id });
+        }
+        for (id, view) in self.conversations.iter_mut() {
+            let before = std::mem::take(&mut view.typing);
+            for t in snapshot.typing.iter().filter(|t| t.conversation_id == *id) {
+                view.typing.insert(t.user_id, t.expires_at);
+            }
+            if before != view.typing {
+                updates.push(ViewUpdate::Conversation { conversation_id: *id });
+            }
+        }
+        updates
     }
 
     /// Adds a page of history (e.g. from `GET .../messages`).
@@ -580,5 +626,85 @@ mod tests {
         let c = v.conversation(cid).expect("conv");
         assert_eq!(c.typing_at(10), vec![bob]);
         assert!(c.typing_at(50).is_empty());
+    }
+
+    #[test]
+    fn snapshots_replace_typing_and_reloads_never_move_counters_back() {
+        use crate::model::{Member, Typing};
+        let me = UserId::new(1);
+        let bob = UserId::new(2);
+        let cid = ConversationId::new(3);
+        let conv = Conversation {
+            id: cid,
+            kind: ConversationKind::Direct,
+            title: None,
+            avatar_url: None,
+            created_by: me,
+            created_at: 100,
+            last_seq: 1,
+        };
+        let member = Member {
+            conversation_id: cid,
+            user_id: me,
+            role: Role::Member,
+            archived: false,
+            delivered_seq: 0,
+            read_seq: 0,
+            joined_at: 100,
+            joined_seq: 0,
+        };
+        let summary = ConversationSummary {
+            conversation: conv,
+            me: member,
+            last_message: Some(msg(cid, 1, bob)),
+            unread: 1,
+            members: vec![],
+        };
+        let mut v = LocalView::new(me);
+        v.load_summary(summary.clone());
+        v.apply_change(&change(
+            7,
+            Some(cid),
+            ChangeKind::Message {
+                message: msg(cid, 2, bob),
+            },
+        ));
+        // A stale list (fetched before seq 2) does not lose it.
+        v.load_summary(summary);
+        let c = v.conversation(cid).expect("conv");
+        assert_eq!((c.conversation.last_seq, c.unread()), (2, 2));
+        assert_eq!(c.last_message.as_ref().map(|m| m.seq), Some(2));
+
+        v.apply_event(&Event::Typing {
+            conversation_id: cid,
+            user_id: bob,
+            typing: true,
+            expires_at: Some(10_000),
+        });
+        let snap = EphemeralSnapshot {
+            presence: vec![Presence {
+                user_id: bob,
+                online: true,
+                last_seen_at: None,
+            }],
+            typing: vec![],
+        };
+        let upd = v.apply_snapshot(&snap);
+        assert!(upd.contains(&ViewUpdate::Conversation { conversation_id: cid }));
+        assert!(
+            v.conversation(cid).expect("conv").typing.is_empty(),
+            "typing not in the snapshot is gone"
+        );
+        assert_eq!(v.presence(bob).map(|p| p.online), Some(true));
+        let snap = EphemeralSnapshot {
+            presence: vec![],
+            typing: vec![Typing {
+                conversation_id: cid,
+                user_id: bob,
+                expires_at: 50,
+            }],
+        };
+        v.apply_snapshot(&snap);
+        assert_eq!(v.conversation(cid).expect("conv").typing_at(10), vec![bob]);
     }
 }

@@ -8,6 +8,7 @@
 //! requests drained.
 
 mod setup;
+mod web;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -5,14 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::response::Html;
-use axum::routing::get;
 use chatico_core::engine::Engine;
 use chatico_core::memory::MemoryStore;
 use chatico_core::ports::{BlobStore, SmsSender, Store, SystemClock};
 use chatico_core::{Config, MemoryOtpCache};
 use chatico_store::blob::{CloudinaryBlobStore, CloudinaryConfig, LocalDiskBlobStore, S3BlobStore, S3Config};
-use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy};
+use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy, RateLimit};
 use chatico_transport::sms::{
     ConsoleSmsSender, MessagesFrom, TwilioAuth, TwilioMessagesConfig, TwilioMessagesSender, TwilioVerify,
     TwilioVerifyConfig,
@@ -87,6 +85,16 @@ pub struct Args {
     /// `http://localhost:<port>`. Clients without an `Origin` header (apps) are always allowed.
     #[arg(long = "allowed-origins", env = "CHATICO_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Requests and WebSocket frames each user may make per second (sustained).
+    #[arg(long, env = "CHATICO_RATE_PER_SECOND", default_value_t = 50)]
+    pub rate_per_second: u32,
+    /// ... and in a burst.
+    #[arg(long, env = "CHATICO_RATE_BURST", default_value_t = 200)]
+    pub rate_burst: u32,
+    /// The web demo to serve at `/` (what `scripts/build-web.sh` writes). Without an
+    /// `index.html` there, `/` is a short text page.
+    #[arg(long, env = "CHATICO_WEB_DIR", default_value = "examples/web/dist")]
+    pub web_dir: PathBuf,
     /// Log filter (`tracing` env-filter syntax).
     #[arg(long, env = "CHATICO_LOG", default_value = "info,chatico=info")]
     pub log: String,
@@ -279,20 +287,18 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
         .blob_store(blobs)
         .config(GatewayConfig {
             origins: OriginPolicy::List(origins),
+            rate_limit: RateLimit {
+                per_second: args.rate_per_second,
+                burst: args.rate_burst,
+            },
             ..GatewayConfig::default()
         })
         .start()
         .await
         .map_err(|e| format!("gateway: {e}"))?;
-    let app = Router::new()
-        .route("/", get(|| async { Html(INDEX) }))
+    let app = crate::web::routes(&args.web_dir)
         .merge(gateway.router())
         // One `tracing` span per request (method, path, status, latency at debug level).
         .layer(tower_http::trace::TraceLayer::new_for_http());
     Ok(Server { gateway, app })
 }
-
-const INDEX: &str = "<!doctype html><meta charset=utf-8><title>ChatiCO</title>\
-<h1>ChatiCO server</h1><p>REST under <code>/v1</code> (<a href=/v1/openapi.json>OpenAPI</a>), \
-WebSocket at <code>/v1/ws</code> (subprotocol <code>chatico.v1.json</code>). \
-See README.md and docs/PROTOCOL.md.</p>";

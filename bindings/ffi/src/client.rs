@@ -1,0 +1,577 @@
+//! [`ChatClient`] and the listener plumbing.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use chatico_core::ids::{ConversationId, UserId};
+use chatico_core::model::Content;
+use chatico_core::protocol::{DeleteScope, UpdateGroupRequest};
+use chatico_transport::client as sdk;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::error::{ChatError, parse_id};
+use crate::runtime;
+use crate::types::*;
+
+/// Receives the SDK's events, on an SDK thread: hop to the UI thread before touching views.
+#[uniffi::export(with_foreign)]
+pub trait ChatEventListener: Send + Sync {
+    fn on_event(&self, event: ChatEvent);
+}
+
+/// Receives connection state changes (the current state first).
+#[uniffi::export(with_foreign)]
+pub trait ConnectionListener: Send + Sync {
+    fn on_state(&self, state: ConnectionState);
+}
+
+/// A running subscription. `cancel()` — or dropping the handle — stops it.
+#[derive(uniffi::Object)]
+pub struct TaskHandle {
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl TaskHandle {
+    fn new(task: tokio::task::JoinHandle<()>) -> Arc<Self> {
+        Arc::new(TaskHandle {
+            task: Mutex::new(Some(task)),
+        })
+    }
+}
+
+#[uniffi::export]
+impl TaskHandle {
+    /// Stops the subscription; no callback runs after this returns... except one already
+    /// running on another thread.
+    pub fn cancel(&self) {
+        if let Some(t) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            t.abort();
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_none_or(|t| t.is_finished())
+    }
+}
+
+impl Drop for TaskHandle {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// Runs `fut` on the SDK runtime and waits for it from any executor.
+async fn on_rt<T: Send + 'static>(
+    fut: impl Future<Output = Result<T, ChatError>> + Send + 'static,
+) -> Result<T, ChatError> {
+    match runtime().spawn(fut).await {
+        Ok(r) => r,
+        Err(e) => Err(ChatError::Internal {
+            message: format!("task failed: {e}"),
+        }),
+    }
+}
+
+fn conv_id(s: &str) -> Result<ConversationId, ChatError> {
+    parse_id("conversation_id", s)
+}
+
+fn user_id(s: &str) -> Result<UserId, ChatError> {
+    parse_id("user_id", s)
+}
+
+fn user_ids(v: &[String]) -> Result<Vec<UserId>, ChatError> {
+    v.iter().map(|s| user_id(s)).collect()
+}
+
+/// A chat client: one per logged-in account.
+#[derive(uniffi::Object)]
+pub struct ChatClient {
+    client: sdk::Client,
+}
+
+impl ChatClient {
+    fn sdk(&self) -> sdk::Client {
+        self.client.clone()
+    }
+}
+
+#[uniffi::export]
+impl ChatClient {
+    #[uniffi::constructor]
+    pub fn new(options: ClientOptions) -> Result<Arc<Self>, ChatError> {
+        let client = sdk::Client::new(options.to_config())?;
+        Ok(Arc::new(ChatClient { client }))
+    }
+
+    // ---- session ----
+
+    /// Texts a login code to `phone`.
+    pub async fn request_otp(&self, phone: String) -> Result<OtpInfo, ChatError> {
+        let c = self.sdk();
+        on_rt(async move {
+            let r = c.request_otp(&phone).await?;
+            Ok(OtpInfo {
+                resend_after_ms: r.resend_after_ms,
+                expires_in_ms: r.expires_in_ms,
+            })
+        })
+        .await
+    }
+
+    /// Logs in with the code; persist `session` to stay logged in.
+    pub async fn verify_otp(&self, phone: String, code: String) -> Result<LoginResult, ChatError> {
+        let c = self.sdk();
+        on_rt(async move {
+            let t = c.verify_otp(&phone, &code).await?;
+            Ok(LoginResult {
+                session: sdk::Session::from(&t).into(),
+                user: t.user.into(),
+                new_user: t.new_user,
+            })
+        })
+        .await
+    }
+
+    /// Logs in with a saved session.
+    pub async fn restore_session(&self, session: Session) -> Result<(), ChatError> {
+        let s = session.to_sdk()?;
+        let c = self.sdk();
+        on_rt(async move {
+            c.restore_session(s).await;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The current tokens (they change on every refresh).
+    pub async fn session(&self) -> Option<Session> {
+        let c = self.sdk();
+        on_rt(async move { Ok(c.session().await.map(Into::into)) })
+            .await
+            .ok()
+            .flatten()
+    }
+
+    pub fn user_id(&self) -> Option<String> {
+        self.client.user_id().map(|u| u.to_string())
+    }
+
+    pub async fn logout(&self) -> Result<(), ChatError> {
+        let c = self.sdk();
+        on_rt(async move { Ok(c.logout().await?) }).await
+    }
+
+    /// Ends every session of the user; returns how many.
+    pub async fn logout_everywhere(&self) -> Result<u64, ChatError> {
+        let c = self.sdk();
+        on_rt(async move { Ok(c.logout_everywhere().await?) }).await
+    }
+
+    // ---- connection ----
+
+    /// Connects and keeps reconnecting (with backoff) until `disconnect`.
+    pub async fn connect(&self) -> Result<(), ChatError> {
+        let c = self.sdk();
+        on_rt(async move { Ok(c.connect().await?) }).await
+    }
+
+    /// Goes offline; the outbox and the cursor are kept for the next `connect`.
+    pub async fn disconnect(&self) {
+        let c = self.sdk();
+        let _ = on_rt(async move {
+            c.disconnect().await;
+            Ok(())
+        })
+        .await;
+    }
+
+    /// Skips the current reconnect delay (e.g. the network came back).
+    pub fn reconnect_now(&self) {
+        self.client.reconnect_now();
+    }
+
+    pub fn connection_state(&self) -> ConnectionState {
+        self.client.connection_state().into()
+    }
+
+    /// Calls `listener` for every event from now on, in order, until the handle is
+    /// cancelled or dropped.
+    pub fn subscribe_events(&self, listener: Arc<dyn ChatEventListener>) -> Arc<TaskHandle> {
+        let mut rx = self.client.events();
+        TaskHandle::new(runtime().spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) => {
+                        if let Some(e) = chat_event(e) {
+                            listener.on_event(e);
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => listener.on_event(ChatEvent::Lagged { missed }),
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        }))
+    }
+
+    /// Calls `listener` with the current connection state, then on every change.
+    pub fn subscribe_connection(&self, listener: Arc<dyn ConnectionListener>) -> Arc<TaskHandle> {
+        let mut rx = self.client.watch_connection();
+        TaskHandle::new(runtime().spawn(async move {
+            loop {
+                let s = rx.borrow_and_update().clone();
+                listener.on_state(s.into());
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        }))
+    }
+
+    /// The cursor and outbox as JSON: persist it and pass it to `import_state` on restart.
+    pub fn export_state(&self) -> Result<String, ChatError> {
+        Ok(self.client.export_state()?)
+    }
+
+    pub fn import_state(&self, json: String) -> Result<(), ChatError> {
+        Ok(self.client.import_state(&json)?)
+    }
+
+    /// The durable resume cursor.
+    pub fn sync_cursor(&self) -> i64 {
+        self.client.sync_cursor()
+    }
+
+    // ---- local view ----
+
+    /// Conversations, newest activity first.
+    pub fn conversations(&self, archived: bool) -> Vec<ConversationView> {
+        let now = sdk_now();
+        self.client
+            .with_view(|v| {
+                v.conversations(archived)
+                    .into_iter()
+                    .map(|c| ConversationView::from_view(c, now))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn conversation(&self, conversation_id: String) -> Option<ConversationView> {
+        let id = conv_id(&conversation_id).ok()?;
+        let now = sdk_now();
+        self.client
+            .with_view(|v| v.conversation(id).map(|c| ConversationView::from_view(c, now)))
+            .flatten()
+    }
+
+    /// The newest known messages of a conversation, ascending seq.
+    pub fn messages(&self, conversation_id: String) -> Vec<Message> {
+        match conv_id(&conversation_id) {
+            Ok(id) => self.client.messages(id).into_iter().map(Into::into).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    pub fn presence(&self, user_id: String) -> Option<Presence> {
+        let id = parse_id::<UserId>("user_id", &user_id).ok()?;
+        self.client.presence(id).map(Into::into)
+    }
+
+    pub fn total_unread(&self) -> i64 {
+        self.client.total_unread()
+    }
+
+    /// Messages not yet acknowledged, oldest first.
+    pub fn pending(&self) -> Vec<PendingMessage> {
+        self.client.pending().into_iter().map(Into::into).collect()
+    }
+
+    // ---- messaging ----
+
+    /// Queues a text message; it is sent when connected (and resent after reconnects with
+    /// the same id). Follow it with `ChatEvent::Sent` / `SendFailed`.
+    pub fn send_text(
+        &self,
+        conversation_id: String,
+        text: String,
+        reply_to_seq: Option<i64>,
+    ) -> Result<PendingMessage, ChatError> {
+        let id = conv_id(&conversation_id)?;
+        Ok(self.client.send(id, Content::Text { text }, reply_to_seq).into())
+    }
+
+    /// Queues a media message (a blob uploaded earlier).
+    pub fn send_media(
+        &self,
+        conversation_id: String,
+        media: MediaRef,
+        reply_to_seq: Option<i64>,
+    ) -> Result<PendingMessage, ChatError> {
+        let id = conv_id(&conversation_id)?;
+        Ok(self.client.send(id, media.into(), reply_to_seq).into())
+    }
+
+    pub async fn mark_read(&self, conversation_id: String, seq: i64) -> Result<Watermarks, ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let c = self.sdk();
+        on_rt(async move {
+            let (delivered_seq, read_seq) = c.mark_read(id, seq).await?;
+            Ok(Watermarks {
+                delivered_seq,
+                read_seq,
+            })
+        })
+        .await
+    }
+
+    pub async fn mark_delivered(&self, conversation_id: String, seq: i64) -> Result<Watermarks, ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let c = self.sdk();
+        on_rt(async move {
+            let (delivered_seq, read_seq) = c.mark_delivered(id, seq).await?;
+            Ok(Watermarks {
+                delivered_seq,
+                read_seq,
+            })
+        })
+        .await
+    }
+
+    pub async fn set_typing(&self, conversation_id: String, typing: bool) -> Result<(), ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.set_typing(id, typing).await?) }).await
+    }
+
+    /// Older messages: `limit` before `before_seq` (the newest when absent), ascending.
+    pub async fn history(
+        &self,
+        conversation_id: String,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Message>, ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let c = self.sdk();
+        on_rt(async move {
+            Ok(c.history(id, before_seq, limit)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+        .await
+    }
+
+    pub async fn delete_message(&self, conversation_id: String, seq: i64, for_everyone: bool) -> Result<(), ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let scope = if for_everyone {
+            DeleteScope::Everyone
+        } else {
+            DeleteScope::Me
+        };
+        let c = self.sdk();
+        on_rt(async move { Ok(c.delete_message(id, seq, scope).await?) }).await
+    }
+
+    // ---- conversations ----
+
+    /// Reloads the conversation list from the server into the local view and returns it.
+    pub async fn refresh_conversations(&self, archived: bool) -> Result<Vec<ConversationView>, ChatError> {
+        let c = self.sdk();
+        on_rt(async move {
+            c.list_conversations(archived).await?;
+            Ok(())
+        })
+        .await?;
+        Ok(self.conversations(archived))
+    }
+
+    pub async fn get_conversation(&self, conversation_id: String) -> Result<ConversationDetails, ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let c = self.sdk();
+        on_rt(async move {
+            let d = c.get_conversation(id).await?;
+            Ok(ConversationDetails {
+                conversation: d.conversation.into(),
+                members: d.members.into_iter().map(Into::into).collect(),
+            })
+        })
+        .await
+    }
+
+    /// Opens (or finds) the direct conversation with a user.
+    pub async fn open_direct(&self, user_id: String) -> Result<Conversation, ChatError> {
+        let u = self::user_id(&user_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.open_direct(u).await?.into()) }).await
+    }
+
+    pub async fn create_group(
+        &self,
+        title: String,
+        members: Vec<String>,
+        avatar_url: Option<String>,
+    ) -> Result<Conversation, ChatError> {
+        let members = user_ids(&members)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.create_group(&title, members, avatar_url).await?.into()) }).await
+    }
+
+    /// Changes a group's title and/or picture (`clear_avatar` removes it).
+    pub async fn update_group(
+        &self,
+        conversation_id: String,
+        title: Option<String>,
+        avatar_url: Option<String>,
+        clear_avatar: bool,
+    ) -> Result<Conversation, ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let patch = UpdateGroupRequest {
+            title,
+            avatar_url: if clear_avatar { Some(None) } else { avatar_url.map(Some) },
+        };
+        let c = self.sdk();
+        on_rt(async move { Ok(c.update_group(id, &patch).await?.into()) }).await
+    }
+
+    pub async fn add_members(&self, conversation_id: String, user_ids: Vec<String>) -> Result<(), ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let users = self::user_ids(&user_ids)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.add_members(id, users).await?) }).await
+    }
+
+    pub async fn remove_member(&self, conversation_id: String, user_id: String) -> Result<(), ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let u = self::user_id(&user_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.remove_member(id, u).await?) }).await
+    }
+
+    pub async fn set_role(&self, conversation_id: String, user_id: String, role: Role) -> Result<(), ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let u = self::user_id(&user_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.set_role(id, u, role.into()).await?) }).await
+    }
+
+    pub async fn leave(&self, conversation_id: String) -> Result<(), ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.leave(id).await?) }).await
+    }
+
+    pub async fn set_archived(&self, conversation_id: String, archived: bool) -> Result<(), ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let c = self.sdk();
+        on_rt(async move {
+            c.set_archived(id, archived).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- media ----
+
+    /// Uploads an image (PNG, JPEG, GIF or WebP).
+    pub async fn upload_blob(&self, bytes: Vec<u8>, purpose: BlobPurpose) -> Result<BlobInfo, ChatError> {
+        let c = self.sdk();
+        on_rt(async move { Ok(c.upload_blob(bytes, purpose.into()).await?.into()) }).await
+    }
+
+    pub async fn download_blob(&self, key: String) -> Result<Vec<u8>, ChatError> {
+        let c = self.sdk();
+        on_rt(async move { Ok(c.download_blob(&key).await?) }).await
+    }
+
+    // ---- users ----
+
+    /// Presence of some users from the server (also recorded in the local view).
+    pub async fn fetch_presence(&self, user_ids: Vec<String>) -> Result<Vec<Presence>, ChatError> {
+        let users = self::user_ids(&user_ids)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.presence_of(&users).await?.into_iter().map(Into::into).collect()) }).await
+    }
+
+    pub async fn me(&self) -> Result<User, ChatError> {
+        let c = self.sdk();
+        on_rt(async move { Ok(c.me().await?.into()) }).await
+    }
+
+    pub async fn update_profile(&self, update: ProfileUpdate) -> Result<User, ChatError> {
+        let c = self.sdk();
+        on_rt(async move { Ok(c.update_profile(&update.into()).await?.into()) }).await
+    }
+
+    /// Users matching `query` (name or phone); page with `after` = the last id seen.
+    pub async fn list_users(
+        &self,
+        query: Option<String>,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<UserProfile>, ChatError> {
+        let after = after.map(|a| self::user_id(&a)).transpose()?;
+        let c = self.sdk();
+        on_rt(async move {
+            Ok(c.list_users(query.as_deref(), after, limit)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+        .await
+    }
+
+    pub async fn get_user(&self, user_id: String) -> Result<UserProfile, ChatError> {
+        let u = self::user_id(&user_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.get_user(u).await?.into()) }).await
+    }
+
+    pub async fn list_contacts(&self) -> Result<Vec<UserProfile>, ChatError> {
+        let c = self.sdk();
+        on_rt(async move { Ok(c.list_contacts().await?.into_iter().map(Into::into).collect()) }).await
+    }
+
+    /// Returns whether anything changed.
+    pub async fn add_contact(&self, user_id: String) -> Result<bool, ChatError> {
+        let u = self::user_id(&user_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.add_contact(u).await?) }).await
+    }
+
+    pub async fn remove_contact(&self, user_id: String) -> Result<bool, ChatError> {
+        let u = self::user_id(&user_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.remove_contact(u).await?) }).await
+    }
+
+    pub async fn list_blocked(&self) -> Result<Vec<UserProfile>, ChatError> {
+        let c = self.sdk();
+        on_rt(async move { Ok(c.list_blocked().await?.into_iter().map(Into::into).collect()) }).await
+    }
+
+    pub async fn block(&self, user_id: String) -> Result<bool, ChatError> {
+        let u = self::user_id(&user_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.block(u).await?) }).await
+    }
+
+    pub async fn unblock(&self, user_id: String) -> Result<bool, ChatError> {
+        let u = self::user_id(&user_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.unblock(u).await?) }).await
+    }
+}
+
+fn sdk_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,7 @@
+//! The native client SDK against a real gateway started in-process on 127.0.0.1:0.
+//!
+//! `cargo test -p chatico-transport --features client --test client`
+
+mod common;
+mod flows;
+mod storm;

@@ -1,0 +1,165 @@
+// The logged-in screen: the conversation list on the left, the open chat on the right (one
+// at a time on a narrow screen), and side panels for the profile, people and a new group.
+import { useEffect, useState } from "preact/hooks";
+import type { ConversationView, User } from "chatico-wasm";
+import { client, logout } from "./store";
+import { Avatar, Icon, Preview, Ticks, avatarOf, peerOf, shortDate, tickOf, titleOf } from "./ui";
+import { Chat } from "./chat";
+import { NewGroupPanel, PeoplePanel, ProfilePanel } from "./panels";
+
+type Panel = "none" | "profile" | "people" | "group";
+
+export function Shell(props: { onLogout: () => void }) {
+  const [open, setOpen] = useState<string | null>(null);
+  const [archived, setArchived] = useState(false);
+  const [panel, setPanel] = useState<Panel>("none");
+  const [filter, setFilter] = useState("");
+  const [me, setMe] = useState<User | null>(null);
+  const [, tick] = useState(0);
+
+  useEffect(() => {
+    client.me().then(setMe, () => {});
+    const t = window.setInterval(() => tick((n) => n + 1), 1000);
+    return () => window.clearInterval(t);
+  }, []);
+
+  const state = client.connectionState();
+  const list = client.conversations(archived).filter((c) => titleOf(c).toLowerCase().includes(filter.toLowerCase()));
+  const archivedCount = archived ? 0 : client.conversations(true).length;
+  const current = open ? client.conversation(open) : undefined;
+
+  async function doLogout() {
+    await logout().catch(() => {});
+    props.onLogout();
+  }
+
+  return (
+    <div class={`shell ${current ? "has-chat" : ""}`}>
+      <aside class="sidebar">
+        {panel === "profile" ? (
+          <ProfilePanel me={me} onSaved={setMe} onClose={() => setPanel("none")} onLogout={doLogout} />
+        ) : panel === "people" ? (
+          <PeoplePanel
+            onClose={() => setPanel("none")}
+            onOpen={(id) => {
+              setOpen(id);
+              setArchived(false);
+              setPanel("none");
+            }}
+          />
+        ) : panel === "group" ? (
+          <NewGroupPanel
+            onClose={() => setPanel("none")}
+            onCreated={(id) => {
+              setOpen(id);
+              setPanel("none");
+            }}
+          />
+        ) : (
+          <>
+            <header class="bar">
+              <button class="me" onClick={() => setPanel("profile")} title="Profile" data-testid="open-profile">
+                <Avatar id={client.userId ?? "me"} name={me?.display_name ?? ""} url={me?.avatar_url} size={40} />
+              </button>
+              <div class="bar-title">
+                <b>{archived ? "Archived" : "Chats"}</b>
+                <span class={`conn ${state.state}`} data-testid="connection" data-state={state.state}>
+                  {state.state === "connected"
+                    ? "online"
+                    : state.state === "reconnecting"
+                      ? "reconnecting…"
+                      : state.state === "syncing"
+                        ? "syncing…"
+                        : state.state === "connecting"
+                          ? "connecting…"
+                          : state.state.replace("_", " ")}
+                </span>
+              </div>
+              <button class="icon-btn" onClick={() => setPanel("people")} title="People" data-testid="open-people">
+                <Icon name="people" />
+              </button>
+              <button class="icon-btn" onClick={() => setPanel("group")} title="New group" data-testid="open-new-group">
+                <Icon name="group" />
+              </button>
+            </header>
+            <div class="search">
+              <Icon name="search" />
+              <input placeholder="Search chats" value={filter} onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
+            </div>
+            {archived ? (
+              <button class="archived-row" onClick={() => setArchived(false)} data-testid="show-chats">
+                <Icon name="back" /> Back to chats
+              </button>
+            ) : archivedCount > 0 ? (
+              <button class="archived-row" onClick={() => setArchived(true)} data-testid="show-archived">
+                <Icon name="archive" /> Archived <span class="count">{archivedCount}</span>
+              </button>
+            ) : null}
+            <ul class="conv-list" data-testid="conversations">
+              {list.map((c) => (
+                <ConversationRow key={c.conversation.id} c={c} active={c.conversation.id === open} onClick={() => setOpen(c.conversation.id)} />
+              ))}
+              {list.length === 0 ? (
+                <li class="empty">
+                  {archived ? "No archived chats." : (
+                    <>
+                      No chats yet.
+                      <button class="primary small" onClick={() => setPanel("people")}>Find people</button>
+                    </>
+                  )}
+                </li>
+              ) : null}
+            </ul>
+          </>
+        )}
+      </aside>
+      <main class="main">
+        {current ? (
+          <Chat key={current.conversation.id} c={current} onBack={() => setOpen(null)} onClosed={() => setOpen(null)} />
+        ) : (
+          <div class="welcome">
+            <Icon name="chat" />
+            <h2>ChatiCO for the web</h2>
+            <p>Pick a chat on the left, or find people to start one.</p>
+            <p class="muted small">Messages you send offline wait in the outbox and go out when you reconnect.</p>
+          </div>
+        )}
+      </main>
+    </div>
+  );
+}
+
+function ConversationRow(props: { c: ConversationView; active: boolean; onClick: () => void }) {
+  const c = props.c;
+  const peer = peerOf(c);
+  const online = c.conversation.kind === "direct" && peer ? client.presence(peer)?.online : false;
+  const last = c.last_message;
+  const mine = last && last.sender_id === client.userId && last.content;
+  const typing = c.typing.filter((u) => u !== client.userId);
+  return (
+    <li class={`conv ${props.active ? "active" : ""}`} onClick={props.onClick} data-testid="conversation" data-title={titleOf(c)}>
+      <Avatar id={c.conversation.id} name={titleOf(c)} url={avatarOf(c)} online={online} />
+      <div class="conv-body">
+        <div class="conv-top">
+          <span class="conv-title">{titleOf(c)}</span>
+          <span class={`conv-time ${c.unread > 0 ? "unread" : ""}`}>{last ? shortDate(last.created_at) : ""}</span>
+        </div>
+        <div class="conv-bottom">
+          {typing.length > 0 ? (
+            <span class="typing-text">typing…</span>
+          ) : (
+            <span class="conv-preview">
+              {mine && last ? <Ticks tick={tickOf(c, last)} /> : null}
+              <Preview m={last} />
+            </span>
+          )}
+          {c.unread > 0 ? (
+            <span class="badge" data-testid="unread">
+              {c.unread}
+            </span>
+          ) : null}
+        </div>
+      </div>
+    </li>
+  );
+}
