@@ -150,7 +150,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_followed_log_yields_codes_written_after_it_started() {
-        let dir = std::env::temp_dir().join(format!("chatico-otp-{}", uuid::Uuid::new_v4()));
+        let dir = std::env::temp_dir().join(format!("chatico-otp-{}", rand::random::<u64>()));
         std::fs::write(&dir, "SMS to +15550000001: code 111111\n").expect("write");
         let log = OtpLog::follow(dir.clone(), 6).expect("follow");
         {
