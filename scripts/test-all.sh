@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole ChatiCO test suite, from a fresh clone: README.md's test command, and what
-# .ci/run calls. It starts the loopback services the tests need (PostgreSQL, Redis, NATS)
-# when they are down, fails if it still cannot reach them, then runs every check.
+# .ci/run calls. It starts the loopback services the tests need (PostgreSQL, Redis, NATS and
+# an S3-compatible server) when they are down, fails if it still cannot reach them, then runs
+# every check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CHATICO_TEST_POSTGRES_URL="${CHATICO_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 export CHATICO_TEST_REDIS_URL="${CHATICO_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 export CHATICO_TEST_NATS_URL="${CHATICO_TEST_NATS_URL:-nats://127.0.0.1:4222}"
+export CHATICO_TEST_S3_URL="${CHATICO_TEST_S3_URL:-http://127.0.0.1:${CHATICO_S3_PORT:-9000}}"
 
 step() { printf '\n==> %s\n' "$*"; }
 

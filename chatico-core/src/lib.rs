@@ -14,11 +14,13 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod ids;
+pub mod media;
 pub mod memory;
 pub mod model;
 pub mod otp_cache;
 pub mod ports;
 pub mod protocol;
+pub mod retry;
 pub mod sync;
 
 pub use config::{AuthConfig, Config, Limits};

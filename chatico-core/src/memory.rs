@@ -69,20 +69,20 @@ impl MemoryStore {
 }
 
 impl Inner {
-    fn record(
-        &mut self,
-        conversation_id: Option<ConversationId>,
-        target: Option<UserId>,
-        kind: ChangeKind,
-    ) -> SyncCursor {
+    fn record(&mut self, conversation_id: Option<ConversationId>, target: Option<UserId>, kind: ChangeKind) -> Change {
         let pos = self.changes.len() as SyncCursor + 1;
+        let change = Change {
+            pos,
+            conversation_id,
+            kind: kind.clone(),
+        };
         self.changes.push(Recorded {
             pos,
             conversation_id,
             target,
             kind,
         });
-        pos
+        change
     }
 
     fn member_mut(&mut self, conversation: ConversationId, user: UserId) -> Result<&mut Member> {
@@ -264,22 +264,16 @@ impl Store for MemoryStore {
         Ok((before - g.sessions.len()) as u64)
     }
 
-    async fn add_contact(&self, owner: UserId, contact: UserId, _now: Timestamp) -> Result<bool> {
+    async fn add_contact(&self, owner: UserId, contact: UserId, _now: Timestamp) -> Result<Option<Change>> {
         let mut g = self.lock()?;
         let added = g.contacts.insert((owner, contact));
-        if added {
-            g.record(None, Some(owner), ChangeKind::ContactAdded { user_id: contact });
-        }
-        Ok(added)
+        Ok(added.then(|| g.record(None, Some(owner), ChangeKind::ContactAdded { user_id: contact })))
     }
 
-    async fn remove_contact(&self, owner: UserId, contact: UserId) -> Result<bool> {
+    async fn remove_contact(&self, owner: UserId, contact: UserId) -> Result<Option<Change>> {
         let mut g = self.lock()?;
         let removed = g.contacts.remove(&(owner, contact));
-        if removed {
-            g.record(None, Some(owner), ChangeKind::ContactRemoved { user_id: contact });
-        }
-        Ok(removed)
+        Ok(removed.then(|| g.record(None, Some(owner), ChangeKind::ContactRemoved { user_id: contact })))
     }
 
     async fn list_contacts(&self, owner: UserId) -> Result<Vec<User>> {
@@ -292,22 +286,16 @@ impl Store for MemoryStore {
         Ok(g.contacts.iter().filter(|(_, c)| *c == user).map(|(o, _)| *o).collect())
     }
 
-    async fn block(&self, blocker: UserId, blocked: UserId, _now: Timestamp) -> Result<bool> {
+    async fn block(&self, blocker: UserId, blocked: UserId, _now: Timestamp) -> Result<Option<Change>> {
         let mut g = self.lock()?;
         let added = g.blocks.insert((blocker, blocked));
-        if added {
-            g.record(None, Some(blocker), ChangeKind::Blocked { user_id: blocked });
-        }
-        Ok(added)
+        Ok(added.then(|| g.record(None, Some(blocker), ChangeKind::Blocked { user_id: blocked })))
     }
 
-    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<bool> {
+    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<Option<Change>> {
         let mut g = self.lock()?;
         let removed = g.blocks.remove(&(blocker, blocked));
-        if removed {
-            g.record(None, Some(blocker), ChangeKind::Unblocked { user_id: blocked });
-        }
-        Ok(removed)
+        Ok(removed.then(|| g.record(None, Some(blocker), ChangeKind::Unblocked { user_id: blocked })))
     }
 
     async fn list_blocked(&self, blocker: UserId) -> Result<Vec<User>> {
@@ -338,7 +326,7 @@ impl Store for MemoryStore {
         Ok(set.into_iter().collect())
     }
 
-    async fn create_conversation(&self, new: &NewConversation) -> Result<(Conversation, bool)> {
+    async fn create_conversation(&self, new: &NewConversation) -> Result<(Conversation, Vec<Change>)> {
         let mut g = self.lock()?;
         let key = if new.kind == ConversationKind::Direct {
             let [(a, _), (b, _)] = new.members.as_slice() else {
@@ -354,7 +342,7 @@ impl Store for MemoryStore {
                     .get(id)
                     .cloned()
                     .ok_or_else(|| Error::internal("direct index dangling"))?;
-                return Ok((existing, false));
+                return Ok((existing, Vec::new()));
             }
             Some(key)
         } else {
@@ -388,8 +376,9 @@ impl Store for MemoryStore {
                 joined_seq: 0,
             });
         }
+        let mut changes = Vec::with_capacity(members.len() + 1);
         for m in &members {
-            let pos = g.record(
+            let change = g.record(
                 Some(new.id),
                 None,
                 ChangeKind::MemberJoined {
@@ -397,22 +386,23 @@ impl Store for MemoryStore {
                     role: m.role,
                 },
             );
-            g.join_pos.insert((new.id, m.user_id), pos);
+            g.join_pos.insert((new.id, m.user_id), change.pos);
+            changes.push(change);
         }
-        g.record(
+        changes.push(g.record(
             Some(new.id),
             None,
             ChangeKind::ConversationCreated {
                 conversation: conv.clone(),
             },
-        );
+        ));
         if let Some(key) = key {
             g.directs.insert(key, new.id);
         }
         g.members.insert(new.id, members);
         g.messages.insert(new.id, Vec::new());
         g.conversations.insert(new.id, conv.clone());
-        Ok((conv, true))
+        Ok((conv, changes))
     }
 
     async fn find_direct(&self, a: UserId, b: UserId) -> Result<Option<Conversation>> {
@@ -443,7 +433,7 @@ impl Store for MemoryStore {
         conversation: ConversationId,
         members: &[(UserId, Role)],
         now: Timestamp,
-    ) -> Result<Vec<Member>> {
+    ) -> Result<(Vec<Member>, Vec<Change>)> {
         let mut g = self.lock()?;
         let last_seq = g
             .conversations
@@ -451,6 +441,7 @@ impl Store for MemoryStore {
             .ok_or_else(|| Error::not_found("conversation"))?
             .last_seq;
         let mut added = Vec::new();
+        let mut changes = Vec::new();
         for &(user_id, role) in members {
             if g.member(conversation, user_id).is_some() {
                 continue;
@@ -465,60 +456,66 @@ impl Store for MemoryStore {
                 joined_at: now,
                 joined_seq: last_seq,
             };
-            let pos = g.record(Some(conversation), None, ChangeKind::MemberJoined { user_id, role });
-            g.join_pos.insert((conversation, user_id), pos);
+            let change = g.record(Some(conversation), None, ChangeKind::MemberJoined { user_id, role });
+            g.join_pos.insert((conversation, user_id), change.pos);
             g.members.entry(conversation).or_default().push(m.clone());
             added.push(m);
+            changes.push(change);
         }
-        Ok(added)
+        Ok((added, changes))
     }
 
-    async fn remove_member(&self, conversation: ConversationId, user: UserId, by: UserId) -> Result<bool> {
+    async fn remove_member(&self, conversation: ConversationId, user: UserId, by: UserId) -> Result<Vec<Change>> {
         let mut g = self.lock()?;
         let Some(ms) = g.members.get_mut(&conversation) else {
-            return Ok(false);
+            return Ok(Vec::new());
         };
         let before = ms.len();
         ms.retain(|m| m.user_id != user);
         if ms.len() == before {
-            return Ok(false);
+            return Ok(Vec::new());
         }
         g.join_pos.remove(&(conversation, user));
-        g.record(Some(conversation), None, ChangeKind::MemberLeft { user_id: user, by });
-        g.record(
-            Some(conversation),
-            Some(user),
-            ChangeKind::MemberLeft { user_id: user, by },
-        );
-        Ok(true)
+        let kind = ChangeKind::MemberLeft { user_id: user, by };
+        let everyone = g.record(Some(conversation), None, kind.clone());
+        let removed = g.record(Some(conversation), Some(user), kind);
+        Ok(vec![everyone, removed])
     }
 
-    async fn set_role(&self, conversation: ConversationId, user: UserId, role: Role) -> Result<Member> {
+    async fn set_role(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        role: Role,
+    ) -> Result<(Member, Option<Change>)> {
         let mut g = self.lock()?;
         let m = g.member_mut(conversation, user)?;
         let changed = m.role != role;
         m.role = role;
         let m = m.clone();
-        if changed {
+        let change = changed.then(|| {
             g.record(
                 Some(conversation),
                 None,
                 ChangeKind::RoleChanged { user_id: user, role },
-            );
-        }
-        Ok(m)
+            )
+        });
+        Ok((m, change))
     }
 
-    async fn set_archived(&self, conversation: ConversationId, user: UserId, archived: bool) -> Result<Member> {
+    async fn set_archived(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        archived: bool,
+    ) -> Result<(Member, Option<Change>)> {
         let mut g = self.lock()?;
         let m = g.member_mut(conversation, user)?;
         let changed = m.archived != archived;
         m.archived = archived;
         let m = m.clone();
-        if changed {
-            g.record(Some(conversation), Some(user), ChangeKind::Archived { archived });
-        }
-        Ok(m)
+        let change = changed.then(|| g.record(Some(conversation), Some(user), ChangeKind::Archived { archived }));
+        Ok((m, change))
     }
 
     async fn update_conversation(
@@ -526,7 +523,7 @@ impl Store for MemoryStore {
         conversation: ConversationId,
         title: Option<String>,
         avatar_url: Option<Option<String>>,
-    ) -> Result<Conversation> {
+    ) -> Result<(Conversation, Option<Change>)> {
         let mut g = self.lock()?;
         let c = g
             .conversations
@@ -540,7 +537,7 @@ impl Store for MemoryStore {
             c.avatar_url = a;
         }
         let c = c.clone();
-        if (c.title.clone(), c.avatar_url.clone()) != before {
+        let change = ((c.title.clone(), c.avatar_url.clone()) != before).then(|| {
             g.record(
                 Some(conversation),
                 None,
@@ -548,9 +545,9 @@ impl Store for MemoryStore {
                     title: c.title.clone(),
                     avatar_url: c.avatar_url.clone(),
                 },
-            );
-        }
-        Ok(c)
+            )
+        });
+        Ok((c, change))
     }
 
     async fn list_conversations(&self, user: UserId, archived: bool, limit: u32) -> Result<Vec<ConversationSummary>> {
@@ -603,7 +600,7 @@ impl Store for MemoryStore {
         Ok(rows.into_iter().take(limit as usize).map(|(_, s)| s).collect())
     }
 
-    async fn insert_message(&self, new: &NewMessage) -> Result<(Message, bool)> {
+    async fn insert_message(&self, new: &NewMessage) -> Result<(Message, Option<Change>)> {
         let mut g = self.lock()?;
         let key = (new.sender_id, new.client_msg_id.clone());
         if let Some(&(c, seq)) = g.by_client_id.get(&key) {
@@ -611,7 +608,7 @@ impl Store for MemoryStore {
                 .message(c, seq)
                 .cloned()
                 .ok_or_else(|| Error::internal("client id index dangling"))?;
-            return Ok((existing, false));
+            return Ok((existing, None));
         }
         let conv = g
             .conversations
@@ -636,14 +633,14 @@ impl Store for MemoryStore {
             m.delivered_seq = m.delivered_seq.max(seq);
             m.read_seq = m.read_seq.max(seq);
         }
-        g.record(
+        let change = g.record(
             Some(new.conversation_id),
             None,
             ChangeKind::Message {
                 message: message.clone(),
             },
         );
-        Ok((message, true))
+        Ok((message, Some(change)))
     }
 
     async fn get_message(&self, conversation: ConversationId, seq: i64) -> Result<Option<Message>> {
@@ -686,7 +683,7 @@ impl Store for MemoryStore {
         conversation: ConversationId,
         seq: i64,
         now: Timestamp,
-    ) -> Result<Message> {
+    ) -> Result<(Message, Option<Change>)> {
         let mut g = self.lock()?;
         let m = g
             .messages
@@ -699,25 +696,23 @@ impl Store for MemoryStore {
             m.deleted_at = Some(now);
         }
         let m = m.clone();
-        if first {
+        let change = first.then(|| {
             g.record(
                 Some(conversation),
                 None,
                 ChangeKind::MessageDeleted { seq, deleted_at: now },
-            );
-        }
-        Ok(m)
+            )
+        });
+        Ok((m, change))
     }
 
-    async fn hide_message(&self, user: UserId, conversation: ConversationId, seq: i64) -> Result<()> {
+    async fn hide_message(&self, user: UserId, conversation: ConversationId, seq: i64) -> Result<Option<Change>> {
         let mut g = self.lock()?;
         if g.message(conversation, seq).is_none() {
             return Err(Error::not_found("message"));
         }
-        if g.hidden.insert((user, conversation, seq)) {
-            g.record(Some(conversation), Some(user), ChangeKind::MessageHidden { seq });
-        }
-        Ok(())
+        let first = g.hidden.insert((user, conversation, seq));
+        Ok(first.then(|| g.record(Some(conversation), Some(user), ChangeKind::MessageHidden { seq })))
     }
 
     async fn update_receipts(
@@ -726,7 +721,7 @@ impl Store for MemoryStore {
         user: UserId,
         delivered: Option<i64>,
         read: Option<i64>,
-    ) -> Result<Member> {
+    ) -> Result<(Member, Option<Change>)> {
         let mut g = self.lock()?;
         let last_seq = g
             .conversations
@@ -743,7 +738,7 @@ impl Store for MemoryStore {
         }
         m.delivered_seq = m.delivered_seq.max(m.read_seq);
         let m = m.clone();
-        if (m.delivered_seq, m.read_seq) != before {
+        let change = ((m.delivered_seq, m.read_seq) != before).then(|| {
             g.record(
                 Some(conversation),
                 None,
@@ -752,9 +747,9 @@ impl Store for MemoryStore {
                     delivered_seq: m.delivered_seq,
                     read_seq: m.read_seq,
                 },
-            );
-        }
-        Ok(m)
+            )
+        });
+        Ok((m, change))
     }
 
     async fn insert_blob(&self, meta: &BlobMeta) -> Result<()> {

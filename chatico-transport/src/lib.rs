@@ -8,6 +8,7 @@
 //!   from its own transport and hands the resulting deliveries to [`gateway::Gateway::publish`].
 //! - [`backplane`] (feature `gateway`): fan-out between gateway nodes through the core
 //!   [`chatico_core::ports::Backplane`] port; [`backplane::InProcessBackplane`] for one node.
+//! - [`sms`]: SMS senders (console for development, Twilio Messages) and Twilio Verify.
 //!
 //! The wire protocol types live in [`chatico_core::protocol`]; `docs/PROTOCOL.md` describes it.
 
@@ -15,3 +16,4 @@
 pub mod backplane;
 #[cfg(feature = "gateway")]
 pub mod gateway;
+pub mod sms;

@@ -6,9 +6,9 @@ use crate::error::{Error, Result};
 use crate::ids::{ConversationId, UserId};
 use crate::model::{Conversation, ConversationKind, ConversationSummary, Member, Role, SystemNotice};
 use crate::ports::NewConversation;
-use crate::sync::{ChangeKind, Delivery};
+use crate::sync::{Change, ChangeKind, Delivery};
 
-use super::{ConversationDetails, Engine, Outcome, change, deliver, page, validate};
+use super::{ConversationDetails, Engine, Outcome, live, page, validate};
 
 impl Engine {
     /// The direct conversation between the caller and `other`, created on first use (one per
@@ -35,11 +35,8 @@ impl Engine {
             created_at: now,
             members: vec![(actor, Role::Member), (other, Role::Member)],
         };
-        let (conv, created) = self.store.create_conversation(&new).await?;
-        if !created {
-            return Ok(Outcome::new(conv));
-        }
-        let deliveries = created_deliveries(&conv, &new.members);
+        let (conv, changes) = self.store.create_conversation(&new).await?;
+        let deliveries = join_deliveries(Vec::new(), changes);
         Ok(Outcome::with(conv, deliveries))
     }
 
@@ -58,13 +55,15 @@ impl Engine {
         Ok(())
     }
 
-    /// The member list from a request: not too long, without duplicates and the caller.
+    /// The member list from a request without duplicates and the caller, at most the
+    /// group size.
     fn invitee_set(&self, actor: UserId, members: &[UserId]) -> Result<BTreeSet<UserId>> {
         let max = self.config.limits.max_group_members;
-        if members.len() > max {
+        let set: BTreeSet<UserId> = members.iter().copied().filter(|u| *u != actor).collect();
+        if set.len() > max {
             return Err(Error::invalid("members", format!("a group has at most {max} members")));
         }
-        Ok(members.iter().copied().filter(|u| *u != actor).collect())
+        Ok(set)
     }
 
     /// Creates a group owned by the caller with `members` (duplicates and the caller ignored).
@@ -96,8 +95,8 @@ impl Engine {
             created_at: now,
             members: initial,
         };
-        let (conv, _) = self.store.create_conversation(&new).await?;
-        let mut deliveries = created_deliveries(&conv, &new.members);
+        let (conv, changes) = self.store.create_conversation(&new).await?;
+        let mut deliveries = join_deliveries(Vec::new(), changes);
         let recipients: Vec<UserId> = new.members.iter().map(|(u, _)| *u).collect();
         self.notice(
             actor,
@@ -137,7 +136,7 @@ impl Engine {
         }
         self.managed_group(actor, conversation).await?;
         self.check_invitees(actor, &invitees).await?;
-        let current: BTreeSet<UserId> = self.member_ids(conversation).await?.into_iter().collect();
+        let current = self.member_ids(conversation).await?;
         let fresh: Vec<(UserId, Role)> = invitees
             .iter()
             .filter(|u| !current.contains(u))
@@ -150,26 +149,12 @@ impl Engine {
         if fresh.is_empty() {
             return Ok(Outcome::new(Vec::new()));
         }
-        let added = self.store.add_members(conversation, &fresh, self.now()).await?;
+        let (added, changes) = self.store.add_members(conversation, &fresh, self.now()).await?;
         if added.is_empty() {
             return Ok(Outcome::new(added));
         }
+        let mut deliveries = join_deliveries(current, changes);
         let recipients = self.member_ids(conversation).await?;
-        let mut deliveries: Vec<Delivery> = added
-            .iter()
-            .map(|m| {
-                deliver(
-                    &recipients,
-                    change(
-                        Some(conversation),
-                        ChangeKind::MemberJoined {
-                            user_id: m.user_id,
-                            role: m.role,
-                        },
-                    ),
-                )
-            })
-            .collect();
         let users = added.iter().map(|m| m.user_id).collect();
         self.notice(
             actor,
@@ -209,11 +194,12 @@ impl Engine {
                 "only the owner removes admins; nobody removes the owner",
             ));
         }
-        if !self.store.remove_member(conversation, user, actor).await? {
+        let changes = self.store.remove_member(conversation, user, actor).await?;
+        if changes.is_empty() {
             return Err(Error::not_found("member"));
         }
         let remaining = self.member_ids(conversation).await?;
-        let mut deliveries = vec![left_delivery(conversation, user, actor, &remaining)];
+        let mut deliveries = left_deliveries(user, &remaining, changes);
         self.notice(
             actor,
             conversation,
@@ -252,12 +238,12 @@ impl Engine {
         if target.role == role {
             return Ok(Outcome::new(target));
         }
-        let updated = self.store.set_role(conversation, user, role).await?;
+        let (updated, change) = self.store.set_role(conversation, user, role).await?;
+        let Some(change) = change else {
+            return Ok(Outcome::new(updated));
+        };
         let recipients = self.member_ids(conversation).await?;
-        let mut deliveries = vec![deliver(
-            &recipients,
-            change(Some(conversation), ChangeKind::RoleChanged { user_id: user, role }),
-        )];
+        let mut deliveries = vec![live(&recipients, change)];
         self.notice(
             actor,
             conversation,
@@ -278,9 +264,10 @@ impl Engine {
                 "direct conversations cannot be left; archive them instead",
             ));
         }
-        let mut deliveries = Vec::new();
         let members = self.store.list_members(conversation).await?;
+        let mut deliveries = Vec::new();
         if me.role == Role::Owner {
+            // `list_members` is in join order: the first admin, else the first other member.
             let others = members.iter().filter(|m| m.user_id != actor);
             let successor = others
                 .clone()
@@ -288,25 +275,18 @@ impl Engine {
                 .or_else(|| others.clone().next())
                 .map(|m| m.user_id);
             if let Some(next) = successor {
-                self.store.set_role(conversation, next, Role::Owner).await?;
-                let ids: Vec<UserId> = members.iter().map(|m| m.user_id).collect();
-                deliveries.push(deliver(
-                    &ids,
-                    change(
-                        Some(conversation),
-                        ChangeKind::RoleChanged {
-                            user_id: next,
-                            role: Role::Owner,
-                        },
-                    ),
-                ));
+                let (_, change) = self.store.set_role(conversation, next, Role::Owner).await?;
+                // The leaver stops seeing conversation changes once gone, so only the others.
+                let ids: Vec<UserId> = members.iter().map(|m| m.user_id).filter(|u| *u != actor).collect();
+                deliveries.extend(change.map(|c| live(&ids, c)));
             }
         }
-        if !self.store.remove_member(conversation, actor, actor).await? {
+        let changes = self.store.remove_member(conversation, actor, actor).await?;
+        if changes.is_empty() {
             return Err(Error::not_found("conversation"));
         }
         let remaining = self.member_ids(conversation).await?;
-        deliveries.push(left_delivery(conversation, actor, actor, &remaining));
+        deliveries.extend(left_deliveries(actor, &remaining, changes));
         if !remaining.is_empty() {
             self.notice(
                 actor,
@@ -342,24 +322,12 @@ impl Engine {
         if title.is_none() && avatar_url.is_none() {
             return Ok(Outcome::new(before));
         }
-        let after = self
-            .store
-            .update_conversation(conversation, title.clone(), avatar_url)
-            .await?;
-        if (&after.title, &after.avatar_url) == (&before.title, &before.avatar_url) {
+        let (after, change) = self.store.update_conversation(conversation, title, avatar_url).await?;
+        let Some(change) = change else {
             return Ok(Outcome::new(after));
-        }
+        };
         let recipients = self.member_ids(conversation).await?;
-        let mut deliveries = vec![deliver(
-            &recipients,
-            change(
-                Some(conversation),
-                ChangeKind::ConversationUpdated {
-                    title: after.title.clone(),
-                    avatar_url: after.avatar_url.clone(),
-                },
-            ),
-        )];
+        let mut deliveries = vec![live(&recipients, change)];
         if after.title != before.title
             && let Some(t) = after.title.clone()
         {
@@ -386,14 +354,9 @@ impl Engine {
         if me.archived == archived {
             return Ok(Outcome::new(me));
         }
-        let updated = self.store.set_archived(conversation, actor, archived).await?;
-        Ok(Outcome::with(
-            updated,
-            vec![deliver(
-                &[actor],
-                change(Some(conversation), ChangeKind::Archived { archived }),
-            )],
-        ))
+        let (updated, change) = self.store.set_archived(conversation, actor, archived).await?;
+        let deliveries = change.map(|c| live(&[actor], c)).into_iter().collect();
+        Ok(Outcome::with(updated, deliveries))
     }
 
     /// The caller's conversations (archived or not), newest activity first, each with its
@@ -416,36 +379,28 @@ impl Engine {
     }
 }
 
-/// `MemberJoined` for each initial member, then `ConversationCreated`, to every member.
-fn created_deliveries(conv: &Conversation, members: &[(UserId, Role)]) -> Vec<Delivery> {
-    let ids: Vec<UserId> = members.iter().map(|(u, _)| *u).collect();
-    let mut out: Vec<Delivery> = members
-        .iter()
-        .map(|(u, r)| {
-            deliver(
-                &ids,
-                change(Some(conv.id), ChangeKind::MemberJoined { user_id: *u, role: *r }),
-            )
+/// Changes of a creation or an addition, in order: a `MemberJoined` goes to the members
+/// before it (`existing`, then the ones who joined earlier in the same write) and the one
+/// joining; any other change (`ConversationCreated`, last) to everyone joined so far.
+fn join_deliveries(existing: Vec<UserId>, changes: Vec<Change>) -> Vec<Delivery> {
+    let mut audience = existing;
+    changes
+        .into_iter()
+        .map(|c| {
+            if let ChangeKind::MemberJoined { user_id, .. } = &c.kind {
+                audience.push(*user_id);
+            }
+            live(&audience, c)
         })
-        .collect();
-    out.push(deliver(
-        &ids,
-        change(
-            Some(conv.id),
-            ChangeKind::ConversationCreated {
-                conversation: conv.clone(),
-            },
-        ),
-    ));
-    out
+        .collect()
 }
 
-/// `MemberLeft` to the remaining members and to the user who left (recorded for both).
-fn left_delivery(conversation: ConversationId, user: UserId, by: UserId, remaining: &[UserId]) -> Delivery {
-    let mut recipients = remaining.to_vec();
-    recipients.push(user);
-    deliver(
-        &recipients,
-        change(Some(conversation), ChangeKind::MemberLeft { user_id: user, by }),
-    )
+/// `MemberLeft` as recorded twice, in this order: the conversation change to the remaining
+/// members, the targeted change to the user who left.
+fn left_deliveries(user: UserId, remaining: &[UserId], changes: Vec<Change>) -> Vec<Delivery> {
+    changes
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| if i == 0 { live(remaining, c) } else { live(&[user], c) })
+        .collect()
 }

@@ -3,9 +3,8 @@
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, MessageId, UserId};
 use crate::model::{Content, ConversationKind, HistoryQuery, MediaRef, Member, Message, NewMessage};
-use crate::sync::ChangeKind;
 
-use super::{Engine, Outcome, SendMessage, change, deliver, page, validate};
+use super::{Engine, Outcome, SendMessage, live, page, validate};
 
 impl Engine {
     /// Sends a message. Idempotent on `(caller, client_msg_id)`: a retry returns the
@@ -78,20 +77,14 @@ impl Engine {
             reply_to_seq: req.reply_to_seq,
             created_at: now,
         };
-        let (message, inserted) = self.store.insert_message(&new).await?;
-        if !inserted {
+        let (message, change) = self.store.insert_message(&new).await?;
+        let Some(change) = change else {
             if message.conversation_id != conv.id {
                 return Err(Error::conflict("client_msg_id already used in another conversation"));
             }
             return Ok(Outcome::new(message));
-        }
-        let event = change(
-            Some(conv.id),
-            ChangeKind::Message {
-                message: message.clone(),
-            },
-        );
-        Ok(Outcome::with(message, vec![deliver(&members, event)]))
+        };
+        Ok(Outcome::with(message, vec![live(&members, change)]))
     }
 
     /// A page of history by seq (ascending), as the caller sees it: without messages hidden
@@ -130,13 +123,10 @@ impl Engine {
         validate::seq("seq", seq, 1)?;
         let (_, me) = self.membership(actor, conversation).await?;
         self.visible_message(&me, conversation, seq).await?;
-        self.store.hide_message(actor, conversation, seq).await?;
+        let change = self.store.hide_message(actor, conversation, seq).await?;
         Ok(Outcome::with(
             (),
-            vec![deliver(
-                &[actor],
-                change(Some(conversation), ChangeKind::MessageHidden { seq }),
-            )],
+            change.map(|c| live(&[actor], c)).into_iter().collect(),
         ))
     }
 
@@ -163,19 +153,15 @@ impl Engine {
         if message.deleted_at.is_some() {
             return Ok(Outcome::new(message));
         }
-        let tombstone = self
+        let (tombstone, change) = self
             .store
             .delete_message_for_everyone(conversation, seq, self.now())
             .await?;
+        let Some(change) = change else {
+            return Ok(Outcome::new(tombstone));
+        };
         let recipients = self.member_ids(conversation).await?;
-        let deleted_at = tombstone.deleted_at.unwrap_or_else(|| self.now());
-        Ok(Outcome::with(
-            tombstone,
-            vec![deliver(
-                &recipients,
-                change(Some(conversation), ChangeKind::MessageDeleted { seq, deleted_at }),
-            )],
-        ))
+        Ok(Outcome::with(tombstone, vec![live(&recipients, change)]))
     }
 
     /// Moves the caller's delivered watermark to `seq` (monotonic, clamped to the last seq).
@@ -203,20 +189,12 @@ impl Engine {
         for v in delivered.iter().chain(read.iter()) {
             validate::seq("seq", *v, 0)?;
         }
-        let (_, before) = self.membership(actor, conversation).await?;
-        let after = self.store.update_receipts(conversation, actor, delivered, read).await?;
-        if (after.delivered_seq, after.read_seq) == (before.delivered_seq, before.read_seq) {
+        self.membership(actor, conversation).await?;
+        let (after, change) = self.store.update_receipts(conversation, actor, delivered, read).await?;
+        let Some(change) = change else {
             return Ok(Outcome::new(after));
-        }
+        };
         let recipients = self.member_ids(conversation).await?;
-        let event = change(
-            Some(conversation),
-            ChangeKind::Receipt {
-                user_id: actor,
-                delivered_seq: after.delivered_seq,
-                read_seq: after.read_seq,
-            },
-        );
-        Ok(Outcome::with(after, vec![deliver(&recipients, event)]))
+        Ok(Outcome::with(after, vec![live(&recipients, change)]))
     }
 }

@@ -1,8 +1,8 @@
 //! The engine: every chat operation, with its rules, over the ports.
 //!
 //! [`Engine`] is sans-I/O in the sense that matters here: it reaches storage only through
-//! [`Store`], time only through [`Clock`], codes only through [`OtpVerifier`] /
-//! [`crate::ports::OtpCache`]. Transports (the gateway, an embedding server, tests) call it
+//! [`Store`], time only through [`Clock`], codes only through
+//! [`crate::ports::OtpVerifier`] / [`crate::ports::OtpCache`]. Transports (the gateway, an embedding server, tests) call it
 //! with an authenticated actor and get back either a value (reads) or an [`Outcome`]
 //! (changes): the value to acknowledge plus the [`Delivery`]s to fan out afterwards.
 //!
@@ -25,16 +25,17 @@
 //!
 //! # Live events and positions
 //!
-//! Store writes do not report the positions of the changes they record, so the
-//! `Event::Change`s in an [`Outcome`] carry `pos = `[`LIVE_POS`] (0). Clients apply live
-//! changes idempotently (messages by `(conversation, seq)`, receipts as max-watermarks,
-//! membership as sets) and advance their sync cursor only from [`SyncPage::next`]; a resync
-//! after a reconnect may repeat a change already applied live, never miss one.
+//! Every store write returns the changes it recorded, with their positions; the engine sends
+//! exactly those changes live, each to exactly its sync audience (the members who see a
+//! conversation change, the one user of a targeted change). A client thus recognises by
+//! `pos` a change it got live when a resume returns it again (`client::SyncState`).
 //!
 //! # Ephemeral state
 //!
 //! Presence (open connections per user) and typing indicators live in this `Engine`'s
-//! memory: one node's view. Several gateway nodes each track their own connections.
+//! memory: one node's view. Several gateway nodes each track their own connections, so a
+//! user connected to two nodes looks offline to one node's audience when their connection
+//! there closes; a shared presence store for multi-node deployments is not built yet.
 
 mod conversations;
 mod ephemeral;
@@ -55,7 +56,7 @@ use crate::error::{Error, Result};
 use crate::ids::{ClientMsgId, ConversationId, MessageId, SessionId, Timestamp, UserId};
 use crate::model::{Content, Conversation, Member, NewMessage, SystemNotice, User};
 use crate::ports::{Clock, Store};
-use crate::sync::{Change, ChangeKind, Delivery, EphemeralSnapshot, Event, SyncCursor, SyncPage};
+use crate::sync::{Change, Delivery, EphemeralSnapshot, Event, SyncPage};
 
 #[cfg(feature = "server")]
 use crate::auth::{RateLimiter, TokenService};
@@ -63,9 +64,6 @@ use crate::auth::{RateLimiter, TokenService};
 use crate::ports::{OtpCache, OtpVerifier, SmsSender};
 
 pub use crate::sync::Outcome;
-
-/// The `pos` of changes delivered live (see the module docs): not a store position.
-pub const LIVE_POS: SyncCursor = 0;
 
 /// Upper bound on the conversations scanned to find who shares one with a user.
 const PEER_SCAN_LIMIT: u32 = 10_000;
@@ -164,8 +162,8 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// An engine over `store` and `clock`. Fails if `config` is not valid. With feature
-    /// `server`, tokens work at once; OTP login needs [`Engine::with_otp`] or
-    /// [`Engine::with_local_otp`].
+    /// `server`, tokens work at once; OTP login needs `Engine::with_otp` or
+    /// `Engine::with_local_otp`.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: Config) -> Result<Self> {
         config.validate()?;
         Ok(Engine {
@@ -291,7 +289,7 @@ impl Engine {
         Ok(out.into_iter().collect())
     }
 
-    /// Writes a system notice into a conversation's timeline and queues its delivery to
+    /// Writes a system notice into a conversation's timeline and queues its change for
     /// `recipients`. The operation it describes has already happened, so a failure here is
     /// logged, not returned.
     async fn notice(
@@ -314,22 +312,16 @@ impl Engine {
             created_at: now,
         };
         match self.store.insert_message(&new).await {
-            Ok((message, _)) => out.push(deliver(
-                recipients,
-                change(Some(conversation), ChangeKind::Message { message }),
-            )),
+            Ok((_, Some(change))) => out.push(live(recipients, change)),
+            Ok((_, None)) => {}
             Err(e) => tracing::warn!(target: "chatico::engine", error = %e, %conversation, "system notice not written"),
         }
     }
 }
 
-/// A live change event (see [`LIVE_POS`]).
-fn change(conversation_id: Option<ConversationId>, kind: ChangeKind) -> Event {
-    Event::Change(Change {
-        pos: LIVE_POS,
-        conversation_id,
-        kind,
-    })
+/// A recorded change, live to `recipients`.
+fn live(recipients: &[UserId], change: Change) -> Delivery {
+    deliver(recipients, Event::Change(change))
 }
 
 /// A delivery to `recipients` (sorted, without duplicates).

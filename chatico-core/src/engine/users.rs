@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::model::{BlobMeta, ProfilePatch, User, UserProfile};
-use crate::sync::{ChangeKind, Event};
+use crate::sync::{Change, Event};
 
-use super::{Engine, Outcome, change, deliver, page, validate};
+use super::{Engine, Outcome, deliver, live, page, validate};
 
 impl Engine {
     /// The caller's own full record.
@@ -112,15 +112,15 @@ impl Engine {
     /// Adds a contact; true if it was not one already.
     pub async fn add_contact(&self, actor: UserId, user: UserId) -> Result<Outcome<bool>> {
         self.other_user(actor, user).await?;
-        let added = self.store.add_contact(actor, user, self.now()).await?;
-        Ok(targeted(actor, added, ChangeKind::ContactAdded { user_id: user }))
+        let change = self.store.add_contact(actor, user, self.now()).await?;
+        Ok(targeted(actor, change))
     }
 
     /// Removes a contact; true if it was one.
     pub async fn remove_contact(&self, actor: UserId, user: UserId) -> Result<Outcome<bool>> {
         self.other_user(actor, user).await?;
-        let removed = self.store.remove_contact(actor, user).await?;
-        Ok(targeted(actor, removed, ChangeKind::ContactRemoved { user_id: user }))
+        let change = self.store.remove_contact(actor, user).await?;
+        Ok(targeted(actor, change))
     }
 
     /// The caller's contacts (last seen and online hidden across a block).
@@ -134,15 +134,15 @@ impl Engine {
     /// group invitations between them are refused.
     pub async fn block(&self, actor: UserId, user: UserId) -> Result<Outcome<bool>> {
         self.other_user(actor, user).await?;
-        let blocked = self.store.block(actor, user, self.now()).await?;
-        Ok(targeted(actor, blocked, ChangeKind::Blocked { user_id: user }))
+        let change = self.store.block(actor, user, self.now()).await?;
+        Ok(targeted(actor, change))
     }
 
     /// Unblocks a user; true if they were blocked.
     pub async fn unblock(&self, actor: UserId, user: UserId) -> Result<Outcome<bool>> {
         self.other_user(actor, user).await?;
-        let unblocked = self.store.unblock(actor, user).await?;
-        Ok(targeted(actor, unblocked, ChangeKind::Unblocked { user_id: user }))
+        let change = self.store.unblock(actor, user).await?;
+        Ok(targeted(actor, change))
     }
 
     /// The users the caller has blocked (their last seen and online hidden).
@@ -177,11 +177,10 @@ impl Engine {
     }
 }
 
-/// A change for the actor alone (their other devices), only when something changed.
-fn targeted(actor: UserId, changed: bool, kind: ChangeKind) -> Outcome<bool> {
-    if changed {
-        Outcome::with(true, vec![deliver(&[actor], change(None, kind))])
-    } else {
-        Outcome::new(false)
+/// A change for the actor alone (their other devices); `true` when something changed.
+fn targeted(actor: UserId, change: Option<Change>) -> Outcome<bool> {
+    match change {
+        Some(c) => Outcome::with(true, vec![live(&[actor], c)]),
+        None => Outcome::new(false),
     }
 }

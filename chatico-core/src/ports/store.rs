@@ -7,7 +7,7 @@ use crate::model::{
     BlobMeta, Conversation, ConversationKind, ConversationSummary, HistoryQuery, Member, Message, NewMessage,
     ProfilePatch, Role, Session, User,
 };
-use crate::sync::{SyncCursor, SyncPage};
+use crate::sync::{Change, SyncCursor, SyncPage};
 
 /// A conversation to create, with its initial members.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,10 @@ pub struct NewConversation {
 ///
 /// - each write method is one transaction, and records the [`crate::sync::Change`]s its doc
 ///   names in that same transaction; positions are commit-ordered (see [`crate::sync`]);
+/// - each write method **returns the changes it recorded**, with their positions and
+///   resolved exactly as a later `sync` returns them (`None` / empty when it recorded
+///   nothing, e.g. an idempotent retry). The engine sends these same changes live, so a
+///   client recognises by `pos` a change it got live when a resume returns it again;
 /// - `insert_message` assigns the next gap-free `seq` of the conversation (from 1) in the
 ///   transaction that stores the message, and is idempotent on `(sender, client_msg_id)`;
 ///   it returns only after commit (group commit may batch several callers into one
@@ -88,18 +92,18 @@ pub trait Store: SendSyncOutsideWasm {
     // ---- contacts and blocks -----------------------------------------------------------
 
     /// Adds `contact` to `owner`'s contacts; records `ContactAdded` (targeted at `owner`)
-    /// when it was not there. Returns whether it was added.
-    async fn add_contact(&self, owner: UserId, contact: UserId, now: Timestamp) -> Result<bool>;
+    /// when it was not there (returned; `None` when it was there already).
+    async fn add_contact(&self, owner: UserId, contact: UserId, now: Timestamp) -> Result<Option<Change>>;
     /// Records `ContactRemoved` (targeted at `owner`) when it was there.
-    async fn remove_contact(&self, owner: UserId, contact: UserId) -> Result<bool>;
+    async fn remove_contact(&self, owner: UserId, contact: UserId) -> Result<Option<Change>>;
     /// `owner`'s contacts, ordered by display name then id.
     async fn list_contacts(&self, owner: UserId) -> Result<Vec<User>>;
     /// The users who have `user` among their contacts.
     async fn contact_owners(&self, user: UserId) -> Result<Vec<UserId>>;
     /// Records `Blocked` (targeted at `blocker`) when it was not blocked already.
-    async fn block(&self, blocker: UserId, blocked: UserId, now: Timestamp) -> Result<bool>;
+    async fn block(&self, blocker: UserId, blocked: UserId, now: Timestamp) -> Result<Option<Change>>;
     /// Records `Unblocked` (targeted at `blocker`) when it was blocked.
-    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<bool>;
+    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<Option<Change>>;
     /// Users `blocker` has blocked, ordered by display name then id.
     async fn list_blocked(&self, blocker: UserId) -> Result<Vec<User>>;
     /// True if either user blocked the other.
@@ -113,8 +117,8 @@ pub trait Store: SendSyncOutsideWasm {
     /// `joined_at = created_at`, not archived), recording one
     /// `MemberJoined` per member and then `ConversationCreated`. For a direct conversation
     /// there is at most one per unordered pair of users: if it exists already, nothing is
-    /// written and the existing one is returned with `false`.
-    async fn create_conversation(&self, new: &NewConversation) -> Result<(Conversation, bool)>;
+    /// written and the existing one is returned with no changes.
+    async fn create_conversation(&self, new: &NewConversation) -> Result<(Conversation, Vec<Change>)>;
     /// The direct conversation between `a` and `b`, if any.
     async fn find_direct(&self, a: UserId, b: UserId) -> Result<Option<Conversation>>;
     async fn get_conversation(&self, id: ConversationId) -> Result<Option<Conversation>>;
@@ -123,20 +127,31 @@ pub trait Store: SendSyncOutsideWasm {
     async fn list_members(&self, conversation: ConversationId) -> Result<Vec<Member>>;
     /// Adds members that are not members yet (`joined_seq`, `delivered_seq` and `read_seq`
     /// = the current `last_seq`, not archived), recording `MemberJoined` for each; returns
-    /// the ones added, in argument order. `NotFound` if the conversation does not exist.
+    /// the ones added, in argument order, and the changes. `NotFound` if the conversation
+    /// does not exist.
     async fn add_members(
         &self,
         conversation: ConversationId,
         members: &[(UserId, Role)],
         now: Timestamp,
-    ) -> Result<Vec<Member>>;
+    ) -> Result<(Vec<Member>, Vec<Change>)>;
     /// Removes a member, recording `MemberLeft` both as a conversation change and targeted
-    /// at the removed user. False if they were not a member.
-    async fn remove_member(&self, conversation: ConversationId, user: UserId, by: UserId) -> Result<bool>;
+    /// at the removed user (returned in that order). Empty if they were not a member.
+    async fn remove_member(&self, conversation: ConversationId, user: UserId, by: UserId) -> Result<Vec<Change>>;
     /// Records `RoleChanged` when the role changes. `NotFound` if not a member.
-    async fn set_role(&self, conversation: ConversationId, user: UserId, role: Role) -> Result<Member>;
+    async fn set_role(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        role: Role,
+    ) -> Result<(Member, Option<Change>)>;
     /// Records `Archived` (targeted) when the flag changes. `NotFound` if not a member.
-    async fn set_archived(&self, conversation: ConversationId, user: UserId, archived: bool) -> Result<Member>;
+    async fn set_archived(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        archived: bool,
+    ) -> Result<(Member, Option<Change>)>;
     /// Sets the title and/or avatar (`None` = unchanged; `Some(None)` clears the avatar),
     /// recording `ConversationUpdated` with the resulting values when anything changed.
     /// `NotFound` if the conversation does not exist.
@@ -145,7 +160,7 @@ pub trait Store: SendSyncOutsideWasm {
         conversation: ConversationId,
         title: Option<String>,
         avatar_url: Option<Option<String>>,
-    ) -> Result<Conversation>;
+    ) -> Result<(Conversation, Option<Change>)>;
     /// The user's conversations with `archived` equal to the argument, newest activity first
     /// (the `created_at` of the conversation's newest message, else the conversation's own
     /// `created_at`; ties by conversation id, descending), at most `limit`, each with its
@@ -156,10 +171,10 @@ pub trait Store: SendSyncOutsideWasm {
     // ---- messages ----------------------------------------------------------------------
 
     /// Inserts a message with the conversation's next seq, or returns the existing one for
-    /// `(sender_id, client_msg_id)` (second value `false`; nothing is written). On insert it
+    /// `(sender_id, client_msg_id)` (second value `None`; nothing is written). On insert it
     /// records `Message`, and moves the sender's `delivered_seq` and `read_seq` to the new
     /// seq. `NotFound` if the conversation does not exist.
-    async fn insert_message(&self, message: &NewMessage) -> Result<(Message, bool)>;
+    async fn insert_message(&self, message: &NewMessage) -> Result<(Message, Option<Change>)>;
     async fn get_message(&self, conversation: ConversationId, seq: i64) -> Result<Option<Message>>;
     /// A page of the conversation as `viewer` sees it: ascending seq, without messages
     /// hidden for `viewer` and without seqs at or below their `joined_seq`.
@@ -171,10 +186,10 @@ pub trait Store: SendSyncOutsideWasm {
         conversation: ConversationId,
         seq: i64,
         now: Timestamp,
-    ) -> Result<Message>;
+    ) -> Result<(Message, Option<Change>)>;
     /// Hides a message for one user, recording `MessageHidden` (targeted) the first time.
     /// `NotFound` if there is no such message.
-    async fn hide_message(&self, user: UserId, conversation: ConversationId, seq: i64) -> Result<()>;
+    async fn hide_message(&self, user: UserId, conversation: ConversationId, seq: i64) -> Result<Option<Change>>;
     /// Moves watermarks forward: each becomes `max(old, min(given, last_seq))`, and
     /// `delivered_seq` is at least `read_seq`. Records `Receipt` if anything moved.
     /// `NotFound` if not a member.
@@ -184,7 +199,7 @@ pub trait Store: SendSyncOutsideWasm {
         user: UserId,
         delivered: Option<i64>,
         read: Option<i64>,
-    ) -> Result<Member>;
+    ) -> Result<(Member, Option<Change>)>;
 
     // ---- blobs -------------------------------------------------------------------------
 

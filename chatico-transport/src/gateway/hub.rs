@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 
 use chatico_core::ids::{SessionId, UserId};
 use chatico_core::protocol::{ChangeKey, close_code};
-use chatico_core::sync::{Delivery, Event};
+use chatico_core::sync::{Delivery, Event, SyncCursor};
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -22,8 +22,9 @@ const SHARDS: usize = 64;
 /// One serialised server frame, shared by every connection it goes to.
 #[derive(Debug)]
 pub struct OutFrame {
-    /// What identifies the change, for changes (the connection delivers each change once).
-    pub key: Option<ChangeKey>,
+    /// For changes: the store position (0 when the producer did not know it) and what
+    /// identifies the change (the connection delivers each change once).
+    pub change: Option<(SyncCursor, ChangeKey)>,
     /// The JSON text of the whole `{"type":"event",...}` frame.
     pub text: Utf8Bytes,
 }
@@ -43,8 +44,8 @@ pub fn event_frame(event: &Event) -> OutFrame {
             String::from(r#"{"type":"event","event":null}"#)
         });
     OutFrame {
-        key: match event {
-            Event::Change(c) => Some(ChangeKey::of(c)),
+        change: match event {
+            Event::Change(c) => Some((c.pos, ChangeKey::of(c))),
             _ => None,
         },
         text: Utf8Bytes::from(text),
@@ -287,7 +288,7 @@ mod tests {
         assert_eq!(stats.queued, 3);
         for r in [&mut a1, &mut a2, &mut b] {
             let f = r.rx.try_recv().expect("queued");
-            assert_eq!(f.key, Some(ChangeKey::ContactAdded(user(3))));
+            assert_eq!(f.change, Some((7, ChangeKey::ContactAdded(user(3)))));
             let v: serde_json::Value = serde_json::from_str(f.text.as_str()).expect("json");
             assert_eq!(v["type"], "event");
             assert_eq!(v["event"]["event"], "change");
@@ -342,6 +343,6 @@ mod tests {
                 last_seen_at: Some(1),
             }),
         };
-        assert_eq!(event_frame(&p.event).key, None);
+        assert_eq!(event_frame(&p.event).change, None);
     }
 }

@@ -9,7 +9,7 @@
 //! The connection task is generic over the byte stream ([`run_connection`]), so tests can
 //! drive it over an in-memory pipe.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -241,10 +241,13 @@ struct Conn<T> {
     subscribed: bool,
     /// Every change up to here has been sent on this connection (the last `cursor` sent).
     checkpoint: SyncCursor,
-    /// Changes sent live since the last checkpoint began.
-    live: KeyBag,
+    /// Positions above the checkpoint already sent live.
+    live_pos: BTreeSet<SyncCursor>,
+    /// Changes without a position (`pos: 0`) sent live since the last checkpoint began.
+    live_keys: KeyBag,
     live_count: usize,
-    /// Changes a checkpoint sent, to suppress their late live copies: key -> (count, since).
+    /// Changes a checkpoint sent, to suppress late live copies that carry no position:
+    /// key -> (count, since).
     recent: HashMap<ChangeKey, (u32, Instant)>,
     checkpoint_due: Option<Instant>,
     next_resync: Instant,
@@ -260,10 +263,13 @@ where
 {
     let ctx = match pre_auth {
         Some(c) => c,
-        None => match tokio::time::timeout(gw.config.auth_timeout, first_frame_auth(&gw, &mut ws)).await {
+        None => match tokio::time::timeout(gw.config.auth_timeout, Box::pin(first_frame_auth(&gw, &mut ws))).await {
             Ok(Ok(c)) => c,
-            Ok(Err(stop)) => return finish(&gw, ws, stop).await,
-            Err(_) => return finish(&gw, ws, Stop::Close(close_code::AUTH_TIMEOUT, "authentication timeout")).await,
+            Ok(Err(stop)) => return Box::pin(finish(&gw, ws, stop)).await,
+            Err(_) => {
+                let stop = Stop::Close(close_code::AUTH_TIMEOUT, "authentication timeout");
+                return Box::pin(finish(&gw, ws, stop)).await;
+            }
         },
     };
     let (reg, _) = gw.hub.register(ctx.user_id, Some(ctx.session_id));
@@ -276,7 +282,8 @@ where
         reg,
         subscribed: false,
         checkpoint: 0,
-        live: KeyBag::default(),
+        live_pos: BTreeSet::new(),
+        live_keys: KeyBag::default(),
         live_count: 0,
         recent: HashMap::new(),
         checkpoint_due: None,
@@ -285,15 +292,15 @@ where
         ping_sent: None,
     };
     tracing::debug!(user = %ctx.user_id, conn = conn_id, "websocket connected");
-    let stop = conn.serve().await;
+    let stop = Box::pin(conn.serve()).await;
     let Conn { ws, .. } = conn;
     gw.hub.unregister(ctx.user_id, conn_id);
-    match gw.engine.disconnected(ctx.user_id, conn_id).await {
+    match Box::pin(gw.engine.disconnected(ctx.user_id, conn_id)).await {
         Ok(out) => gw.publish(out.deliveries).await,
         Err(e) => tracing::warn!(error = %e, "presence update on disconnect failed"),
     }
     tracing::debug!(user = %ctx.user_id, conn = conn_id, reason = ?stop, "websocket disconnected");
-    finish(&gw, ws, stop).await;
+    Box::pin(finish(&gw, ws, stop)).await;
 }
 
 /// Writes the close frame (if any) within `close_timeout`, drains the peer, and signals the
@@ -402,7 +409,7 @@ where
 {
     async fn serve(&mut self) -> Stop {
         // Presence first: the user is online once this connection is registered.
-        match self.gw.engine.connected(self.ctx.user_id, self.reg.id).await {
+        match Box::pin(self.gw.engine.connected(self.ctx.user_id, self.reg.id)).await {
             Ok(out) => self.gw.publish(out.deliveries).await,
             Err(e) => tracing::warn!(error = %e, "presence update on connect failed"),
         }
@@ -430,12 +437,14 @@ where
                 f = self.reg.rx.recv() => Wake::Live(f),
                 _ = &mut sleep => Wake::Timer,
             };
+            // Handlers are boxed: the task of an idle connection then only holds the select
+            // above, not the (much larger) state of an engine call.
             let r = match wake {
                 Wake::Closed(code) => return Stop::Close(code, close_reason(code)),
-                Wake::Inbound(m) => self.on_inbound(m).await,
+                Wake::Inbound(m) => Box::pin(self.on_inbound(m)).await,
                 Wake::Live(None) => return Stop::Close(close_code::INTERNAL_ERROR, "internal error"),
-                Wake::Live(Some(f)) => self.on_live(f).await,
-                Wake::Timer => self.on_timer().await,
+                Wake::Live(Some(f)) => Box::pin(self.on_live(f)).await,
+                Wake::Timer => Box::pin(self.on_timer()).await,
             };
             if let Err(stop) = r {
                 return stop;
@@ -678,17 +687,27 @@ where
     }
 
     /// Whether a live frame goes out (and accounts for it).
+    ///
+    /// A change with a position is sent unless a checkpoint already covers it (`pos <=
+    /// checkpoint`: the checkpoint's sync sent it, or it is outside the user's audience) or
+    /// it went out already. A change without one (`pos: 0`, from a producer that cannot
+    /// know it) is matched by its [`ChangeKey`] against what recent checkpoints sent.
     fn accept_live(&mut self, f: &OutFrame) -> bool {
-        let Some(key) = &f.key else { return true };
-        if let Some((n, _)) = self.recent.get_mut(key) {
-            // A checkpoint already sent this change.
-            *n -= 1;
-            if *n == 0 {
-                self.recent.remove(key);
+        let Some((pos, key)) = &f.change else { return true };
+        if *pos > 0 {
+            if *pos <= self.checkpoint || !self.live_pos.insert(*pos) {
+                return false;
             }
-            return false;
+        } else {
+            if let Some((n, _)) = self.recent.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.recent.remove(key);
+                }
+                return false;
+            }
+            self.live_keys.add(key.clone());
         }
-        self.live.add(key.clone());
         self.live_count += 1;
         self.checkpoint_due = Some(Instant::now() + self.gw.config.checkpoint_idle);
         true
@@ -698,8 +717,9 @@ where
     /// `first` is a first page already fetched (subscribe).
     async fn run_checkpoint(&mut self, first: Option<SyncResponse>) -> Result<(), Stop> {
         let now = Instant::now();
-        // Every live change sent so far was committed before the sync below reads.
-        let mut sent_live = std::mem::take(&mut self.live);
+        // Every live change sent so far was committed before the sync below reads, so a
+        // position-less one the sync does not return is outside the user's audience.
+        let mut sent_keys = std::mem::take(&mut self.live_keys);
         self.live_count = 0;
         self.checkpoint_due = None;
         self.next_resync = now + self.gw.config.resync_interval;
@@ -719,9 +739,9 @@ where
                     Err(e) => {
                         tracing::warn!(error = %e, user = %self.ctx.user_id, "checkpoint sync failed; retrying");
                         // Keep what was sent live for the retry.
-                        for (k, n) in sent_live.0 {
+                        for (k, n) in sent_keys.0 {
                             for _ in 0..n {
-                                self.live.add(k.clone());
+                                self.live_keys.add(k.clone());
                             }
                         }
                         self.checkpoint_due = Some(Instant::now() + CHECKPOINT_RETRY);
@@ -732,7 +752,7 @@ where
             let mut moved = false;
             for change in resp.page.changes {
                 let key = ChangeKey::of(&change);
-                if sent_live.take(&key) {
+                if self.live_pos.remove(&change.pos) || sent_keys.take(&key) {
                     continue;
                 }
                 let f = hub::event_frame(&Event::Change(change));
@@ -743,6 +763,8 @@ where
             }
             let advanced = resp.page.next > self.checkpoint;
             self.checkpoint = self.checkpoint.max(resp.page.next);
+            // Positions at or below the checkpoint are settled (sent, or not for this user).
+            self.live_pos = self.live_pos.split_off(&(self.checkpoint + 1));
             if announce || moved || advanced {
                 let cursor = ServerFrame::Cursor {
                     pos: self.checkpoint,

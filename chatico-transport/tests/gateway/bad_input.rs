@@ -443,3 +443,64 @@ async fn silent_connections_are_closed_by_auth_and_heartbeat_timeouts() {
         assert_eq!(w.ok("ping", json!({})).await["type"], "ping");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_user_rate_limits_answer_rate_limited_and_store_nothing() {
+    let cfg = crate::common::GatewayConfigExt::with(test_config(), |c| {
+        c.rate_limit = chatico_transport::gateway::RateLimit {
+            per_second: 1,
+            burst: 4,
+        };
+    });
+    let srv = TestServer::start_with(cfg, None).await;
+    let a = srv.login("+15550000061").await;
+    let b = srv.login("+15550000062").await;
+    // The bucket refills with the (manual) clock, which only moves when the test says.
+    let d = srv
+        .ok(Method::POST, "/v1/conversations/direct", &a, json!({ "user_id": b.id }))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut wa = srv.ws(&a).await;
+    // direct + subscribe + ping + me: the burst of 4 is used up.
+    wa.ok("ping", json!({})).await;
+    srv.get("/v1/me", &a).await;
+    // Empty now: REST answers 429 with Retry-After, the socket an error frame.
+    let resp = srv
+        .http
+        .post(srv.url(&format!("/v1/conversations/{d}/messages")))
+        .bearer_auth(&a.token)
+        .json(&json!({ "client_msg_id": "limited", "content": { "type": "text", "text": "no" } }))
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(
+        (v["code"].clone(), v["retry_after_ms"].clone()),
+        (json!("rate_limited"), json!(1000))
+    );
+    let f = wa
+        .request(
+            "send",
+            json!({ "conversation_id": d, "client_msg_id": "limited-ws", "content": { "type": "text", "text": "no" } }),
+        )
+        .await;
+    assert_eq!(
+        (f["type"].clone(), f["error"]["code"].clone()),
+        (json!("error"), json!("rate_limited"))
+    );
+    // Another user is unaffected, and nothing was stored.
+    assert_eq!(srv.get(&format!("/v1/conversations/{d}/messages"), &b).await, json!([]));
+    // A second later there is a token again.
+    srv.clock.advance(1000);
+    srv.ok(
+        Method::POST,
+        &format!("/v1/conversations/{d}/messages"),
+        &a,
+        json!({ "client_msg_id": "ok", "content": { "type": "text", "text": "yes" } }),
+    )
+    .await;
+}

@@ -81,6 +81,8 @@ pub struct TestServer {
     pub sms: Arc<RecordingSms>,
     pub clock: Arc<ManualClock>,
     pub http: reqwest::Client,
+    /// Where uploads go (a local-disk blob store), removed with the server.
+    pub _blob_dir: tempfile::TempDir,
 }
 
 /// A logged-in user.
@@ -107,7 +109,13 @@ impl TestServer {
         let engine = Engine::new(store.clone(), clock.clone(), cfg)
             .expect("engine")
             .with_local_otp(Arc::new(MemoryOtpCache::new()), sms.clone());
-        let mut b = Gateway::builder(Arc::new(engine)).config(config);
+        let blob_dir = tempfile::tempdir().expect("blob dir");
+        let blobs = chatico_store::blob::LocalDiskBlobStore::open(blob_dir.path())
+            .await
+            .expect("blob store");
+        let mut b = Gateway::builder(Arc::new(engine))
+            .config(config)
+            .blob_store(Arc::new(blobs));
         if let Some(bp) = backplane {
             b = b.backplane(bp);
         }
@@ -130,6 +138,7 @@ impl TestServer {
             sms,
             clock,
             http: reqwest::Client::new(),
+            _blob_dir: blob_dir,
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod common;
+mod media;
 mod openapi;
 mod resume;
 mod seed_flow;

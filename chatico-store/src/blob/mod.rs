@@ -1,0 +1,112 @@
+//! Blob stores behind the core [`BlobStore`](chatico_core::ports::BlobStore) port: they move
+//! bytes only; ownership and metadata live in the `Store` (`BlobMeta`).
+//!
+//! - [`LocalDiskBlobStore`] (always built): files under a root directory, atomic writes.
+//!   The example server's default. `signed_url` is `None`: the gateway serves the bytes.
+//! - [`S3BlobStore`] (feature `blob-s3`): S3-compatible storage through `object_store`;
+//!   `signed_url` is a presigned GET (SigV4 query auth).
+//! - [`CloudinaryBlobStore`] (feature `blob-cloudinary`): signed uploads to Cloudinary;
+//!   `signed_url` is the delivery URL.
+//!
+//! Keys are checked by [`validate_key`] in every store: `/`-separated segments of ASCII
+//! letters, digits, `-`, `_` and `.`, none empty, none starting with `.` (so no `..`, no
+//! hidden files, no absolute paths), at most 512 bytes.
+
+mod local;
+pub use local::LocalDiskBlobStore;
+
+#[cfg(feature = "blob-s3")]
+mod s3;
+#[cfg(feature = "blob-s3")]
+pub use s3::{S3BlobStore, S3Config};
+
+#[cfg(feature = "blob-cloudinary")]
+mod cloudinary;
+#[cfg(feature = "blob-cloudinary")]
+pub use cloudinary::{CloudinaryBlobStore, CloudinaryConfig, SignatureAlgorithm, sign_params};
+
+use chatico_core::error::{Error, Result};
+
+/// The longest key accepted, in bytes.
+pub const MAX_KEY_LEN: usize = 512;
+
+/// Refuses keys that could escape a store's namespace or mean something to a filesystem.
+pub fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(Error::invalid("key", format!("must be 1 to {MAX_KEY_LEN} bytes")));
+    }
+    for segment in key.split('/') {
+        if segment.is_empty() {
+            return Err(Error::invalid(
+                "key",
+                "empty path segment (leading, trailing or double '/')",
+            ));
+        }
+        if segment.starts_with('.') {
+            return Err(Error::invalid("key", "a segment may not start with '.'"));
+        }
+        if !segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            return Err(Error::invalid(
+                "key",
+                "only ASCII letters, digits, '-', '_', '.' and '/'",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A content type must look like `type/subtype[; params]` in printable ASCII (it ends up in
+/// a response header).
+pub fn validate_content_type(content_type: &str) -> Result<()> {
+    let ok = !content_type.is_empty()
+        && content_type.len() <= 255
+        && content_type.bytes().all(|b| (0x20..0x7F).contains(&b))
+        && content_type.split(';').next().is_some_and(|essence| {
+            essence
+                .trim()
+                .split_once('/')
+                .is_some_and(|(t, s)| !t.is_empty() && !s.is_empty())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid("content_type", "not a MIME type"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_could_escape_are_refused() {
+        for bad in [
+            "", "/abs", "a//b", "a/", "..", "../x", "a/../b", "a/./b", ".hidden", "a\\b", "a b", "a%2e%2e", "é",
+            "a\0b", "C:x",
+        ] {
+            assert!(validate_key(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(validate_key(&"a".repeat(MAX_KEY_LEN + 1)).is_err());
+        for good in [
+            "a",
+            "avatars/0f3c-11_x.png",
+            "media/2024/abc.def",
+            &"b".repeat(MAX_KEY_LEN),
+        ] {
+            assert!(validate_key(good).is_ok(), "{good:?} should be accepted");
+        }
+    }
+
+    #[test]
+    fn content_types_must_be_mime_types() {
+        for good in ["image/png", "application/octet-stream", "text/plain; charset=utf-8"] {
+            assert!(validate_content_type(good).is_ok(), "{good}");
+        }
+        for bad in ["", "png", "/png", "image/", "image/png\r\nX-Evil: 1", "image/pngé"] {
+            assert!(validate_content_type(bad).is_err(), "{bad:?}");
+        }
+    }
+}

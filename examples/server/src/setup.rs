@@ -1,0 +1,298 @@
+//! Flags, secrets, and the assembly of store, engine and gateway.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::Html;
+use axum::routing::get;
+use chatico_core::engine::Engine;
+use chatico_core::memory::MemoryStore;
+use chatico_core::ports::{BlobStore, SmsSender, Store, SystemClock};
+use chatico_core::{Config, MemoryOtpCache};
+use chatico_store::blob::{CloudinaryBlobStore, CloudinaryConfig, LocalDiskBlobStore, S3BlobStore, S3Config};
+use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy};
+use chatico_transport::sms::{
+    ConsoleSmsSender, MessagesFrom, TwilioAuth, TwilioMessagesConfig, TwilioMessagesSender, TwilioVerify,
+    TwilioVerifyConfig,
+};
+use clap::{Parser, ValueEnum};
+
+/// The ChatiCO example server.
+#[derive(Debug, Parser)]
+#[command(name = "chatico-server", version, about)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "CHATICO_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Where the server keeps its files: the generated JWT secret, local uploads (`blobs/`).
+    #[arg(long, env = "CHATICO_DATA_DIR", default_value = "chatico-data")]
+    pub data_dir: PathBuf,
+    /// Where data is kept. `memory` (lost on restart) is the only store in this build.
+    #[arg(long, env = "CHATICO_DATABASE_URL", default_value = "memory")]
+    pub database_url: String,
+    /// The JWT signing secret (at least 32 bytes). Default: generated on first start and kept
+    /// in `<data-dir>/jwt-secret`.
+    #[arg(long, env = "CHATICO_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// How login codes are delivered.
+    #[arg(long, env = "CHATICO_SMS", value_enum, default_value_t = SmsKind::Console)]
+    pub sms: SmsKind,
+    /// Twilio account SID (`AC…`), for `--sms twilio` and `twilio-verify`.
+    #[arg(long, env = "TWILIO_ACCOUNT_SID")]
+    pub twilio_account_sid: Option<String>,
+    /// Twilio auth token.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// The sending number (E.164) for `--sms twilio` (or use a messaging service).
+    #[arg(long, env = "TWILIO_FROM")]
+    pub twilio_from: Option<String>,
+    /// A Messaging Service SID (`MG…`) for `--sms twilio`, instead of `--twilio-from`.
+    #[arg(long, env = "TWILIO_MESSAGING_SERVICE_SID")]
+    pub twilio_messaging_service_sid: Option<String>,
+    /// The Verify service SID (`VA…`) for `--sms twilio-verify`.
+    #[arg(long, env = "TWILIO_VERIFY_SERVICE_SID")]
+    pub twilio_verify_service_sid: Option<String>,
+    /// Where uploads go.
+    #[arg(long, env = "CHATICO_BLOBS", value_enum, default_value_t = BlobKind::Local)]
+    pub blobs: BlobKind,
+    /// The directory of `--blobs local`. Default: `<data-dir>/blobs`.
+    #[arg(long, env = "CHATICO_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
+    /// S3 bucket (`--blobs s3`).
+    #[arg(long, env = "CHATICO_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    #[arg(long, env = "CHATICO_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// An S3-compatible endpoint (MinIO, R2...); default: AWS.
+    #[arg(long, env = "CHATICO_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Allow a plain `http://` S3 endpoint (development only).
+    #[arg(long, env = "CHATICO_S3_ALLOW_HTTP")]
+    pub s3_allow_http: bool,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// Cloudinary cloud name (`--blobs cloudinary`).
+    #[arg(long, env = "CLOUDINARY_CLOUD_NAME")]
+    pub cloudinary_cloud_name: Option<String>,
+    #[arg(long, env = "CLOUDINARY_API_KEY")]
+    pub cloudinary_api_key: Option<String>,
+    #[arg(long, env = "CLOUDINARY_API_SECRET", hide_env_values = true)]
+    pub cloudinary_api_secret: Option<String>,
+    /// Browser origins allowed to open WebSockets (comma-separated, e.g.
+    /// `https://chat.example.com`). Default: `http://127.0.0.1:<port>` and
+    /// `http://localhost:<port>`. Clients without an `Origin` header (apps) are always allowed.
+    #[arg(long = "allowed-origins", env = "CHATICO_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Log filter (`tracing` env-filter syntax).
+    #[arg(long, env = "CHATICO_LOG", default_value = "info,chatico=info")]
+    pub log: String,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "CHATICO_LOG_JSON")]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmsKind {
+    /// DEVELOPMENT MODE: codes are printed to the console, nothing is sent.
+    Console,
+    /// Twilio Programmable Messaging (ChatiCO generates and checks the codes).
+    Twilio,
+    /// Twilio Verify (Twilio generates and checks the codes).
+    TwilioVerify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BlobKind {
+    /// A directory on this machine.
+    Local,
+    /// An S3-compatible bucket.
+    S3,
+    /// Cloudinary (images).
+    Cloudinary,
+}
+
+fn required(v: &Option<String>, flag: &str) -> Result<String, String> {
+    v.clone()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| format!("{flag} is required for this configuration"))
+}
+
+pub fn init_tracing(args: &Args) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    if args.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn twilio_auth(args: &Args) -> Result<TwilioAuth, String> {
+    Ok(TwilioAuth::AuthToken {
+        account_sid: required(&args.twilio_account_sid, "--twilio-account-sid / TWILIO_ACCOUNT_SID")?,
+        auth_token: required(&args.twilio_auth_token, "--twilio-auth-token / TWILIO_AUTH_TOKEN")?,
+    })
+}
+
+async fn blob_store(args: &Args) -> Result<Arc<dyn BlobStore>, String> {
+    Ok(match args.blobs {
+        BlobKind::Local => {
+            let dir = args.blob_dir.clone().unwrap_or_else(|| args.data_dir.join("blobs"));
+            tracing::info!(dir = %dir.display(), "uploads go to a local directory");
+            Arc::new(
+                LocalDiskBlobStore::open(dir)
+                    .await
+                    .map_err(|e| format!("blob dir: {e}"))?,
+            )
+        }
+        BlobKind::S3 => {
+            let mut c = S3Config::new(
+                required(&args.s3_bucket, "--s3-bucket / CHATICO_S3_BUCKET")?,
+                args.s3_region.clone(),
+                required(&args.s3_access_key_id, "--s3-access-key-id / AWS_ACCESS_KEY_ID")?,
+                required(
+                    &args.s3_secret_access_key,
+                    "--s3-secret-access-key / AWS_SECRET_ACCESS_KEY",
+                )?,
+            );
+            c.endpoint = args.s3_endpoint.clone();
+            c.allow_http = args.s3_allow_http;
+            Arc::new(S3BlobStore::new(c).map_err(|e| format!("s3: {e}"))?)
+        }
+        BlobKind::Cloudinary => {
+            let c = CloudinaryConfig::new(
+                required(
+                    &args.cloudinary_cloud_name,
+                    "--cloudinary-cloud-name / CLOUDINARY_CLOUD_NAME",
+                )?,
+                required(&args.cloudinary_api_key, "--cloudinary-api-key / CLOUDINARY_API_KEY")?,
+                required(
+                    &args.cloudinary_api_secret,
+                    "--cloudinary-api-secret / CLOUDINARY_API_SECRET",
+                )?,
+            );
+            Arc::new(CloudinaryBlobStore::new(c).map_err(|e| format!("cloudinary: {e}"))?)
+        }
+    })
+}
+
+/// The JWT secret: given, or read from `<data-dir>/jwt-secret`, or generated and written
+/// there (owner-only permissions) on first start.
+pub fn jwt_secret(args: &Args) -> Result<String, String> {
+    if let Some(s) = &args.jwt_secret {
+        return Ok(s.clone());
+    }
+    let path = args.data_dir.join("jwt-secret");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_owned()),
+        Ok(_) => {
+            return Err(format!(
+                "{} is empty; delete it to generate a new secret",
+                path.display()
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    }
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    write_private(&path, &secret)?;
+    tracing::info!(path = %path.display(), "generated a JWT secret (kept for the next starts)");
+    Ok(secret)
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(contents.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// What `run` serves.
+pub struct Server {
+    pub gateway: Gateway,
+    pub app: Router,
+}
+
+/// Assembles the server for the address it is bound to.
+pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", args.data_dir.display()))?;
+    let store: Arc<dyn Store> = match args.database_url.as_str() {
+        "memory" => {
+            tracing::warn!("in-memory store: data is lost when the server stops");
+            Arc::new(MemoryStore::new())
+        }
+        other => return Err(format!("unsupported --database-url {other:?} (this build has: memory)")),
+    };
+    let mut config = Config::default();
+    config.auth.jwt_secret = jwt_secret(args)?;
+    config.validate().map_err(|e| format!("configuration: {e}"))?;
+    let engine = Engine::new(store, Arc::new(SystemClock), config).map_err(|e| format!("engine: {e}"))?;
+    let otp_cache = Arc::new(MemoryOtpCache::new());
+    let engine = match args.sms {
+        SmsKind::Console => {
+            tracing::warn!("DEVELOPMENT MODE: login codes are printed to this console, no SMS is sent");
+            engine.with_local_otp(otp_cache, Arc::new(ConsoleSmsSender::new()))
+        }
+        SmsKind::Twilio => {
+            let from = match (&args.twilio_messaging_service_sid, &args.twilio_from) {
+                (Some(sid), _) => MessagesFrom::MessagingService(sid.clone()),
+                (None, Some(n)) => MessagesFrom::Number(n.clone()),
+                (None, None) => return Err("--twilio-from or --twilio-messaging-service-sid is required".into()),
+            };
+            let sender = TwilioMessagesSender::new(TwilioMessagesConfig::new(twilio_auth(args)?, from))
+                .map_err(|e| format!("twilio: {e}"))?;
+            let sms: Arc<dyn SmsSender> = Arc::new(sender);
+            engine.with_local_otp(otp_cache, sms)
+        }
+        SmsKind::TwilioVerify => {
+            let sid = required(&args.twilio_verify_service_sid, "--twilio-verify-service-sid")?;
+            let verify = TwilioVerify::new(TwilioVerifyConfig::new(twilio_auth(args)?, sid))
+                .map_err(|e| format!("twilio verify: {e}"))?;
+            engine.with_otp(Arc::new(verify), otp_cache)
+        }
+    };
+    let blobs = blob_store(args).await?;
+    let origins = if args.allowed_origins.is_empty() {
+        let port = bound.port();
+        vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")]
+    } else {
+        args.allowed_origins.clone()
+    };
+    let gateway = Gateway::builder(Arc::new(engine))
+        .blob_store(blobs)
+        .config(GatewayConfig {
+            origins: OriginPolicy::List(origins),
+            ..GatewayConfig::default()
+        })
+        .start()
+        .await
+        .map_err(|e| format!("gateway: {e}"))?;
+    let app = Router::new()
+        .route("/", get(|| async { Html(INDEX) }))
+        .merge(gateway.router())
+        // One `tracing` span per request (method, path, status, latency at debug level).
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    Ok(Server { gateway, app })
+}
+
+const INDEX: &str = "<!doctype html><meta charset=utf-8><title>ChatiCO</title>\
+<h1>ChatiCO server</h1><p>REST under <code>/v1</code> (<a href=/v1/openapi.json>OpenAPI</a>), \
+WebSocket at <code>/v1/ws</code> (subprotocol <code>chatico.v1.json</code>). \
+See README.md and docs/PROTOCOL.md.</p>";
