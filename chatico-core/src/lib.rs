@@ -22,6 +22,8 @@ pub mod ports;
 pub mod protocol;
 pub mod retry;
 pub mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::{AuthConfig, Config, Limits};
 pub use engine::Engine;
