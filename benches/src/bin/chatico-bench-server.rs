@@ -27,6 +27,12 @@ struct Cli {
     /// Tokio worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Gateway `checkpoint_every` (default: the gateway's, 64 live changes).
+    #[arg(long)]
+    checkpoint_every: Option<usize>,
+    /// Gateway `checkpoint_idle` in milliseconds (default: the gateway's, 250 ms).
+    #[arg(long)]
+    checkpoint_idle_ms: Option<u64>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,7 +62,16 @@ fn main() -> std::process::ExitCode {
             addr: cli.addr,
             store: cli.store.clone(),
             otp_log: cli.otp_log.clone(),
-            gateway: server::bench_gateway_config(),
+            gateway: {
+                let mut g = server::bench_gateway_config();
+                if let Some(n) = cli.checkpoint_every {
+                    g.checkpoint_every = n.max(1);
+                }
+                if let Some(ms) = cli.checkpoint_idle_ms {
+                    g.checkpoint_idle = std::time::Duration::from_millis(ms);
+                }
+                g
+            },
             config: server::bench_config(),
         })
         .await?;

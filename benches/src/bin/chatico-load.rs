@@ -117,6 +117,15 @@ enum Scenario {
     /// (true/false alternately), one at a time, and the other receives the typing event.
     /// One sample: send -> the peer receives it. Reference: p50 <= 1 ms, p99 <= 5 ms.
     Typing(TypingArgs),
+    /// Merges JSON reports of one scenario (e.g. idle runs against freshly started servers)
+    /// into one: every run together, median/min/max over all of them.
+    Merge(MergeArgs),
+}
+
+#[derive(Args, Debug)]
+struct MergeArgs {
+    /// JSON reports written with --json.
+    files: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -188,7 +197,19 @@ fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.clamp(0.0, 3600.0))
 }
 
+fn merge(files: &[PathBuf]) -> Result<Report, LoadError> {
+    let mut reports = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| LoadError::Usage(format!("{}: {e}", f.display())))?;
+        reports.push(serde_json::from_str(&text).map_err(|e| LoadError::Usage(format!("{}: {e}", f.display())))?);
+    }
+    Report::merge(reports).ok_or_else(|| LoadError::Usage("merge: no reports given".into()))
+}
+
 async fn main_inner(cli: Cli) -> Result<Report, LoadError> {
+    if let Scenario::Merge(m) = &cli.scenario {
+        return merge(&m.files);
+    }
     if cli.payload_bytes < 33 {
         return Err(LoadError::Usage("--payload-bytes must be at least 33".into()));
     }
@@ -277,6 +298,7 @@ async fn main_inner(cli: Cli) -> Result<Report, LoadError> {
             )
             .await
         }
+        Scenario::Merge(_) => Err(LoadError::Usage("merge is handled above".into())),
         Scenario::Typing(a) => {
             typing::run(
                 &common,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The `q`-quantile (0..=1) of `samples` (sorted in place), nearest-rank; `None` when empty.
 pub fn quantile(samples: &mut [u64], q: f64) -> Option<u64> {
@@ -31,7 +31,7 @@ pub fn latency_figures(run: &mut Run, prefix: &str, samples: &mut [u64], with_p9
 }
 
 /// The figures of one run: name → value.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Run(pub BTreeMap<String, f64>);
 
 impl Run {
@@ -44,7 +44,7 @@ impl Run {
 }
 
 /// Median, min and max of one figure over the runs.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub median: f64,
     pub min: f64,
@@ -85,18 +85,18 @@ pub fn summarise(runs: &[Run]) -> BTreeMap<String, Summary> {
 }
 
 /// A target a figure is compared with.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Target {
     pub figure: String,
     /// `<=` or `>=`.
-    pub op: &'static str,
+    pub op: String,
     pub value: f64,
     /// Whether the median meets it.
     pub met: Option<bool>,
 }
 
 /// Everything one scenario produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub scenario: String,
     /// The parameters it ran with.
@@ -129,7 +129,7 @@ impl Report {
     pub fn target(&mut self, figure: &str, op: &'static str, value: f64) {
         self.targets.push(Target {
             figure: figure.to_owned(),
-            op,
+            op: op.to_owned(),
             value,
             met: None,
         });
@@ -139,11 +139,33 @@ impl Report {
     pub fn finish(&mut self) {
         self.summary = summarise(&self.runs);
         for t in &mut self.targets {
-            t.met = self.summary.get(&t.figure).map(|s| match t.op {
+            t.met = self.summary.get(&t.figure).map(|s| match t.op.as_str() {
                 "<=" => s.median <= t.value,
                 _ => s.median >= t.value,
             });
         }
+    }
+
+    /// One report from several of the same scenario (e.g. idle runs, each against a freshly
+    /// started server): their runs together, the first one's parameters and targets.
+    pub fn merge(reports: Vec<Report>) -> Option<Report> {
+        let mut it = reports.into_iter();
+        let mut first = it.next()?;
+        for r in it {
+            if r.scenario != first.scenario {
+                first
+                    .notes
+                    .push(format!("merged a `{}` report into `{}`", r.scenario, first.scenario));
+            }
+            first.runs.extend(r.runs);
+            for n in r.notes {
+                if !first.notes.contains(&n) {
+                    first.notes.push(n);
+                }
+            }
+        }
+        first.finish();
+        Some(first)
     }
 
     pub fn to_json(&self) -> String {
@@ -240,5 +262,10 @@ mod tests {
         assert!(table.contains(">= 2.400 (met)"), "{table}");
         let json: serde_json::Value = serde_json::from_str(&rep.to_json()).expect("json");
         assert_eq!(json["summary"]["x"]["median"], 2.5);
+        let back: Report = serde_json::from_str(&rep.to_json()).expect("report");
+        let merged = Report::merge(vec![back.clone(), back]).expect("merged");
+        assert_eq!(merged.runs.len(), 8);
+        assert_eq!(merged.summary["x"].runs, 8);
+        assert_eq!(merged.summary["x"].median, 2.5);
     }
 }
