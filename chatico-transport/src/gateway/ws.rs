@@ -716,6 +716,7 @@ where
     /// Sends every change after the checkpoint that was not sent live, then `cursor` frames.
     /// `first` is a first page already fetched (subscribe).
     async fn run_checkpoint(&mut self, first: Option<SyncResponse>) -> Result<(), Stop> {
+        let first = first.map(|r| r.page);
         let now = Instant::now();
         // Every live change sent so far was committed before the sync below reads, so a
         // position-less one the sync does not return is outside the user's audience.
@@ -732,7 +733,8 @@ where
                 None => match self
                     .gw
                     .engine
-                    .sync(self.ctx.user_id, self.checkpoint, self.gw.config.sync_page)
+                    // The page only: a checkpoint has no use for the ephemeral snapshot.
+                    .sync_changes(self.ctx.user_id, self.checkpoint, self.gw.config.sync_page)
                     .await
                 {
                     Ok(r) => r,
@@ -750,7 +752,7 @@ where
                 },
             };
             let mut moved = false;
-            for change in resp.page.changes {
+            for change in resp.changes {
                 let key = ChangeKey::of(&change);
                 if self.live_pos.remove(&change.pos) || sent_keys.take(&key) {
                     continue;
@@ -761,19 +763,19 @@ where
                 e.0 += 1;
                 moved = true;
             }
-            let advanced = resp.page.next > self.checkpoint;
-            self.checkpoint = self.checkpoint.max(resp.page.next);
+            let advanced = resp.next > self.checkpoint;
+            self.checkpoint = self.checkpoint.max(resp.next);
             // Positions at or below the checkpoint are settled (sent, or not for this user).
             self.live_pos = self.live_pos.split_off(&(self.checkpoint + 1));
             if announce || moved || advanced {
                 let cursor = ServerFrame::Cursor {
                     pos: self.checkpoint,
-                    caught_up: !resp.page.limited,
+                    caught_up: !resp.limited,
                 };
                 self.io(false, frame_text(&cursor)).await?;
                 self.flush().await?;
             }
-            if !resp.page.limited {
+            if !resp.limited {
                 return Ok(());
             }
         }
