@@ -69,10 +69,12 @@ async fn connection(stream: TcpStream, groups: Groups) {
         group = group_of(&req.uri().to_string());
         Ok(resp)
     };
-    // The same small buffers as the gateway's defaults (1 KiB read buffer, no write buffering).
+    // The same buffers as the gateway's defaults: a 1 KiB read buffer, and writes buffered
+    // up to 16 KiB until the flush that ends each batch (tungstenite's own defaults, 128 KiB
+    // each, would cost a 100k-connection server gigabytes).
     let cfg = WebSocketConfig::default()
         .read_buffer_size(1024)
-        .write_buffer_size(0)
+        .write_buffer_size(16 * 1024)
         .max_message_size(Some(64 * 1024))
         .max_frame_size(Some(64 * 1024));
     let ws = match tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(cfg)).await {
