@@ -42,6 +42,13 @@ struct Inner {
     hidden: HashSet<(UserId, ConversationId, i64)>,
     blobs: HashMap<String, BlobMeta>,
     changes: Vec<Recorded>,
+    /// Sync indexes (positions ascending): the conversation-wide changes of each
+    /// conversation, the changes targeted at each user, and each user's current
+    /// conversations. `sync` reads only these, so its cost follows the user's own changes,
+    /// not the whole log.
+    conv_changes: HashMap<ConversationId, Vec<SyncCursor>>,
+    targeted: HashMap<UserId, Vec<SyncCursor>>,
+    user_convs: HashMap<UserId, BTreeSet<ConversationId>>,
 }
 
 #[derive(Debug, Clone)]
@@ -82,7 +89,66 @@ impl Inner {
             target,
             kind,
         });
+        match (target, conversation_id) {
+            (Some(t), _) => self.targeted.entry(t).or_default().push(pos),
+            (None, Some(c)) => self.conv_changes.entry(c).or_default().push(pos),
+            (None, None) => {}
+        }
         change
+    }
+
+    /// `user` is a member of `conversation` from the change at `pos` on.
+    fn join(&mut self, conversation: ConversationId, user: UserId, pos: SyncCursor) {
+        self.join_pos.insert((conversation, user), pos);
+        self.user_convs.entry(user).or_default().insert(conversation);
+    }
+
+    /// `user` is no longer a member of `conversation`.
+    fn leave(&mut self, conversation: ConversationId, user: UserId) {
+        self.join_pos.remove(&(conversation, user));
+        if let Some(cs) = self.user_convs.get_mut(&user) {
+            cs.remove(&conversation);
+            if cs.is_empty() {
+                self.user_convs.remove(&user);
+            }
+        }
+    }
+
+    /// Positions after `since` of the changes `user` sees, ascending, at most `limit + 1`
+    /// (one more than asked, to tell whether the page is limited). Same answer as filtering
+    /// the whole log with `visible_to`, from the indexes.
+    fn visible_after(&self, user: UserId, since: SyncCursor, limit: usize) -> Vec<SyncCursor> {
+        // One sorted run per source: targeted changes, then each conversation from the
+        // later of `since` and the user's join.
+        let mut runs: Vec<&[SyncCursor]> = Vec::new();
+        if let Some(t) = self.targeted.get(&user) {
+            runs.push(&t[t.partition_point(|&p| p <= since)..]);
+        }
+        for c in self.user_convs.get(&user).into_iter().flatten() {
+            let (Some(list), Some(&jp)) = (self.conv_changes.get(c), self.join_pos.get(&(*c, user))) else {
+                continue;
+            };
+            runs.push(&list[list.partition_point(|&p| p <= since || p < jp)..]);
+        }
+        runs.retain(|r| !r.is_empty());
+        let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(SyncCursor, usize)>> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| std::cmp::Reverse((r[0], i)))
+            .collect();
+        let mut at = vec![0usize; runs.len()];
+        let mut out = Vec::new();
+        while let Some(std::cmp::Reverse((pos, i))) = heap.pop() {
+            out.push(pos);
+            if out.len() > limit {
+                break;
+            }
+            at[i] += 1;
+            if let Some(&next) = runs[i].get(at[i]) {
+                heap.push(std::cmp::Reverse((next, i)));
+            }
+        }
+        out
     }
 
     fn member_mut(&mut self, conversation: ConversationId, user: UserId) -> Result<&mut Member> {
@@ -386,7 +452,7 @@ impl Store for MemoryStore {
                     role: m.role,
                 },
             );
-            g.join_pos.insert((new.id, m.user_id), change.pos);
+            g.join(new.id, m.user_id, change.pos);
             changes.push(change);
         }
         changes.push(g.record(
@@ -457,7 +523,7 @@ impl Store for MemoryStore {
                 joined_seq: last_seq,
             };
             let change = g.record(Some(conversation), None, ChangeKind::MemberJoined { user_id, role });
-            g.join_pos.insert((conversation, user_id), change.pos);
+            g.join(conversation, user_id, change.pos);
             g.members.entry(conversation).or_default().push(m.clone());
             added.push(m);
             changes.push(change);
@@ -475,7 +541,7 @@ impl Store for MemoryStore {
         if ms.len() == before {
             return Ok(Vec::new());
         }
-        g.join_pos.remove(&(conversation, user));
+        g.leave(conversation, user);
         let kind = ChangeKind::MemberLeft { user_id: user, by };
         let everyone = g.record(Some(conversation), None, kind.clone());
         let removed = g.record(Some(conversation), Some(user), kind);
@@ -771,19 +837,15 @@ impl Store for MemoryStore {
 
     async fn sync(&self, user: UserId, since: SyncCursor, limit: u32) -> Result<SyncPage> {
         let g = self.lock()?;
-        let start = since.max(0) as usize;
-        let mut changes = Vec::new();
-        let mut limited = false;
-        for r in g.changes.iter().skip(start) {
-            if !g.visible_to(r, user) {
-                continue;
-            }
-            if changes.len() == limit as usize {
-                limited = true;
-                break;
-            }
-            changes.push(g.resolve(r));
-        }
+        let mut positions = g.visible_after(user, since.max(0), limit as usize);
+        let limited = positions.len() > limit as usize;
+        positions.truncate(limit as usize);
+        let changes: Vec<Change> = positions
+            .iter()
+            .filter_map(|&p| g.changes.get((p - 1) as usize))
+            .inspect(|r| debug_assert!(g.visible_to(r, user)))
+            .map(|r| g.resolve(r))
+            .collect();
         let next = if limited {
             changes.last().map(|c| c.pos).unwrap_or(since)
         } else {
@@ -794,5 +856,100 @@ impl Store for MemoryStore {
 
     async fn latest_pos(&self) -> Result<SyncCursor> {
         Ok(self.lock()?.changes.len() as SyncCursor)
+    }
+}
+
+#[cfg(test)]
+mod sync_index_tests {
+    use super::*;
+    use crate::ids::{MessageId, Phone};
+    use crate::model::{Content, ConversationKind, NewMessage, Role};
+    use crate::ports::NewConversation;
+
+    /// The indexed `sync` answers exactly what a scan of the whole log with `visible_to`
+    /// answers, for every user, cursor and page size, across joins, leaves, re-joins and
+    /// targeted changes.
+    #[test]
+    fn indexed_sync_matches_a_full_scan() {
+        futures::executor::block_on(async {
+            let s = MemoryStore::new();
+            let mut users = Vec::new();
+            for i in 0..4 {
+                let phone = Phone::parse(&format!("+1555000000{i}")).expect("phone");
+                users.push(
+                    s.get_or_create_user(&phone, UserId::new(i), "u", 1)
+                        .await
+                        .expect("user")
+                        .0
+                        .id,
+                );
+            }
+            let (a, b, c, d) = (users[0], users[1], users[2], users[3]);
+            let mut convs = Vec::new();
+            for (n, members) in [vec![a, b, c], vec![a, d]].into_iter().enumerate() {
+                let id = ConversationId::new(n as i64);
+                let mut m: Vec<(UserId, Role)> = members.iter().map(|u| (*u, Role::Member)).collect();
+                m[0].1 = Role::Owner;
+                s.create_conversation(&NewConversation {
+                    id,
+                    kind: ConversationKind::Group,
+                    title: Some("g".into()),
+                    avatar_url: None,
+                    created_by: a,
+                    created_at: 1,
+                    members: m,
+                })
+                .await
+                .expect("conversation");
+                convs.push(id);
+            }
+            let send = |conv: ConversationId, from: UserId, n: u32| NewMessage {
+                id: MessageId::new(n as i64),
+                conversation_id: conv,
+                sender_id: from,
+                client_msg_id: format!("m{n}"),
+                content: Content::Text { text: "t".into() },
+                reply_to_seq: None,
+                created_at: 1,
+            };
+            let mut n = 0;
+            let mut step = |k: u32| {
+                n += 1;
+                k * 1000 + n
+            };
+            for i in 0..3 {
+                s.insert_message(&send(convs[0], a, step(i))).await.expect("send");
+                s.insert_message(&send(convs[1], d, step(i))).await.expect("send");
+            }
+            s.remove_member(convs[0], c, a).await.expect("remove");
+            s.insert_message(&send(convs[0], b, step(7))).await.expect("send");
+            s.add_contact(b, c, 1).await.expect("contact");
+            s.add_members(convs[0], &[(c, Role::Member), (d, Role::Admin)], 2)
+                .await
+                .expect("re-add");
+            s.insert_message(&send(convs[0], c, step(8))).await.expect("send");
+            s.remove_member(convs[1], d, a).await.expect("remove");
+            s.insert_message(&send(convs[1], a, step(9))).await.expect("send");
+
+            let latest = s.latest_pos().await.expect("latest");
+            for user in users {
+                for since in 0..=latest + 1 {
+                    for limit in [1u32, 2, 3, 1000] {
+                        let got = s.sync(user, since, limit).await.expect("sync");
+                        let g = s.lock().expect("lock");
+                        let all: Vec<SyncCursor> = g
+                            .changes
+                            .iter()
+                            .filter(|r| r.pos > since && g.visible_to(r, user))
+                            .map(|r| r.pos)
+                            .collect();
+                        let want: Vec<SyncCursor> = all.iter().copied().take(limit as usize).collect();
+                        let positions: Vec<SyncCursor> = got.changes.iter().map(|c| c.pos).collect();
+                        assert_eq!(positions, want, "user {user} since {since} limit {limit}");
+                        assert_eq!(got.limited, all.len() > limit as usize);
+                    }
+                }
+            }
+        });
     }
 }

@@ -289,4 +289,12 @@ fn sync_returns_everything_missed_and_live_positions_match_it() {
         })
         .collect();
     assert_eq!(c_live, c_sync.changes);
+    // `sync_changes` (what a connection's checkpoint reads) is the same page, without the
+    // snapshot; invalid cursors are refused the same way.
+    for (user, since, limit) in [(b, 0, 500), (b, 2, 1), (c, 0, 500), (c, 3, 2)] {
+        let full = block_on(h.engine.sync(user, since, limit)).expect("sync").page;
+        let changes = block_on(h.engine.sync_changes(user, since, limit)).expect("sync_changes");
+        assert_eq!(changes, full);
+    }
+    assert!(block_on(h.engine.sync_changes(b, -1, 10)).is_err());
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, UserId};
 use crate::model::{Presence, Typing};
-use crate::sync::{EphemeralSnapshot, Event, SyncCursor};
+use crate::sync::{EphemeralSnapshot, Event, SyncCursor, SyncPage};
 
 use super::{Engine, Outcome, SyncResponse, deliver, page, validate};
 
@@ -133,11 +133,18 @@ impl Engine {
     /// Everything the caller missed since `since` (a page of at most `limit` changes,
     /// clamped, with `limited` set when more remain), and who is online and typing now.
     pub async fn sync(&self, actor: UserId, since: SyncCursor, limit: u32) -> Result<SyncResponse> {
-        validate::seq("since", since, 0)?;
-        let limit = page(limit, self.config.limits.max_sync_page);
-        let page = self.store.sync(actor, since, limit).await?;
+        let page = self.sync_changes(actor, since, limit).await?;
         let ephemeral = self.snapshot(actor).await?;
         Ok(SyncResponse { page, ephemeral })
+    }
+
+    /// The page of [`Engine::sync`] without the ephemeral snapshot: what a connection's
+    /// periodic checkpoint needs (the snapshot reads every contact and co-member's
+    /// presence, which a checkpoint would throw away).
+    pub async fn sync_changes(&self, actor: UserId, since: SyncCursor, limit: u32) -> Result<SyncPage> {
+        validate::seq("since", since, 0)?;
+        let limit = page(limit, self.config.limits.max_sync_page);
+        self.store.sync(actor, since, limit).await
     }
 
     /// Presence of the caller's contacts and conversation peers, and live typing in the

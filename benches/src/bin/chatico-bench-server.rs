@@ -1,0 +1,94 @@
+//! `chatico-bench-server`: the real ChatiCO gateway, engine and store with load-test
+//! settings, for `chatico-load`. DEVELOPMENT AND BENCHMARKS ONLY: OTP codes are written to
+//! `--otp-log` instead of being sent. See `chatico_benches::server`.
+//!
+//! `chatico-bench-server --addr 127.0.0.1:8080 --otp-log /tmp/chatico-otp.log`
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chatico_benches::server::{self, ServerOptions, StoreChoice};
+use clap::Parser;
+
+/// The ChatiCO gateway over a real engine and store, with the OTP and per-user request rate
+/// limits raised for a load test, and OTP codes written to a file (development only).
+#[derive(Parser, Debug)]
+#[command(name = "chatico-bench-server", version, about)]
+struct Cli {
+    /// Address to listen on (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Store: `memory`.
+    #[arg(long, default_value = "memory")]
+    store: StoreChoice,
+    /// File the development SMS sender appends OTP codes to (read by `chatico-load --otp-log`).
+    #[arg(long)]
+    otp_log: PathBuf,
+    /// Tokio worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Gateway `checkpoint_every` (default: the gateway's, 64 live changes).
+    #[arg(long)]
+    checkpoint_every: Option<usize>,
+    /// Gateway `checkpoint_idle` in milliseconds (default: the gateway's, 250 ms).
+    #[arg(long)]
+    checkpoint_idle_ms: Option<u64>,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if !cli.addr.ip().is_loopback() {
+        eprintln!("chatico-bench-server: listens on loopback only (it logs OTP codes to a file)");
+        return std::process::ExitCode::FAILURE;
+    }
+    let fds = chatico_benches::load::net::raise_fd_limit();
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(w) = cli.workers {
+        b.worker_threads(w.max(1));
+    }
+    let rt = match b.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("chatico-bench-server: runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let r = rt.block_on(async {
+        let running = server::start(ServerOptions {
+            addr: cli.addr,
+            store: cli.store.clone(),
+            otp_log: cli.otp_log.clone(),
+            gateway: {
+                let mut g = server::bench_gateway_config();
+                if let Some(n) = cli.checkpoint_every {
+                    g.checkpoint_every = n.max(1);
+                }
+                if let Some(ms) = cli.checkpoint_idle_ms {
+                    g.checkpoint_idle = std::time::Duration::from_millis(ms);
+                }
+                g
+            },
+            config: server::bench_config(),
+        })
+        .await?;
+        eprintln!(
+            "chatico-bench-server listening on {} (store {:?}, open-file limit {fds}); DEVELOPMENT MODE: OTP codes go to {}",
+            running.addr,
+            cli.store,
+            cli.otp_log.display()
+        );
+        let _ = running.serve.await;
+        Ok::<(), chatico_core::Error>(())
+    });
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chatico-bench-server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
