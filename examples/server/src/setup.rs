@@ -10,6 +10,7 @@ use chatico_core::memory::MemoryStore;
 use chatico_core::ports::{BlobStore, SmsSender, Store, SystemClock};
 use chatico_core::{Config, MemoryOtpCache};
 use chatico_store::blob::{CloudinaryBlobStore, CloudinaryConfig, LocalDiskBlobStore, S3BlobStore, S3Config};
+use chatico_store::{PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
 use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy, RateLimit};
 use chatico_transport::sms::{
     ConsoleSmsSender, MessagesFrom, TwilioAuth, TwilioMessagesConfig, TwilioMessagesSender, TwilioVerify,
@@ -27,8 +28,9 @@ pub struct Args {
     /// Where the server keeps its files: the generated JWT secret, local uploads (`blobs/`).
     #[arg(long, env = "CHATICO_DATA_DIR", default_value = "chatico-data")]
     pub data_dir: PathBuf,
-    /// Where data is kept. `memory` (lost on restart) is the only store in this build.
-    #[arg(long, env = "CHATICO_DATABASE_URL", default_value = "memory")]
+    /// Where data is kept: `sqlite` (the file `<data-dir>/chatico.db`), `sqlite:PATH`,
+    /// `postgres://user@host:port/db`, or `memory` (lost on restart).
+    #[arg(long, env = "CHATICO_DATABASE_URL", default_value = "sqlite")]
     pub database_url: String,
     /// The JWT signing secret (at least 32 bytes). Default: generated on first start and kept
     /// in `<data-dir>/jwt-secret`.
@@ -237,17 +239,43 @@ pub struct Server {
     pub app: Router,
 }
 
+/// Opens the store `--database-url` names.
+async fn open_store(args: &Args) -> Result<Arc<dyn Store>, String> {
+    let url = args.database_url.as_str();
+    if url == "memory" {
+        tracing::warn!("in-memory store: data is lost when the server stops");
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PostgresStore::connect(url, PostgresConfig::default())
+            .await
+            .map_err(|e| format!("postgres: {e}"))?;
+        tracing::info!("store: PostgreSQL");
+        return Ok(Arc::new(store));
+    }
+    let path = match url {
+        "sqlite" => args.data_dir.join("chatico.db"),
+        other => match other.strip_prefix("sqlite:") {
+            Some(p) => PathBuf::from(p.trim_start_matches("//")),
+            None => {
+                return Err(format!(
+                    "unsupported --database-url {other:?} (sqlite, sqlite:PATH, postgres://..., memory)"
+                ));
+            }
+        },
+    };
+    let store = SqliteStore::open(&path, SqliteConfig::default())
+        .await
+        .map_err(|e| format!("sqlite: {e}"))?;
+    tracing::info!(path = %path.display(), "store: SQLite");
+    Ok(Arc::new(store))
+}
+
 /// Assembles the server for the address it is bound to.
 pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", args.data_dir.display()))?;
-    let store: Arc<dyn Store> = match args.database_url.as_str() {
-        "memory" => {
-            tracing::warn!("in-memory store: data is lost when the server stops");
-            Arc::new(MemoryStore::new())
-        }
-        other => return Err(format!("unsupported --database-url {other:?} (this build has: memory)")),
-    };
+    let store = open_store(args).await?;
     let mut config = Config::default();
     config.auth.jwt_secret = jwt_secret(args)?;
     config.validate().map_err(|e| format!("configuration: {e}"))?;
