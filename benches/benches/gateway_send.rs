@@ -137,7 +137,7 @@ fn websocket_roundtrip(c: &mut Criterion) {
         .expect("runtime");
     let otp_path = std::env::temp_dir().join(format!("chatico-bench-otp-{}.log", std::process::id()));
     std::fs::write(&otp_path, "").expect("otp log");
-    let (mut ws, conv, server) = rt.block_on(async {
+    let (ws, conv, server) = rt.block_on(async {
         let running = server::start(ServerOptions {
             addr: "127.0.0.1:0".parse().expect("addr"),
             store: StoreChoice::Memory,
@@ -159,15 +159,19 @@ fn websocket_roundtrip(c: &mut Criterion) {
         (ws, conv, (running, server))
     });
     let n = AtomicU64::new(0);
+    // Each iteration's future borrows the socket; a mutex hands it over (uncontended).
+    let ws = std::sync::Arc::new(tokio::sync::Mutex::new(ws));
     let mut g = c.benchmark_group("gateway_send");
     g.throughput(Throughput::Elements(1));
     g.measurement_time(Duration::from_secs(5));
     g.bench_function("websocket_roundtrip", |b| {
         b.to_async(&rt).iter(|| {
             let i = n.fetch_add(1, Ordering::Relaxed);
-            let ws = &mut ws;
+            let ws = std::sync::Arc::clone(&ws);
             let conv = &conv;
             async move {
+                let mut ws = ws.lock().await;
+                let ws = &mut *ws;
                 let f = send_frame(i, conv, &format!("w{i}"), &"x".repeat(100));
                 ws.send(Message::text(f)).await.expect("send");
                 let (mut ack, mut echo) = (false, false);

@@ -65,6 +65,8 @@ fn group_of(uri: &str) -> u64 {
 
 async fn connection(stream: TcpStream, groups: Groups) {
     let mut group = 0u64;
+    // The callback's signature (an `ErrorResponse` as the error) is tungstenite's, not ours.
+    #[allow(clippy::result_large_err)]
     let callback = |req: &Request, resp: Response| {
         group = group_of(&req.uri().to_string());
         Ok(resp)
