@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, Phone, SessionId, Timestamp, UserId};
 use crate::model::{
-    BlobMeta, Conversation, ConversationKind, ConversationSummary, HistoryDirection, HistoryQuery, Member, MemberInfo,
-    Message, NewMessage, ProfilePatch, Role, Session, User,
+    BlobMeta, Content, Conversation, ConversationKind, ConversationSummary, HistoryDirection, HistoryQuery, Member,
+    MemberInfo, Message, NewMessage, ProfilePatch, Role, Session, User,
 };
 use crate::ports::{NewConversation, Store};
 use crate::sync::{Change, ChangeKind, SyncCursor, SyncPage};
@@ -41,6 +41,9 @@ struct Inner {
     by_client_id: HashMap<(UserId, String), (ConversationId, i64)>,
     hidden: HashSet<(UserId, ConversationId, i64)>,
     blobs: HashMap<String, BlobMeta>,
+    /// The media messages referencing each blob key, as (conversation, seq); a message
+    /// deleted for everyone stays listed but has no content any more.
+    media_refs: HashMap<String, Vec<(ConversationId, i64)>>,
     changes: Vec<Recorded>,
     /// Sync indexes (positions ascending): the conversation-wide changes of each
     /// conversation, the changes targeted at each user, and each user's current
@@ -72,6 +75,11 @@ impl MemoryStore {
         self.inner
             .lock()
             .map_err(|_| Error::internal("memory store mutex poisoned"))
+    }
+
+    /// How many blobs are registered (a test hook: a refused upload must leave none behind).
+    pub fn blob_count(&self) -> usize {
+        self.lock().map_or(0, |g| g.blobs.len())
     }
 }
 
@@ -695,6 +703,12 @@ impl Store for MemoryStore {
         };
         g.messages.entry(new.conversation_id).or_default().push(message.clone());
         g.by_client_id.insert(key, (new.conversation_id, seq));
+        if let Content::Media(m) = &new.content {
+            g.media_refs
+                .entry(m.blob_key.clone())
+                .or_default()
+                .push((new.conversation_id, seq));
+        }
         if let Ok(m) = g.member_mut(new.conversation_id, new.sender_id) {
             m.delivered_seq = m.delivered_seq.max(seq);
             m.read_seq = m.read_seq.max(seq);
@@ -833,6 +847,20 @@ impl Store for MemoryStore {
 
     async fn delete_blob(&self, key: &str) -> Result<bool> {
         Ok(self.lock()?.blobs.remove(key).is_some())
+    }
+
+    async fn blob_shared_with(&self, key: &str, user: UserId) -> Result<bool> {
+        let g = self.lock()?;
+        let Some(refs) = g.media_refs.get(key) else {
+            return Ok(false);
+        };
+        Ok(refs.iter().any(|&(c, seq)| {
+            let referenced = matches!(
+                g.message(c, seq).and_then(|m| m.content.as_ref()),
+                Some(Content::Media(m)) if m.blob_key == key
+            );
+            referenced && g.member(c, user).is_some_and(|m| seq > m.joined_seq)
+        }))
     }
 
     async fn sync(&self, user: UserId, since: SyncCursor, limit: u32) -> Result<SyncPage> {

@@ -716,6 +716,72 @@ fn media_must_reference_the_senders_own_blob() {
     assert_eq!(m.caption.as_deref(), Some("look"));
 }
 
+#[test]
+fn blobs_are_read_by_whoever_may_see_them_and_hidden_from_everyone_else() {
+    let h = Harness::new();
+    let [a, b, c, outsider] = h.users(&["A", "B", "C", "Outsider"])[..] else {
+        unreachable!()
+    };
+    let g = h.group(a, "G", &[b]);
+    let blob = |key: &str, owner, purpose| BlobMeta {
+        key: key.into(),
+        owner_id: owner,
+        content_type: "image/png".into(),
+        size: 10,
+        width: Some(1),
+        height: Some(1),
+        purpose,
+        created_at: T0,
+    };
+    block_on(h.engine.register_blob(a, blob("avatar-a", a, BlobPurpose::Avatar))).expect("register");
+    block_on(h.engine.register_blob(a, blob("media-a", a, BlobPurpose::Media))).expect("register");
+    block_on(h.engine.register_blob(a, blob("unsent-a", a, BlobPurpose::Media))).expect("register");
+    let read = |who, key: &str| block_on(h.engine.blob_for_reading(who, key)).map(|m| m.key);
+    let hidden = Err(Error::NotFound { what: "blob" });
+
+    // An avatar: any signed-in user.
+    for who in [a, b, c, outsider] {
+        assert_eq!(read(who, "avatar-a"), Ok("avatar-a".to_owned()));
+    }
+    // A media blob nobody was sent: its owner only; to anyone else, like a missing key.
+    assert_eq!(read(a, "unsent-a"), Ok("unsent-a".to_owned()));
+    assert_eq!(read(b, "unsent-a"), hidden);
+    assert_eq!(read(b, "missing"), hidden);
+    assert_eq!(read(b, ""), hidden);
+    assert_eq!(read(b, &"k".repeat(10_000)), hidden);
+
+    // Sent into the group: its members, not outsiders.
+    let sent = block_on(h.engine.send(
+        a,
+        SendMessage {
+            content: Content::Media(MediaRef {
+                blob_key: "media-a".into(),
+                content_type: "image/png".into(),
+                size: 10,
+                width: None,
+                height: None,
+                caption: None,
+            }),
+            ..text_msg(g, "m1", "")
+        },
+    ))
+    .expect("send")
+    .value;
+    assert_eq!(read(b, "media-a"), Ok("media-a".to_owned()));
+    assert_eq!(read(outsider, "media-a"), hidden);
+    // A member added later does not see history from before their join.
+    block_on(h.engine.add_members(a, g, vec![c])).expect("add");
+    assert_eq!(read(c, "media-a"), hidden);
+    // A removed member loses access.
+    block_on(h.engine.remove_member(a, g, b)).expect("remove");
+    assert_eq!(read(b, "media-a"), hidden);
+    block_on(h.engine.add_members(a, g, vec![b])).expect("re-add");
+    // Deleted for everyone: only the owner still reads it.
+    block_on(h.engine.delete_for_everyone(a, g, sent.seq)).expect("delete");
+    assert_eq!(read(a, "media-a"), Ok("media-a".to_owned()));
+    assert_eq!(read(c, "media-a"), hidden);
+}
+
 // ---- pages and profile validation ----------------------------------------------------------
 
 #[test]

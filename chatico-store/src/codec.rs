@@ -69,6 +69,9 @@ fn parse_purpose(s: &str) -> Result<BlobPurpose> {
     }
 }
 
+/// The stored form of a message's content: compact JSON, serde tag first, so a media
+/// message's starts with `{"type":"media",` — what the partial index `messages_blob_key`
+/// (both dialects) selects media messages by (pinned by a test below).
 pub(crate) fn content_json(c: &Content) -> Result<String> {
     serde_json::to_string(c).map_err(|e| Error::internal(format!("encoding content: {e}")))
 }
@@ -414,4 +417,54 @@ pub(crate) fn merge_receipts(
     let read = clamp(read, old_read);
     let delivered = clamp(delivered, old_delivered).max(read);
     (delivered, read)
+}
+
+#[cfg(test)]
+mod tests {
+    use chatico_core::model::{Content, MediaRef, SystemNotice};
+
+    use super::content_json;
+
+    /// How a media message's content JSON starts.
+    const MEDIA_CONTENT_PREFIX: &str = r#"{"type":"media","#;
+
+    /// The blob-key index of both SQL dialects selects media messages by the first 16
+    /// characters of their content JSON: media content must start with them, and no other
+    /// content may.
+    #[test]
+    fn media_content_json_starts_with_the_indexed_prefix() {
+        assert_eq!(MEDIA_CONTENT_PREFIX.len(), 16);
+        let predicate = format!("substr(content, 1, 16) = '{MEDIA_CONTENT_PREFIX}'");
+        for migration in [
+            include_str!("../migrations/sqlite/0003_media_blob_keys.sql"),
+            include_str!("../migrations/postgres/0002_media_blob_keys.sql"),
+        ] {
+            assert!(migration.contains(&predicate), "{migration}");
+        }
+        let in_query = format!("substr(m.content, 1, 16) = '{MEDIA_CONTENT_PREFIX}'");
+        #[cfg(feature = "sqlite")]
+        assert!(crate::sqlite::queries::BLOB_SHARED_WITH.contains(&in_query));
+        #[cfg(feature = "postgres")]
+        assert!(crate::postgres::queries::BLOB_SHARED_WITH.contains(&in_query));
+        let _ = in_query;
+        let media = Content::Media(MediaRef {
+            blob_key: "k".into(),
+            content_type: "image/png".into(),
+            size: 1,
+            width: None,
+            height: None,
+            caption: Some(MEDIA_CONTENT_PREFIX.into()),
+        });
+        assert!(content_json(&media).expect("json").starts_with(MEDIA_CONTENT_PREFIX));
+        for other in [
+            Content::Text {
+                text: MEDIA_CONTENT_PREFIX.into(),
+            },
+            Content::System(SystemNotice::GroupCreated {
+                title: MEDIA_CONTENT_PREFIX.into(),
+            }),
+        ] {
+            assert!(!content_json(&other).expect("json").starts_with(MEDIA_CONTENT_PREFIX));
+        }
+    }
 }

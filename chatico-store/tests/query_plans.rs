@@ -40,6 +40,7 @@ mod sqlite {
             ("batch read", q::BATCH_READ, 2),
             ("get by client id", q::GET_MESSAGE_BY_CLIENT_ID, 2),
             ("latest pos", q::LATEST_POS, 0),
+            ("blob shared with", q::BLOB_SHARED_WITH, 2),
         ] {
             let plan = plan(&store, sql, params).await;
             eprintln!("{name}:\n  {}", plan.join("\n  "));
@@ -54,6 +55,13 @@ mod sqlite {
                 assert!(!full_scan, "{name} does a full scan: {step}\nplan: {plan:#?}");
             }
         }
+        // Blob reads must seek the partial blob-key index, not walk the messages of every
+        // conversation of the user (which the check above would let pass).
+        let plan = plan(&store, q::BLOB_SHARED_WITH, 2).await;
+        assert!(
+            plan.iter().any(|s| s.contains("USING INDEX messages_blob_key")),
+            "blob shared with: {plan:#?}"
+        );
     }
 }
 
@@ -91,6 +99,7 @@ mod postgres {
             ("sync", q::SYNC, vec!["uuid", "int8", "int8"]),
             ("batch read", q::BATCH_READ, vec!["uuids", "uuids", "texts"]),
             ("get by client id", q::GET_MESSAGE_BY_CLIENT_ID, vec!["uuid", "text"]),
+            ("blob shared with", q::BLOB_SHARED_WITH, vec!["text", "uuid"]),
         ];
         for (name, sql, params) in cases {
             let text = format!("EXPLAIN {sql}");
@@ -117,6 +126,13 @@ mod postgres {
                 assert!(
                     !step.contains("Seq Scan"),
                     "{name} does a full scan: {step}\nplan: {plan:#?}"
+                );
+            }
+            if sql == q::BLOB_SHARED_WITH {
+                // The partial blob-key index, not the messages of every conversation.
+                assert!(
+                    plan.iter().any(|s| s.contains("messages_blob_key")),
+                    "{name}: {plan:#?}"
                 );
             }
         }

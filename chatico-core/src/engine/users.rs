@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::model::{BlobMeta, ProfilePatch, User, UserProfile};
+use crate::model::{BlobMeta, BlobPurpose, ProfilePatch, User, UserProfile};
 use crate::sync::{Change, Event};
 
 use super::{Engine, Outcome, deliver, live, page, validate};
@@ -174,6 +174,24 @@ impl Engine {
         }
         self.store.insert_blob(&meta).await?;
         Ok(meta)
+    }
+
+    /// The metadata of a blob the caller may read (for serving its bytes): an `avatar`
+    /// blob to any signed-in user; a `media` blob to its owner, and to the current members
+    /// of a conversation holding a message that references it (not deleted for everyone,
+    /// above their `joined_seq`). Anything else, a missing key included, is `not_found`:
+    /// the answer never tells whether someone else's blob exists.
+    pub async fn blob_for_reading(&self, actor: UserId, key: &str) -> Result<BlobMeta> {
+        let hidden = || Error::not_found("blob");
+        if key.is_empty() || key.len() > self.config.limits.max_blob_key_chars {
+            return Err(hidden());
+        }
+        let meta = self.store.get_blob(key).await?.ok_or_else(hidden)?;
+        let readable = match meta.purpose {
+            BlobPurpose::Avatar => true,
+            BlobPurpose::Media => meta.owner_id == actor || self.store.blob_shared_with(key, actor).await?,
+        };
+        if readable { Ok(meta) } else { Err(hidden()) }
     }
 }
 

@@ -206,6 +206,13 @@ pub trait Store: SendSyncOutsideWasm {
     async fn insert_blob(&self, meta: &BlobMeta) -> Result<()>;
     async fn get_blob(&self, key: &str) -> Result<Option<BlobMeta>>;
     async fn delete_blob(&self, key: &str) -> Result<bool>;
+    /// Whether blob `key` was shared with `user` through a conversation: some media message
+    /// whose `blob_key` is `key`, not deleted for everyone, is in a conversation `user` is a
+    /// member of now, with a seq above their `joined_seq` (history they can read; a message
+    /// they hid for themselves still counts). The engine uses it to authorize reads of media
+    /// blobs. SQL backends answer from a partial index over the blob keys of media messages
+    /// only, so it costs a text message's insert nothing.
+    async fn blob_shared_with(&self, key: &str, user: UserId) -> Result<bool>;
 
     // ---- sync --------------------------------------------------------------------------
 

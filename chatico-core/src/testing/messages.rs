@@ -796,3 +796,105 @@ pub async fn list_conversations_filters_archived_and_limits(store: &dyn Store) {
         vec![c4.id, c2.id, c1.id]
     );
 }
+
+/// `blob_shared_with`: true exactly when a media message referencing the key, not deleted
+/// for everyone, is in a conversation the user is a member of now, above their
+/// `joined_seq`. Text that merely mentions a key, other keys (prefixes, `LIKE`
+/// metacharacters), outsiders, late joiners, removed members and tombstones do not count.
+pub async fn blob_shared_with_follows_membership_and_deletion(store: &dyn Store) {
+    let fx = Fx::new(store);
+    let [a, b, c, late, outsider] = &fx.users(&["a", "b", "c", "late", "outsider"]).await[..] else {
+        unreachable!()
+    };
+    let group = fx.group(a, &[b, c]).await;
+    let direct = fx.direct(a, b).await;
+    let media = |conv: ConversationId, sender: UserId, cmid: &str, key: &str| NewMessage {
+        content: Content::Media(MediaRef {
+            blob_key: key.into(),
+            content_type: "image/png".into(),
+            size: 10,
+            width: Some(1),
+            height: Some(1),
+            caption: Some(format!("caption mentioning {key}-other")),
+        }),
+        ..fx.new_message(conv, sender, cmid)
+    };
+    let shared = |key: &'static str, user: UserId| async move {
+        store.blob_shared_with(key, user).await.expect("blob_shared_with")
+    };
+
+    fx.send(group.id, a.id).await;
+    store
+        .insert_message(&media(group.id, a.id, "m1", "k-shared"))
+        .await
+        .expect("insert");
+    for u in [a, b, c] {
+        assert!(shared("k-shared", u.id).await, "members see it");
+    }
+    assert!(!shared("k-shared", outsider.id).await, "an outsider does not");
+    assert!(!shared("k-missing", a.id).await);
+    assert!(!shared("k-shar", a.id).await, "a prefix is another key");
+    assert!(!shared("k-shared-other", a.id).await, "a caption is not a reference");
+
+    // A text message whose text looks like media content references nothing.
+    let fake = NewMessage {
+        content: text(r#"{"type":"media","blob_key":"k-text"}"#),
+        ..fx.new_message(group.id, a.id, "fake")
+    };
+    store.insert_message(&fake).await.expect("insert");
+    assert!(!shared("k-text", b.id).await);
+
+    // Keys are compared exactly, metacharacters included.
+    store
+        .insert_message(&media(group.id, b.id, "m-meta", "k_%"))
+        .await
+        .expect("insert");
+    assert!(shared("k_%", c.id).await);
+    assert!(!shared("kx%", c.id).await);
+    assert!(!shared("k_x", c.id).await);
+
+    // A late joiner does not see history from before their join...
+    store
+        .add_members(group.id, &[(late.id, crate::model::Role::Member)], fx.tick())
+        .await
+        .expect("add");
+    assert!(!shared("k-shared", late.id).await);
+    // ...until the blob is sent again after it.
+    let (m2, _) = store
+        .insert_message(&media(group.id, b.id, "m2", "k-shared"))
+        .await
+        .expect("insert");
+    assert!(shared("k-shared", late.id).await);
+
+    // A removed member no longer sees it.
+    store.remove_member(group.id, c.id, a.id).await.expect("remove");
+    assert!(!shared("k-shared", c.id).await);
+    assert!(shared("k-shared", b.id).await);
+
+    // Deleted for everyone: gone, unless another message still references the key.
+    let (m, _) = store
+        .insert_message(&media(direct.id, a.id, "d1", "k-direct"))
+        .await
+        .expect("insert");
+    assert!(shared("k-direct", b.id).await);
+    store
+        .delete_message_for_everyone(direct.id, m.seq, fx.tick())
+        .await
+        .expect("delete");
+    assert!(!shared("k-direct", b.id).await);
+    assert!(!shared("k-direct", a.id).await);
+    let (m, _) = store
+        .insert_message(&media(direct.id, b.id, "d2", "k-shared"))
+        .await
+        .expect("insert");
+    store
+        .delete_message_for_everyone(direct.id, m.seq, fx.tick())
+        .await
+        .expect("delete");
+    assert!(shared("k-shared", b.id).await, "still in the group");
+
+    // Hiding the messages for oneself does not unshare what was shared.
+    store.hide_message(b.id, group.id, 2).await.expect("hide");
+    store.hide_message(b.id, group.id, m2.seq).await.expect("hide");
+    assert!(shared("k-shared", b.id).await);
+}

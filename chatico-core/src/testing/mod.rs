@@ -152,6 +152,7 @@ macro_rules! __store_conformance_list {
             history_pages_before_and_after
             history_excludes_hidden_and_seqs_before_join
             delete_for_everyone_tombstones_everywhere
+            blob_shared_with_follows_membership_and_deletion
             receipts_are_monotonic_and_clamped
             read_receipt_implies_delivered
             receipts_for_non_member_are_not_found

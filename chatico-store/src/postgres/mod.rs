@@ -1171,6 +1171,15 @@ impl Store for PostgresStore {
         Ok(n == 1)
     }
 
+    async fn blob_shared_with(&self, key: &str, user: UserId) -> Result<bool> {
+        sqlx::query_scalar::<_, bool>(q::BLOB_SHARED_WITH)
+            .bind(key)
+            .bind(user.0)
+            .fetch_one(&self.db.pool)
+            .await
+            .map_err(db("blob shared with"))
+    }
+
     // ---- sync --------------------------------------------------------------------------
 
     async fn sync(&self, user: UserId, since: SyncCursor, limit: u32) -> Result<SyncPage> {

@@ -1156,6 +1156,15 @@ impl Store for SqliteStore {
         Ok(n == 1)
     }
 
+    async fn blob_shared_with(&self, key: &str, user: UserId) -> Result<bool> {
+        sqlx::query_scalar::<_, bool>(q::BLOB_SHARED_WITH)
+            .bind(key)
+            .bind(s(&user.0))
+            .fetch_one(&self.db.read)
+            .await
+            .map_err(db("blob shared with"))
+    }
+
     // ---- sync --------------------------------------------------------------------------
 
     async fn sync(&self, user: UserId, since: SyncCursor, limit: u32) -> Result<SyncPage> {

@@ -180,6 +180,15 @@ pub const INSERT_BLOB: &str = "INSERT INTO blobs \
 pub const GET_BLOB: &str =
     "SELECT key, owner_id, content_type, size, width, height, purpose, created_at FROM blobs WHERE key = ?1";
 pub const DELETE_BLOB: &str = "DELETE FROM blobs WHERE key = ?1";
+/// ?1 blob key, ?2 user. Whether a media message referencing the key (not deleted for
+/// everyone) is in one of the user's conversations above their `joined_seq`. The two
+/// `content` expressions are exactly those of the partial index `messages_blob_key`
+/// (migration 0003), so the lookup is an index seek, then a primary-key probe of `members`.
+pub const BLOB_SHARED_WITH: &str = "SELECT EXISTS (SELECT 1 FROM messages m \
+       JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = ?2 \
+      WHERE json_extract(m.content, '$.blob_key') = ?1 \
+        AND substr(m.content, 1, 16) = '{\"type\":\"media\",' \
+        AND m.seq > mb.joined_seq)";
 
 pub const INSERT_CHANGE: &str =
     "INSERT INTO changes (conversation_id, target_user, msg_seq, payload) VALUES (?1, ?2, ?3, ?4) RETURNING pos";
