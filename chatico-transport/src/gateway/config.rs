@@ -44,6 +44,16 @@ pub struct GatewayConfig {
     pub max_upload_bytes: usize,
     /// Most pixels (width × height) of an uploaded image. Default 50 million.
     pub max_image_pixels: u64,
+    /// After answering 413 to an upload over `max_upload_bytes`, the gateway reads and
+    /// discards up to this many more bytes of its body (nothing is kept), for at most
+    /// `upload_drain_timeout`, before it lets the connection go: an ordinary HTTP client
+    /// sends its whole body before it reads the answer, and would otherwise see a reset
+    /// connection instead of the 413 (nginx's "lingering close"). A longer body, or a client
+    /// that sent `Expect: 100-continue` (it sends no body after a final answer), gets the
+    /// answer and a closed connection at once. 0 disables draining. Default 64 MiB.
+    pub upload_drain_bytes: usize,
+    /// See `upload_drain_bytes`. Default 10 s.
+    pub upload_drain_timeout: Duration,
     /// Outbound frames queued per connection before it counts as a slow consumer and is
     /// closed with 4008. Default 256.
     pub outbound_queue: usize,
@@ -83,6 +93,8 @@ impl Default for GatewayConfig {
             max_body_bytes: 64 * 1024,
             max_upload_bytes: 10 * 1024 * 1024,
             max_image_pixels: 50_000_000,
+            upload_drain_bytes: 64 * 1024 * 1024,
+            upload_drain_timeout: Duration::from_secs(10),
             outbound_queue: 256,
             read_buffer_bytes: 1024,
             max_write_buffer_bytes: 256 * 1024,

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{NestedPath, Request};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
 use utoipa::{Modify, OpenApi};
 
@@ -55,6 +55,13 @@ impl Modify for BearerAuth {
                     .description(Some("An access token from /v1/auth/verify or /v1/auth/refresh"))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "access_token",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "access_token",
+                "The same access token in the query string: GET /v1/blobs/{key} only, for <img src>",
+            ))),
         );
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
+use axum::body::BodyDataStream;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
@@ -18,7 +19,7 @@ use chatico_core::engine::{
     AuthContext, AuthTokens, ConversationDetails, Engine, OtpRequested, SendMessage, SyncResponse,
 };
 use chatico_core::ids::{ConversationId, UserId};
-use chatico_core::media::{ImageLimits, inspect_image};
+use chatico_core::media::{ImageFormat, ImageLimits, OCTET_STREAM, inspect_image};
 use chatico_core::model::{
     BlobMeta, BlobPurpose, Conversation, ConversationSummary, HistoryDirection, HistoryQuery, Member, Message,
     Presence, ProfilePatch, User, UserProfile,
@@ -30,6 +31,7 @@ use chatico_core::protocol::{
 };
 use chatico_core::sync::Delivery;
 use chatico_core::{Error, ErrorBody};
+use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -159,6 +161,41 @@ impl FromRequestParts<S> for Caller {
         let ctx = gw.engine.authenticate(bearer(v)?).await?;
         gw.rate.check(ctx.user_id)?;
         Ok(Caller(ctx))
+    }
+}
+
+/// A signed-in reader of `GET /v1/blobs/{key}`, within their rate limit: the access token
+/// comes from `Authorization: Bearer`, or — because `<img src>` cannot carry a header — from
+/// the `access_token` query parameter. The query form is accepted on this route only: a
+/// token in a URL can end up in browser history, proxy and server access logs, so it is
+/// limited to reads of images by a token that lives minutes (the answers carry
+/// `Referrer-Policy: no-referrer`; hosts should keep query strings of this route out of
+/// their logs).
+pub(crate) struct BlobReader(pub AuthContext);
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct BlobReadParams {
+    /// The access token, for clients that cannot send `Authorization` (`<img src>`).
+    /// Ignored when the header is present.
+    access_token: Option<String>,
+}
+
+impl FromRequestParts<S> for BlobReader {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, gw: &S) -> Result<Self, Self::Rejection> {
+        let token = match parts.headers.get(header::AUTHORIZATION) {
+            Some(v) => bearer(v)?.to_owned(),
+            None => axum::extract::Query::<BlobReadParams>::try_from_uri(&parts.uri)
+                .ok()
+                .and_then(|q| q.0.access_token)
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| AppError(Error::unauthorized("missing bearer token or access_token")))?,
+        };
+        let ctx = gw.engine.authenticate(token.trim()).await?;
+        gw.rate.check(ctx.user_id)?;
+        Ok(BlobReader(ctx))
     }
 }
 
@@ -804,19 +841,96 @@ pub(crate) struct UploadParams {
 /// Uploads an image (PNG, JPEG, GIF or WebP; the type is sniffed from the bytes and the file
 /// checked complete, never trusted from the client). Use the returned key in a media
 /// message, or `/v1/blobs/{key}` as an avatar URL.
+///
+/// The size limit holds while the body streams in: a `Content-Length` over it is refused
+/// before any of the body is read, a body without one (chunked) as soon as the bytes read
+/// pass it; nothing is stored before the whole file has passed every check.
 #[utoipa::path(post, path = "/v1/blobs", tag = "blobs", security(("bearer" = [])), params(UploadParams),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, description = "Stored", body = BlobMeta),
-        (status = 400, description = "`invalid_input` (field `file`: not a complete PNG, JPEG, GIF or WebP)", body = ErrorBody),
-        (status = 413, description = "`too_large` (bytes or pixels)", body = ErrorBody),
+        (status = 400, description = "`invalid_input` (field `file`: not a complete PNG, JPEG, GIF or WebP, \
+            whatever the `Content-Type` or file name; field `body`: the body could not be read)", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 413, description = "`too_large`: more bytes than the upload limit, or image dimensions \
+            (from the header, before any decoding) over the pixel limit", body = ErrorBody),
         (status = 503, description = "`unavailable` (no blob store, or it is down)", body = ErrorBody)))]
 async fn upload(
     State(gw): State<S>,
     Caller(ctx): Caller,
     ApiQuery(q): ApiQuery<UploadParams>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> ApiResult<(StatusCode, Json<BlobMeta>)> {
-    let bytes = body.map_err(|_| Error::too_large("upload", gw.config.max_upload_bytes as u64))?;
+    request: axum::extract::Request,
+) -> Response {
+    let max = gw.config.max_upload_bytes;
+    let headers = request.headers();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let expects_continue = headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let mut body = request.into_body().into_data_stream();
+    // A declared length over the limit: refused before a byte of the body is read. A
+    // client waiting for `100 Continue` never sends it; others have it drained.
+    if let Some(n) = declared
+        && n > max as u64
+    {
+        let drain = (!expects_continue && n <= gw.config.upload_drain_bytes as u64).then_some(body);
+        return upload_too_large(&gw, drain);
+    }
+    // Otherwise the body is read as it streams in and refused as soon as the bytes read
+    // pass the limit: at most `max` bytes are ever held.
+    let mut buf = Vec::with_capacity(declared.map_or(64 * 1024, |n| n as usize));
+    while let Some(piece) = body.next().await {
+        let Ok(piece) = piece else {
+            return AppError(Error::invalid("body", "the upload could not be read to its end")).into_response();
+        };
+        if buf.len() + piece.len() > max {
+            return upload_too_large(&gw, Some(body));
+        }
+        buf.extend_from_slice(&piece);
+    }
+    match store_upload(&gw, ctx.user_id, q.purpose, Bytes::from(buf)).await {
+        Ok(meta) => (StatusCode::CREATED, Json(meta)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// 413 for an upload over the limit. With the rest of the body (`drain`), a task reads and
+/// discards it — up to `upload_drain_bytes` more, within `upload_drain_timeout` — while the
+/// answer goes out, so that a client still sending sees the answer rather than a reset
+/// connection. Without it, the answer says `Connection: close` and the unread body is
+/// dropped with the connection.
+fn upload_too_large(gw: &S, drain: Option<BodyDataStream>) -> Response {
+    let mut resp = AppError(Error::too_large("upload", gw.config.max_upload_bytes as u64)).into_response();
+    match drain {
+        Some(mut body) if gw.config.upload_drain_bytes > 0 => {
+            let (cap, deadline) = (gw.config.upload_drain_bytes, gw.config.upload_drain_timeout);
+            tokio::spawn(async move {
+                let mut drained = 0usize;
+                let _ = tokio::time::timeout(deadline, async {
+                    while let Some(Ok(piece)) = body.next().await {
+                        drained += piece.len();
+                        if drained > cap {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            });
+        }
+        _ => {
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+    }
+    resp
+}
+
+/// Checks a whole upload and stores it: the bytes in the blob store, then the metadata
+/// through the engine (the bytes are deleted again if that fails), so a refused upload
+/// leaves nothing behind.
+async fn store_upload(gw: &S, owner: UserId, purpose: BlobPurpose, bytes: Bytes) -> ApiResult<BlobMeta> {
     let blobs = gw
         .blobs
         .clone()
@@ -832,17 +946,17 @@ async fn upload(
     let key = format!("{:032x}", rand::random::<u128>());
     let meta = BlobMeta {
         key: key.clone(),
-        owner_id: ctx.user_id,
+        owner_id: owner,
         content_type: content_type.to_owned(),
         size: bytes.len() as u64,
         width: Some(width),
         height: Some(height),
-        purpose: q.purpose,
+        purpose,
         created_at: now,
     };
     blobs.put(&key, bytes, content_type).await?;
-    match gw.engine.register_blob(ctx.user_id, meta).await {
-        Ok(meta) => Ok((StatusCode::CREATED, Json(meta))),
+    match gw.engine.register_blob(owner, meta).await {
+        Ok(meta) => Ok(meta),
         Err(e) => {
             if let Err(d) = blobs.delete(&key).await {
                 tracing::warn!(error = %d, key, "orphan blob not deleted");
@@ -852,43 +966,77 @@ async fn upload(
     }
 }
 
-/// Serves a blob (no token needed: keys are random and unguessable). External stores
-/// redirect to a short-lived signed URL.
-#[utoipa::path(get, path = "/v1/blobs/{key}", tag = "blobs", params(("key" = String, Path)),
-    responses((status = 200, description = "The bytes, with their sniffed type", content_type = "application/octet-stream"),
-        (status = 307, description = "Redirect to a signed URL of the blob store"),
-        (status = 404, description = "`not_found`", body = ErrorBody),
+/// Serves a blob to a signed-in user who may see it: an avatar to anyone signed in; a media
+/// blob to its owner and to the members of a conversation where a message references it.
+/// Anything else answers `not_found`, exactly like a missing key. Authenticate with
+/// `Authorization: Bearer`, or with the access token in `access_token` (for `<img src>`;
+/// this route only). Allowlisted images are served `inline`, anything else as an
+/// `attachment`, always with `X-Content-Type-Options: nosniff`. External stores redirect
+/// (after the same authorization) to a short-lived signed URL.
+#[utoipa::path(get, path = "/v1/blobs/{key}", tag = "blobs",
+    security(("bearer" = []), ("access_token" = [])),
+    params(("key" = String, Path), BlobReadParams),
+    responses((status = 200, description = "The bytes, with their sniffed type, `X-Content-Type-Options: nosniff`, \
+            `Content-Disposition: inline` for PNG/JPEG/GIF/WebP (`attachment` otherwise), \
+            `Cache-Control: private`, `Referrer-Policy: no-referrer`", content_type = "application/octet-stream"),
+        (status = 307, description = "Redirect to a short-lived signed URL of the blob store"),
+        (status = 401, description = "`unauthorized`: no token, or a bad one", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such blob, or not one the caller may see", body = ErrorBody),
         (status = 503, description = "`unavailable`", body = ErrorBody)))]
-async fn download(State(gw): State<S>, ApiPath(key): ApiPath<String>) -> ApiResult<Response> {
+async fn download(
+    State(gw): State<S>,
+    BlobReader(ctx): BlobReader,
+    ApiPath(key): ApiPath<String>,
+) -> ApiResult<Response> {
+    let meta = gw.engine.blob_for_reading(ctx.user_id, &key).await?;
     let blobs = gw
         .blobs
         .clone()
         .ok_or_else(|| Error::unavailable("no blob store configured"))?;
-    let meta = gw
-        .engine
-        .store()
-        .get_blob(&key)
-        .await?
-        .ok_or(Error::not_found("blob"))?;
-    if let Some(url) = blobs.signed_url(&meta.key, 300).await? {
+    if let Some(url) = blobs.signed_url(&meta.key, SIGNED_URL_TTL_SECS).await? {
+        let location =
+            HeaderValue::from_str(&url).map_err(|_| Error::internal("the blob store signed an invalid URL"))?;
         let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
-        if let Ok(v) = HeaderValue::from_str(&url) {
-            resp.headers_mut().insert(header::LOCATION, v);
-        }
+        let h = resp.headers_mut();
+        h.insert(header::LOCATION, location);
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
         return Ok(resp);
     }
     let blob = blobs.get(&meta.key).await?;
     let mut resp = blob.bytes.into_response();
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&meta.content_type) {
-        h.insert(header::CONTENT_TYPE, v);
+    for (name, value) in blob_headers(&meta.content_type) {
+        h.insert(name, value);
     }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=31536000, immutable"),
-    );
     Ok(resp)
+}
+
+/// How long a signed URL of an external blob store lives.
+const SIGNED_URL_TTL_SECS: u64 = 300;
+
+/// The headers a served blob carries: its sniffed type, `nosniff`, `inline` only for an
+/// allowlisted image type (anything else — which uploads never store, but a store filled
+/// some other way might hold — is an `attachment` of type `application/octet-stream` when
+/// its type is not even a valid header), a sandboxing CSP for a blob opened as a page,
+/// private caching, and no referrer.
+fn blob_headers(content_type: &str) -> Vec<(header::HeaderName, HeaderValue)> {
+    let image = ImageFormat::from_content_type(content_type).is_some();
+    let ty = HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static(OCTET_STREAM));
+    vec![
+        (header::CONTENT_TYPE, ty),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static(if image { "inline" } else { "attachment" }),
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; sandbox"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=300")),
+        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+    ]
 }
 
 #[cfg(test)]

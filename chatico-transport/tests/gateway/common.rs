@@ -81,6 +81,8 @@ pub struct TestServer {
     pub sms: Arc<RecordingSms>,
     pub clock: Arc<ManualClock>,
     pub http: reqwest::Client,
+    /// The engine's store (tests read what was stored, e.g. how many blobs).
+    pub store: Arc<MemoryStore>,
     /// Where uploads go (a local-disk blob store), removed with the server.
     pub _blob_dir: tempfile::TempDir,
 }
@@ -138,8 +140,29 @@ impl TestServer {
             sms,
             clock,
             http: reqwest::Client::new(),
+            store,
             _blob_dir: blob_dir,
         }
+    }
+
+    /// Every file under the blob store's directory (bytes, metadata and temporary files), so
+    /// a test can tell that a refused upload left nothing behind.
+    pub fn blob_files(&self) -> usize {
+        fn count(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| match e.file_type() {
+                            Ok(t) if t.is_dir() => count(&e.path()),
+                            Ok(_) => 1,
+                            Err(_) => 0,
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        count(self._blob_dir.path())
     }
 
     pub fn url(&self, path: &str) -> String {
