@@ -29,6 +29,9 @@ use crate::js::{self, from_js, promise, to_js};
 use crate::rest::{self, call, json, method};
 use crate::types::{ClientEvent, ClientOptions, ConnectionState, Session};
 
+/// Where the server serves blobs, relative to its base URL.
+const BLOB_PATH: &str = "/v1/blobs/";
+
 type JsResult<T> = std::result::Result<T, JsValue>;
 
 fn js_err(e: Error) -> JsValue {
@@ -339,14 +342,62 @@ impl ChatClient {
         to_js(self.inner.state.borrow().durable.outbox.pending()).map_err(js_err)
     }
 
-    /// The URL of an uploaded blob (for `<img src>`).
+    /// What to store as a profile or group picture (`avatar_url`) for an uploaded blob:
+    /// `/v1/blobs/{key}`, relative to the server and holding no credential. Show it with
+    /// `imageUrl`.
+    #[wasm_bindgen(js_name = blobPath)]
+    pub fn blob_path(&self, key: &str) -> String {
+        format!("{BLOB_PATH}{}", String::from(js_sys::encode_uri_component(key)))
+    }
+
+    /// A URL for `<img src>` of an uploaded blob. The server serves blobs to signed-in users
+    /// only and an `<img>` cannot send a header, so the current access token rides in the
+    /// `access_token` query parameter (accepted on this route only). The URL works while
+    /// that token lives (minutes): build it when rendering, never store or share it. When
+    /// the token is about to expire a refresh starts in the background; its
+    /// `session_refreshed` event is the cue to render again.
     #[wasm_bindgen(js_name = blobUrl)]
     pub fn blob_url(&self, key: &str) -> String {
-        format!(
-            "{}/v1/blobs/{}",
-            self.inner.base_url,
-            String::from(js_sys::encode_uri_component(key))
-        )
+        let mut url = format!("{}{}", self.inner.base_url, self.blob_path(key));
+        let (token, stale) = match self.inner.session.borrow().as_ref() {
+            Some(s) => (
+                Some(s.access_token.clone()),
+                js::now_ms() + self.inner.options.refresh_margin_ms as i64 >= s.access_expires_at,
+            ),
+            None => (None, false),
+        };
+        if let Some(t) = token {
+            url.push_str("?access_token=");
+            url.push_str(&String::from(js_sys::encode_uri_component(&t)));
+        }
+        if stale && !self.inner.refreshing_for_images.replace(true) {
+            let inner = self.inner.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                // Errors surface as `session_expired` or on the next call.
+                let _ = rest::access_token(&inner).await;
+                inner.refreshing_for_images.set(false);
+            });
+        }
+        url
+    }
+
+    /// `<img src>` for a picture URL as profiles and groups store it (`avatar_url`): this
+    /// server's blob path — `/v1/blobs/{key}`, or the same after the client's base URL —
+    /// becomes `blobUrl(key)`; any other URL comes back unchanged.
+    #[wasm_bindgen(js_name = imageUrl)]
+    pub fn image_url(&self, url: &str) -> String {
+        let base = self.inner.base_url.as_str();
+        let path = match url.strip_prefix(base) {
+            Some(rest) if !base.is_empty() && rest.starts_with(BLOB_PATH) => rest,
+            _ => url,
+        };
+        match path.strip_prefix(BLOB_PATH) {
+            Some(key) if !key.is_empty() && !key.contains(['/', '?', '#']) => {
+                let key = js_sys::decode_uri_component(key).map_or_else(|_| key.to_owned(), String::from);
+                self.blob_url(&key)
+            }
+            _ => url.to_owned(),
+        }
     }
 
     // ---- real-time operations -----------------------------------------------------------
@@ -402,8 +453,8 @@ impl ChatClient {
         }))
     }
 
-    /// Uploads an image; resolves to its metadata (`key` for a media message; `blobUrl(key)`
-    /// for a profile picture). `purpose`: `"avatar"` or `"media"`.
+    /// Uploads an image; resolves to its metadata (`key` for a media message; `blobPath(key)`
+    /// as a profile picture's `avatar_url`). `purpose`: `"avatar"` or `"media"`.
     #[wasm_bindgen(js_name = uploadBlob, unchecked_return_type = "Promise<BlobMeta>")]
     pub fn upload_blob(
         &self,

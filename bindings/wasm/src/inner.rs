@@ -53,6 +53,8 @@ pub(crate) struct Inner {
     /// view restored with `importState` resumes changes but starts empty).
     pub view_loaded: Cell<bool>,
     frame_ids: Cell<u64>,
+    /// A refresh started by `blobUrl` (image URLs carry the token) is running.
+    pub refreshing_for_images: Cell<bool>,
 }
 
 impl Inner {
@@ -76,6 +78,7 @@ impl Inner {
             reload_again: Cell::new(false),
             view_loaded: Cell::new(false),
             frame_ids: Cell::new(1),
+            refreshing_for_images: Cell::new(false),
         }
     }
 

@@ -602,21 +602,31 @@ impl Client {
         .await
     }
 
-    /// Downloads a blob's bytes.
+    /// Downloads a blob's bytes: an avatar (any signed-in user), or a media blob you
+    /// uploaded or that was sent into one of your conversations; anything else is
+    /// `NotFound`. Sent with the bearer token (refreshed once on a `401`); a redirect to an
+    /// external store's signed URL is followed without it.
     pub async fn download_blob(&self, key: &str) -> Result<Vec<u8>> {
-        let token = access_token(&self.inner).await?;
-        let resp = self
-            .inner
-            .http
-            .get(url(&self.inner, &paths::blob(key)))
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(transport_error)?;
-        if !resp.status().is_success() {
-            return Err(error_of(resp).await);
+        let mut token = access_token(&self.inner).await?;
+        for attempt in 0..2 {
+            let resp = self
+                .inner
+                .http
+                .get(url(&self.inner, &paths::blob(key)))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .map_err(transport_error)?;
+            if resp.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
+                token = refresh_after(&self.inner, &token).await?;
+                continue;
+            }
+            if !resp.status().is_success() {
+                return Err(error_of(resp).await);
+            }
+            return Ok(resp.bytes().await.map_err(transport_error)?.to_vec());
         }
-        Ok(resp.bytes().await.map_err(transport_error)?.to_vec())
+        Err(Error::unauthorized("token refused after a refresh"))
     }
 
     /// Sends a message over REST right now, bypassing the outbox (it fails when offline).

@@ -128,6 +128,9 @@ test("both log in with a console OTP, set their profiles and find each other", a
     .getByTestId("avatar-input")
     .setInputFiles({ name: "alice.png", mimeType: "image/png", buffer: png(96, 96, (x, y) => [40 + x, 120 + y, 200]) });
   await alice.page.getByTestId("profile-note").filter({ hasText: "Picture updated" }).waitFor();
+  // The picture is served to signed-in users only: it loads through the token-bearing URL.
+  const loaded = (img) => img.complete && img.naturalWidth === 96;
+  await until(() => alice.page.getByTestId("avatar-img").first().evaluate(loaded), "Alice's picture loaded");
   await shot(alice.page, "01-alice-profile");
   await alice.page.getByTestId("panel-back").click();
 
@@ -137,6 +140,7 @@ test("both log in with a console OTP, set their profiles and find each other", a
   await bob.page.getByTestId("people-search").fill("Ali");
   const person = bob.page.locator('[data-testid="person"][data-name="Alice"]');
   await person.waitFor();
+  await until(() => person.getByTestId("avatar-img").evaluate(loaded), "Alice's picture loaded in Bob's page");
   await person.getByTestId("toggle-contact").click();
   await person.locator(".tag", { hasText: "contact" }).waitFor();
   await shot(bob.page, "02-bob-people");

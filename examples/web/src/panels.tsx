@@ -49,7 +49,8 @@ export function ProfilePanel(props: { me: User | null; onSaved: (u: User) => voi
     setNote("");
     try {
       const meta = await client.uploadBlob(f, "avatar");
-      props.onSaved(await client.updateProfile({ avatar_url: client.blobUrl(meta.key) }));
+      // Store the server-relative path (no credential); Avatar turns it into an image URL.
+      props.onSaved(await client.updateProfile({ avatar_url: client.blobPath(meta.key) }));
       setNote("Picture updated");
     } catch (err) {
       setNote((err as Error).message);

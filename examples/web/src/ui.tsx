@@ -22,7 +22,8 @@ export function Avatar(props: { id: string; name: string; url?: string | null; s
   return (
     <span class="avatar" style={{ width: `${size}px`, height: `${size}px`, fontSize: `${Math.round(size * 0.4)}px` }}>
       {props.url ? (
-        <img src={props.url} alt="" />
+        // A stored `/v1/blobs/{key}` becomes a URL with the current access token.
+        <img src={client.imageUrl(props.url)} alt="" data-testid="avatar-img" />
       ) : (
         <span class="avatar-fallback" style={{ background: colorOf(props.id) }}>
           {initials(props.name)}
