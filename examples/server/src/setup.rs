@@ -326,7 +326,13 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
         .map_err(|e| format!("gateway: {e}"))?;
     let app = crate::web::routes(&args.web_dir)
         .merge(gateway.router())
-        // One `tracing` span per request (method, path, status, latency at debug level).
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+        // One `tracing` span per request (method, path, status, latency at debug level). The
+        // span names the path only: a query string may hold a credential
+        // (`GET /v1/blobs/{key}?access_token=...`, for `<img src>`).
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        );
     Ok(Server { gateway, app })
 }
