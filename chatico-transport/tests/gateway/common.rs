@@ -11,9 +11,10 @@ use async_trait::async_trait;
 use chatico_core::engine::Engine;
 use chatico_core::ids::Phone;
 use chatico_core::memory::MemoryStore;
-use chatico_core::ports::{Backplane, ManualClock, SmsSender};
+use chatico_core::ports::{Backplane, BlobStore, ManualClock, SmsSender};
 use chatico_core::protocol::SUBPROTOCOL_JSON;
 use chatico_core::{Config, MemoryOtpCache};
+use chatico_store::blob::LocalDiskBlobStore;
 use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy, RateLimit};
 use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
@@ -101,6 +102,16 @@ impl TestServer {
     }
 
     pub async fn start_with(config: GatewayConfig, backplane: Option<Arc<dyn Backplane>>) -> TestServer {
+        Self::start_with_blobs(config, backplane, |local| Arc::new(local)).await
+    }
+
+    /// Like `start_with`, with the blob store `wrap` makes of the local-disk one (whose
+    /// directory `blob_files` counts).
+    pub async fn start_with_blobs(
+        config: GatewayConfig,
+        backplane: Option<Arc<dyn Backplane>>,
+        wrap: impl FnOnce(LocalDiskBlobStore) -> Arc<dyn BlobStore>,
+    ) -> TestServer {
         let clock = Arc::new(ManualClock::new(1_750_000_000_000));
         let store = Arc::new(MemoryStore::new());
         let sms = Arc::new(RecordingSms::default());
@@ -112,12 +123,10 @@ impl TestServer {
             .expect("engine")
             .with_local_otp(Arc::new(MemoryOtpCache::new()), sms.clone());
         let blob_dir = tempfile::tempdir().expect("blob dir");
-        let blobs = chatico_store::blob::LocalDiskBlobStore::open(blob_dir.path())
-            .await
-            .expect("blob store");
+        let blobs = LocalDiskBlobStore::open(blob_dir.path()).await.expect("blob store");
         let mut b = Gateway::builder(Arc::new(engine))
             .config(config)
-            .blob_store(Arc::new(blobs));
+            .blob_store(wrap(blobs));
         if let Some(bp) = backplane {
             b = b.backplane(bp);
         }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
+use chatico_core::ports::{Blob, BlobStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -575,4 +576,82 @@ fn png_with_padding_chunk(pad: usize) -> Vec<u8> {
     v.extend_from_slice(&[0; 4]);
     v.extend_from_slice(&PNG_7X5[ihdr_end..]);
     v
+}
+
+/// A blob store that hands out signed URLs (as S3 and Cloudinary do), over the local one.
+struct SigningStore(chatico_store::blob::LocalDiskBlobStore);
+
+#[async_trait::async_trait]
+impl BlobStore for SigningStore {
+    async fn put(&self, key: &str, bytes: axum::body::Bytes, content_type: &str) -> chatico_core::Result<()> {
+        self.0.put(key, bytes, content_type).await
+    }
+    async fn get(&self, key: &str) -> chatico_core::Result<Blob> {
+        self.0.get(key).await
+    }
+    async fn delete(&self, key: &str) -> chatico_core::Result<()> {
+        self.0.delete(key).await
+    }
+    async fn signed_url(&self, key: &str, ttl_secs: u64) -> chatico_core::Result<Option<String>> {
+        Ok(Some(format!(
+            "https://blobs.example/{key}?expires-in={ttl_secs}&signature=s"
+        )))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_stores_redirect_only_after_authorization() {
+    let srv = TestServer::start_with_blobs(test_config(), None, |local| Arc::new(SigningStore(local))).await;
+    let a = srv.login("+15550000081").await;
+    let b = srv.login("+15550000082").await;
+    let outsider = srv.login("+15550000083").await;
+    let d = srv
+        .ok(Method::POST, "/v1/conversations/direct", &a, json!({ "user_id": b.id }))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let key = upload_ok(&srv, &a, "media", png_1x1()).await;
+    srv.ok(
+        Method::POST,
+        &format!("/v1/conversations/{d}/messages"),
+        &a,
+        json!({ "client_msg_id": "pic", "content": { "type": "media", "blob_key": key,
+            "content_type": "image/png", "size": 1 } }),
+    )
+    .await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let get = |token: Option<&str>, query: bool| {
+        let mut url = srv.url(&format!("/v1/blobs/{key}"));
+        let req = match (token, query) {
+            (Some(t), true) => {
+                url.push_str(&format!("?access_token={t}"));
+                no_redirects.get(url)
+            }
+            (Some(t), false) => no_redirects.get(url).bearer_auth(t),
+            (None, _) => no_redirects.get(url),
+        };
+        req.send()
+    };
+    for (token, query) in [(&b.token, false), (&b.token, true), (&a.token, false)] {
+        let resp = get(Some(token), query).await.expect("http");
+        assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
+        let h = resp.headers();
+        assert_eq!(
+            h["location"],
+            format!("https://blobs.example/{key}?expires-in=300&signature=s").as_str()
+        );
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert!(h["cache-control"].to_str().expect("ascii").contains("no-store"));
+    }
+    // No signed URL for an outsider or an anonymous caller.
+    let resp = get(Some(&outsider.token), false).await.expect("http");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert!(resp.headers().get("location").is_none());
+    let resp = get(None, false).await.expect("http");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(resp.headers().get("location").is_none());
 }
