@@ -301,6 +301,10 @@ class ChatThroughFfi(unittest.IsolatedAsyncioTestCase):
         self.assertTrue(content.is_media())
         self.assertEqual((content.media.blob_key, content.media.caption), (blob.key, "a picture"))
         self.assertEqual(await bob.client.download_blob(blob.key), image)
+        # Media is served to the conversation's members only: to anyone else it does not exist.
+        carol = await login(self.server, "+15557000013", "Carol")
+        with self.assertRaises(ffi.ChatError.NotFound):
+            await carol.client.download_blob(blob.key)
 
         with self.assertRaises(ffi.ChatError.InvalidInput):
             await alice.client.upload_blob(b"not an image", ffi.BlobPurpose.MEDIA)
