@@ -94,8 +94,18 @@ pub const SET_RECEIPTS: &str =
 /// The user's conversations, newest activity first (the newest message's time, hidden or
 /// not, else the creation time; ties by id, descending), each with the caller's membership,
 /// the newest message visible to them (`m_*`) and every member with enough profile to draw
-/// the list (a JSON array): the whole screen in one statement.
+/// the list (a JSON array): the whole screen in one statement. The page is chosen first on
+/// cheap columns (`page`, materialized), so the last message and the members are built for
+/// the returned rows only.
 pub const LIST_CONVERSATIONS: &str = "\
+WITH page AS MATERIALIZED (
+  SELECT c.id AS cid, COALESCE(newest.created_at, c.created_at) AS activity
+    FROM members me
+    JOIN conversations c ON c.id = me.conversation_id
+    LEFT JOIN messages newest ON newest.conversation_id = c.id AND newest.seq = c.last_seq
+   WHERE me.user_id = $1 AND me.archived = $2
+   ORDER BY activity DESC, c.id DESC
+   LIMIT $3)
 SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_seq,
        me.conversation_id AS me_conversation_id, me.user_id AS me_user_id, me.role AS me_role,
        me.archived AS me_archived, me.delivered_seq AS me_delivered_seq, me.read_seq AS me_read_seq,
@@ -109,8 +119,9 @@ SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_s
                  'read_seq', mm.read_seq, 'joined_at', mm.joined_at)), '[]'::json)::text
           FROM members mm LEFT JOIN users u ON u.id = mm.user_id
          WHERE mm.conversation_id = c.id) AS members_json
-  FROM members me
-  JOIN conversations c ON c.id = me.conversation_id
+  FROM page
+  JOIN conversations c ON c.id = page.cid
+  JOIN members me ON me.conversation_id = page.cid AND me.user_id = $1
   LEFT JOIN LATERAL (
          SELECT m2.* FROM messages m2
           WHERE m2.conversation_id = me.conversation_id AND m2.seq > me.joined_seq
@@ -118,10 +129,7 @@ SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_s
                              WHERE h.user_id = me.user_id AND h.conversation_id = m2.conversation_id
                                AND h.seq = m2.seq)
           ORDER BY m2.seq DESC LIMIT 1) lm ON TRUE
-  LEFT JOIN messages newest ON newest.conversation_id = c.id AND newest.seq = c.last_seq
- WHERE me.user_id = $1 AND me.archived = $2
- ORDER BY COALESCE(newest.created_at, c.created_at) DESC, c.id DESC
- LIMIT $3";
+ ORDER BY page.activity DESC, page.cid DESC";
 
 pub const GET_MESSAGE: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, reply_to_seq, \
        created_at, deleted_at \
