@@ -10,9 +10,11 @@
 #   IDLE_CONNECTIONS [10000]  connections of the idle scenario (100000 needs a hard
 #                          open-file limit above 100k: `ulimit -Hn`)
 #   SOURCE_ADDRS [4]       client source addresses 127.0.0.1..N
-#   STORE [memory]         the bench server's --store (persist also runs on every store
-#                          listed in PERSIST_STORES)
-#   PERSIST_STORES [$STORE]  space-separated stores for the persist scenario
+#   STORE [memory]         the bench server's --store for idle, fanout, resync, typing
+#   PERSIST_STORES [memory sqlite postgres]  stores of the persist scenario: `sqlite` is a
+#                          fresh file $OUT/persist.db, `postgres` is $POSTGRES_URL in a fresh
+#                          schema; any --store value (sqlite:PATH, postgres://URL) works too
+#   POSTGRES_URL [postgres://postgres@127.0.0.1:5432/test]
 #   MEASURE [5] WARMUP [2] seconds per measured phase
 #   OUT [target/bench-results]
 #   CARGO_TARGET_DIR       where the release binaries are built
@@ -23,7 +25,8 @@ RUNS="${RUNS:-5}"
 IDLE_CONNECTIONS="${IDLE_CONNECTIONS:-10000}"
 SOURCE_ADDRS="${SOURCE_ADDRS:-4}"
 STORE="${STORE:-memory}"
-PERSIST_STORES="${PERSIST_STORES:-$STORE}"
+PERSIST_STORES="${PERSIST_STORES:-memory sqlite postgres}"
+POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 MEASURE="${MEASURE:-5}"
 WARMUP="${WARMUP:-2}"
 OUT="${OUT:-target/bench-results}"
@@ -97,11 +100,19 @@ run_fanout() {
 
 run_persist() {
   for s in $PERSIST_STORES; do
-    start_servers "$s"
     local label="${s%%:*}"
+    case "$s" in
+      sqlite) rm -f "$OUT"/persist.db*; s="sqlite:$OUT/persist.db" ;;
+      postgres) s="$POSTGRES_URL" ;;
+    esac
+    start_servers "$s"
     load "persist-$label" --runs "$RUNS" persist --store "$label" --pairs 50 --window 16 \
       --warmup "$WARMUP" --measure "$MEASURE"
     stop_servers
+    if [ "$label" = postgres ] && command -v psql >/dev/null; then # drop the run's schema
+      psql "$s" -Atc "SELECT 'DROP SCHEMA ' || nspname || ' CASCADE;' FROM pg_namespace
+        WHERE nspname LIKE 'chatico\_bench\_server\_%'" | psql "$s" -q
+    fi
   done
 }
 

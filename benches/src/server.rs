@@ -25,24 +25,48 @@ use chatico_transport::gateway::{Gateway, GatewayConfig, RateLimit};
 pub enum StoreChoice {
     /// The in-memory reference store.
     Memory,
+    /// SQLite at this path (`sqlite:PATH`), with the store's defaults (WAL,
+    /// `synchronous=FULL`, group commit), as the example server opens it.
+    Sqlite(std::path::PathBuf),
+    /// Postgres at this URL (`postgres://...`), in a fresh schema named after the server's
+    /// start time, so runs never see each other's rows.
+    Postgres(String),
 }
 
 impl std::str::FromStr for StoreChoice {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "memory" => Ok(StoreChoice::Memory),
-            other => Err(format!(
-                "unknown store `{other}` (this build knows: memory; sqlite:PATH and postgres://URL need the SQL stores)"
-            )),
+        if s == "memory" {
+            Ok(StoreChoice::Memory)
+        } else if let Some(path) = s.strip_prefix("sqlite:") {
+            Ok(StoreChoice::Sqlite(path.into()))
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(StoreChoice::Postgres(s.to_owned()))
+        } else {
+            Err(format!(
+                "unknown store `{s}` (expected memory, sqlite:PATH or postgres://URL)"
+            ))
         }
     }
 }
 
 /// Opens the chosen store.
 pub async fn open_store(choice: &StoreChoice) -> chatico_core::Result<Arc<dyn Store>> {
+    use chatico_store::{PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
     match choice {
         StoreChoice::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreChoice::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path, SqliteConfig::default()).await?)),
+        StoreChoice::Postgres(url) => {
+            let started = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0);
+            let config = PostgresConfig {
+                schema: Some(format!("chatico_bench_server_{started}")),
+                ..PostgresConfig::default()
+            };
+            Ok(Arc::new(PostgresStore::connect(url, config).await?))
+        }
     }
 }
 

@@ -18,7 +18,8 @@ struct Cli {
     /// Address to listen on (loopback only).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// Store: `memory`.
+    /// Store: `memory`, `sqlite:PATH` (a fresh file for a clean run) or `postgres://URL` (a
+    /// fresh schema is made per start).
     #[arg(long, default_value = "memory")]
     store: StoreChoice,
     /// File the development SMS sender appends OTP codes to (read by `chatico-load --otp-log`).
