@@ -7,8 +7,8 @@
 #
 # Environment (defaults in brackets):
 #   RUNS [5]               measured runs per scenario (idle: servers restarted per run)
-#   IDLE_CONNECTIONS [10000]  connections of the idle scenario (100000 needs a hard
-#                          open-file limit above 100k: `ulimit -Hn`)
+#   IDLE_CONNECTIONS [10000]  connections of the idle scenario, per target (100000 needs
+#                          a hard open-file limit above 100k for both processes: `ulimit -Hn`)
 #   SOURCE_ADDRS [4]       client source addresses 127.0.0.1..N
 #   STORE [memory]         the bench server's --store for idle, fanout, resync, typing
 #   PERSIST_STORES [memory sqlite postgres]  stores of the persist scenario: `sqlite` is a
@@ -80,15 +80,18 @@ load() { # $1: report name, rest: chatico-load arguments
     --json "$OUT/$name.json" "$@" | tee "$OUT/$name.txt"
 }
 
-run_idle() {
-  local files=()
+run_idle() { # each target on its own, so each can use the whole open-file limit
+  local files_c=() files_r=()
   for i in $(seq 1 "$RUNS"); do
     start_servers "$STORE"
-    load "idle-run$i" --runs 1 idle --connections "$IDLE_CONNECTIONS" --hold 10
-    files+=("$OUT/idle-run$i.json")
+    load "idle-chatico-run$i" --runs 1 --target chatico idle --connections "$IDLE_CONNECTIONS" --hold 10
+    load "idle-raw-run$i" --runs 1 --target raw idle --connections "$IDLE_CONNECTIONS" --hold 10
+    files_c+=("$OUT/idle-chatico-run$i.json")
+    files_r+=("$OUT/idle-raw-run$i.json")
     stop_servers
   done
-  "$BIN/chatico-load" merge "${files[@]}" --json "$OUT/idle.json" | tee "$OUT/idle.txt"
+  "$BIN/chatico-load" merge "${files_c[@]}" --json "$OUT/idle-chatico.json" | tee "$OUT/idle-chatico.txt"
+  "$BIN/chatico-load" merge "${files_r[@]}" --json "$OUT/idle-raw.json" | tee "$OUT/idle-raw.txt"
 }
 
 run_fanout() {

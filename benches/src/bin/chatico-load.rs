@@ -158,6 +158,10 @@ struct FanoutArgs {
     /// Seconds measured in each phase.
     #[arg(long, default_value_t = 5.0)]
     measure: f64,
+    /// Load of the latency phase, as a fraction of the max send rate (the target is stated
+    /// at 0.5; lower values show the latency of a lightly loaded server).
+    #[arg(long, default_value_t = 0.5)]
+    latency_load: f64,
 }
 
 #[derive(Args, Debug)]
@@ -269,6 +273,7 @@ async fn main_inner(cli: Cli) -> Result<Report, LoadError> {
                     window: a.window.max(1),
                     warmup: secs(a.warmup),
                     measure: secs(a.measure.max(0.1)),
+                    latency_load: a.latency_load.clamp(0.001, 1.0),
                     chatico: want_chatico,
                     raw: want_raw,
                 },

@@ -432,15 +432,30 @@ where
         }
         let sleep = tokio::time::sleep_until(self.next_deadline());
         tokio::pin!(sleep);
+        // Inbound frames and live frames take turns when both are ready: a client that keeps
+        // sending must not starve its own outbound queue (which would then overflow and close
+        // it as a slow consumer), and a busy queue must not starve the client's requests.
+        let mut live_first = false;
         loop {
             sleep.as_mut().reset(self.next_deadline());
             let ctl = self.reg.ctl.clone();
-            let wake = tokio::select! {
-                biased;
-                code = ctl.closed() => Wake::Closed(code),
-                m = self.ws.next() => Wake::Inbound(m),
-                f = self.reg.rx.recv() => Wake::Live(f),
-                _ = &mut sleep => Wake::Timer,
+            live_first = !live_first;
+            let wake = if live_first {
+                tokio::select! {
+                    biased;
+                    code = ctl.closed() => Wake::Closed(code),
+                    f = self.reg.rx.recv() => Wake::Live(f),
+                    m = self.ws.next() => Wake::Inbound(m),
+                    _ = &mut sleep => Wake::Timer,
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    code = ctl.closed() => Wake::Closed(code),
+                    m = self.ws.next() => Wake::Inbound(m),
+                    f = self.reg.rx.recv() => Wake::Live(f),
+                    _ = &mut sleep => Wake::Timer,
+                }
             };
             // Handlers are boxed: the task of an idle connection then only holds the select
             // above, not the (much larger) state of an engine call.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chatico_core::protocol::close_code;
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -119,4 +119,57 @@ async fn a_slow_consumer_is_cut_off_and_the_others_get_everything() {
     );
     assert_eq!(code, close_code::SLOW_CONSUMER);
     assert!(got < MESSAGES, "the slow client was cut off (got {got})");
+}
+
+/// A client that pipelines many sends is not a slow consumer: while its requests keep
+/// arriving, the live events of its own messages still go out (inbound frames and the
+/// outbound queue take turns), so the outbound queue (256 frames) does not overflow during a
+/// burst many times its size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_keeps_sending_still_receives_its_events() {
+    const BURST: usize = 2000;
+    let srv = TestServer::start_with(test_config(), None).await;
+    let a = srv.login("+15550000045").await;
+    let b = srv.login("+15550000046").await;
+    let d = srv
+        .ok(Method::POST, "/v1/conversations/direct", &a, json!({ "user_id": b.id }))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let w = srv.ws(&a).await;
+    let (mut tx, mut rx) = w.stream.split();
+    // The sends go out as fast as the socket takes them, without waiting for acks: the
+    // server always has another request ready while it handles one.
+    let writer = tokio::spawn(async move {
+        for i in 0..BURST {
+            let frame = json!({ "id": format!("p{i}"), "type": "send", "conversation_id": d,
+                "client_msg_id": format!("burst-{i}"), "content": { "type": "text", "text": format!("burst-{i}") } });
+            tx.feed(Message::text(frame.to_string())).await.expect("feed");
+        }
+        tx.flush().await.expect("flush");
+        tx
+    });
+    let (mut acks, mut events) = (0, 0);
+    while acks < BURST || events < BURST {
+        let m = tokio::time::timeout(PATIENCE, rx.next())
+            .await
+            .expect("timed out waiting for a frame")
+            .expect("stream ended")
+            .expect("ws error");
+        let f: serde_json::Value = match m {
+            Message::Text(t) => serde_json::from_str(t.as_str()).expect("json"),
+            Message::Close(c) => panic!("closed after {acks} acks and {events} events: {c:?}"),
+            _ => continue,
+        };
+        if f["type"] == "ack" && f["result"]["type"] == "send" {
+            acks += 1;
+        } else if f["type"] == "event" && is_change(&f["event"], "message") {
+            events += 1;
+        } else if f["type"] == "error" {
+            panic!("send refused: {f}");
+        }
+    }
+    let _sink = writer.await.expect("writer");
+    assert_eq!((acks, events), (BURST, BURST));
 }
