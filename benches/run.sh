@@ -15,6 +15,7 @@
 #                          fresh file $OUT/persist.db, `postgres` is $POSTGRES_URL in a fresh
 #                          schema; any --store value (sqlite:PATH, postgres://URL) works too
 #   POSTGRES_URL [postgres://postgres@127.0.0.1:5432/test]
+#   PERSIST_PAIRS [50] PERSIST_WINDOW [16]  persist: sending connections, sends in flight each
 #   MEASURE [5] WARMUP [2] seconds per measured phase
 #   OUT [target/bench-results]
 #   CARGO_TARGET_DIR       where the release binaries are built
@@ -27,6 +28,8 @@ SOURCE_ADDRS="${SOURCE_ADDRS:-4}"
 STORE="${STORE:-memory}"
 PERSIST_STORES="${PERSIST_STORES:-memory sqlite postgres}"
 POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+PERSIST_PAIRS="${PERSIST_PAIRS:-50}"
+PERSIST_WINDOW="${PERSIST_WINDOW:-16}"
 MEASURE="${MEASURE:-5}"
 WARMUP="${WARMUP:-2}"
 OUT="${OUT:-target/bench-results}"
@@ -109,7 +112,7 @@ run_persist() {
       postgres) s="$POSTGRES_URL" ;;
     esac
     start_servers "$s"
-    load "persist-$label" --runs "$RUNS" persist --store "$label" --pairs 50 --window 16 \
+    load "persist-$label" --runs "$RUNS" persist --store "$label" --pairs "$PERSIST_PAIRS" --window "$PERSIST_WINDOW" \
       --warmup "$WARMUP" --measure "$MEASURE"
     stop_servers
     if [ "$label" = postgres ] && command -v psql >/dev/null; then # drop the run's schema

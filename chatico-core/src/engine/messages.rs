@@ -32,7 +32,20 @@ impl Engine {
             }
             Content::System(_) => return Err(Error::invalid("content", "system notices are written by the server")),
         };
-        let (conv, me) = self.membership(actor, req.conversation_id).await?;
+        // One read for the membership check and the recipients (a send is on every chat's
+        // hot path: each store call is a round trip, and on SQLite a thread hop).
+        let all = self.store.list_members(req.conversation_id).await?;
+        let me = all
+            .iter()
+            .find(|m| m.user_id == actor)
+            .cloned()
+            .ok_or(Error::not_found("conversation"))?;
+        let members: Vec<UserId> = all.into_iter().map(|m| m.user_id).collect();
+        let conv = self
+            .store
+            .get_conversation(req.conversation_id)
+            .await?
+            .ok_or(Error::not_found("conversation"))?;
         if let Some(r) = req.reply_to_seq
             && (r > conv.last_seq || r <= me.joined_seq)
         {
@@ -59,7 +72,6 @@ impl Engine {
             }
             other => other,
         };
-        let members = self.member_ids(conv.id).await?;
         if conv.kind == ConversationKind::Direct {
             for other in members.iter().filter(|u| **u != actor) {
                 if self.store.is_blocked_either_way(actor, *other).await? {
