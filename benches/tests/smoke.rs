@@ -88,6 +88,7 @@ async fn every_scenario_produces_a_report_with_nonzero_counts() {
             window: 4,
             warmup: Duration::from_millis(100),
             measure: Duration::from_millis(300),
+            latency_load: 0.5,
             chatico: true,
             raw: true,
         },
