@@ -41,16 +41,23 @@ impl Engine {
             .cloned()
             .ok_or(Error::not_found("conversation"))?;
         let members: Vec<UserId> = all.into_iter().map(|m| m.user_id).collect();
-        let conv = self
-            .store
-            .get_conversation(req.conversation_id)
-            .await?
-            .ok_or(Error::not_found("conversation"))?;
-        if let Some(r) = req.reply_to_seq
-            && (r > conv.last_seq || r <= me.joined_seq)
-        {
-            return Err(Error::invalid("reply_to_seq", "no such message"));
-        }
+        // The conversation itself is read only for a reply (its last seq bounds the target);
+        // otherwise its kind, which never changes, is enough.
+        let kind = match req.reply_to_seq {
+            Some(r) => {
+                let conv = self
+                    .store
+                    .get_conversation(req.conversation_id)
+                    .await?
+                    .ok_or(Error::not_found("conversation"))?;
+                if r > conv.last_seq || r <= me.joined_seq {
+                    return Err(Error::invalid("reply_to_seq", "no such message"));
+                }
+                self.remember_kind(conv.id, conv.kind);
+                conv.kind
+            }
+            None => self.conversation_kind(req.conversation_id).await?,
+        };
         let content = match content {
             Content::Media(m) => {
                 let blob = self
@@ -72,7 +79,7 @@ impl Engine {
             }
             other => other,
         };
-        if conv.kind == ConversationKind::Direct {
+        if kind == ConversationKind::Direct {
             for other in members.iter().filter(|u| **u != actor) {
                 if self.store.is_blocked_either_way(actor, *other).await? {
                     return Err(Error::forbidden("blocked"));
@@ -82,7 +89,7 @@ impl Engine {
         let now = self.now();
         let new = NewMessage {
             id: MessageId::new(now),
-            conversation_id: conv.id,
+            conversation_id: req.conversation_id,
             sender_id: actor,
             client_msg_id: req.client_msg_id,
             content,
@@ -91,7 +98,7 @@ impl Engine {
         };
         let (message, change) = self.store.insert_message(&new).await?;
         let Some(change) = change else {
-            if message.conversation_id != conv.id {
+            if message.conversation_id != req.conversation_id {
                 return Err(Error::conflict("client_msg_id already used in another conversation"));
             }
             return Ok(Outcome::new(message));

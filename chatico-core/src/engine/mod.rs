@@ -54,7 +54,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::{ClientMsgId, ConversationId, MessageId, SessionId, Timestamp, UserId};
-use crate::model::{Content, Conversation, Member, NewMessage, SystemNotice, User};
+use crate::model::{Content, Conversation, ConversationKind, Member, NewMessage, SystemNotice, User};
 use crate::ports::{Clock, Store};
 use crate::sync::{Change, Delivery, EphemeralSnapshot, Event, SyncPage};
 
@@ -148,9 +148,15 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     config: Config,
     ephemeral: Mutex<Ephemeral>,
+    /// Kinds of the conversations seen so far. A kind never changes, so a send reads the
+    /// conversation only when it needs more (a reply). Bounded: emptied when full.
+    kinds: Mutex<HashMap<ConversationId, ConversationKind>>,
     #[cfg(feature = "server")]
     auth: AuthParts,
 }
+
+/// Most conversation kinds [`Engine`] remembers (~40 bytes each).
+const KIND_CACHE_MAX: usize = 100_000;
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -176,7 +182,30 @@ impl Engine {
             clock,
             config,
             ephemeral: Mutex::new(Ephemeral::default()),
+            kinds: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The kind of a conversation (`NotFound` if there is none), from memory when known.
+    async fn conversation_kind(&self, id: ConversationId) -> Result<ConversationKind> {
+        if let Some(k) = self.kinds.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return Ok(*k);
+        }
+        let conv = self
+            .store
+            .get_conversation(id)
+            .await?
+            .ok_or(Error::not_found("conversation"))?;
+        self.remember_kind(id, conv.kind);
+        Ok(conv.kind)
+    }
+
+    fn remember_kind(&self, id: ConversationId, kind: ConversationKind) {
+        let mut kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
+        if kinds.len() >= KIND_CACHE_MAX {
+            kinds.clear();
+        }
+        kinds.insert(id, kind);
     }
 
     /// Uses `verifier` for OTP codes and `limits_cache` for the rate-limit counters.

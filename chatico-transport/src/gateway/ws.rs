@@ -510,6 +510,31 @@ where
         }
     }
 
+    /// Writes a batch of live frames and flushes, under one write timeout (a timer per
+    /// batch, not per frame: this is the fan-out hot path) and unless a close is asked for.
+    async fn write_batch(&mut self, batch: &[Arc<OutFrame>]) -> Result<(), Stop> {
+        let timeout = self.gw.config.heartbeat_timeout;
+        let ctl = self.reg.ctl.clone();
+        let ws = &mut self.ws;
+        let op = async {
+            for f in batch {
+                ws.feed(Message::Text(f.text.clone())).await?;
+            }
+            ws.flush().await
+        };
+        tokio::select! {
+            biased;
+            code = ctl.closed() => Err(Stop::Close(code, close_reason(code))),
+            r = tokio::time::timeout(timeout, op) => match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(Stop::Gone),
+                // The batch (at most WRITE_BATCH frames) did not go out within a heartbeat
+                // timeout: the client is not reading, or far too slowly.
+                Err(_) => Err(Stop::Close(close_code::SLOW_CONSUMER, "slow consumer")),
+            },
+        }
+    }
+
     async fn flush(&mut self) -> Result<(), Stop> {
         let timeout = self.gw.config.heartbeat_timeout;
         let ctl = self.reg.ctl.clone();
@@ -684,21 +709,20 @@ where
 
     /// A live frame from the hub.
     async fn on_live(&mut self, first: Arc<OutFrame>) -> Result<(), Stop> {
-        let mut wrote = false;
+        let mut batch = Vec::new();
         let mut next = Some(first);
         let mut n = 0;
         while let Some(f) = next.take() {
             if self.subscribed && self.accept_live(&f) {
-                self.io(false, Message::Text(f.text.clone())).await?;
-                wrote = true;
+                batch.push(f);
             }
             n += 1;
             if n < WRITE_BATCH {
                 next = self.reg.rx.try_recv().ok();
             }
         }
-        if wrote {
-            self.flush().await?;
+        if !batch.is_empty() {
+            self.write_batch(&batch).await?;
         }
         if self.subscribed && self.live_count >= self.gw.config.checkpoint_every {
             self.run_checkpoint(None).await?;
