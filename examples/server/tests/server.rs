@@ -21,14 +21,9 @@ struct Running {
 
 impl Running {
     fn start(data_dir: &std::path::Path) -> Running {
-        Self::start_with(data_dir, &[])
-    }
-
-    fn start_with(data_dir: &std::path::Path, extra: &[&str]) -> Running {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatico-server"))
             .args(["--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(extra)
             .env("CHATICO_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -221,71 +216,4 @@ fn rand_suffix() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     format!("{}-{n}", std::process::id())
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS")
-}
-
-/// A measurement, not a check (run by hand): server memory per idle, authenticated,
-/// subscribed WebSocket. `cargo test -p chatico-server --release -- --ignored --nocapture`
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn measure_idle_connection_memory() {
-    const N: usize = 4000;
-    let data_dir = std::env::temp_dir().join(format!("chatico-server-mem-{}", rand_suffix()));
-    let mut srv = Running::start_with(&data_dir, &["--rate-per-second", "100000", "--rate-burst", "100000"]);
-    let http = reqwest::Client::new();
-    let user = login(&http, &mut srv, "+15550003001").await;
-    let token = user["access_token"].as_str().expect("token").to_owned();
-    let pid = srv.child.id();
-    let open = |n: usize| {
-        let addr = srv.addr.clone();
-        let token = token.clone();
-        async move {
-            let mut conns = Vec::with_capacity(n);
-            for _ in 0..n {
-                let mut req = format!("ws://{addr}/v1/ws").into_client_request().expect("req");
-                req.headers_mut()
-                    .insert("sec-websocket-protocol", HeaderValue::from_static("chatico.v1.json"));
-                req.headers_mut().insert(
-                    "authorization",
-                    HeaderValue::from_str(&format!("Bearer {token}")).expect("h"),
-                );
-                let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
-                ws.send(Message::text(r#"{"id":"s","type":"subscribe"}"#))
-                    .await
-                    .expect("sub");
-                // ready, ack, cursor
-                let mut got = 0;
-                while got < 3 {
-                    if let Some(Ok(Message::Text(_))) = ws.next().await {
-                        got += 1;
-                    }
-                }
-                conns.push(ws);
-            }
-            conns
-        }
-    };
-    // Warm up allocator pools with a first batch, then measure the next N.
-    let warm = open(500).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = rss_kib(pid);
-    let conns = open(N).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = rss_kib(pid);
-    eprintln!(
-        "server RSS {before} KiB -> {after} KiB for {N} idle connections: {:.2} KiB each",
-        (after - before) as f64 / N as f64
-    );
-    drop(conns);
-    drop(warm);
-    let _ = std::fs::remove_dir_all(&data_dir);
 }
