@@ -318,13 +318,9 @@ async fn main_inner(cli: Cli) -> Result<Report, LoadError> {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     let json = cli.json.clone();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match chatico_benches::init(None) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("chatico-load: runtime: {e}");

@@ -20,21 +20,13 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     if !cli.addr.ip().is_loopback() {
         eprintln!("chatico-raw-server: listens on loopback only");
         return std::process::ExitCode::FAILURE;
     }
     let fds = chatico_benches::load::net::raise_fd_limit();
-    let mut b = tokio::runtime::Builder::new_multi_thread();
-    if let Some(w) = cli.workers {
-        b.worker_threads(w.max(1));
-    }
-    let rt = match b.enable_all().build() {
+    let rt = match chatico_benches::init(cli.workers) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("chatico-raw-server: runtime: {e}");
