@@ -570,8 +570,6 @@ impl ChatClient {
 }
 
 fn sdk_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    use chatico_core::ports::Clock;
+    chatico_core::ports::SystemClock.now_ms()
 }

@@ -339,7 +339,7 @@ impl Connection {
                 Ok(Vec::new())
             }
             ServerFrame::Cursor { pos, caught_up } => {
-                self.release_held();
+                self.inner.release_held();
                 lock(&self.inner.state).durable.sync.checkpoint(pos);
                 if caught_up && self.subscribed {
                     self.inner.set_state(ConnectionState::Connected);
@@ -504,7 +504,6 @@ impl Connection {
     }
 
     fn on_event(&mut self, event: Event) {
-        let me = self.inner.with_view(|v| v.me());
         let mut emitted = Vec::new();
         let mut reload = false;
         // For a new message: (conversation, seq, the view's last seq before it).
@@ -512,6 +511,7 @@ impl Connection {
         {
             let mut st = lock(&self.inner.state);
             let st = &mut *st;
+            let me = st.view.as_ref().map(|v| v.me());
             if let Event::Change(c) = &event {
                 if !st.durable.sync.accept_change(c) {
                     return;
@@ -572,11 +572,6 @@ impl Connection {
         }
     }
 
-    /// Reports every held message (in seq order per conversation).
-    fn release_held(&mut self) {
-        self.inner.release_held();
-    }
-
     fn apply_snapshot(&self, snapshot: &EphemeralSnapshot) {
         let updates = self.inner.with_view(|v| v.apply_snapshot(snapshot)).unwrap_or_default();
         for u in updates {
@@ -591,10 +586,8 @@ impl Connection {
             return Vec::new();
         }
         let room = self
-            .inner
-            .config
-            .max_inflight_sends
-            .max(1)
+            .window
+            .min(self.inner.config.max_inflight_sends.max(1))
             .saturating_sub(self.inflight.len());
         if room == 0 {
             return Vec::new();

@@ -31,7 +31,7 @@ mod types;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use chatico_core::client::{ConversationView, LocalView, Outbox, PendingMessage, SyncState};
 use chatico_core::error::{Error, Result};
@@ -51,10 +51,8 @@ use connection::Command;
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub(crate) fn now_ms() -> Timestamp {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as Timestamp)
-        .unwrap_or(0)
+    use chatico_core::ports::Clock;
+    chatico_core::ports::SystemClock.now_ms()
 }
 
 /// What the client keeps between connections. Serializable: [`Client::export_state`].

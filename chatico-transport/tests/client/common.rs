@@ -2,15 +2,13 @@
 //! codes), native clients logged in through the real OTP flow, and a chaos TCP proxy.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chatico_core::engine::Engine;
-use chatico_core::ids::Phone;
 use chatico_core::memory::MemoryStore;
-use chatico_core::ports::{SmsSender, SystemClock};
+use chatico_core::ports::SystemClock;
 use chatico_core::{Config, MemoryOtpCache};
 use chatico_transport::client::{Backoff, Client, ClientConfig, ClientEvent};
 use chatico_transport::gateway::{Gateway, GatewayConfig, RateLimit};
@@ -23,41 +21,12 @@ use tokio::sync::broadcast;
 /// measurement).
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
-#[derive(Default)]
-pub struct RecordingSms {
-    sent: Mutex<Vec<(String, String)>>,
-}
-
-#[async_trait]
-impl SmsSender for RecordingSms {
-    async fn send(&self, to: &Phone, body: &str) -> chatico_core::Result<()> {
-        self.sent
-            .lock()
-            .expect("sms lock")
-            .push((to.as_str().to_owned(), body.to_owned()));
-        Ok(())
-    }
-}
-
-impl RecordingSms {
-    pub fn code_for(&self, phone: &str) -> String {
-        let sent = self.sent.lock().expect("sms lock");
-        let (_, body) = sent
-            .iter()
-            .rev()
-            .find(|(to, _)| to == phone)
-            .unwrap_or_else(|| panic!("no SMS to {phone}"));
-        body.split(|c: char| !c.is_ascii_digit())
-            .find(|w| w.len() == 6)
-            .unwrap_or_else(|| panic!("no code in {body:?}"))
-            .to_owned()
-    }
-}
+#[path = "../support/sms.rs"]
+mod sms;
+pub use sms::RecordingSms;
 
 pub struct TestServer {
     pub addr: SocketAddr,
-    #[allow(dead_code)]
-    pub gateway: Gateway,
     pub sms: Arc<RecordingSms>,
 }
 
@@ -97,7 +66,7 @@ impl TestServer {
                 .await
                 .expect("serve");
         });
-        TestServer { addr, gateway, sms }
+        TestServer { addr, sms }
     }
 
     pub fn url(&self) -> String {

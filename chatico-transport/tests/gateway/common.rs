@@ -4,14 +4,12 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chatico_core::engine::Engine;
-use chatico_core::ids::Phone;
 use chatico_core::memory::MemoryStore;
-use chatico_core::ports::{Backplane, BlobStore, ManualClock, SmsSender};
+use chatico_core::ports::{Backplane, BlobStore, ManualClock};
 use chatico_core::protocol::SUBPROTOCOL_JSON;
 use chatico_core::{Config, MemoryOtpCache};
 use chatico_store::blob::LocalDiskBlobStore;
@@ -29,38 +27,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a test waits for a frame that must come (a hang is a failure, not a measurement).
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// An SMS sender that keeps every message, so tests can read OTP codes.
-#[derive(Default)]
-pub struct RecordingSms {
-    sent: Mutex<Vec<(String, String)>>,
-}
-
-#[async_trait]
-impl SmsSender for RecordingSms {
-    async fn send(&self, to: &Phone, body: &str) -> chatico_core::Result<()> {
-        self.sent
-            .lock()
-            .expect("sms lock")
-            .push((to.as_str().to_owned(), body.to_owned()));
-        Ok(())
-    }
-}
-
-impl RecordingSms {
-    /// The digits of the last code sent to `phone`.
-    pub fn code_for(&self, phone: &str) -> String {
-        let sent = self.sent.lock().expect("sms lock");
-        let (_, body) = sent
-            .iter()
-            .rev()
-            .find(|(to, _)| to == phone)
-            .unwrap_or_else(|| panic!("no SMS to {phone}"));
-        body.split(|c: char| !c.is_ascii_digit())
-            .find(|w| w.len() == 6)
-            .unwrap_or_else(|| panic!("no code in {body:?}"))
-            .to_owned()
-    }
-}
+#[path = "../support/sms.rs"]
+mod sms;
+pub use sms::RecordingSms;
 
 /// The gateway settings tests use unless they say otherwise: quick checkpoints, generous
 /// rate limits, an allowlist with one origin.
