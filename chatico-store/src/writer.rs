@@ -83,7 +83,7 @@ async fn run<B: BatchInsert>(backend: Arc<B>, rx: Arc<Mutex<mpsc::Receiver<Inser
                 }
             }
         }
-        let messages: Vec<NewMessage> = batch.iter().map(|r| r.message.clone()).collect();
+        let (messages, replies): (Vec<NewMessage>, Vec<_>) = batch.drain(..).map(|r| (r.message, r.reply)).unzip();
         let results: Vec<InsertResult> = if messages.len() == 1 {
             vec![backend.insert_one(&messages[0]).await]
         } else {
@@ -100,11 +100,11 @@ async fn run<B: BatchInsert>(backend: Arc<B>, rx: Arc<Mutex<mpsc::Receiver<Inser
                 }
             }
         };
-        tracing::trace!(size = batch.len(), "batch committed");
-        for (req, result) in batch.drain(..).zip(results) {
+        tracing::trace!(size = messages.len(), "batch committed");
+        for (reply, result) in replies.into_iter().zip(results) {
             // The caller may have gone away (cancelled); the message is committed either way
             // and a retry with the same client_msg_id returns it.
-            let _ = req.reply.send(result);
+            let _ = reply.send(result);
         }
     }
 }

@@ -265,6 +265,7 @@ impl Engine {
             ));
         }
         let members = self.store.list_members(conversation).await?;
+        let remaining: Vec<UserId> = members.iter().map(|m| m.user_id).filter(|u| *u != actor).collect();
         let mut deliveries = Vec::new();
         if me.role == Role::Owner {
             // `list_members` is in join order: the first admin, else the first other member.
@@ -277,15 +278,13 @@ impl Engine {
             if let Some(next) = successor {
                 let (_, change) = self.store.set_role(conversation, next, Role::Owner).await?;
                 // The leaver stops seeing conversation changes once gone, so only the others.
-                let ids: Vec<UserId> = members.iter().map(|m| m.user_id).filter(|u| *u != actor).collect();
-                deliveries.extend(change.map(|c| live(&ids, c)));
+                deliveries.extend(change.map(|c| live(&remaining, c)));
             }
         }
         let changes = self.store.remove_member(conversation, actor, actor).await?;
         if changes.is_empty() {
             return Err(Error::not_found("conversation"));
         }
-        let remaining = self.member_ids(conversation).await?;
         deliveries.extend(left_deliveries(actor, &remaining, changes));
         if !remaining.is_empty() {
             self.notice(
@@ -350,7 +349,7 @@ impl Engine {
         conversation: ConversationId,
         archived: bool,
     ) -> Result<Outcome<Member>> {
-        let (_, me) = self.membership(actor, conversation).await?;
+        let me = self.member(actor, conversation).await?;
         if me.archived == archived {
             return Ok(Outcome::new(me));
         }

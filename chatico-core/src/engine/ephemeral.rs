@@ -14,7 +14,7 @@ impl Engine {
     /// `limits.typing_expiry_ms` unless refreshed. Other members are told, except across a
     /// block.
     pub async fn typing(&self, actor: UserId, conversation: ConversationId, typing: bool) -> Result<Outcome<()>> {
-        self.membership(actor, conversation).await?;
+        self.member(actor, conversation).await?;
         let now = self.now();
         let expires_at = now + self.config.limits.typing_expiry_ms;
         {

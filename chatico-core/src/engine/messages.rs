@@ -121,7 +121,7 @@ impl Engine {
             limit: page(query.limit, self.config.limits.max_history_page),
             ..query
         };
-        self.membership(actor, conversation).await?;
+        self.member(actor, conversation).await?;
         self.store.history(conversation, actor, query).await
     }
 
@@ -140,7 +140,7 @@ impl Engine {
     /// Hides a message for the caller only (all their devices).
     pub async fn delete_for_me(&self, actor: UserId, conversation: ConversationId, seq: i64) -> Result<Outcome<()>> {
         validate::seq("seq", seq, 1)?;
-        let (_, me) = self.membership(actor, conversation).await?;
+        let me = self.member(actor, conversation).await?;
         self.visible_message(&me, conversation, seq).await?;
         let change = self.store.hide_message(actor, conversation, seq).await?;
         Ok(Outcome::with(
@@ -208,7 +208,7 @@ impl Engine {
         for v in delivered.iter().chain(read.iter()) {
             validate::seq("seq", *v, 0)?;
         }
-        self.membership(actor, conversation).await?;
+        self.member(actor, conversation).await?;
         let (after, change) = self.store.update_receipts(conversation, actor, delivered, read).await?;
         let Some(change) = change else {
             return Ok(Outcome::new(after));

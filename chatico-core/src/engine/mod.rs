@@ -254,12 +254,17 @@ impl Engine {
 
     /// The conversation and the actor's membership; `NotFound("conversation")` alike when
     /// the conversation is missing and when the actor is not a member.
-    async fn membership(&self, actor: UserId, conversation: ConversationId) -> Result<(Conversation, Member)> {
-        let member = self
-            .store
+    /// The caller's membership (`NotFound("conversation")` when they are not in it, as if it
+    /// did not exist). One store read: use it where the conversation itself is not needed.
+    async fn member(&self, actor: UserId, conversation: ConversationId) -> Result<Member> {
+        self.store
             .get_member(conversation, actor)
             .await?
-            .ok_or(Error::not_found("conversation"))?;
+            .ok_or(Error::not_found("conversation"))
+    }
+
+    async fn membership(&self, actor: UserId, conversation: ConversationId) -> Result<(Conversation, Member)> {
+        let member = self.member(actor, conversation).await?;
         let conv = self
             .store
             .get_conversation(conversation)

@@ -118,16 +118,12 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<S>)> {
 
 /// The gateway router over `shared`.
 pub(crate) fn router(shared: S) -> Router {
+    // JSON bodies. The upload handler reads its body itself, under `max_upload_bytes`
+    // (axum applies `DefaultBodyLimit` only to its body extractors).
     let max_body = shared.config.max_body_bytes;
-    let max_upload = shared.config.max_upload_bytes;
     let mut r: Router<S> = Router::new();
-    for (method, path, handler) in routes() {
-        let limit = if method == Method::POST && path == "/v1/blobs" {
-            max_upload
-        } else {
-            max_body
-        };
-        r = r.route(path, handler.layer(DefaultBodyLimit::max(limit)));
+    for (_, path, handler) in routes() {
+        r = r.route(path, handler.layer(DefaultBodyLimit::max(max_body)));
     }
     r.fallback(no_route).with_state(shared)
 }
@@ -880,7 +876,8 @@ async fn upload(
     }
     // Otherwise the body is read as it streams in and refused as soon as the bytes read
     // pass the limit: at most `max` bytes are ever held.
-    let mut buf = Vec::with_capacity(declared.map_or(64 * 1024, |n| n as usize));
+    // Grown as bytes arrive: a declared length is not trusted with an allocation up front.
+    let mut buf = Vec::with_capacity(declared.map_or(64 * 1024, |n| n as usize).min(256 * 1024));
     while let Some(piece) = body.next().await {
         let Ok(piece) = piece else {
             return AppError(Error::invalid("body", "the upload could not be read to its end")).into_response();

@@ -22,7 +22,7 @@ use chatico_core::protocol::{
     AckResult, CLIENT_FRAME_TYPES, ChangeKey, ClientFrame, ClientRequest, MAX_FRAME_ID_LEN, PROTOCOL_VERSION, Ready,
     SUBPROTOCOL_JSON, ServerFrame, close_code,
 };
-use chatico_core::sync::{Delivery, Event, SyncCursor};
+use chatico_core::sync::{Delivery, Event, SyncCursor, SyncPage};
 use chatico_core::{Error, ErrorBody};
 use futures::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
@@ -494,27 +494,14 @@ where
 
     /// Writes one frame, without flushing unless `flush`.
     async fn io(&mut self, flush: bool, msg: Message) -> Result<(), Stop> {
-        let timeout = self.gw.config.heartbeat_timeout;
-        let ctl = self.reg.ctl.clone();
         let ws = &mut self.ws;
         let op = async { if flush { ws.send(msg).await } else { ws.feed(msg).await } };
-        tokio::select! {
-            biased;
-            code = ctl.closed() => Err(Stop::Close(code, close_reason(code))),
-            r = tokio::time::timeout(timeout, op) => match r {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(_)) => Err(Stop::Gone),
-                // The socket took no bytes for a whole heartbeat timeout: the client is not reading.
-                Err(_) => Err(Stop::Close(close_code::SLOW_CONSUMER, "slow consumer")),
-            },
-        }
+        guarded(&self.reg.ctl, self.gw.config.heartbeat_timeout, op).await
     }
 
     /// Writes a batch of live frames and flushes, under one write timeout (a timer per
-    /// batch, not per frame: this is the fan-out hot path) and unless a close is asked for.
+    /// batch, not per frame: this is the fan-out hot path).
     async fn write_batch(&mut self, batch: &[Arc<OutFrame>]) -> Result<(), Stop> {
-        let timeout = self.gw.config.heartbeat_timeout;
-        let ctl = self.reg.ctl.clone();
         let ws = &mut self.ws;
         let op = async {
             for f in batch {
@@ -522,32 +509,11 @@ where
             }
             ws.flush().await
         };
-        tokio::select! {
-            biased;
-            code = ctl.closed() => Err(Stop::Close(code, close_reason(code))),
-            r = tokio::time::timeout(timeout, op) => match r {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(_)) => Err(Stop::Gone),
-                // The batch (at most WRITE_BATCH frames) did not go out within a heartbeat
-                // timeout: the client is not reading, or far too slowly.
-                Err(_) => Err(Stop::Close(close_code::SLOW_CONSUMER, "slow consumer")),
-            },
-        }
+        guarded(&self.reg.ctl, self.gw.config.heartbeat_timeout, op).await
     }
 
     async fn flush(&mut self) -> Result<(), Stop> {
-        let timeout = self.gw.config.heartbeat_timeout;
-        let ctl = self.reg.ctl.clone();
-        let ws = &mut self.ws;
-        tokio::select! {
-            biased;
-            code = ctl.closed() => Err(Stop::Close(code, close_reason(code))),
-            r = tokio::time::timeout(timeout, ws.flush()) => match r {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(_)) => Err(Stop::Gone),
-                Err(_) => Err(Stop::Close(close_code::SLOW_CONSUMER, "slow consumer")),
-            },
-        }
+        guarded(&self.reg.ctl, self.gw.config.heartbeat_timeout, self.ws.flush()).await
     }
 
     async fn on_timer(&mut self) -> Result<(), Stop> {
@@ -686,7 +652,7 @@ where
                 Err(e) => return self.write(error_frame(Some(id), &e)).await,
             },
         };
-        let first = match self
+        let SyncResponse { page, ephemeral } = match self
             .gw
             .engine
             .sync(self.ctx.user_id, since, self.gw.config.sync_page)
@@ -697,14 +663,12 @@ where
         };
         let ack = ServerFrame::Ack {
             id,
-            result: AckResult::Subscribe {
-                snapshot: first.ephemeral.clone(),
-            },
+            result: AckResult::Subscribe { snapshot: ephemeral },
         };
         self.write(frame_text(&ack)).await?;
         self.subscribed = true;
         self.checkpoint = since;
-        self.run_checkpoint(Some(first)).await
+        self.run_checkpoint(Some(page)).await
     }
 
     /// A live frame from the hub.
@@ -759,8 +723,7 @@ where
 
     /// Sends every change after the checkpoint that was not sent live, then `cursor` frames.
     /// `first` is a first page already fetched (subscribe).
-    async fn run_checkpoint(&mut self, first: Option<SyncResponse>) -> Result<(), Stop> {
-        let first = first.map(|r| r.page);
+    async fn run_checkpoint(&mut self, first: Option<SyncPage>) -> Result<(), Stop> {
         let now = Instant::now();
         // Every live change sent so far was committed before the sync below reads, so a
         // position-less one the sync does not return is outside the user's audience.
@@ -823,6 +786,25 @@ where
                 return Ok(());
             }
         }
+    }
+}
+
+/// A socket write, unless a close is asked for first, within `timeout`: a write (at most one
+/// frame, or a batch of `WRITE_BATCH`) that the socket does not take within a heartbeat
+/// timeout means the client is not reading, or far too slowly.
+async fn guarded(
+    ctl: &hub::ConnControl,
+    timeout: Duration,
+    op: impl std::future::Future<Output = Result<(), WsError>>,
+) -> Result<(), Stop> {
+    tokio::select! {
+        biased;
+        code = ctl.closed() => Err(Stop::Close(code, close_reason(code))),
+        r = tokio::time::timeout(timeout, op) => match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Stop::Gone),
+            Err(_) => Err(Stop::Close(close_code::SLOW_CONSUMER, "slow consumer")),
+        },
     }
 }
 
