@@ -299,9 +299,12 @@ pub(crate) struct BatchPlan {
     pub outcomes: Vec<Planned>,
     /// New messages in insertion order, seqs assigned.
     pub new_messages: Vec<Message>,
-    /// Per conversation touched, its new `last_seq`.
+    /// Per conversation touched, its new `last_seq` (Postgres writes them in one statement;
+    /// SQLite updates row by row and needs no plan for it).
+    #[cfg(feature = "postgres")]
     pub last_seqs: Vec<(ConversationId, i64)>,
     /// Per (conversation, sender) with new messages, the highest new seq (for watermarks).
+    #[cfg(feature = "postgres")]
     pub sender_marks: Vec<(ConversationId, UserId, i64)>,
 }
 
@@ -359,14 +362,20 @@ pub(crate) fn plan_batch(
         *mark = (*mark).max(*seq);
         outcomes.push(Planned::New(idx, true));
     }
-    let mut last_seqs: Vec<_> = next.into_iter().collect();
-    last_seqs.sort_by_key(|(c, _)| *c);
-    let mut sender_marks: Vec<_> = marks.into_iter().map(|((c, u), s)| (c, u, s)).collect();
-    sender_marks.sort_by_key(|(c, u, _)| (*c, *u));
+    #[cfg(feature = "postgres")]
+    let (last_seqs, sender_marks) = {
+        let mut last_seqs: Vec<_> = next.into_iter().collect();
+        last_seqs.sort_by_key(|(c, _)| *c);
+        let mut sender_marks: Vec<_> = marks.into_iter().map(|((c, u), s)| (c, u, s)).collect();
+        sender_marks.sort_by_key(|(c, u, _)| (*c, *u));
+        (last_seqs, sender_marks)
+    };
     BatchPlan {
         outcomes,
         new_messages,
+        #[cfg(feature = "postgres")]
         last_seqs,
+        #[cfg(feature = "postgres")]
         sender_marks,
     }
 }

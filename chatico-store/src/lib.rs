@@ -12,8 +12,12 @@
 //! are single statements shaped for the screen; a lost database answers `unavailable`.
 
 pub mod blob;
+// The SQL layer both backends share; nothing of it is built without one.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod codec;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod db_error;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod writer;
 
 #[cfg(feature = "sqlite")]
