@@ -8,7 +8,7 @@
 //! Both backends keep the port's contracts: every write is one transaction that records its
 //! sync changes; `insert_message` allocates a gap-free seq, is idempotent on
 //! `(sender, client_msg_id)` and answers only after commit, with concurrent calls batched
-//! into one transaction (group commit, [`writer`]); sync positions are commit-ordered; reads
+//! into one transaction (group commit, in the private `writer` module); sync positions are commit-ordered; reads
 //! are single statements shaped for the screen; a lost database answers `unavailable`.
 
 pub mod blob;

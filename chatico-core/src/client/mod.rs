@@ -16,5 +16,5 @@ mod sync_state;
 mod view;
 
 pub use outbox::{Outbox, PendingMessage};
-pub use sync_state::SyncState;
+pub use sync_state::{KEY_MEMORY, SyncState};
 pub use view::{ConversationView, LocalView, ViewUpdate};

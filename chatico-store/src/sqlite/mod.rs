@@ -5,7 +5,7 @@
 //!   lets read committed snapshots while the writer writes.
 //! - **Sync positions**: `changes.pos` is the rowid. With a single writer, rowids are handed
 //!   out in commit order, so a reader that sees pos p sees every smaller pos.
-//! - **Group commit**: `insert_message` goes through the [`crate::writer`] task, which commits
+//! - **Group commit**: `insert_message` goes through the `writer` task, which commits
 //!   every message queued while the previous batch was being written in one transaction,
 //!   using set-based statements over a JSON array (`json_each`), so a batch costs a handful of
 //!   statements and one fsync whatever its size.
