@@ -58,3 +58,29 @@ async fn a_token_whose_nbf_is_ahead_is_refused_on_rest_the_handshake_and_the_aut
     assert_eq!(s, StatusCode::OK);
 }
 
+
+#[tokio::test]
+async fn error_texts_say_things_once_and_the_json_413_states_its_limit() {
+    let srv = TestServer::start().await;
+    let a = srv.login("+15557770021").await;
+    let limit = srv.gateway.config().max_body_bytes;
+    let big = json!({ "bio": "x".repeat(limit + 10) });
+    let (s, v) = srv.call(Method::PATCH, "/v1/me", Some(&a.token), Some(big)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert_eq!(v["code"], "too_large");
+    assert_eq!(v["limit"], json!(limit));
+    assert_eq!(v["message"], json!(format!("request body too large (limit {limit})")));
+    // A bad phone: the field named once.
+    let (s, v) = srv
+        .call(Method::POST, "/v1/auth/otp", None, Some(json!({ "phone": "12" })))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let m = v["message"].as_str().expect("message");
+    assert_eq!(m.matches("phone").count(), 1, "{m}");
+    assert_eq!(v["field"], "phone");
+    // And back through the one mapping every client uses: the same text, once.
+    let body = serde_json::to_vec(&v).expect("json");
+    let e = chatico_core::Error::from_response(s.as_u16(), &body);
+    assert_eq!(e.to_string(), m);
+}
+
