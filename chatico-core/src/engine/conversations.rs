@@ -1,6 +1,6 @@
 //! Conversations: direct and group, membership, roles, archive.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, UserId};
@@ -359,7 +359,8 @@ impl Engine {
     }
 
     /// The caller's conversations (archived or not), newest activity first, each with its
-    /// last visible message, unread count and members. `limit` is clamped.
+    /// last visible message, unread count and members. `limit` is clamped. Members in a block
+    /// with the caller (either way) show watermarks of 0.
     pub async fn list_conversations(
         &self,
         actor: UserId,
@@ -367,13 +368,27 @@ impl Engine {
         limit: u32,
     ) -> Result<Vec<ConversationSummary>> {
         let limit = page(limit, self.config.limits.max_conversation_page);
-        self.store.list_conversations(actor, archived, limit).await
+        let mut list = self.store.list_conversations(actor, archived, limit).await?;
+        let blocked: HashSet<UserId> = self.store.blocked_either_way(actor).await?.into_iter().collect();
+        if !blocked.is_empty() {
+            for m in list.iter_mut().flat_map(|s| s.members.iter_mut()) {
+                if blocked.contains(&m.user_id) {
+                    (m.delivered_seq, m.read_seq) = (0, 0);
+                }
+            }
+        }
+        Ok(list)
     }
 
-    /// A conversation and its members.
+    /// A conversation and its members. The watermarks of a member in a block with the
+    /// caller (either way) read as 0: receipts do not cross a block.
     pub async fn get_conversation(&self, actor: UserId, conversation: ConversationId) -> Result<ConversationDetails> {
         let (conversation, _) = self.membership(actor, conversation).await?;
-        let members = self.store.list_members(conversation.id).await?;
+        let mut members = self.store.list_members(conversation.id).await?;
+        let blocked: HashSet<UserId> = self.store.blocked_either_way(actor).await?.into_iter().collect();
+        for m in members.iter_mut().filter(|m| blocked.contains(&m.user_id)) {
+            (m.delivered_seq, m.read_seq) = (0, 0);
+        }
         Ok(ConversationDetails { conversation, members })
     }
 }

@@ -58,6 +58,55 @@ async fn a_token_whose_nbf_is_ahead_is_refused_on_rest_the_handshake_and_the_aut
     assert_eq!(s, StatusCode::OK);
 }
 
+#[tokio::test]
+async fn a_cursor_from_the_future_is_refused_on_sync_and_subscribe_and_delivery_goes_on() {
+    let srv = TestServer::start().await;
+    let a = srv.login("+15557770011").await;
+    let b = srv.login("+15557770012").await;
+    let d = srv
+        .ok(Method::POST, "/v1/conversations/direct", &a, json!({ "user_id": b.id }))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let end = srv.get("/v1/sync?since=0", &b).await["page"]["next"]
+        .as_i64()
+        .expect("next");
+    let future = end + 100_000;
+    let (s, v) = srv
+        .call(Method::GET, &format!("/v1/sync?since={future}"), Some(&b.token), None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(
+        (v["code"].clone(), v["field"].clone()),
+        (json!("invalid_input"), json!("since"))
+    );
+    // The end itself is a valid cursor.
+    srv.get(&format!("/v1/sync?since={end}"), &b).await;
+
+    // WebSocket: subscribe with the future cursor is refused, the connection stays usable.
+    let mut w = Ws::connect(srv.addr, Some(&b.token), None).await.expect("connect");
+    w.expect_ready().await;
+    let f = w.request("subscribe", json!({ "since": future })).await;
+    assert_eq!(f["type"], "error", "{f}");
+    assert_eq!(
+        (f["error"]["code"].clone(), f["error"]["field"].clone()),
+        (json!("invalid_input"), json!("since"))
+    );
+    let f = w.request("sync", json!({ "since": future })).await;
+    assert_eq!(f["error"]["field"], "since", "{f}");
+    // A valid subscribe afterwards, and a new message is delivered on that socket.
+    w.subscribe(Some(end)).await;
+    srv.ok(
+        Method::POST,
+        &format!("/v1/conversations/{d}/messages"),
+        &a,
+        json!({ "client_msg_id": "m1", "content": { "type": "text", "text": "still here?" } }),
+    )
+    .await;
+    let e = w.event(|e| is_change(e, "message")).await;
+    assert_eq!(text_of(&e), "still here?");
+}
 
 #[tokio::test]
 async fn error_texts_say_things_once_and_the_json_413_states_its_limit() {
@@ -82,5 +131,82 @@ async fn error_texts_say_things_once_and_the_json_413_states_its_limit() {
     let body = serde_json::to_vec(&v).expect("json");
     let e = chatico_core::Error::from_response(s.as_u16(), &body);
     assert_eq!(e.to_string(), m);
+}
+
+#[tokio::test]
+async fn receipts_across_a_block_reach_neither_socket_nor_the_member_list() {
+    let srv = TestServer::start().await;
+    let a = srv.login("+15557770031").await;
+    let b = srv.login("+15557770032").await;
+    let c = srv.login("+15557770033").await;
+    let g = srv
+        .ok(
+            Method::POST,
+            "/v1/conversations/group",
+            &a,
+            json!({ "title": "G", "members": [b.id, c.id] }),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let sent = srv
+        .ok(
+            Method::POST,
+            &format!("/v1/conversations/{g}/messages"),
+            &c,
+            json!({ "client_msg_id": "m1", "content": { "type": "text", "text": "hi" } }),
+        )
+        .await;
+    let seq = sent["seq"].as_i64().expect("seq");
+    srv.ok(Method::PUT, &format!("/v1/blocks/{}", a.id), &b, json!({}))
+        .await;
+    let since = srv.get("/v1/sync?since=0&limit=500", &b).await["page"]["next"]
+        .as_i64()
+        .expect("next");
+    let mut wb = srv.ws(&b).await;
+    let mut wc = srv.ws(&c).await;
+    srv.ok(
+        Method::POST,
+        &format!("/v1/conversations/{g}/receipts"),
+        &a,
+        json!({ "read_seq": seq }),
+    )
+    .await;
+    // C sees A's receipt; B does not (a sentinel from C shows B's stream went past it).
+    let e = wc.event(|e| is_change(e, "receipt")).await;
+    assert_eq!(e["kind"]["user_id"], json!(a.id));
+    srv.ok(
+        Method::POST,
+        &format!("/v1/conversations/{g}/messages"),
+        &c,
+        json!({ "client_msg_id": "sentinel", "content": { "type": "text", "text": "sentinel" } }),
+    )
+    .await;
+    let frames = wb
+        .until(|f| f["type"] == "event" && text_of(&f["event"]) == "sentinel")
+        .await;
+    assert!(
+        !frames.iter().any(|f| is_change(&f["event"], "receipt")),
+        "a receipt crossed the block: {frames:?}"
+    );
+    // Sync agrees.
+    let page = srv.get(&format!("/v1/sync?since={since}"), &b).await;
+    let changes = page["page"]["changes"].as_array().expect("changes");
+    assert!(!changes.iter().any(|c| c["kind"]["type"] == "receipt"), "{page}");
+    // The member list: A's watermarks hidden from B, shown to C.
+    let seen = |v: &Value| {
+        let m = v["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .find(|m| m["user_id"] == json!(a.id))
+            .expect("a")
+            .clone();
+        (m["delivered_seq"].clone(), m["read_seq"].clone())
+    };
+    let path = format!("/v1/conversations/{g}");
+    assert_eq!(seen(&srv.get(&path, &b).await), (json!(0), json!(0)));
+    assert_eq!(seen(&srv.get(&path, &c).await), (json!(seq), json!(seq)));
 }
 
