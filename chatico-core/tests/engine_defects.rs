@@ -147,3 +147,203 @@ fn receipts_do_not_cross_a_block_live_in_sync_or_in_members() {
     assert!(receipt_recipients(&o.deliveries).contains(&b));
 }
 
+// ---- avatars: only your own uploaded avatar blobs --------------------------------------
+
+use chatico_core::model::{BlobMeta, BlobPurpose, ProfilePatch};
+
+fn register(h: &Harness, owner: UserId, key: &str, purpose: BlobPurpose) {
+    let meta = BlobMeta {
+        key: key.into(),
+        owner_id: owner,
+        content_type: "image/png".into(),
+        size: 10,
+        width: Some(1),
+        height: Some(1),
+        purpose,
+        created_at: T0,
+    };
+    block_on(h.engine.register_blob(owner, meta)).expect("register");
+}
+
+fn set_avatar(h: &Harness, who: UserId, url: &str) -> chatico_core::Result<Option<String>> {
+    let patch = ProfilePatch {
+        avatar_url: Some(Some(url.into())),
+        ..Default::default()
+    };
+    block_on(h.engine.update_profile(who, patch)).map(|o| o.value.avatar_url)
+}
+
+#[test]
+fn an_avatar_is_an_avatar_blob_of_your_own_on_this_server() {
+    let h = Harness::new();
+    let [a, b] = h.users(&["Ann", "Bob"])[..] else {
+        unreachable!()
+    };
+    register(&h, a, "a-avatar", BlobPurpose::Avatar);
+    register(&h, a, "a-media", BlobPurpose::Media);
+    register(&h, b, "b-avatar", BlobPurpose::Avatar);
+    register(&h, a, "a+b", BlobPurpose::Avatar);
+    let refused = [
+        "https://tracker.example/pixel.png",
+        "http://10.0.0.1/x.png",
+        "//evil.example/x.png",
+        "/v1/blobs/",
+        "/v1/blobs/missing",
+        "/v1/blobs/b-avatar",
+        "/v1/blobs/a-media",
+        "/v1/blobs/a-avatar/../b-avatar",
+        "/v1/blobs/a-avatar?x=1",
+        "/v1/me",
+        "a-avatar",
+        "/v1/blobs/%ZZ",
+    ];
+    for url in refused {
+        let r = set_avatar(&h, a, url);
+        assert!(
+            matches!(&r, Err(Error::InvalidInput { field, .. }) if field == "avatar_url"),
+            "{url}: {r:?}"
+        );
+    }
+    assert_eq!(
+        block_on(h.engine.me(a)).expect("me").avatar_url,
+        None,
+        "nothing changed"
+    );
+    assert_eq!(
+        set_avatar(&h, a, "/v1/blobs/a-avatar").expect("own avatar").as_deref(),
+        Some("/v1/blobs/a-avatar")
+    );
+    // The form the web client stores (`encodeURIComponent(key)`).
+    assert_eq!(
+        set_avatar(&h, a, "/v1/blobs/a%2Bb").expect("encoded key").as_deref(),
+        Some("/v1/blobs/a%2Bb")
+    );
+
+    // Groups: the same rule, for whoever sets it.
+    let g = h.group(a, "G", &[b]);
+    let upd = |who, url: &str| block_on(h.engine.update_group(who, g, None, Some(Some(url.into()))));
+    assert_eq!(
+        invalid_field(upd(a, "https://tracker.example/p.png")).as_deref(),
+        Some("avatar_url")
+    );
+    assert_eq!(
+        invalid_field(upd(a, "/v1/blobs/b-avatar")).as_deref(),
+        Some("avatar_url")
+    );
+    let c = upd(a, "/v1/blobs/a-avatar").expect("own avatar").value;
+    assert_eq!(c.avatar_url.as_deref(), Some("/v1/blobs/a-avatar"));
+}
+
+// ---- phone numbers ------------------------------------------------------------------------
+
+use chatico_core::model::UserProfile;
+
+fn phone_of(h: &Harness, u: UserId) -> String {
+    block_on(h.engine.me(u)).expect("me").phone.to_string()
+}
+
+fn seen_phone(list: &[UserProfile], u: UserId) -> Option<String> {
+    list.iter()
+        .find(|p| p.id == u)
+        .expect("listed")
+        .phone
+        .as_ref()
+        .map(|p| p.to_string())
+}
+
+#[test]
+fn all_users_shows_names_and_pictures_and_phones_only_where_expected() {
+    let h = Harness::new();
+    let [viewer, stranger, added_me, i_added, peer, group_peer] =
+        h.users(&["Viewer", "Stranger", "AddedMe", "IAdded", "Peer", "GroupPeer"])[..]
+    else {
+        unreachable!()
+    };
+    block_on(h.engine.add_contact(added_me, viewer)).expect("contact");
+    block_on(h.engine.add_contact(viewer, i_added)).expect("contact");
+    h.direct(peer, viewer);
+    h.group(group_peer, "G", &[viewer]);
+    let all = block_on(h.engine.list_users(viewer, None, None, 100)).expect("all users");
+    assert_eq!(all.len(), 6, "everyone is listed, with names");
+    assert!(all.iter().all(|p| !p.display_name.is_empty()));
+    assert_eq!(seen_phone(&all, viewer), Some(phone_of(&h, viewer)), "your own");
+    assert_eq!(
+        seen_phone(&all, added_me),
+        Some(phone_of(&h, added_me)),
+        "they made you a contact"
+    );
+    assert_eq!(seen_phone(&all, peer), Some(phone_of(&h, peer)), "a direct chat");
+    assert_eq!(seen_phone(&all, group_peer), Some(phone_of(&h, group_peer)), "a group");
+    assert_eq!(seen_phone(&all, stranger), None, "a stranger's number is not listed");
+    assert_eq!(seen_phone(&all, i_added), None, "adding someone takes only their id");
+    // The same on every other read of a profile.
+    let p = block_on(h.engine.get_profile(viewer, stranger)).expect("profile");
+    assert_eq!(p.phone, None);
+    let contacts = block_on(h.engine.list_contacts(viewer)).expect("contacts");
+    assert_eq!(seen_phone(&contacts, i_added), None);
+    // The JSON leaves the field out.
+    let json = serde_json::to_value(&p).expect("json");
+    assert!(json.get("phone").is_none(), "{json}");
+    // No prefix search: a number is never read digit by digit.
+    let sp = phone_of(&h, stranger);
+    for prefix in [&sp[..2], &sp[..6], &sp[..sp.len() - 1]] {
+        let r = block_on(h.engine.list_users(viewer, Some(prefix), None, 100)).expect("search");
+        assert!(r.is_empty(), "{prefix}: {r:?}");
+    }
+}
+
+#[test]
+fn an_exact_number_finds_its_user_with_the_number() {
+    let h = Harness::new();
+    let [viewer, stranger] = h.users(&["Viewer", "Stranger"])[..] else {
+        unreachable!()
+    };
+    let sp = phone_of(&h, stranger);
+    let found = block_on(h.engine.list_users(viewer, Some(&sp), None, 100)).expect("lookup");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, stranger);
+    assert_eq!(found[0].phone.as_ref().map(|p| p.to_string()), Some(sp.clone()));
+    // Written with spaces and dashes, as people type it.
+    let spaced = format!("{} {}-{}", &sp[..2], &sp[2..6], &sp[6..]);
+    let found = block_on(h.engine.list_users(viewer, Some(&spaced), None, 100)).expect("lookup");
+    assert_eq!(found.len(), 1, "{spaced}");
+    // A number nobody has.
+    let r = block_on(h.engine.list_users(viewer, Some("+19998887777"), None, 100)).expect("lookup");
+    assert!(r.is_empty());
+    // Then a chat can start, and from then on the number shows in the list.
+    h.direct(viewer, stranger);
+    let all = block_on(h.engine.list_users(viewer, None, None, 100)).expect("all");
+    assert_eq!(seen_phone(&all, stranger), Some(sp));
+}
+
+#[test]
+fn a_profile_event_carries_the_number_only_to_those_who_may_see_it() {
+    let h = Harness::new();
+    let [owner, peer, fan] = h.users(&["Owner", "Peer", "Fan"])[..] else {
+        unreachable!()
+    };
+    h.direct(owner, peer);
+    // Fan added Owner as a contact: told about profile changes, but not given the number.
+    block_on(h.engine.add_contact(fan, owner)).expect("contact");
+    let o = block_on(h.engine.update_profile(
+        owner,
+        ProfilePatch {
+            bio: Some("new bio".into()),
+            ..Default::default()
+        },
+    ))
+    .expect("update");
+    let mut told = Vec::new();
+    for d in &o.deliveries {
+        let chatico_core::sync::Event::Profile(p) = &d.event else {
+            continue;
+        };
+        for r in &d.recipients {
+            told.push((*r, p.phone.is_some()));
+        }
+    }
+    told.sort();
+    let mut want = vec![(owner, true), (peer, true), (fan, false)];
+    want.sort();
+    assert_eq!(told, want);
+}

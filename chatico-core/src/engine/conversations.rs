@@ -300,7 +300,8 @@ impl Engine {
     }
 
     /// Changes a group's title and/or avatar (owner/admin). `None` leaves a field as it is;
-    /// `avatar_url: Some(None)` clears the avatar.
+    /// `avatar_url: Some(None)` clears the avatar. An avatar is `/v1/blobs/{key}` of an
+    /// avatar blob the caller uploaded (see `Engine::own_avatar`).
     pub async fn update_group(
         &self,
         actor: UserId,
@@ -313,11 +314,11 @@ impl Engine {
             Some(t) => Some(validate::name("title", &t, l.max_group_title_chars)?),
             None => None,
         };
+        let (before, _) = self.managed_group(actor, conversation).await?;
         let avatar_url = match avatar_url {
-            Some(Some(u)) => Some(Some(validate::url("avatar_url", &u, l.max_url_chars)?)),
+            Some(Some(u)) => Some(Some(self.own_avatar(actor, &u).await?)),
             other => other,
         };
-        let (before, _) = self.managed_group(actor, conversation).await?;
         if title.is_none() && avatar_url.is_none() {
             return Ok(Outcome::new(before));
         }

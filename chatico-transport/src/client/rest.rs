@@ -344,8 +344,8 @@ impl Client {
         call(&self.inner, Method::PATCH, paths::ME, &[], Some(patch)).await
     }
 
-    /// Users, optionally matching `query` (name or phone), paged by `after` (the last id of
-    /// the previous page).
+    /// Users, optionally matching `query` (a name, or a whole E.164 number starting with `+`
+    /// looked up exactly), paged by `after` (the last id of the previous page).
     pub async fn list_users(&self, query: Option<&str>, after: Option<UserId>, limit: u32) -> Result<Vec<UserProfile>> {
         let mut q = vec![("limit", limit.to_string())];
         if let Some(s) = query {

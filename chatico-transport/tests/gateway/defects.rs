@@ -210,3 +210,58 @@ async fn receipts_across_a_block_reach_neither_socket_nor_the_member_list() {
     assert_eq!(seen(&srv.get(&path, &c).await), (json!(seq), json!(seq)));
 }
 
+#[tokio::test]
+async fn phones_are_shown_only_where_expected_and_an_exact_number_finds_its_user() {
+    let srv = TestServer::start().await;
+    let a = srv.login("+15557770041").await;
+    let b = srv.login("+15557770042").await;
+    let all = srv.get("/v1/users?limit=100", &a).await;
+    let listed = |v: &Value, id: &str| {
+        v.as_array()
+            .expect("list")
+            .iter()
+            .find(|p| p["id"] == json!(id))
+            .cloned()
+            .expect("listed")
+    };
+    let pb = listed(&all, &b.id);
+    assert!(pb["display_name"].is_string());
+    assert!(pb.get("phone").is_none(), "a stranger's number: {pb}");
+    assert_eq!(listed(&all, &a.id)["phone"], "+15557770041", "your own");
+    // No prefix search.
+    let r = srv.get("/v1/users?q=%2B1555777004", &a).await;
+    assert_eq!(r, json!([]));
+    // The exact number finds B, with the number.
+    let r = srv.get("/v1/users?q=%2B15557770042", &a).await;
+    assert_eq!(r.as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(
+        (r[0]["id"].clone(), r[0]["phone"].clone()),
+        (json!(b.id), json!("+15557770042"))
+    );
+    // After a chat starts, the number shows to the peer.
+    srv.ok(Method::POST, "/v1/conversations/direct", &a, json!({ "user_id": b.id }))
+        .await;
+    let pb = srv.get(&format!("/v1/users/{}", b.id), &a).await;
+    assert_eq!(pb["phone"], "+15557770042");
+}
+
+#[tokio::test]
+async fn an_avatar_url_must_be_your_own_avatar_upload() {
+    let srv = TestServer::start().await;
+    let a = srv.login("+15557770051").await;
+    let (s, v) = srv
+        .call(
+            Method::PATCH,
+            "/v1/me",
+            Some(&a.token),
+            Some(json!({ "avatar_url": "https://tracker.example/pixel.png" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(
+        (v["code"].clone(), v["field"].clone()),
+        (json!("invalid_input"), json!("avatar_url"))
+    );
+    let me = srv.get("/v1/me", &a).await;
+    assert_eq!(me["avatar_url"], Value::Null, "nothing changed");
+}
