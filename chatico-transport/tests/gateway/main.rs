@@ -4,7 +4,10 @@
 mod bad_input;
 mod common;
 mod media;
+mod method_errors;
 mod openapi;
 mod resume;
+mod revocation;
 mod seed_flow;
 mod slow_consumer;
+mod slowloris;
