@@ -5,6 +5,7 @@
 
 use crate::sql::Dialect;
 pub use crate::sql::queries::{GET_MESSAGE_BY_CLIENT_ID, HISTORY_BEFORE};
+use crate::sql::queries::{change_columns, history_after, summary_columns};
 
 /// The dialect's statements (see [`Dialect`] for each one's parameters).
 pub const SQL: Dialect = Dialect {
@@ -40,7 +41,8 @@ pub const SQL: Dialect = Dialect {
     // the list (a JSON array): the whole screen in one statement. The page is chosen first on
     // cheap columns (`page`, materialized), so the last message and the members are built for
     // the returned rows only.
-    list_conversations: "\
+    list_conversations: concat!(
+        "\
 WITH page AS MATERIALIZED (
   SELECT c.id AS cid, COALESCE(newest.created_at, c.created_at) AS activity
     FROM members me
@@ -49,14 +51,9 @@ WITH page AS MATERIALIZED (
    WHERE me.user_id = $1 AND me.archived = $2
    ORDER BY activity DESC, c.id DESC
    LIMIT $3)
-SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_seq,
-       me.conversation_id AS me_conversation_id, me.user_id AS me_user_id, me.role AS me_role,
-       me.archived AS me_archived, me.delivered_seq AS me_delivered_seq, me.read_seq AS me_read_seq,
-       me.joined_at AS me_joined_at, me.joined_seq AS me_joined_seq,
-       lm.conversation_id AS m_conversation_id, lm.seq AS m_seq, lm.id AS m_id, lm.sender_id AS m_sender_id,
-       lm.client_msg_id AS m_client_msg_id, lm.content AS m_content, lm.reply_to_seq AS m_reply_to_seq,
-       lm.created_at AS m_created_at, lm.deleted_at AS m_deleted_at,
-       (SELECT COALESCE(json_agg(json_build_object(
+",
+        summary_columns!(),
+        "       (SELECT COALESCE(json_agg(json_build_object(
                  'user_id', mm.user_id, 'role', mm.role, 'display_name', u.display_name,
                  'avatar_url', u.avatar_url, 'delivered_seq', mm.delivered_seq,
                  'read_seq', mm.read_seq, 'joined_at', mm.joined_at)), '[]'::json)::text
@@ -72,16 +69,9 @@ SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_s
                              WHERE h.user_id = me.user_id AND h.conversation_id = m2.conversation_id
                                AND h.seq = m2.seq)
           ORDER BY m2.seq DESC LIMIT 1) lm ON TRUE
- ORDER BY page.activity DESC, page.cid DESC",
-    history_after: "SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, \
-       m.reply_to_seq, m.created_at, m.deleted_at \
-     FROM messages m \
-     WHERE m.conversation_id = $1 \
-       AND m.seq > GREATEST($3, COALESCE((SELECT joined_seq FROM members \
-                                           WHERE conversation_id = $1 AND user_id = $2), 0)) \
-       AND NOT EXISTS (SELECT 1 FROM hidden_messages h \
-                        WHERE h.user_id = $2 AND h.conversation_id = $1 AND h.seq = m.seq) \
-     ORDER BY m.seq ASC LIMIT $4",
+ ORDER BY page.activity DESC, page.cid DESC"
+    ),
+    history_after: history_after!("GREATEST"),
     // $1 blob key, $2 user. Whether a media message referencing the key (not deleted for
     // everyone) is in one of the user's conversations above their `joined_seq`. The two
     // `content` expressions are exactly those of the partial index `messages_blob_key`
@@ -96,7 +86,8 @@ SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_s
     // costs at most limit rows per conversation), merged and cut; then resolved (messages
     // joined, so a deleted one reads as its tombstone). Every row carries the newest pos
     // overall from the same snapshot; an empty page is one row of NULLs with it.
-    sync: "\
+    sync: concat!(
+        "\
 WITH picked AS (
     (SELECT pos FROM changes WHERE target_user = $1 AND pos > $2 ORDER BY pos LIMIT $3)
     UNION ALL
@@ -111,15 +102,14 @@ WITH picked AS (
 latest AS (SELECT COALESCE(MAX(pos), 0)::int8 AS latest FROM changes)
 SELECT latest.latest, page.*
   FROM latest LEFT JOIN (
-    SELECT ch.pos, ch.conversation_id, ch.msg_seq, ch.payload,
-           m.conversation_id AS m_conversation_id, m.seq AS m_seq, m.id AS m_id, m.sender_id AS m_sender_id,
-           m.client_msg_id AS m_client_msg_id, m.content AS m_content, m.reply_to_seq AS m_reply_to_seq,
-           m.created_at AS m_created_at, m.deleted_at AS m_deleted_at
-      FROM top
+",
+        change_columns!(),
+        "      FROM top
       JOIN changes ch ON ch.pos = top.pos
       LEFT JOIN messages m ON m.conversation_id = ch.conversation_id AND m.seq = ch.msg_seq
   ) page ON TRUE
- ORDER BY page.pos",
+ ORDER BY page.pos"
+    ),
     latest_pos: "SELECT COALESCE(MAX(pos), 0)::int8 AS latest FROM changes",
 };
 

@@ -90,3 +90,54 @@ pub const INSERT_BLOB: &str = "INSERT INTO blobs \
 pub const GET_BLOB: &str =
     "SELECT key, owner_id, content_type, size, width, height, purpose, created_at FROM blobs WHERE key = $1";
 pub const DELETE_BLOB: &str = "DELETE FROM blobs WHERE key = $1";
+
+// ---- pieces of the dialects' statements ---------------------------------------------------
+
+/// The columns of a conversation-list row (`codec::summary_from_row`): the conversation `c`,
+/// the caller's membership `me` (`me_*`) and the newest message visible to them `lm` (`m_*`).
+macro_rules! summary_columns {
+    () => {
+        "SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_seq,
+       me.conversation_id AS me_conversation_id, me.user_id AS me_user_id, me.role AS me_role,
+       me.archived AS me_archived, me.delivered_seq AS me_delivered_seq, me.read_seq AS me_read_seq,
+       me.joined_at AS me_joined_at, me.joined_seq AS me_joined_seq,
+       lm.conversation_id AS m_conversation_id, lm.seq AS m_seq, lm.id AS m_id, lm.sender_id AS m_sender_id,
+       lm.client_msg_id AS m_client_msg_id, lm.content AS m_content, lm.reply_to_seq AS m_reply_to_seq,
+       lm.created_at AS m_created_at, lm.deleted_at AS m_deleted_at,
+"
+    };
+}
+pub(crate) use summary_columns;
+
+/// The columns of a sync row (`codec::change_from_row`): the change `ch` and the message it
+/// refers to `m` (`m_*`, NULL for other changes).
+macro_rules! change_columns {
+    () => {
+        "    SELECT ch.pos, ch.conversation_id, ch.msg_seq, ch.payload,
+           m.conversation_id AS m_conversation_id, m.seq AS m_seq, m.id AS m_id, m.sender_id AS m_sender_id,
+           m.client_msg_id AS m_client_msg_id, m.content AS m_content, m.reply_to_seq AS m_reply_to_seq,
+           m.created_at AS m_created_at, m.deleted_at AS m_deleted_at
+"
+    };
+}
+pub(crate) use change_columns;
+
+/// $1 conversation, $2 viewer, $3 anchor (exclusive), $4 limit; oldest first. The argument
+/// is the dialect's two-argument maximum (`max` / `GREATEST`).
+macro_rules! history_after {
+    ($greatest:literal) => {
+        concat!(
+            "SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, \
+               m.reply_to_seq, m.created_at, m.deleted_at \
+             FROM messages m \
+             WHERE m.conversation_id = $1 \
+               AND m.seq > ",
+            $greatest,
+            "($3, COALESCE((SELECT joined_seq FROM members WHERE conversation_id = $1 AND user_id = $2), 0)) \
+               AND NOT EXISTS (SELECT 1 FROM hidden_messages h \
+                                WHERE h.user_id = $2 AND h.conversation_id = $1 AND h.seq = m.seq) \
+             ORDER BY m.seq ASC LIMIT $4"
+        )
+    };
+}
+pub(crate) use history_after;
