@@ -8,8 +8,9 @@
 //! Both backends keep the port's contracts: every write is one transaction that records its
 //! sync changes; `insert_message` allocates a gap-free seq, is idempotent on
 //! `(sender, client_msg_id)` and answers only after commit, with concurrent calls batched
-//! into one transaction (group commit, in the private `writer` module); sync positions are commit-ordered; reads
-//! are single statements shaped for the screen; a lost database answers `unavailable`.
+//! into one transaction (group commit, in the private `writer` module); sync positions are
+//! commit-ordered; reads are single statements shaped for the screen; a lost database answers
+//! `unavailable`.
 
 pub mod blob;
 // The SQL layer both backends share; nothing of it is built without one.
@@ -17,6 +18,8 @@ pub mod blob;
 mod codec;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod db_error;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod writer;
 

@@ -2,10 +2,12 @@
 //! login through the real OTP flow, bounded waits for events, and a chaos TCP proxy.
 
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use chatico_core::Config;
 use chatico_transport::client::{Backoff, Client, ClientConfig, ClientEvent};
 use chatico_transport::gateway::{GatewayConfig, RateLimit};
 use rand::{Rng, SeedableRng};
@@ -13,27 +15,51 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 
-use crate::TestServer;
-
 /// How long a client test waits for something that must happen (reconnects under chaos take
 /// longer than a single frame; a hang is a failure, not a measurement).
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
-/// The gateway clients connect to: the system clock (clients compare server time with their
-/// own), quick checkpoints, rate limits far above what a test sends, any origin.
-pub async fn start_server() -> TestServer {
-    TestServer::builder()
-        .system_clock()
-        .config(GatewayConfig {
-            checkpoint_idle: Duration::from_millis(30),
-            rate_limit: RateLimit {
-                per_second: 100_000,
-                burst: 100_000,
-            },
-            ..GatewayConfig::default()
-        })
-        .start()
-        .await
+/// The gateway as the client tests start it: the shared [`crate::TestServer`] (which it
+/// derefs to) on the system clock (clients compare server time with their own), with quick
+/// checkpoints, rate limits far above what a test sends and any origin.
+pub struct TestServer(pub crate::TestServer);
+
+impl TestServer {
+    /// A server with the defaults above.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`TestServer::start`], with the engine's settings changed by `tune`.
+    pub async fn start_with(tune: impl FnOnce(&mut Config)) -> TestServer {
+        let server = crate::TestServer::builder()
+            .system_clock()
+            .engine_config(tune)
+            .config(GatewayConfig {
+                checkpoint_idle: Duration::from_millis(30),
+                rate_limit: RateLimit {
+                    per_second: 100_000,
+                    burst: 100_000,
+                },
+                ..GatewayConfig::default()
+            })
+            .start()
+            .await;
+        TestServer(server)
+    }
+
+    /// The base URL clients are given, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        self.0.base_url()
+    }
+}
+
+impl Deref for TestServer {
+    type Target = crate::TestServer;
+
+    fn deref(&self) -> &crate::TestServer {
+        &self.0
+    }
 }
 
 /// Client settings for tests: quick reconnects.

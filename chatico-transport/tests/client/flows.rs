@@ -39,9 +39,9 @@ fn collect(rx: &mut tokio::sync::broadcast::Receiver<ClientEvent>, conv: Convers
 
 #[tokio::test]
 async fn two_clients_chat_with_receipts_typing_and_a_local_view() {
-    let server = start_server().await;
-    let alice = login(&server, &server.base_url(), "+15550000001", "Alice").await;
-    let bob = login(&server, &server.base_url(), "+15550000002", "Bob").await;
+    let server = TestServer::start().await;
+    let alice = login(&server, &server.url(), "+15550000001", "Alice").await;
+    let bob = login(&server, &server.url(), "+15550000002", "Bob").await;
     let bob_id = bob.user_id().expect("bob id");
     let alice_id = alice.user_id().expect("alice id");
 
@@ -149,9 +149,9 @@ async fn two_clients_chat_with_receipts_typing_and_a_local_view() {
 
 #[tokio::test]
 async fn messages_sent_offline_are_delivered_once_and_missed_ones_resume() {
-    let server = start_server().await;
-    let alice = login(&server, &server.base_url(), "+15550000011", "Alice").await;
-    let bob = login(&server, &server.base_url(), "+15550000012", "Bob").await;
+    let server = TestServer::start().await;
+    let alice = login(&server, &server.url(), "+15550000011", "Alice").await;
+    let bob = login(&server, &server.url(), "+15550000012", "Bob").await;
     let bob_id = bob.user_id().expect("bob id");
     let conv = alice.open_direct(bob_id).await.expect("open").id;
 
@@ -220,12 +220,12 @@ async fn messages_sent_offline_are_delivered_once_and_missed_ones_resume() {
 
 #[tokio::test]
 async fn expired_or_refused_access_tokens_are_refreshed_and_a_dead_session_logs_out() {
-    let server = start_server().await;
-    let alice = login(&server, &server.base_url(), "+15550000021", "Alice").await;
+    let server = TestServer::start().await;
+    let alice = login(&server, &server.url(), "+15550000021", "Alice").await;
     let session = alice.session().await.expect("session");
 
     // A client restored with an access token that looks expired refreshes before calling.
-    let c1 = Client::new(client_config(server.base_url())).expect("client");
+    let c1 = Client::new(client_config(server.url())).expect("client");
     let mut ev = c1.events();
     c1.restore_session(Session {
         access_expires_at: 0,
@@ -242,7 +242,7 @@ async fn expired_or_refused_access_tokens_are_refreshed_and_a_dead_session_logs_
     assert_ne!(refreshed.refresh_token, session.refresh_token, "refresh tokens rotate");
 
     // A token the server refuses (here: garbage that still looks valid) is refreshed on 401.
-    let c2 = Client::new(client_config(server.base_url())).expect("client");
+    let c2 = Client::new(client_config(server.url())).expect("client");
     c2.restore_session(Session {
         access_token: "not-a-jwt".into(),
         access_expires_at: i64::MAX,
@@ -256,7 +256,7 @@ async fn expired_or_refused_access_tokens_are_refreshed_and_a_dead_session_logs_
     c2.disconnect().await;
 
     // The first refresh token was used: reusing it is refused and ends the session.
-    let c3 = Client::new(client_config(server.base_url())).expect("client");
+    let c3 = Client::new(client_config(server.url())).expect("client");
     let mut ev3 = c3.events();
     c3.restore_session(Session {
         access_token: "not-a-jwt".into(),

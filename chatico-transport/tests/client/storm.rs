@@ -54,7 +54,7 @@ async fn a_reconnect_storm_loses_and_duplicates_nothing() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(rand::random);
     eprintln!("reconnect storm seed: {seed} (set CHATICO_STORM_SEED to replay)");
-    let server = start_server().await;
+    let server = TestServer::start().await;
     let proxy = ChaosProxy::start(server.addr, seed, 1_000..40_000).await;
     let base = proxy.url();
 
