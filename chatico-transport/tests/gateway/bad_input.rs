@@ -39,7 +39,7 @@ async fn setup() -> (TestServer, User, User, User, String, Ws) {
 
 /// A sends a sentinel into `d`; B's frames up to it must hold nothing else about `d`.
 async fn assert_nothing_fanned_out(srv: &TestServer, a: &User, d: &str, wb: &mut Ws, tag: &str) {
-    srv.send_text(&d, a, tag, tag).await;
+    srv.send_text(d, a, tag, tag).await;
     let frames = wb.until(|f| f["type"] == "event" && text_of(&f["event"]) == tag).await;
     // Presence comes and goes with A's connections; no change other than the sentinel.
     let changes: Vec<&Value> = frames

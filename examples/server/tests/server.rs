@@ -8,6 +8,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use chatico_test_support::{Api, User, Ws, code_in, text_of};
+use futures::StreamExt;
+use reqwest::Method;
+use serde_json::json;
 
 struct Running {
     child: Child,
@@ -140,30 +143,12 @@ async fn the_example_server_runs_from_nothing_and_shuts_down_gracefully() {
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// A WebSocket to the server (no `Origin`: a native client), authenticated by the first
 /// frame when `token` is given, and read up to its `ready` frame.
-async fn open_socket(addr: &str, token: Option<&str>) -> Socket {
-    let mut req = format!("ws://{addr}/v1/ws").into_client_request().expect("req");
-    req.headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_static("chatico.v1.json"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
+async fn open_socket(addr: &str, token: Option<&str>) -> Ws {
+    let mut ws = Ws::open(&format!("ws://{addr}/v1/ws"), None, None).await.expect("ws");
     if let Some(token) = token {
-        let auth = json!({ "id": "1", "type": "auth", "token": token });
-        ws.send(Message::text(auth.to_string())).await.expect("auth");
-        loop {
-            let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
-                .await
-                .expect("frame")
-                .expect("open")
-                .expect("ok");
-            if let Message::Text(t) = m
-                && t.as_str().contains("\"ready\"")
-            {
-                break;
-            }
-        }
+        ws.auth(token).await;
     }
     ws
 }
@@ -174,9 +159,7 @@ async fn open_socket(addr: &str, token: Option<&str>) -> Socket {
 async fn ctrl_c_sends_every_open_websocket_its_1001() {
     let data_dir = std::env::temp_dir().join(format!("chatico-server-test-{}", rand_suffix()));
     let mut srv = Running::start(&data_dir);
-    let http = reqwest::Client::new();
-    let alice = login(&http, &mut srv, "+15550001003").await;
-    let token = alice["access_token"].as_str().expect("token").to_owned();
+    let token = srv.login("+15550001003").await.token;
     let mut sockets = Vec::new();
     for _ in 0..6 {
         sockets.push(open_socket(&srv.addr, Some(&token)).await);
@@ -186,19 +169,10 @@ async fn ctrl_c_sends_every_open_websocket_its_1001() {
     }
     srv.signal("-INT");
     for (i, ws) in sockets.iter_mut().enumerate() {
-        let code = loop {
-            match tokio::time::timeout(Duration::from_secs(20), ws.next())
-                .await
-                .expect("close")
-            {
-                Some(Ok(Message::Close(Some(c)))) => break u16::from(c.code),
-                Some(Ok(_)) => continue,
-                other => panic!("socket {i}: no close frame: {other:?}"),
-            }
-        };
+        let (code, _) = ws.close_code().await;
         assert_eq!(code, 1001, "socket {i}");
         // Reading on sends the client's close reply, so the server need not wait for it.
-        let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), ws.stream.next()).await;
     }
     drop(sockets);
     let status = srv.child.wait().expect("exit");
@@ -211,15 +185,13 @@ async fn ctrl_c_sends_every_open_websocket_its_1001() {
 #[tokio::test]
 async fn piped_logs_have_no_colour_codes() {
     let data_dir = std::env::temp_dir().join(format!("chatico-server-test-{}", rand_suffix()));
-    let mut srv = Running::start(&data_dir);
+    let srv = Running::start(&data_dir);
     let phone = "+15550001004";
-    let r = reqwest::Client::new()
-        .post(format!("http://{}/v1/auth/otp", srv.addr))
-        .json(&json!({ "phone": phone }))
-        .send()
-        .await
-        .expect("otp");
-    assert_eq!(r.status(), 200);
+    let (status, _) = srv
+        .api
+        .call(Method::POST, "/v1/auth/otp", None, Some(json!({ "phone": phone })))
+        .await;
+    assert_eq!(status, 200);
     let line = srv.wait_line(|l| l.contains("DEVELOPMENT MODE") && l.contains(phone));
     assert!(!line.contains('\u{1b}'), "escape codes in a piped log line: {line:?}");
     assert!(line.contains(" WARN "), "{line:?}");
