@@ -12,6 +12,8 @@
 //! commit-ordered; reads are single statements shaped for the screen; a lost database answers
 //! `unavailable`.
 
+#![warn(missing_docs)]
+
 pub mod blob;
 // The SQL layer both backends share; nothing of it is built without one.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

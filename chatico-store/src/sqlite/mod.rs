@@ -62,6 +62,7 @@ pub enum SqliteDurability {
 /// How to open a [`SqliteStore`].
 #[derive(Debug, Clone)]
 pub struct SqliteConfig {
+    /// How much a commit waits for the disk (see [`SqliteDurability`]).
     pub durability: SqliteDurability,
     /// How long a statement waits for a lock held by another process before answering
     /// `unavailable`.
