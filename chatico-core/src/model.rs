@@ -24,7 +24,11 @@ pub struct User {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserProfile {
     pub id: UserId,
-    pub phone: Phone,
+    /// The phone number, only for a viewer the owner would expect to have it: the owner, a
+    /// user the owner has among their contacts, a user sharing a conversation with the
+    /// owner, and the result of an exact-number lookup. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Phone>,
     pub display_name: String,
     pub bio: String,
     pub avatar_url: Option<String>,
@@ -35,10 +39,11 @@ pub struct UserProfile {
 }
 
 impl UserProfile {
+    /// The profile of `u` without the phone number (see [`UserProfile::phone`]).
     pub fn from_user(u: &User) -> Self {
         UserProfile {
             id: u.id,
-            phone: u.phone.clone(),
+            phone: None,
             display_name: u.display_name.clone(),
             bio: u.bio.clone(),
             avatar_url: u.avatar_url.clone(),
@@ -75,6 +80,12 @@ pub mod double_option {
     pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(d).map(Some)
     }
+}
+
+/// The two members of a direct conversation in one order (the lower id first): the key a
+/// store finds a direct conversation by, whoever of the two asks.
+pub fn direct_pair(a: UserId, b: UserId) -> (UserId, UserId) {
+    if a <= b { (a, b) } else { (b, a) }
 }
 
 /// Direct (exactly two members, one per pair of users) or group.
@@ -147,6 +158,18 @@ pub struct Member {
     /// The conversation's `last_seq` when this member joined: history before it is not
     /// visible to them.
     pub joined_seq: i64,
+}
+
+impl Member {
+    /// The receipt rule: each watermark becomes `max(old, min(given, last_seq))` (monotonic,
+    /// clamped to the conversation's newest message), and delivered is at least read.
+    /// Returns the new `(delivered_seq, read_seq)`.
+    pub fn merged_receipts(&self, delivered: Option<i64>, read: Option<i64>, last_seq: i64) -> (i64, i64) {
+        let clamp = |v: Option<i64>, old: i64| v.map_or(old, |v| old.max(v.min(last_seq)));
+        let read = clamp(read, self.read_seq);
+        let delivered = clamp(delivered, self.delivered_seq).max(read);
+        (delivered, read)
+    }
 }
 
 /// A message body.

@@ -26,6 +26,10 @@ pub const SUBPROTOCOL_JSON: &str = "chatico.v1.json";
 /// Longest frame `id` a client may use, in bytes.
 pub const MAX_FRAME_ID_LEN: usize = 64;
 
+/// Where the gateway serves a blob: `BLOB_PATH` + key. An `avatar_url` (profile or group)
+/// is exactly this path with the key of an avatar blob the setter uploaded.
+pub const BLOB_PATH: &str = "/v1/blobs/";
+
 /// WebSocket close codes the server uses. 1xxx are RFC 6455 codes; 4xxx are ChatiCO's.
 pub mod close_code {
     /// The client closed, or the server is done with a healthy connection.

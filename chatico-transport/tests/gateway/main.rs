@@ -3,8 +3,12 @@
 
 mod bad_input;
 mod common;
+mod defects;
 mod media;
+mod method_errors;
 mod openapi;
 mod resume;
+mod revocation;
 mod seed_flow;
 mod slow_consumer;
+mod slowloris;
