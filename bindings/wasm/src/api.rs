@@ -193,7 +193,8 @@ impl ChatClient {
 
     // ---- durable state ------------------------------------------------------------------
 
-    /// The sync cursor and the outbox as JSON, to persist and hand back to `importState`.
+    /// The durable state as JSON (cursor, outbox, reported positions: the same format on
+    /// every platform), to persist and hand back to `importState`.
     #[wasm_bindgen(js_name = exportState)]
     pub fn export_state(&self) -> JsResult<String> {
         match self.inner.read(ClientMachine::export_state) {

@@ -40,7 +40,7 @@ pub struct ClientOptions {
     pub backoff_initial_ms: u64,
     /// Longest reconnect delay. Default 30000.
     pub backoff_max_ms: u64,
-    /// How often the connection flushes coalesced receipts and checks liveness. Default 100.
+    /// How long delivery receipts are coalesced before they go out. Default 100.
     pub tick_ms: u64,
 }
 
