@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chatico_core::Config;
-use chatico_transport::client::{Backoff, Client, ClientConfig, ClientEvent};
+use chatico_transport::client::{Client, ClientConfig, ClientEvent, RetryPolicy};
 use chatico_transport::gateway::{GatewayConfig, RateLimit};
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -66,10 +66,10 @@ impl Deref for TestServer {
 pub fn client_config(base_url: String) -> ClientConfig {
     let mut c = ClientConfig::new(base_url);
     c.device = Some("test".into());
-    c.backoff = Backoff {
-        initial: Duration::from_millis(10),
-        max: Duration::from_millis(200),
-        factor: 2.0,
+    c.backoff = RetryPolicy {
+        max_attempts: u32::MAX,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(200),
     };
     c.request_timeout = Duration::from_secs(10);
     c
