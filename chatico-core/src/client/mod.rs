@@ -26,6 +26,6 @@ mod view;
 pub use machine::{ClientMachine, ConnId, DurableState, MachineConfig, Output, RequestId, RestCall, RestResult};
 pub use outbox::{Outbox, PendingMessage};
 pub use reorder::Reorder;
-pub use sync_state::{KEY_MEMORY, SyncState};
+pub use sync_state::SyncState;
 pub use types::{ClientEvent, ConnectionState, Session};
 pub use view::{ConversationView, LocalView, ViewUpdate};
