@@ -4,8 +4,15 @@
 //! the other nodes; each node subscribes once, ignores its own envelopes, routes deliveries
 //! to its local connections and acts on controls ("these sessions were revoked" closes the
 //! matching connections). [`InProcessBackplane`] serves a single node (or several gateways in
-//! one process).
+//! one process); [`redis::RedisBackplane`] (feature `redis`) and [`nats::NatsBackplane`]
+//! (feature `nats`) connect nodes in different processes.
 
+#[cfg(feature = "nats")]
+pub mod nats;
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(any(feature = "redis", feature = "nats"))]
+mod relay;
 
 use async_trait::async_trait;
 use chatico_core::Result;
@@ -13,6 +20,8 @@ use chatico_core::ports::{Backplane, BackplaneEvent, Envelope, EventStream};
 use futures::StreamExt;
 use tokio::sync::broadcast;
 
+#[cfg(any(feature = "redis", feature = "nats"))]
+pub use relay::BrokerConfig;
 
 /// A backplane inside one process: a bounded broadcast channel. Its link never goes down.
 ///
