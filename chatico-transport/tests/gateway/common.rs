@@ -83,11 +83,30 @@ impl TestServer {
     ) -> TestServer {
         let clock = Arc::new(ManualClock::new(1_750_000_000_000));
         let store = Arc::new(MemoryStore::new());
+        Self::start_node(config, backplane, wrap, store, clock).await
+    }
+
+    /// A second node beside `other`: its own gateway and engine on the same store and clock
+    /// (tokens from one are valid on the other), joined to it by `backplane`.
+    pub async fn start_beside(other: &TestServer, config: GatewayConfig, backplane: Arc<dyn Backplane>) -> TestServer {
+        let (store, clock) = (other.store.clone(), other.clock.clone());
+        Self::start_node(config, Some(backplane), |local| Arc::new(local), store, clock).await
+    }
+
+    async fn start_node(
+        config: GatewayConfig,
+        backplane: Option<Arc<dyn Backplane>>,
+        wrap: impl FnOnce(LocalDiskBlobStore) -> Arc<dyn BlobStore>,
+        store: Arc<MemoryStore>,
+        clock: Arc<ManualClock>,
+    ) -> TestServer {
         let sms = Arc::new(RecordingSms::default());
         let mut cfg = Config::default();
         cfg.auth.otp_requests_per_caller = 1000;
         cfg.auth.otp_verifications_per_caller = 1000;
         cfg.auth.otp_resend_cooldown_ms = 0;
+        // One secret for every test node, so a node started beside another accepts its tokens.
+        cfg.auth.jwt_secret = "gateway-tests-jwt-secret-0123456789abcdef".into();
         let engine = Engine::new(store.clone(), clock.clone(), cfg)
             .expect("engine")
             .with_local_otp(Arc::new(MemoryOtpCache::new()), sms.clone());
