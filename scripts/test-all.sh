@@ -15,6 +15,20 @@ step() { printf '\n==> %s\n' "$*"; }
 
 bash scripts/services.sh
 
+# The cluster tests (examples/server/tests/cluster.rs) start their own redis-server and
+# nats-server on free ports: they need the binaries (Debian packages), not running services.
+# Without them those tests print SKIPPED and check nothing, so install them here.
+step "broker binaries for the cluster tests (redis-server, nats-server)"
+missing=""
+for bin in redis-server nats-server; do
+  command -v "$bin" >/dev/null || [ -x "/usr/sbin/$bin" ] || [ -x "/usr/bin/$bin" ] || missing="$missing $bin"
+done
+if [ -n "$missing" ]; then
+  echo "installing:$missing"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing; } \
+    || { echo "error: cannot install$missing (the cluster tests need them)" >&2; exit 1; }
+fi
+
 step "toolchain targets"
 rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 

@@ -336,7 +336,7 @@ pub struct Revoked {
 /// the same effect. Live changes may carry `pos: 0` (the position is not known when they are
 /// fanned out), so the gateway and clients deduplicate by this key (see docs/PROTOCOL.md,
 /// "Resume").
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ChangeKey {
     Message(ConversationId, i64),
     MessageDeleted(ConversationId, i64),

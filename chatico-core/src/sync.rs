@@ -156,7 +156,7 @@ pub struct Delivery {
 }
 
 /// An instruction to every gateway node, fanned out beside the deliveries through the same
-/// backplane. Never sent to a client: a node acts on it for its own connections.
+/// backplane (as a [`crate::ports::Payload::Control`]). Never sent to a client: a node acts on it for its own connections.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "control", rename_all = "snake_case")]
 pub enum Control {
@@ -166,17 +166,6 @@ pub enum Control {
     /// Every session of `user_id` was revoked (logout everywhere): every node closes all of
     /// the user's connections with 4001.
     UserRevoked { user_id: UserId },
-}
-
-/// What a backplane carries between nodes: a delivery for clients, or a control for nodes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "fanout", content = "body", rename_all = "snake_case")]
-// Nearly every fanout is a delivery: boxing it would cost an allocation per delivery to
-// shrink the rare control.
-#[allow(clippy::large_enum_variant)]
-pub enum Fanout {
-    Delivery(Delivery),
-    Control(Control),
 }
 
 /// The result of an engine operation: its value, plus the events to fan out *after* the

@@ -10,7 +10,9 @@ mod clock;
 mod otp;
 mod store;
 
-pub use backplane::{Backplane, EventStream};
+pub use backplane::{
+    Backplane, BackplaneEvent, ENVELOPE_VERSION, EncodedDelivery, Envelope, EventStream, NodeId, Payload,
+};
 pub use blob::{Blob, BlobStore};
 #[cfg(not(target_family = "wasm"))]
 pub use clock::SystemClock;

@@ -199,15 +199,23 @@ impl Hub {
     }
 
     /// Queues the delivery's event on every local connection of its recipients. Never waits.
+    /// The event is serialised only if a recipient has a connection here.
     pub fn dispatch(&self, delivery: &Delivery) -> DispatchStats {
+        if !delivery.recipients.iter().any(|u| self.user_connections(*u) > 0) {
+            return DispatchStats::default();
+        }
+        self.dispatch_frame(&delivery.recipients, &Arc::new(event_frame(&delivery.event)))
+    }
+
+    /// Queues an already serialised frame on every local connection of `recipients`. Never
+    /// waits.
+    pub fn dispatch_frame(&self, recipients: &[UserId], frame: &Arc<OutFrame>) -> DispatchStats {
         let mut stats = DispatchStats::default();
-        let mut frame: Option<Arc<OutFrame>> = None;
-        for user in &delivery.recipients {
+        for user in recipients {
             let shard = self.shard(user).read().unwrap_or_else(|e| e.into_inner());
             let Some(conns) = shard.get(user) else { continue };
             for c in conns {
-                let f = frame.get_or_insert_with(|| Arc::new(event_frame(&delivery.event)));
-                match c.tx.try_send(f.clone()) {
+                match c.tx.try_send(frame.clone()) {
                     Ok(()) => stats.queued += 1,
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         if c.ctl.close_code().is_none() {

@@ -12,8 +12,11 @@
 //! ```
 //!
 //! Request flow: persist (the engine's store write), then acknowledge (the HTTP response or
-//! the WebSocket `ack`), then fan out (the outcome's deliveries go to the [`Backplane`]; every
-//! node's dispatcher routes them to its local connections through the [`hub::Hub`]).
+//! the WebSocket `ack`), then fan out: each delivery's event is encoded once, queued at once
+//! on this node's own connections through the [`hub::Hub`] (local first: never waiting for,
+//! or depending on, a broker), and published as an [`Envelope`] on the [`Backplane`] for the
+//! other nodes, whose dispatchers route the same bytes to their connections. A node ignores
+//! its own envelopes (by origin).
 //!
 //! A host that has its own transport calls the [`Engine`] itself and hands each outcome's
 //! deliveries to [`Gateway::publish`]; [`Gateway::listen`] gives it a user's live events.
@@ -27,19 +30,20 @@ mod rest;
 mod serve;
 mod ws;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Router;
 use chatico_core::engine::Engine;
 use chatico_core::ids::UserId;
-use chatico_core::ports::{Backplane, BlobStore};
+use chatico_core::ports::{Backplane, BackplaneEvent, BlobStore, EncodedDelivery, Envelope, NodeId, Payload};
 use chatico_core::protocol::close_code;
-use chatico_core::sync::{Control, Delivery, Fanout};
+use chatico_core::sync::{Control, Delivery};
 use chatico_core::{Error, Result};
 use futures::StreamExt;
 use tokio::sync::{Notify, watch};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::backplane::InProcessBackplane;
 
@@ -52,6 +56,12 @@ pub use serve::ServeConfig;
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,
     pub backplane: Arc<dyn Backplane>,
+    /// This node's name on the backplane, its boot epoch and its last envelope's sequence.
+    pub node_id: NodeId,
+    pub epoch: u64,
+    pub seq: AtomicU64,
+    /// False between a backplane `LinkDown` and the next `LinkUp`.
+    pub link_up: AtomicBool,
     pub hub: hub::Hub,
     pub config: GatewayConfig,
     pub rate: limits::RateLimiter,
@@ -84,14 +94,31 @@ impl Drop for TaskGuard {
 }
 
 impl Shared {
-    /// Fans deliveries out through the backplane. A backplane failure is logged, not
+    fn envelope(&self, payload: Payload) -> Envelope {
+        Envelope {
+            origin: self.node_id.clone(),
+            epoch: self.epoch,
+            seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
+            payload,
+        }
+    }
+
+    /// Fans deliveries out: each event is encoded once, queued on this node's connections
+    /// directly, and published for the other nodes. A backplane failure is logged, not
     /// returned: the change is persisted and acknowledged, and clients recover it by sync.
     pub async fn publish(&self, deliveries: Vec<Delivery>) {
         for d in deliveries {
             if d.recipients.is_empty() {
                 continue;
             }
-            if let Err(e) = self.backplane.publish(Fanout::Delivery(d)).await {
+            let frame = Arc::new(hub::event_frame(&d.event));
+            self.hub.dispatch_frame(&d.recipients, &frame);
+            let payload = Payload::Delivery(EncodedDelivery {
+                recipients: d.recipients,
+                change: frame.change.clone(),
+                frame: frame.text.clone().into(),
+            });
+            if let Err(e) = self.backplane.publish(self.envelope(payload)).await {
                 tracing::warn!(error = %e, "backplane publish failed; clients recover by sync");
             }
         }
@@ -103,9 +130,28 @@ impl Shared {
     pub async fn control(&self, controls: Vec<Control>) {
         for c in controls {
             self.hub.apply(&c);
-            if let Err(e) = self.backplane.publish(Fanout::Control(c)).await {
+            if let Err(e) = self.backplane.publish(self.envelope(Payload::Control(c))).await {
                 tracing::warn!(error = %e, "backplane publish of a control failed; the periodic session check covers it");
             }
+        }
+    }
+
+    /// Routes what another node published to this node's connections.
+    fn receive(&self, envelope: Envelope) {
+        if envelope.origin == self.node_id {
+            return; // already delivered locally
+        }
+        match envelope.payload {
+            Payload::Delivery(d) => match Utf8Bytes::try_from(d.frame) {
+                Ok(text) => {
+                    self.hub
+                        .dispatch_frame(&d.recipients, &Arc::new(hub::OutFrame { change: d.change, text }));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, origin = %envelope.origin, "backplane frame is not UTF-8; ignored")
+                }
+            },
+            Payload::Control(c) => self.hub.apply(&c),
         }
     }
 }
@@ -129,6 +175,7 @@ impl std::fmt::Debug for Gateway {
 pub struct GatewayBuilder {
     engine: Arc<Engine>,
     backplane: Option<Arc<dyn Backplane>>,
+    node_id: Option<NodeId>,
     blobs: Option<Arc<dyn BlobStore>>,
     config: GatewayConfig,
 }
@@ -137,6 +184,13 @@ impl GatewayBuilder {
     /// The fan-out backplane (default: an [`InProcessBackplane`], for one node).
     pub fn backplane(mut self, backplane: Arc<dyn Backplane>) -> Self {
         self.backplane = Some(backplane);
+        self
+    }
+
+    /// This node's name on the backplane: unique among the nodes sharing one (default: a
+    /// random UUID, new at every start).
+    pub fn node_id(mut self, node_id: NodeId) -> Self {
+        self.node_id = Some(node_id);
         self
     }
 
@@ -174,6 +228,14 @@ impl GatewayBuilder {
             hub: hub::Hub::new(self.config.outbound_queue),
             engine: self.engine,
             backplane,
+            node_id: self
+                .node_id
+                .unwrap_or_else(|| NodeId(uuid::Uuid::from_u128(rand::random()).to_string())),
+            epoch: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+            seq: AtomicU64::new(0),
+            link_up: AtomicBool::new(true),
             config: self.config,
             blobs: self.blobs,
             shutting_down: AtomicBool::new(false),
@@ -187,20 +249,53 @@ impl GatewayBuilder {
     }
 }
 
-/// Routes every delivery from the backplane to this node's connections, and acts on every
-/// control. Ends when the gateway is dropped or the backplane stream ends.
+/// Routes what other nodes publish to this node's connections, acts on every control, and
+/// follows the backplane link: when it comes back after a loss, the node re-checks its open
+/// sessions against the store at once (a revocation may have been published meanwhile).
+/// Ends when the gateway is dropped or the backplane stream ends.
 async fn dispatch(shared: Weak<Shared>, mut stream: chatico_core::ports::EventStream) {
-    while let Some(msg) = stream.next().await {
+    while let Some(event) = stream.next().await {
         let Some(s) = shared.upgrade() else { return };
-        match msg {
-            Fanout::Delivery(d) => {
-                s.hub.dispatch(&d);
+        match event {
+            BackplaneEvent::Envelope(e) => s.receive(e),
+            BackplaneEvent::LinkDown => {
+                if s.link_up.swap(false, Ordering::SeqCst) {
+                    tracing::warn!(node = %s.node_id, "backplane link down; other nodes' events stop until it is back (clients still resume by sync)");
+                }
             }
-            Fanout::Control(c) => s.hub.apply(&c),
+            BackplaneEvent::LinkUp => {
+                if !s.link_up.swap(true, Ordering::SeqCst) {
+                    tracing::info!(node = %s.node_id, "backplane link up; re-checking open sessions");
+                    let weak = shared.clone();
+                    tokio::spawn(async move {
+                        if let Some(s) = weak.upgrade() {
+                            close_dead_sessions(&s).await;
+                        }
+                    });
+                }
+            }
         }
     }
     if shared.upgrade().is_some() {
         tracing::error!("backplane stream ended; live events stop until restart (clients still resume by sync)");
+    }
+}
+
+/// Closes (4001) this node's connections whose session is no longer live.
+async fn close_dead_sessions(s: &Shared) {
+    let sessions = s.hub.sessions();
+    if sessions.is_empty() {
+        return;
+    }
+    match s.engine.dead_sessions(&sessions).await {
+        Ok(dead) => {
+            for (user, sid) in sessions.iter().filter(|(_, sid)| dead.contains(sid)) {
+                tracing::info!(user = %user, session = %sid, "session no longer live; closing its connections");
+                s.hub.close_session(*user, *sid, close_code::UNAUTHORIZED);
+            }
+        }
+        // Fail open until the next tick: a store outage must not drop every socket.
+        Err(e) => tracing::warn!(error = %e, "session check failed; retrying at the next interval"),
     }
 }
 
@@ -217,20 +312,7 @@ async fn check_sessions(shared: Weak<Shared>) {
     loop {
         tick.tick().await;
         let Some(s) = shared.upgrade() else { return };
-        let sessions = s.hub.sessions();
-        if sessions.is_empty() {
-            continue;
-        }
-        match s.engine.dead_sessions(&sessions).await {
-            Ok(dead) => {
-                for (user, sid) in sessions.iter().filter(|(_, sid)| dead.contains(sid)) {
-                    tracing::info!(user = %user, session = %sid, "session no longer live; closing its connections");
-                    s.hub.close_session(*user, *sid, close_code::UNAUTHORIZED);
-                }
-            }
-            // Fail open until the next tick: a store outage must not drop every socket.
-            Err(e) => tracing::warn!(error = %e, "session check failed; retrying at the next interval"),
-        }
+        close_dead_sessions(&s).await;
     }
 }
 
@@ -240,6 +322,7 @@ impl Gateway {
         GatewayBuilder {
             engine,
             backplane: None,
+            node_id: None,
             blobs: None,
             config: GatewayConfig::default(),
         }
@@ -284,6 +367,16 @@ impl Gateway {
             user,
             reg,
         }
+    }
+
+    /// This node's name on the backplane.
+    pub fn node_id(&self) -> &NodeId {
+        &self.shared.node_id
+    }
+
+    /// Whether the backplane link is up (false between a reported loss and its recovery).
+    pub fn backplane_link_up(&self) -> bool {
+        self.shared.link_up.load(Ordering::SeqCst)
     }
 
     /// Open WebSocket connections and listeners on this node.

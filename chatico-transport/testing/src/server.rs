@@ -66,6 +66,8 @@ pub struct TestServerBuilder {
     engine_config: Config,
     backplane: Option<Arc<dyn Backplane>>,
     system_clock: bool,
+    /// The store and clock of the node this one starts beside (see [`TestServer::start_beside`]).
+    beside: Option<(Arc<MemoryStore>, Arc<ManualClock>)>,
     wrap_blobs: Box<dyn FnOnce(LocalDiskBlobStore) -> Arc<dyn BlobStore> + Send>,
 }
 
@@ -105,13 +107,14 @@ impl TestServerBuilder {
 
     /// Starts the engine and the gateway and serves it on `127.0.0.1:0`.
     pub async fn start(self) -> TestServer {
-        let manual = Arc::new(ManualClock::new(1_750_000_000_000));
+        let (store, manual) = self
+            .beside
+            .unwrap_or_else(|| (Arc::new(MemoryStore::new()), Arc::new(ManualClock::new(1_750_000_000_000))));
         let clock: Arc<dyn Clock> = if self.system_clock {
             Arc::new(SystemClock)
         } else {
             manual.clone()
         };
-        let store = Arc::new(MemoryStore::new());
         let sms = Arc::new(RecordingSms::default());
         let engine = Engine::new(store.clone(), clock, self.engine_config)
             .expect("engine")
@@ -156,11 +159,14 @@ impl TestServer {
         engine_config.auth.otp_requests_per_caller = 1000;
         engine_config.auth.otp_verifications_per_caller = 1000;
         engine_config.auth.otp_resend_cooldown_ms = 0;
+        // One secret for every test node, so a node started beside another accepts its tokens.
+        engine_config.auth.jwt_secret = "gateway-tests-jwt-secret-0123456789abcdef".into();
         TestServerBuilder {
             config: test_config(),
             engine_config,
             backplane: None,
             system_clock: false,
+            beside: None,
             wrap_blobs: Box::new(|local| Arc::new(local)),
         }
     }
@@ -189,6 +195,14 @@ impl TestServer {
         if let Some(bp) = backplane {
             b = b.backplane(bp);
         }
+        b.start().await
+    }
+
+    /// A second node beside `other`: its own gateway and engine on the same store and clock
+    /// (tokens from one are valid on the other), joined to it by `backplane`.
+    pub async fn start_beside(other: &TestServer, config: GatewayConfig, backplane: Arc<dyn Backplane>) -> TestServer {
+        let mut b = Self::builder().config(config).backplane(backplane);
+        b.beside = Some((other.store.clone(), other.clock.clone()));
         b.start().await
     }
 

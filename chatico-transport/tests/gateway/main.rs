@@ -12,3 +12,4 @@ mod revocation;
 mod seed_flow;
 mod slow_consumer;
 mod slowloris;
+mod two_nodes;

@@ -1,13 +1,13 @@
 //! Exactly-once delivery when the backplane loses events: the connection's checkpoints
-//! send what live fan-out lost, and never repeat what it delivered.
+//! send what live fan-out lost, and never repeat what it delivered. The receiver is on a
+//! second node (a node delivers to its own connections directly, without the backplane).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use chatico_core::ports::{Backplane, EventStream};
-use chatico_core::sync::Fanout;
+use chatico_core::ports::{Backplane, Envelope, EventStream};
 use chatico_transport::backplane::InProcessBackplane;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -23,7 +23,7 @@ struct LossyBackplane {
 
 #[async_trait]
 impl Backplane for LossyBackplane {
-    async fn publish(&self, delivery: Fanout) -> chatico_core::Result<()> {
+    async fn publish(&self, delivery: Envelope) -> chatico_core::Result<()> {
         if self.n.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
             self.dropped.fetch_add(1, Ordering::SeqCst);
             return Ok(());
@@ -53,9 +53,11 @@ async fn lost_live_events_arrive_through_checkpoints_exactly_once() {
         dropped: AtomicU64::new(0),
     });
     let srv = TestServer::start_with(test_config(), Some(bp.clone())).await;
+    let node2 = TestServer::start_beside(&srv, test_config(), bp.clone()).await;
     let a = srv.login("+15550000031").await;
     let b = srv.login("+15550000032").await;
-    let mut wb = srv.ws(&b).await;
+    // B listens on node 2; everything is done through node 1.
+    let mut wb = node2.ws(&b).await;
     let d = srv.open_direct(&a, &b).await;
     for i in 1..=20 {
         srv.send_text(&d, &a, &format!("m{i}"), &format!("m{i}")).await;

@@ -7,10 +7,13 @@ use std::sync::Arc;
 use axum::Router;
 use chatico_core::engine::Engine;
 use chatico_core::memory::MemoryStore;
-use chatico_core::ports::{BlobStore, SmsSender, Store, SystemClock};
+use chatico_core::ports::{Backplane, BlobStore, NodeId, SmsSender, Store, SystemClock};
 use chatico_core::{Config, MemoryOtpCache};
 use chatico_store::blob::{CloudinaryBlobStore, CloudinaryConfig, LocalDiskBlobStore, S3BlobStore, S3Config};
 use chatico_store::{PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
+use chatico_transport::backplane::BrokerConfig;
+use chatico_transport::backplane::nats::NatsBackplane;
+use chatico_transport::backplane::redis::RedisBackplane;
 use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy, RateLimit, ServeConfig};
 use chatico_transport::sms::{
     ConsoleSmsSender, MessagesFrom, TwilioAuth, TwilioMessagesConfig, TwilioMessagesSender, TwilioVerify,
@@ -32,6 +35,19 @@ pub struct Args {
     /// `postgres://user@host:port/db`, or `memory` (lost on restart).
     #[arg(long, env = "CHATICO_DATABASE_URL", default_value = "sqlite")]
     pub database_url: String,
+    /// PostgreSQL only: keep the tables in this schema (created if missing) instead of the
+    /// connection's default, so several deployments (or tests) can share one database.
+    #[arg(long, env = "CHATICO_DATABASE_SCHEMA")]
+    pub database_schema: Option<String>,
+    /// Connects several server processes (nodes): `redis://HOST:PORT` (Redis pub/sub) or
+    /// `nats://HOST:PORT` (core NATS). Every node needs the same `--database-url
+    /// postgres://...`. Default: none (one node).
+    #[arg(long, env = "CHATICO_BACKPLANE")]
+    pub backplane: Option<String>,
+    /// This node's name on the backplane, unique among the nodes. Default: generated at
+    /// every start.
+    #[arg(long, env = "CHATICO_NODE_ID")]
+    pub node_id: Option<String>,
     /// The JWT signing secret (at least 32 bytes). Default: generated on first start and kept
     /// in `<data-dir>/jwt-secret`.
     #[arg(long, env = "CHATICO_JWT_SECRET", hide_env_values = true)]
@@ -260,6 +276,52 @@ pub struct Server {
     pub serve: ServeConfig,
 }
 
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Checks that `--backplane` can work before anything is opened: several nodes share one
+/// PostgreSQL; SQLite and the memory store belong to one process.
+pub fn check_cluster_args(args: &Args) -> Result<(), String> {
+    let Some(bp) = &args.backplane else {
+        return Ok(());
+    };
+    if !(bp.starts_with("redis://") || bp.starts_with("nats://")) {
+        return Err(format!(
+            "unsupported --backplane {bp:?}: use redis://HOST:PORT or nats://HOST:PORT"
+        ));
+    }
+    if !is_postgres(&args.database_url) {
+        return Err(format!(
+            "--backplane connects several nodes, which must share one database: use --database-url \
+             postgres://... (got {:?}; SQLite and the memory store belong to a single process)",
+            args.database_url
+        ));
+    }
+    if args.node_id.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        return Err("--node-id must not be empty".into());
+    }
+    Ok(())
+}
+
+/// Connects the backplane `--backplane` names (checked by [`check_cluster_args`]).
+async fn backplane(url: &str) -> Result<Arc<dyn Backplane>, String> {
+    let config = BrokerConfig::default();
+    if url.starts_with("redis://") {
+        let bp = RedisBackplane::connect(url, config)
+            .await
+            .map_err(|e| format!("backplane {url}: {e}"))?;
+        tracing::info!(url, "backplane: Redis pub/sub");
+        Ok(Arc::new(bp))
+    } else {
+        let bp = NatsBackplane::connect(url, config)
+            .await
+            .map_err(|e| format!("backplane {url}: {e}"))?;
+        tracing::info!(url, "backplane: NATS");
+        Ok(Arc::new(bp))
+    }
+}
+
 /// Opens the store `--database-url` names.
 async fn open_store(args: &Args) -> Result<Arc<dyn Store>, String> {
     let url = args.database_url.as_str();
@@ -267,12 +329,19 @@ async fn open_store(args: &Args) -> Result<Arc<dyn Store>, String> {
         tracing::warn!("in-memory store: data is lost when the server stops");
         return Ok(Arc::new(MemoryStore::new()));
     }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = PostgresStore::connect(url, PostgresConfig::default())
+    if is_postgres(url) {
+        let config = PostgresConfig {
+            schema: args.database_schema.clone(),
+            ..PostgresConfig::default()
+        };
+        let store = PostgresStore::connect(url, config)
             .await
             .map_err(|e| format!("postgres: {e}"))?;
         tracing::info!("store: PostgreSQL");
         return Ok(Arc::new(store));
+    }
+    if args.database_schema.is_some() {
+        return Err("--database-schema applies to a postgres:// --database-url only".into());
     }
     let path = match url {
         "sqlite" => args.data_dir.join("chatico.db"),
@@ -296,6 +365,7 @@ async fn open_store(args: &Args) -> Result<Arc<dyn Store>, String> {
 pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", args.data_dir.display()))?;
+    check_cluster_args(args)?;
     let store = open_store(args).await?;
     let mut config = Config::default();
     config.auth.jwt_secret = jwt_secret(args)?;
@@ -332,8 +402,14 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
     } else {
         args.allowed_origins.clone()
     };
-    let gateway = Gateway::builder(Arc::new(engine))
-        .blob_store(blobs)
+    let mut builder = Gateway::builder(Arc::new(engine)).blob_store(blobs);
+    if let Some(url) = &args.backplane {
+        builder = builder.backplane(backplane(url).await?);
+    }
+    if let Some(id) = &args.node_id {
+        builder = builder.node_id(NodeId(id.clone()));
+    }
+    let gateway = builder
         .config(GatewayConfig {
             origins: OriginPolicy::List(origins),
             rate_limit: RateLimit {
@@ -345,6 +421,7 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
         .start()
         .await
         .map_err(|e| format!("gateway: {e}"))?;
+    tracing::info!(node = %gateway.node_id(), "node id");
     let app = crate::web::routes(&args.web_dir)
         .merge(gateway.router())
         // One `tracing` span per request (method, path, status, latency at debug level). The
@@ -365,8 +442,38 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::use_colour;
+    use super::{Args, check_cluster_args, use_colour};
+    use clap::Parser;
     use std::ffi::OsStr;
+
+    fn check(args: &[&str]) -> Result<(), String> {
+        check_cluster_args(
+            &Args::try_parse_from(std::iter::once("chatico-server").chain(args.iter().copied())).expect("parse"),
+        )
+    }
+
+    #[test]
+    fn a_backplane_needs_postgres_and_a_known_scheme() {
+        assert_eq!(check(&[]), Ok(()));
+        assert_eq!(check(&["--database-url", "memory"]), Ok(()));
+        for db in ["sqlite", "sqlite:/tmp/x.db", "memory"] {
+            let e = check(&["--backplane", "redis://127.0.0.1:6379", "--database-url", db]).expect_err(db);
+            assert!(e.contains("postgres://"), "{e}");
+        }
+        let e = check(&["--backplane", "amqp://x", "--database-url", "postgres://p@h/db"]).expect_err("scheme");
+        assert!(e.contains("redis://HOST:PORT or nats://HOST:PORT"), "{e}");
+        let pg = ["--database-url", "postgres://p@h/db"];
+        assert_eq!(
+            check(&[&["--backplane", "redis://127.0.0.1:6379"][..], &pg].concat()),
+            Ok(())
+        );
+        assert_eq!(
+            check(&[&["--backplane", "nats://127.0.0.1:4222"][..], &pg].concat()),
+            Ok(())
+        );
+        let e = check(&[&["--backplane", "nats://h:1", "--node-id", " "][..], &pg].concat()).expect_err("empty id");
+        assert!(e.contains("--node-id"), "{e}");
+    }
 
     #[test]
     fn colour_only_on_a_terminal_and_never_with_no_color() {
