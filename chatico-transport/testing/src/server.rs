@@ -107,9 +107,12 @@ impl TestServerBuilder {
 
     /// Starts the engine and the gateway and serves it on `127.0.0.1:0`.
     pub async fn start(self) -> TestServer {
-        let (store, manual) = self
-            .beside
-            .unwrap_or_else(|| (Arc::new(MemoryStore::new()), Arc::new(ManualClock::new(1_750_000_000_000))));
+        let (store, manual) = self.beside.unwrap_or_else(|| {
+            (
+                Arc::new(MemoryStore::new()),
+                Arc::new(ManualClock::new(1_750_000_000_000)),
+            )
+        });
         let clock: Arc<dyn Clock> = if self.system_clock {
             Arc::new(SystemClock)
         } else {
