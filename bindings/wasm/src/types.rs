@@ -3,10 +3,10 @@
 //! and cannot be built for the browser; the JSON shapes are the same.
 
 use chatico_core::client::{PendingMessage, ViewUpdate};
-use chatico_core::engine::AuthTokens;
 use chatico_core::error::ErrorBody;
 use chatico_core::ids::{ClientMsgId, Timestamp, UserId};
 use chatico_core::model::Message;
+use chatico_core::protocol::AuthTokens;
 use chatico_core::sync::{Change, Event, SyncCursor};
 use chatico_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ pub fn ws_url(base: &str) -> Result<String> {
     } else {
         return Err(Error::invalid("base_url", "must start with http:// or https://"));
     };
-    Ok(format!("{rest}/v1/ws"))
+    Ok(format!("{rest}{}", chatico_core::protocol::paths::WS))
 }
 
 /// `new ChatClient(baseUrl, options)`: every field optional (camelCase, as JS options go).

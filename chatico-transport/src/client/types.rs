@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use chatico_core::Error;
 use chatico_core::client::{PendingMessage, ViewUpdate};
-use chatico_core::engine::AuthTokens;
 use chatico_core::ids::{ClientMsgId, Timestamp, UserId};
 use chatico_core::model::Message;
+use chatico_core::protocol::AuthTokens;
 use chatico_core::sync::{Change, Event, SyncCursor};
 use serde::{Deserialize, Serialize};
 

@@ -17,6 +17,10 @@
 //!
 //! A host that has its own transport calls the [`Engine`] itself and hands each outcome's
 //! deliveries to [`Gateway::publish`]; [`Gateway::listen`] gives it a user's live events.
+//!
+//! Uploads (`POST /v1/blobs`) go to the engine's blob store
+//! ([`Engine::with_blob_store`](chatico_core::Engine::with_blob_store)); without one they
+//! answer `unavailable`.
 
 pub mod config;
 pub mod error;
@@ -33,7 +37,7 @@ use std::time::Duration;
 use axum::Router;
 use chatico_core::engine::Engine;
 use chatico_core::ids::UserId;
-use chatico_core::ports::{Backplane, BlobStore};
+use chatico_core::ports::Backplane;
 use chatico_core::protocol::close_code;
 use chatico_core::sync::Delivery;
 use chatico_core::{Error, Result};
@@ -53,7 +57,6 @@ pub(crate) struct Shared {
     pub hub: hub::Hub,
     pub config: GatewayConfig,
     pub rate: limits::RateLimiter,
-    pub blobs: Option<Arc<dyn BlobStore>>,
     pub shutting_down: AtomicBool,
     /// Notified whenever a connection ends (shutdown waits on it).
     pub conn_ended: Notify,
@@ -93,7 +96,6 @@ impl std::fmt::Debug for Gateway {
 pub struct GatewayBuilder {
     engine: Arc<Engine>,
     backplane: Option<Arc<dyn Backplane>>,
-    blobs: Option<Arc<dyn BlobStore>>,
     config: GatewayConfig,
 }
 
@@ -101,12 +103,6 @@ impl GatewayBuilder {
     /// The fan-out backplane (default: an [`InProcessBackplane`], for one node).
     pub fn backplane(mut self, backplane: Arc<dyn Backplane>) -> Self {
         self.backplane = Some(backplane);
-        self
-    }
-
-    /// Where uploads go (`POST /v1/blobs`). Without one, uploads answer `unavailable`.
-    pub fn blob_store(mut self, blobs: Arc<dyn BlobStore>) -> Self {
-        self.blobs = Some(blobs);
         self
     }
 
@@ -134,7 +130,6 @@ impl GatewayBuilder {
             engine: self.engine,
             backplane,
             config: self.config,
-            blobs: self.blobs,
             shutting_down: AtomicBool::new(false),
             conn_ended: Notify::new(),
         });
@@ -161,7 +156,6 @@ impl Gateway {
         GatewayBuilder {
             engine,
             backplane: None,
-            blobs: None,
             config: GatewayConfig::default(),
         }
     }

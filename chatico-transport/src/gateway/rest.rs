@@ -15,21 +15,18 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
-use chatico_core::engine::{
-    AuthContext, AuthTokens, ConversationDetails, Engine, OtpRequested, SendMessage, SyncResponse,
-};
+use chatico_core::engine::{AuthContext, BlobContent};
 use chatico_core::ids::{ConversationId, UserId};
-use chatico_core::media::{ImageFormat, ImageLimits, OCTET_STREAM, inspect_image};
+use chatico_core::media::{ImageFormat, OCTET_STREAM};
 use chatico_core::model::{
     BlobMeta, BlobPurpose, Conversation, ConversationSummary, HistoryDirection, HistoryQuery, Member, Message,
     Presence, ProfilePatch, User, UserProfile,
 };
 use chatico_core::protocol::{
-    AddMembersRequest, ArchiveRequest, Changed, CreateGroupRequest, DeleteScope, OpenDirectRequest, OtpRequest,
-    PostMessage, ReceiptBody, RefreshRequest, Revoked, SetRoleRequest, TypingRequest, UpdateGroupRequest,
-    VerifyRequest, close_code,
+    AddMembersRequest, ArchiveRequest, AuthTokens, Changed, ConversationDetails, CreateGroupRequest, DeleteScope,
+    OpenDirectRequest, OtpRequest, OtpRequested, PostMessage, ReceiptBody, RefreshRequest, Revoked, SendMessage,
+    SetRoleRequest, SyncResponse, TypingRequest, UpdateGroupRequest, VerifyRequest, close_code,
 };
-use chatico_core::sync::Delivery;
 use chatico_core::{Error, ErrorBody};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -210,35 +207,6 @@ impl FromRequestParts<S> for CallerKey {
             .unwrap_or_else(|| "unknown".to_owned());
         Ok(CallerKey(key))
     }
-}
-
-/// Moves receipt watermarks (shared by REST and the WebSocket).
-pub(crate) async fn receipts(
-    engine: &Engine,
-    user: UserId,
-    conversation: ConversationId,
-    delivered: Option<i64>,
-    read: Option<i64>,
-) -> chatico_core::Result<(Member, Vec<Delivery>)> {
-    let mut deliveries = Vec::new();
-    let mut member = None;
-    if delivered.is_none() && read.is_none() {
-        return Err(Error::invalid("delivered_seq", "give delivered_seq, read_seq or both"));
-    }
-    if let Some(r) = read {
-        let o = engine.mark_read(user, conversation, r).await?;
-        deliveries.extend(o.deliveries);
-        member = Some(o.value);
-    }
-    if let Some(d) = delivered
-        && read.is_none_or(|r| d > r)
-    {
-        let o = engine.mark_delivered(user, conversation, d).await?;
-        deliveries.extend(o.deliveries);
-        member = Some(o.value);
-    }
-    let member = member.ok_or_else(|| Error::internal("receipt without a result"))?;
-    Ok((member, deliveries))
 }
 
 // ---- auth ------------------------------------------------------------------------------
@@ -780,9 +748,12 @@ async fn receipts_handler(
     ApiPath(c): ApiPath<ConversationId>,
     ApiJson(req): ApiJson<ReceiptBody>,
 ) -> ApiResult<Json<Member>> {
-    let (member, deliveries) = receipts(&gw.engine, ctx.user_id, c, req.delivered_seq, req.read_seq).await?;
-    gw.publish(deliveries).await;
-    Ok(Json(member))
+    let o = gw
+        .engine
+        .mark_receipts(ctx.user_id, c, req.delivered_seq, req.read_seq)
+        .await?;
+    gw.publish(o.deliveries).await;
+    Ok(Json(o.value))
 }
 
 /// Starts or stops the caller's typing indicator.
@@ -887,9 +858,9 @@ async fn upload(
         }
         buf.extend_from_slice(&piece);
     }
-    match store_upload(&gw, ctx.user_id, q.purpose, Bytes::from(buf)).await {
+    match gw.engine.upload(ctx.user_id, q.purpose, Bytes::from(buf)).await {
         Ok(meta) => (StatusCode::CREATED, Json(meta)).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => AppError(e).into_response(),
     }
 }
 
@@ -924,45 +895,6 @@ fn upload_too_large(gw: &S, drain: Option<BodyDataStream>) -> Response {
     resp
 }
 
-/// Checks a whole upload and stores it: the bytes in the blob store, then the metadata
-/// through the engine (the bytes are deleted again if that fails), so a refused upload
-/// leaves nothing behind.
-async fn store_upload(gw: &S, owner: UserId, purpose: BlobPurpose, bytes: Bytes) -> ApiResult<BlobMeta> {
-    let blobs = gw
-        .blobs
-        .clone()
-        .ok_or_else(|| Error::unavailable("no blob store configured"))?;
-    let limits = ImageLimits {
-        max_pixels: gw.config.max_image_pixels,
-        ..ImageLimits::default()
-    };
-    let info = inspect_image(&bytes, &limits)?;
-    let (content_type, width, height) = (info.content_type(), info.width, info.height);
-    let now = gw.engine.clock().now_ms();
-    // 128 random bits, hex: unguessable, and a plain key every blob store accepts.
-    let key = format!("{:032x}", rand::random::<u128>());
-    let meta = BlobMeta {
-        key: key.clone(),
-        owner_id: owner,
-        content_type: content_type.to_owned(),
-        size: bytes.len() as u64,
-        width: Some(width),
-        height: Some(height),
-        purpose,
-        created_at: now,
-    };
-    blobs.put(&key, bytes, content_type).await?;
-    match gw.engine.register_blob(owner, meta).await {
-        Ok(meta) => Ok(meta),
-        Err(e) => {
-            if let Err(d) = blobs.delete(&key).await {
-                tracing::warn!(error = %d, key, "orphan blob not deleted");
-            }
-            Err(e.into())
-        }
-    }
-}
-
 /// Serves a blob to a signed-in user who may see it: an avatar to anyone signed in; a media
 /// blob to its owner and to the members of a conversation where a message references it.
 /// Anything else answers `not_found`, exactly like a missing key. Authenticate with
@@ -985,22 +917,19 @@ async fn download(
     BlobReader(ctx): BlobReader,
     ApiPath(key): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let meta = gw.engine.blob_for_reading(ctx.user_id, &key).await?;
-    let blobs = gw
-        .blobs
-        .clone()
-        .ok_or_else(|| Error::unavailable("no blob store configured"))?;
-    if let Some(url) = blobs.signed_url(&meta.key, SIGNED_URL_TTL_SECS).await? {
-        let location =
-            HeaderValue::from_str(&url).map_err(|_| Error::internal("the blob store signed an invalid URL"))?;
-        let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
-        let h = resp.headers_mut();
-        h.insert(header::LOCATION, location);
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-        return Ok(resp);
-    }
-    let blob = blobs.get(&meta.key).await?;
+    let (meta, blob) = match gw.engine.open_blob(ctx.user_id, &key).await? {
+        BlobContent::Redirect { url } => {
+            let location =
+                HeaderValue::from_str(&url).map_err(|_| Error::internal("the blob store signed an invalid URL"))?;
+            let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+            let h = resp.headers_mut();
+            h.insert(header::LOCATION, location);
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            return Ok(resp);
+        }
+        BlobContent::Bytes { meta, blob } => (meta, blob),
+    };
     let mut resp = blob.bytes.into_response();
     let h = resp.headers_mut();
     for (name, value) in blob_headers(&meta.content_type) {
@@ -1008,9 +937,6 @@ async fn download(
     }
     Ok(resp)
 }
-
-/// How long a signed URL of an external blob store lives.
-const SIGNED_URL_TTL_SECS: u64 = 300;
 
 /// The headers a served blob carries: its sniffed type, `nosniff`, `inline` only for an
 /// allowlisted image type (anything else — which uploads never store, but a store filled

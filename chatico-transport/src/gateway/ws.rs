@@ -17,10 +17,10 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chatico_core::engine::{AuthContext, SendMessage, SyncResponse};
+use chatico_core::engine::AuthContext;
 use chatico_core::protocol::{
     AckResult, CLIENT_FRAME_TYPES, ChangeKey, ClientFrame, ClientRequest, MAX_FRAME_ID_LEN, PROTOCOL_VERSION, Ready,
-    SUBPROTOCOL_JSON, ServerFrame, close_code,
+    SUBPROTOCOL_JSON, SendMessage, ServerFrame, SyncResponse, close_code,
 };
 use chatico_core::sync::{Delivery, Event, SyncCursor, SyncPage};
 use chatico_core::{Error, ErrorBody};
@@ -594,15 +594,16 @@ where
                 conversation_id,
                 delivered_seq,
                 read_seq,
-            } => super::rest::receipts(&engine, user, conversation_id, delivered_seq, read_seq)
+            } => engine
+                .mark_receipts(user, conversation_id, delivered_seq, read_seq)
                 .await
-                .map(|(m, d)| {
+                .map(|o| {
                     (
                         AckResult::Receipt {
-                            delivered_seq: m.delivered_seq,
-                            read_seq: m.read_seq,
+                            delivered_seq: o.value.delivered_seq,
+                            read_seq: o.value.read_seq,
                         },
-                        d,
+                        o.deliveries,
                     )
                 }),
             ClientRequest::Typing {
@@ -647,7 +648,7 @@ where
         while self.reg.rx.try_recv().is_ok() {}
         let since = match since {
             Some(s) => s,
-            None => match self.gw.engine.store().latest_pos().await {
+            None => match self.gw.engine.latest_position().await {
                 Ok(p) => p,
                 Err(e) => return self.write(error_frame(Some(id), &e)).await,
             },

@@ -88,14 +88,13 @@ impl TestServer {
         cfg.auth.otp_requests_per_caller = 1000;
         cfg.auth.otp_verifications_per_caller = 1000;
         cfg.auth.otp_resend_cooldown_ms = 0;
-        let engine = Engine::new(store.clone(), clock.clone(), cfg)
-            .expect("engine")
-            .with_local_otp(Arc::new(MemoryOtpCache::new()), sms.clone());
         let blob_dir = tempfile::tempdir().expect("blob dir");
         let blobs = LocalDiskBlobStore::open(blob_dir.path()).await.expect("blob store");
-        let mut b = Gateway::builder(Arc::new(engine))
-            .config(config)
-            .blob_store(wrap(blobs));
+        let engine = Engine::new(store.clone(), clock.clone(), cfg)
+            .expect("engine")
+            .with_local_otp(Arc::new(MemoryOtpCache::new()), sms.clone())
+            .with_blob_store(wrap(blobs));
+        let mut b = Gateway::builder(Arc::new(engine)).config(config);
         if let Some(bp) = backplane {
             b = b.backplane(bp);
         }
