@@ -2,8 +2,10 @@
 
 use axum::Json;
 use axum::extract::{NestedPath, Request};
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::rest;
@@ -27,7 +29,7 @@ use super::rest;
         rest::typing, rest::sync, rest::upload, rest::download,
         openapi_json, websocket,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &AuthenticatedResponses),
     tags(
         (name = "auth", description = "OTP login, tokens, logout"),
         (name = "users", description = "Profiles, search, presence"),
@@ -64,6 +66,58 @@ impl Modify for BearerAuth {
             ))),
         );
     }
+}
+
+/// Adds the answers every authenticated operation can give — 401 (no, a bad, an expired
+/// or a revoked token) and 429 (over the per-user rate limit, with `Retry-After`) — to
+/// every operation with a security requirement that does not describe them itself.
+struct AuthenticatedResponses;
+
+impl Modify for AuthenticatedResponses {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in doc.paths.paths.values_mut() {
+            for op in operations_mut(item) {
+                if op.security.as_ref().is_none_or(|s| s.is_empty()) {
+                    continue;
+                }
+                let r = &mut op.responses.responses;
+                r.entry("401".into()).or_insert_with(|| {
+                    error("`unauthorized`: no access token, or a malformed, expired or revoked one").into()
+                });
+                r.entry("429".into()).or_insert_with(|| {
+                    error("`rate_limited`: over the per-user request rate; retry after `retry_after_ms` (also `Retry-After`)")
+                        .into()
+                });
+            }
+        }
+    }
+}
+
+/// Every operation of a path item.
+pub(crate) fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.options.as_mut(),
+        item.head.as_mut(),
+        item.patch.as_mut(),
+        item.trace.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The OpenAPI document, with paths relative to where the router is mounted.

@@ -797,6 +797,12 @@ async fn sync(
 
 // ---- blobs -----------------------------------------------------------------------------
 
+/// An upload body in the OpenAPI document: raw bytes, not JSON.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub(crate) struct ImageBytes(Vec<u8>);
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct UploadParams {
@@ -813,7 +819,9 @@ pub(crate) struct UploadParams {
 /// before any of the body is read, a body without one (chunked) as soon as the bytes read
 /// pass it; nothing is stored before the whole file has passed every check.
 #[utoipa::path(post, path = "/v1/blobs", tag = "blobs", security(("bearer" = [])), params(UploadParams),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    request_body(description = "The file's raw bytes (any `Content-Type`: the type is sniffed)",
+        content((ImageBytes = "application/octet-stream"), (ImageBytes = "image/png"), (ImageBytes = "image/jpeg"),
+            (ImageBytes = "image/gif"), (ImageBytes = "image/webp"))),
     responses((status = 201, description = "Stored", body = BlobMeta),
         (status = 400, description = "`invalid_input` (field `file`: not a complete PNG, JPEG, GIF or WebP, \
             whatever the `Content-Type` or file name; field `body`: the body could not be read)", body = ErrorBody),

@@ -89,3 +89,58 @@ async fn the_router_nests_next_to_host_routes() {
     assert_eq!(me.status(), 401);
     let _ = &srv;
 }
+
+/// The served document, from a running server.
+async fn served_doc() -> Value {
+    let srv = TestServer::start().await;
+    let resp = srv.http.get(srv.url("/v1/openapi.json")).send().await.expect("http");
+    resp.json().await.expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_authenticated_operation_lists_401_and_429() {
+    let doc = served_doc().await;
+    let mut authenticated = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            if !secured {
+                continue;
+            }
+            authenticated += 1;
+            for status in ["401", "429"] {
+                let r = &op["responses"][status];
+                assert!(r.is_object(), "{method} {path} does not list {status}");
+                assert_eq!(
+                    r["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    assert!(authenticated >= 31, "{authenticated} authenticated operations");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upload_body_is_raw_bytes() {
+    let doc = served_doc().await;
+    let content = doc["paths"]["/v1/blobs"]["post"]["requestBody"]["content"]
+        .as_object()
+        .expect("upload body content");
+    for ty in [
+        "application/octet-stream",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+    ] {
+        let schema = &content.get(ty).unwrap_or_else(|| panic!("{ty} missing"))["schema"];
+        let schema = match schema["$ref"].as_str() {
+            Some(r) => &doc["components"]["schemas"][r.rsplit('/').next().expect("name")],
+            None => schema,
+        };
+        assert_eq!(schema["type"], "string", "{ty}: {schema}");
+        assert_eq!(schema["format"], "binary", "{ty}: {schema}");
+    }
+    assert!(!content.contains_key("application/json"));
+}
