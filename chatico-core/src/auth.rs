@@ -7,7 +7,8 @@
 //! - [`RateLimiter`] enforces per-phone, per-caller (IP) and resend-cooldown limits through
 //!   [`OtpCache::hit`], so several nodes sharing one cache share the counters.
 //! - [`TokenService`] issues and checks HS256 JWTs. The algorithm is pinned, `iss`, `aud` and
-//!   `exp` are checked (expiry against the engine's [`crate::ports::Clock`]), and the `typ`
+//!   `exp` and `nbf` are checked (both against the engine's [`crate::ports::Clock`], with no
+//!   leeway: the clock that checks is the one that issued), and the `typ`
 //!   claim keeps access and refresh tokens apart. A refresh token carries a random secret;
 //!   the session keeps only its SHA-256 ([`refresh_hash`]).
 //!
@@ -214,6 +215,11 @@ pub struct Claims {
     pub typ: TokenType,
     pub iat: i64,
     pub exp: i64,
+    /// Not before: a token carrying one is refused until the engine clock reaches it. The
+    /// engine's own tokens leave it out (they are valid from `iat`); a token minted elsewhere
+    /// with the same secret may set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     /// Refresh tokens only: the random secret whose SHA-256 the session keeps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rt: Option<String>,
@@ -257,8 +263,8 @@ impl std::fmt::Debug for TokenService {
 
 impl TokenService {
     pub fn new(config: &AuthConfig) -> Self {
-        // Only HS256 is accepted; `exp` is checked against the engine clock in `decode`
-        // (the library would use the system clock), `iss` and `aud` by the library.
+        // Only HS256 is accepted; `exp` and `nbf` are checked against the engine clock in
+        // `decode` (the library would use the system clock), `iss` and `aud` by the library.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
         validation.validate_nbf = false;
@@ -300,6 +306,7 @@ impl TokenService {
             typ,
             iat: now_ms / 1000,
             exp,
+            nbf: None,
             rt: match typ {
                 TokenType::Access => None,
                 TokenType::Refresh => Some(
@@ -314,8 +321,8 @@ impl TokenService {
         Ok((token, exp * 1000))
     }
 
-    /// Checks signature, algorithm, `iss`, `aud`, `exp` (against `now_ms`) and `typ`.
-    /// Every failure is `Unauthorized`.
+    /// Checks signature, algorithm, `iss`, `aud`, `exp` and `nbf` (against `now_ms`, no
+    /// leeway) and `typ`. Every failure is `Unauthorized`.
     pub fn decode(&self, token: &str, expected: TokenType, now_ms: Timestamp) -> Result<Claims> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
             tracing::debug!(target: "chatico::auth", error = %e, "token rejected");
@@ -327,6 +334,9 @@ impl TokenService {
         }
         if claims.exp * 1000 <= now_ms {
             return Err(Error::unauthorized("token expired"));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf.saturating_mul(1000) > now_ms) {
+            return Err(Error::unauthorized("token not valid yet"));
         }
         if expected == TokenType::Refresh && claims.rt.is_none() {
             return Err(Error::unauthorized("invalid token"));

@@ -5,6 +5,19 @@
 //! error frame, FFI error enum) and that clients match on. Messages are for humans and never
 //! contain internals (SQL, stack traces, secrets); backends log details with `tracing` and
 //! return [`Error::Unavailable`] or [`Error::Internal`].
+//!
+//! # One text, one mapping
+//!
+//! An error's `Display` is its human text, written once: "invalid phone: must be E.164",
+//! "forbidden: blocked", "upload too large (limit 10485760)". [`Error::body`] puts exactly
+//! that text in the wire `message` (the public form: `Internal` and `Unavailable` reasons are
+//! replaced by generic text), with the structured parts beside it (`field`,
+//! `retry_after_ms`, `limit`). [`Error::from_wire`] and [`Error::from_response`] are the one
+//! way back from a status and body to an `Error`, used by every client (native and wasm):
+//! the round trip gives back an error equal to the server's public one, whose `Display` is
+//! the wire message again, never a repetition of it.
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +30,7 @@ pub enum Error {
     /// The thing does not exist, or exists but the caller may not know it does
     /// (a conversation you are not a member of answers exactly like a missing one).
     #[error("{what} not found")]
-    NotFound { what: &'static str },
+    NotFound { what: Cow<'static, str> },
     /// The caller is known and may see the thing, but may not do this to it.
     #[error("forbidden: {reason}")]
     Forbidden { reason: String },
@@ -33,8 +46,9 @@ pub enum Error {
     /// Missing, expired, revoked or tampered credentials, or a wrong OTP code.
     #[error("unauthorized: {reason}")]
     Unauthorized { reason: String },
-    /// A payload exceeds a configured limit (bytes, items, pixels...).
-    #[error("{what} too large (limit {limit})")]
+    /// A payload exceeds a configured limit (bytes, items, pixels...). `limit` 0 means the
+    /// limit is not known (a client's reading of a bare 413).
+    #[error("{what} too large{}", limit_text(*.limit))]
     TooLarge { what: String, limit: u64 },
     /// A dependency (database, broker, SMS provider) is unreachable. Retry later; nothing
     /// acknowledged has been lost.
@@ -44,6 +58,19 @@ pub enum Error {
     #[error("internal error")]
     Internal { reason: String },
 }
+
+fn limit_text(limit: u64) -> String {
+    if limit == 0 {
+        String::new()
+    } else {
+        format!(" (limit {limit})")
+    }
+}
+
+/// The text an [`Error::Unavailable`] carries on the wire instead of its (private) reason.
+const UNAVAILABLE_PUBLIC: &str = "try again later";
+/// The reason an [`Error::Internal`] carries on the wire.
+const INTERNAL_PUBLIC: &str = "internal error";
 
 /// The stable wire codes, one per [`Error`] variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -62,6 +89,48 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order.
+    pub const ALL: [ErrorCode; 9] = [
+        ErrorCode::NotFound,
+        ErrorCode::Forbidden,
+        ErrorCode::InvalidInput,
+        ErrorCode::RateLimited,
+        ErrorCode::Conflict,
+        ErrorCode::Unauthorized,
+        ErrorCode::TooLarge,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
+    /// The HTTP status that carries this code (one per code).
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::NotFound => 404,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::InvalidInput => 400,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Conflict => 409,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::Internal => 500,
+        }
+    }
+
+    /// The code of an HTTP error status that came without a body: the inverse of
+    /// [`ErrorCode::http_status`], any other 5xx `unavailable` (a proxy in front of a server
+    /// that is down), any other 4xx `invalid_input`.
+    pub fn from_http_status(status: u16) -> ErrorCode {
+        ErrorCode::ALL
+            .into_iter()
+            .find(|c| c.http_status() == status)
+            .unwrap_or(if status >= 500 {
+                ErrorCode::Unavailable
+            } else {
+                ErrorCode::InvalidInput
+            })
+    }
+
     /// The code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -84,7 +153,8 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
-/// The serialisable shape of an error on the wire: `{"code", "message", "field"?, "retry_after_ms"?}`.
+/// The serialisable shape of an error on the wire:
+/// `{"code", "message", "field"?, "retry_after_ms"?, "limit"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
@@ -94,6 +164,9 @@ pub struct ErrorBody {
     pub field: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// `too_large` only: the limit that was exceeded (bytes, pixels...), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
 }
 
 impl Error {
@@ -112,7 +185,9 @@ impl Error {
     }
 
     pub fn not_found(what: &'static str) -> Self {
-        Error::NotFound { what }
+        Error::NotFound {
+            what: Cow::Borrowed(what),
+        }
     }
     pub fn forbidden(reason: impl Into<String>) -> Self {
         Error::Forbidden { reason: reason.into() }
@@ -142,51 +217,109 @@ impl Error {
         Error::Internal { reason: reason.into() }
     }
 
-    /// The wire body. `Internal` and `Unavailable` reasons are replaced by generic text so
-    /// that backend details never leave the process.
+    /// What may leave the process: `Internal` and `Unavailable` with generic reasons (the
+    /// real ones are for logs), anything else as it is.
+    pub fn public(&self) -> Error {
+        match self {
+            Error::Internal { .. } => Error::internal(INTERNAL_PUBLIC),
+            Error::Unavailable { .. } => Error::unavailable(UNAVAILABLE_PUBLIC),
+            other => other.clone(),
+        }
+    }
+
+    /// The wire body: the public form's text as `message`, its structured parts beside it.
     pub fn body(&self) -> ErrorBody {
-        let message = match self {
-            Error::Internal { .. } => "internal error".to_owned(),
-            Error::Unavailable { .. } => "service temporarily unavailable".to_owned(),
-            other => other.to_string(),
-        };
+        let public = self.public();
         ErrorBody {
-            code: self.code(),
-            message,
-            field: match self {
+            code: public.code(),
+            message: public.to_string(),
+            field: match &public {
                 Error::InvalidInput { field, .. } => Some(field.clone()),
                 _ => None,
             },
-            retry_after_ms: match self {
+            retry_after_ms: match &public {
                 Error::RateLimited { retry_after_ms } => Some(*retry_after_ms),
                 _ => None,
             },
+            limit: match &public {
+                Error::TooLarge { limit, .. } if *limit > 0 => Some(*limit),
+                _ => None,
+            },
+        }
+    }
+
+    /// Rebuilds the typed error a wire body carries: the inverse of [`Error::body`]
+    /// (`from_wire(&e.body()) == e.public()` for every error). The parts `Display` adds around
+    /// a reason are taken off again, so the rebuilt error displays as the wire message, once.
+    /// A message in another form (another server) is kept whole as the reason.
+    pub fn from_wire(b: &ErrorBody) -> Error {
+        let m = b.message.as_str();
+        let strip = |prefix: &str| m.strip_prefix(prefix).unwrap_or(m).to_owned();
+        match b.code {
+            ErrorCode::NotFound => Error::NotFound {
+                what: Cow::Owned(m.strip_suffix(" not found").unwrap_or(m).to_owned()),
+            },
+            ErrorCode::Forbidden => Error::Forbidden {
+                reason: strip("forbidden: "),
+            },
+            ErrorCode::InvalidInput => {
+                let field = b.field.clone().unwrap_or_default();
+                Error::InvalidInput {
+                    reason: strip(&format!("invalid {field}: ")),
+                    field,
+                }
+            }
+            ErrorCode::RateLimited => Error::RateLimited {
+                retry_after_ms: b.retry_after_ms.unwrap_or(1000),
+            },
+            ErrorCode::Conflict => Error::Conflict {
+                reason: strip("conflict: "),
+            },
+            ErrorCode::Unauthorized => Error::Unauthorized {
+                reason: strip("unauthorized: "),
+            },
+            ErrorCode::TooLarge => {
+                let limit = b.limit.unwrap_or(0);
+                let what = m
+                    .strip_suffix(&limit_text(limit))
+                    .and_then(|w| w.strip_suffix(" too large"))
+                    .unwrap_or(m)
+                    .to_owned();
+                Error::TooLarge { what, limit }
+            }
+            ErrorCode::Unavailable => Error::Unavailable {
+                reason: strip("service unavailable: "),
+            },
+            ErrorCode::Internal => Error::Internal { reason: m.to_owned() },
+        }
+    }
+
+    /// The error an HTTP answer with a non-success `status` and this `body` carries: the
+    /// documented body when it is one ([`Error::from_wire`]), else the code of the status
+    /// ([`ErrorCode::from_http_status`]) with a text that says what came back.
+    pub fn from_response(status: u16, body: &[u8]) -> Error {
+        if let Ok(b) = serde_json::from_slice::<ErrorBody>(body) {
+            return Error::from_wire(&b);
+        }
+        let said = format!("the server answered HTTP {status} without an error body");
+        match ErrorCode::from_http_status(status) {
+            ErrorCode::NotFound => Error::not_found("resource"),
+            ErrorCode::Forbidden => Error::forbidden(said),
+            ErrorCode::InvalidInput => Error::invalid("request", said),
+            ErrorCode::RateLimited => Error::RateLimited { retry_after_ms: 1000 },
+            ErrorCode::Conflict => Error::conflict(said),
+            ErrorCode::Unauthorized => Error::unauthorized(said),
+            ErrorCode::TooLarge => Error::too_large("request", 0),
+            ErrorCode::Unavailable => Error::unavailable(said),
+            ErrorCode::Internal => Error::internal(said),
         }
     }
 }
 
 impl From<ErrorBody> for Error {
-    /// Rebuilds a typed error from a wire body (used by clients).
+    /// [`Error::from_wire`].
     fn from(b: ErrorBody) -> Self {
-        match b.code {
-            ErrorCode::NotFound => Error::NotFound { what: "resource" },
-            ErrorCode::Forbidden => Error::Forbidden { reason: b.message },
-            ErrorCode::InvalidInput => Error::InvalidInput {
-                field: b.field.unwrap_or_default(),
-                reason: b.message,
-            },
-            ErrorCode::RateLimited => Error::RateLimited {
-                retry_after_ms: b.retry_after_ms.unwrap_or(1000),
-            },
-            ErrorCode::Conflict => Error::Conflict { reason: b.message },
-            ErrorCode::Unauthorized => Error::Unauthorized { reason: b.message },
-            ErrorCode::TooLarge => Error::TooLarge {
-                what: b.message,
-                limit: 0,
-            },
-            ErrorCode::Unavailable => Error::Unavailable { reason: b.message },
-            ErrorCode::Internal => Error::Internal { reason: b.message },
-        }
+        Error::from_wire(&b)
     }
 }
 
@@ -202,6 +335,83 @@ mod tests {
         assert!(!b.message.contains("SELECT"));
         let e = Error::unavailable("connection refused 10.0.0.3:5432");
         assert!(!e.body().message.contains("10.0.0.3"));
+    }
+
+    /// One error of every variant, with the reasons a server really sends.
+    fn every_variant() -> Vec<Error> {
+        vec![
+            Error::not_found("conversation"),
+            Error::forbidden("blocked"),
+            Error::invalid("phone", "must start with + and a country code (E.164)"),
+            Error::invalid("since", "beyond the end of the log"),
+            Error::invalid("", "no field"),
+            Error::RateLimited { retry_after_ms: 1500 },
+            Error::conflict("already subscribed"),
+            Error::unauthorized("token expired"),
+            Error::too_large("upload", 10_485_760),
+            Error::too_large("request body", 65_536),
+            Error::too_large("request", 0),
+            Error::unavailable("connection refused 10.0.0.3:5432"),
+            Error::internal("SELECT * FROM secrets"),
+        ]
+    }
+
+    #[test]
+    fn the_wire_round_trip_is_lossless_and_says_things_once() {
+        let mut codes = std::collections::HashSet::new();
+        for e in every_variant() {
+            codes.insert(e.code());
+            let body = e.body();
+            // Through JSON, as a client receives it.
+            let json = serde_json::to_vec(&body).expect("ser");
+            let status = body.code.http_status();
+            let back = Error::from_response(status, &json);
+            assert_eq!(back, e.public(), "{e:?} came back as {back:?}");
+            assert_eq!(back.to_string(), body.message, "the client's text is the server's");
+            assert_eq!(back.body(), body, "a second trip changes nothing");
+            // No part of the text repeats (the defect: "forbidden: forbidden: blocked").
+            let m = &body.message;
+            for w in [
+                "forbidden:",
+                "invalid",
+                "unauthorized:",
+                "conflict:",
+                "too large",
+                "not found",
+            ] {
+                assert!(m.matches(w).count() <= 1, "{m}");
+            }
+            assert!(!m.contains("limit 0"), "{m}");
+        }
+        assert_eq!(codes.len(), ErrorCode::ALL.len(), "every variant is covered");
+        // The texts a person reads.
+        assert_eq!(Error::forbidden("blocked").body().message, "forbidden: blocked");
+        assert_eq!(
+            Error::too_large("upload", 10_485_760).body().message,
+            "upload too large (limit 10485760)"
+        );
+        assert_eq!(Error::too_large("upload", 10_485_760).body().limit, Some(10_485_760));
+    }
+
+    #[test]
+    fn a_status_without_a_body_maps_to_its_code() {
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_http_status(c.http_status()), c);
+            let e = Error::from_response(c.http_status(), b"<html>oops</html>");
+            assert_eq!(e.code(), c, "{e:?}");
+            assert!(!e.to_string().contains("limit 0"), "{e}");
+        }
+        assert_eq!(Error::from_response(502, b"").code(), ErrorCode::Unavailable);
+        assert_eq!(Error::from_response(405, b"").code(), ErrorCode::InvalidInput);
+        // A foreign message is kept whole, displayed once.
+        let b = ErrorBody {
+            code: ErrorCode::Forbidden,
+            message: "nope".into(),
+            field: None,
+            retry_after_ms: None,
+            limit: None,
+        };
+        assert_eq!(Error::from_wire(&b).to_string(), "forbidden: nope");
     }
 
     #[test]

@@ -24,7 +24,11 @@ pub struct User {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserProfile {
     pub id: UserId,
-    pub phone: Phone,
+    /// The phone number, only for a viewer the owner would expect to have it: the owner, a
+    /// user the owner has among their contacts, a user sharing a conversation with the
+    /// owner, and the result of an exact-number lookup. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Phone>,
     pub display_name: String,
     pub bio: String,
     pub avatar_url: Option<String>,
@@ -35,10 +39,11 @@ pub struct UserProfile {
 }
 
 impl UserProfile {
+    /// The profile of `u` without the phone number (see [`UserProfile::phone`]).
     pub fn from_user(u: &User) -> Self {
         UserProfile {
             id: u.id,
-            phone: u.phone.clone(),
+            phone: None,
             display_name: u.display_name.clone(),
             bio: u.bio.clone(),
             avatar_url: u.avatar_url.clone(),

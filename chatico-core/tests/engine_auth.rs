@@ -506,3 +506,36 @@ fn logout_everywhere_revokes_every_session() {
     }
     block_on(h.engine.authenticate(&other.access_token)).expect("other users unaffected");
 }
+
+#[test]
+fn a_token_not_valid_yet_is_refused_until_its_nbf() {
+    let h = Harness::new();
+    let t = login(&h, PHONE);
+    let secret = test_config().auth.jwt_secret;
+    let mut claims = serde_json::to_value(claims_of(&t.access_token)).expect("json");
+    let now_s = h.clock.now_ms() / 1000;
+    // Ten minutes ahead (inside the access token's 15-minute life).
+    claims["nbf"] = serde_json::json!(now_s + 600);
+    let sign = |c: &serde_json::Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            c,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("encode")
+    };
+    let early = sign(&claims);
+    let r = block_on(h.engine.authenticate(&early));
+    assert!(
+        matches!(&r, Err(Error::Unauthorized { reason }) if reason.contains("not valid yet")),
+        "{r:?}"
+    );
+    // No leeway: one second before is still too early, the second itself is fine.
+    h.clock.advance(599_000);
+    assert!(unauthorized(block_on(h.engine.authenticate(&early))));
+    h.clock.advance(1_000);
+    block_on(h.engine.authenticate(&early)).expect("valid from its nbf on");
+    // An nbf in the past is fine.
+    claims["nbf"] = serde_json::json!(now_s - 10);
+    block_on(h.engine.authenticate(&sign(&claims))).expect("past nbf");
+}

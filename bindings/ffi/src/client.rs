@@ -508,7 +508,8 @@ impl ChatClient {
         on_rt(async move { Ok(c.update_profile(&update.into()).await?.into()) }).await
     }
 
-    /// Users matching `query` (name or phone); page with `after` = the last id seen.
+    /// Users whose name matches `query`, or the one user whose phone is exactly `query` when
+    /// it starts with `+` (a whole E.164 number); page with `after` = the last id seen.
     pub async fn list_users(
         &self,
         query: Option<String>,

@@ -121,7 +121,9 @@ pub struct LoginResult {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct UserProfile {
     pub id: String,
-    pub phone: String,
+    /// Present only where the owner would expect the viewer to have it (the owner, their
+    /// contacts, people sharing a conversation with them, an exact-number lookup).
+    pub phone: Option<String>,
     pub display_name: String,
     pub bio: String,
     pub avatar_url: Option<String>,
@@ -133,7 +135,7 @@ impl From<m::UserProfile> for UserProfile {
     fn from(p: m::UserProfile) -> Self {
         UserProfile {
             id: p.id.to_string(),
-            phone: p.phone.to_string(),
+            phone: p.phone.map(|p| p.to_string()),
             display_name: p.display_name,
             bio: p.bio,
             avatar_url: p.avatar_url,

@@ -537,7 +537,8 @@ impl ChatClient {
         }))
     }
 
-    /// Users matching `query` (name or phone; all when empty), paged by `after` (the last
+    /// Users matching `query` (a name; or a whole E.164 number starting with `+`, looked up
+    /// exactly; all when empty), paged by `after` (the last
     /// id of the previous page). Their profiles join the local view.
     #[wasm_bindgen(js_name = listUsers, unchecked_return_type = "Promise<UserProfile[]>")]
     pub fn list_users(&self, query: Option<String>, after: Option<String>, limit: Option<u32>) -> js_sys::Promise {

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use chatico_core::error::{Error, ErrorBody, Result};
+use chatico_core::error::{Error, Result};
 use chatico_core::ids::ConversationId;
 use chatico_core::model::{ConversationSummary, Member, UserProfile};
 use chatico_core::protocol::{
@@ -46,19 +46,7 @@ fn url(inner: &Inner, path: &str, query: &[(&str, String)]) -> String {
 
 /// The typed error a non-success reply carries.
 fn error_of(reply: &Reply) -> Error {
-    if let Ok(body) = serde_json::from_str::<ErrorBody>(&reply.text) {
-        return body.into();
-    }
-    match reply.status {
-        401 => Error::unauthorized("unauthorized"),
-        403 => Error::forbidden("forbidden"),
-        404 => Error::not_found("resource"),
-        409 => Error::conflict("conflict"),
-        413 => Error::too_large("request", 0),
-        429 => Error::RateLimited { retry_after_ms: 1000 },
-        s if s >= 500 => Error::unavailable(format!("server answered {s}")),
-        s => Error::invalid("request", format!("server answered {s}")),
-    }
+    Error::from_response(reply.status, reply.text.as_bytes())
 }
 
 fn decode<T: DeserializeOwned>(reply: &Reply) -> Result<T> {

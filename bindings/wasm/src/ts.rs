@@ -34,14 +34,15 @@ export interface ChaticoError extends Error {
   retry_after_ms?: number;
 }
 
-export interface ErrorBody { code: ChaticoError["code"]; message: string; field?: string; retry_after_ms?: number; }
+export interface ErrorBody { code: ChaticoError["code"]; message: string; field?: string; retry_after_ms?: number; limit?: number; }
 
 export interface User {
   id: UserId; phone: string; display_name: string; bio: string; avatar_url: string | null;
   created_at: Timestamp; last_seen_at: Timestamp | null;
 }
+/** `phone` is present only where its owner would expect the viewer to have it (see PROTOCOL.md). */
 export interface UserProfile {
-  id: UserId; phone: string; display_name: string; bio: string; avatar_url: string | null;
+  id: UserId; phone?: string; display_name: string; bio: string; avatar_url: string | null;
   last_seen_at: Timestamp | null; online: boolean;
 }
 /** Absent fields stay unchanged; `avatar_url: null` removes the picture. */

@@ -1,6 +1,6 @@
 //! Conversations: direct and group, membership, roles, archive.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, UserId};
@@ -300,7 +300,8 @@ impl Engine {
     }
 
     /// Changes a group's title and/or avatar (owner/admin). `None` leaves a field as it is;
-    /// `avatar_url: Some(None)` clears the avatar.
+    /// `avatar_url: Some(None)` clears the avatar. An avatar is `/v1/blobs/{key}` of an
+    /// avatar blob the caller uploaded (see `Engine::own_avatar`).
     pub async fn update_group(
         &self,
         actor: UserId,
@@ -313,11 +314,11 @@ impl Engine {
             Some(t) => Some(validate::name("title", &t, l.max_group_title_chars)?),
             None => None,
         };
+        let (before, _) = self.managed_group(actor, conversation).await?;
         let avatar_url = match avatar_url {
-            Some(Some(u)) => Some(Some(validate::url("avatar_url", &u, l.max_url_chars)?)),
+            Some(Some(u)) => Some(Some(self.own_avatar(actor, &u).await?)),
             other => other,
         };
-        let (before, _) = self.managed_group(actor, conversation).await?;
         if title.is_none() && avatar_url.is_none() {
             return Ok(Outcome::new(before));
         }
@@ -359,7 +360,8 @@ impl Engine {
     }
 
     /// The caller's conversations (archived or not), newest activity first, each with its
-    /// last visible message, unread count and members. `limit` is clamped.
+    /// last visible message, unread count and members. `limit` is clamped. Members in a block
+    /// with the caller (either way) show watermarks of 0.
     pub async fn list_conversations(
         &self,
         actor: UserId,
@@ -367,13 +369,27 @@ impl Engine {
         limit: u32,
     ) -> Result<Vec<ConversationSummary>> {
         let limit = page(limit, self.config.limits.max_conversation_page);
-        self.store.list_conversations(actor, archived, limit).await
+        let mut list = self.store.list_conversations(actor, archived, limit).await?;
+        let blocked: HashSet<UserId> = self.store.blocked_either_way(actor).await?.into_iter().collect();
+        if !blocked.is_empty() {
+            for m in list.iter_mut().flat_map(|s| s.members.iter_mut()) {
+                if blocked.contains(&m.user_id) {
+                    (m.delivered_seq, m.read_seq) = (0, 0);
+                }
+            }
+        }
+        Ok(list)
     }
 
-    /// A conversation and its members.
+    /// A conversation and its members. The watermarks of a member in a block with the
+    /// caller (either way) read as 0: receipts do not cross a block.
     pub async fn get_conversation(&self, actor: UserId, conversation: ConversationId) -> Result<ConversationDetails> {
         let (conversation, _) = self.membership(actor, conversation).await?;
-        let members = self.store.list_members(conversation.id).await?;
+        let mut members = self.store.list_members(conversation.id).await?;
+        let blocked: HashSet<UserId> = self.store.blocked_either_way(actor).await?.into_iter().collect();
+        for m in members.iter_mut().filter(|m| blocked.contains(&m.user_id)) {
+            (m.delivered_seq, m.read_seq) = (0, 0);
+        }
         Ok(ConversationDetails { conversation, members })
     }
 }

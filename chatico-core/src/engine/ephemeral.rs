@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, UserId};
 use crate::model::{Presence, Typing};
-use crate::sync::{EphemeralSnapshot, Event, SyncCursor, SyncPage};
+use crate::sync::{Change, ChangeKind, EphemeralSnapshot, Event, SyncCursor, SyncPage};
 
 use super::{Engine, Outcome, SyncResponse, deliver, page, validate};
 
@@ -141,10 +141,46 @@ impl Engine {
     /// The page of [`Engine::sync`] without the ephemeral snapshot: what a connection's
     /// periodic checkpoint needs (the snapshot reads every contact and co-member's
     /// presence, which a checkpoint would throw away).
+    ///
+    /// A cursor beyond the log's end (`since` above the newest committed position) is
+    /// `invalid_input` (field `since`): no server ever handed it out, and accepting it would
+    /// make every change up to it look already seen. Checked only when the page is empty (a
+    /// change after `since` proves it is not beyond the end), so a busy checkpoint pays
+    /// nothing for it.
     pub async fn sync_changes(&self, actor: UserId, since: SyncCursor, limit: u32) -> Result<SyncPage> {
         validate::seq("since", since, 0)?;
         let limit = page(limit, self.config.limits.max_sync_page);
-        self.store.sync(actor, since, limit).await
+        let mut page = self.store.sync(actor, since, limit).await?;
+        if page.changes.is_empty() && since > 0 && since > self.store.latest_pos().await? {
+            return Err(Error::invalid(
+                "since",
+                "beyond the end of the log; resume from a cursor the server gave",
+            ));
+        }
+        self.hide_blocked_receipts(actor, &mut page.changes).await?;
+        Ok(page)
+    }
+
+    /// Takes out of a sync page the `receipt` changes of users in a block with `actor`
+    /// (either way), so that sync agrees with live delivery, which never sends them.
+    /// The block list is read only when the page holds someone else's receipt. `next` is
+    /// left as the store gave it: the changes taken out are settled for this user.
+    ///
+    /// The filter is the block list *now*: a receipt made before a block is hidden from a
+    /// resume after it (the client saw it live; it now sees less, never more), and one
+    /// made during a block and replayed after an unblock carries a watermark the pair may
+    /// see again by then (receipts are absolute watermarks, not events).
+    pub(crate) async fn hide_blocked_receipts(&self, actor: UserId, changes: &mut Vec<Change>) -> Result<()> {
+        let others = |c: &Change| matches!(c.kind, ChangeKind::Receipt { user_id, .. } if user_id != actor);
+        if !changes.iter().any(others) {
+            return Ok(());
+        }
+        let blocked: HashSet<UserId> = self.store.blocked_either_way(actor).await?.into_iter().collect();
+        if blocked.is_empty() {
+            return Ok(());
+        }
+        changes.retain(|c| !matches!(c.kind, ChangeKind::Receipt { user_id, .. } if blocked.contains(&user_id)));
+        Ok(())
     }
 
     /// Presence of the caller's contacts and conversation peers, and live typing in the

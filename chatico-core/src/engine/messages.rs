@@ -184,6 +184,8 @@ impl Engine {
     }
 
     /// Moves the caller's delivered watermark to `seq` (monotonic, clamped to the last seq).
+    /// The `receipt` change reaches the members, except those in a block with the caller
+    /// (either way).
     pub async fn mark_delivered(
         &self,
         actor: UserId,
@@ -245,7 +247,14 @@ impl Engine {
         let Some(change) = change else {
             return Ok(Outcome::new(after));
         };
-        let recipients = self.member_ids(conversation).await?;
+        // Watermarks do not cross a block (either way): see `Engine::hide_blocked_receipts`.
+        let blocked = self.store.blocked_either_way(actor).await?;
+        let recipients: Vec<UserId> = self
+            .member_ids(conversation)
+            .await?
+            .into_iter()
+            .filter(|u| !blocked.contains(u))
+            .collect();
         Ok(Outcome::with(after, vec![live(&recipients, change)]))
     }
 }

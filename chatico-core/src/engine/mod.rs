@@ -9,13 +9,14 @@
 //! # Rules enforced here, for every operation
 //!
 //! - A conversation the actor is not a member of answers exactly like a missing one:
-//!   `Error::NotFound { what: "conversation" }`. Membership is checked before anything that
+//!   `Error::not_found("conversation")`. Membership is checked before anything that
 //!   could tell the two apart.
 //! - Input is validated before anything is written; an error means nothing changed (a
 //!   store failure between two writes of one operation is logged and reported).
 //! - Blocking (either direction) forbids opening or sending in a direct conversation and
-//!   inviting to a group, and hides presence, typing, last seen and profile updates both
-//!   ways. Group messages still reach every member.
+//!   inviting to a group, and hides presence, typing, last seen, profile updates and
+//!   receipts (live `receipt` changes, their replay in sync, members' watermarks, which
+//!   read as 0) both ways. Group messages still reach every member.
 //! - Roles: the owner and admins add members, remove plain members and edit the group; only
 //!   the owner removes admins and changes roles (to `admin` or `member`); ownership passes
 //!   only when the owner leaves, to the oldest admin, else the oldest member. Direct

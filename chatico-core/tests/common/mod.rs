@@ -166,7 +166,7 @@ pub fn uuid_ish() -> String {
 }
 
 pub fn not_found_conversation() -> Error {
-    Error::NotFound { what: "conversation" }
+    Error::not_found("conversation")
 }
 
 pub fn is_forbidden<T: std::fmt::Debug>(r: Result<T>) -> bool {

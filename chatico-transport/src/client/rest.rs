@@ -4,7 +4,7 @@
 //! Every path the client calls comes from [`chatico_core::protocol::paths`], the templates
 //! the gateway routes.
 
-use chatico_core::error::{Error, ErrorBody, Result};
+use chatico_core::error::{Error, Result};
 use chatico_core::ids::{ConversationId, UserId};
 use chatico_core::model::{
     BlobMeta, BlobPurpose, Conversation, ConversationSummary, HistoryDirection, HistoryQuery, Member, Message,
@@ -40,19 +40,7 @@ fn transport_error(e: reqwest::Error) -> Error {
 async fn error_of(resp: reqwest::Response) -> Error {
     let status = resp.status();
     let bytes = resp.bytes().await.unwrap_or_default();
-    if let Ok(body) = serde_json::from_slice::<ErrorBody>(&bytes) {
-        return body.into();
-    }
-    match status {
-        StatusCode::UNAUTHORIZED => Error::unauthorized("unauthorized"),
-        StatusCode::FORBIDDEN => Error::forbidden("forbidden"),
-        StatusCode::NOT_FOUND => Error::not_found("resource"),
-        StatusCode::CONFLICT => Error::conflict("conflict"),
-        StatusCode::PAYLOAD_TOO_LARGE => Error::too_large("request", 0),
-        StatusCode::TOO_MANY_REQUESTS => Error::RateLimited { retry_after_ms: 1000 },
-        s if s.is_server_error() => Error::unavailable(format!("server answered {s}")),
-        s => Error::invalid("request", format!("server answered {s}")),
-    }
+    Error::from_response(status.as_u16(), &bytes)
 }
 
 async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
@@ -288,8 +276,8 @@ impl Client {
         call(&self.inner, Method::PATCH, paths::ME, &[], Some(patch)).await
     }
 
-    /// Users, optionally matching `query` (name or phone), paged by `after` (the last id of
-    /// the previous page).
+    /// Users, optionally matching `query` (a name, or a whole E.164 number starting with `+`
+    /// looked up exactly), paged by `after` (the last id of the previous page).
     pub async fn list_users(&self, query: Option<&str>, after: Option<UserId>, limit: u32) -> Result<Vec<UserProfile>> {
         let mut q = vec![("limit", limit.to_string())];
         if let Some(s) = query {

@@ -18,19 +18,9 @@ impl From<Error> for AppError {
     }
 }
 
-/// The HTTP status of each stable error code.
+/// The HTTP status of each stable error code (core's [`ErrorCode::http_status`]).
 pub fn status_of(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
-        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Conflict => StatusCode::CONFLICT,
-        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl AppError {
@@ -74,9 +64,6 @@ impl From<JsonRejection> for AppError {
             JsonRejection::MissingJsonContentType(_) => {
                 Error::invalid("content-type", "expected Content-Type: application/json")
             }
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Error::too_large("request body", 0)
-            }
             other => Error::invalid("body", other.body_text()),
         })
     }
@@ -95,10 +82,27 @@ impl From<QueryRejection> for AppError {
 }
 
 /// `Json<T>` whose rejections are [`AppError`]s (so malformed bodies answer the documented
-/// `invalid_input` body instead of axum's plain text).
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
-#[from_request(via(axum::Json), rejection(AppError))]
+/// `invalid_input` body instead of axum's plain text, and a body over
+/// [`super::GatewayConfig::max_body_bytes`] `too_large` with that limit).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<std::sync::Arc<super::Shared>> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        gw: &std::sync::Arc<super::Shared>,
+    ) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, gw).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(AppError(
+                Error::too_large("request body", gw.config.max_body_bytes as u64),
+            )),
+            Err(r) => Err(r.into()),
+        }
+    }
+}
 
 impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
@@ -122,6 +126,9 @@ mod tests {
 
     #[test]
     fn every_code_has_a_distinct_documented_status() {
+        for c in ErrorCode::ALL {
+            assert_eq!(status_of(c).as_u16(), c.http_status());
+        }
         let all = [
             (ErrorCode::NotFound, 404),
             (ErrorCode::Forbidden, 403),

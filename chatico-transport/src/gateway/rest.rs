@@ -301,7 +301,8 @@ async fn update_me(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct UserQuery {
-    /// Part of a display name, or the start of a phone number.
+    /// Part of a display name; or, starting with `+`, a whole E.164 phone number, looked up
+    /// exactly (never by prefix).
     q: Option<String>,
     /// The last user id of the previous page.
     #[param(value_type = Option<String>, format = Uuid)]
@@ -310,9 +311,11 @@ pub(crate) struct UserQuery {
     limit: Option<u32>,
 }
 
-/// Lists or searches users (ordered by id; page with `after`).
+/// Lists or searches users (ordered by id; page with `after`). A profile carries `phone` only
+/// for the caller themself, users who have the caller as a contact, users sharing a
+/// conversation with the caller, and the result of an exact-number lookup (`q=+<E.164>`).
 #[utoipa::path(get, path = "/v1/users", tag = "users", security(("bearer" = [])), params(UserQuery),
-    responses((status = 200, description = "Profiles", body = Vec<UserProfile>),
+    responses((status = 200, description = "Profiles (`phone` only where the caller may see it)", body = Vec<UserProfile>),
         (status = 400, description = "`invalid_input` (q, after, limit)", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody)))]
 async fn list_users(

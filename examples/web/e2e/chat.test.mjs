@@ -137,8 +137,14 @@ test("both log in with a console OTP, set their profiles and find each other", a
   await login(bob.page, BOB, "Bob");
   await bob.page.getByTestId("panel-back").click();
   await bob.page.getByTestId("open-people").click();
-  await bob.page.getByTestId("people-search").fill("Ali");
+  // Finding someone by their whole number (an exact lookup; numbers are never matched by
+  // prefix), then by name.
+  await bob.page.getByTestId("people-search").fill(ALICE);
   const person = bob.page.locator('[data-testid="person"][data-name="Alice"]');
+  await person.waitFor();
+  await bob.page.getByTestId("people-search").fill(ALICE.slice(0, -2));
+  await person.waitFor({ state: "detached" });
+  await bob.page.getByTestId("people-search").fill("Ali");
   await person.waitFor();
   await until(() => person.getByTestId("avatar-img").evaluate(loaded), "Alice's picture loaded in Bob's page");
   await person.getByTestId("toggle-contact").click();

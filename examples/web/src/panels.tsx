@@ -150,7 +150,7 @@ export function PeoplePanel(props: { onClose: () => void; onOpen: (conversationI
                   {contact ? <span class="tag">contact</span> : null}
                   {isBlocked ? <span class="tag danger">blocked</span> : null}
                 </div>
-                <div class="muted small">{isBlocked ? u.phone : online ? "online" : u.bio || lastSeen(presence?.last_seen_at ?? u.last_seen_at)}</div>
+                <div class="muted small">{isBlocked ? (u.phone ?? "") : online ? "online" : u.bio || lastSeen(presence?.last_seen_at ?? u.last_seen_at)}</div>
               </div>
               <div class="person-actions">
                 <button class="primary small" disabled={isBlocked} data-testid="message-user" onClick={() => act(async () => props.onOpen((await client.openDirect(u.id)).id))}>
