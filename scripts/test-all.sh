@@ -43,5 +43,8 @@ cargo test --workspace --all-features
 step "FFI bindings: generate Swift, Kotlin, Python; Python tests against chatico-server"
 bash bindings/ffi/test-python.sh
 
+step "FFI bindings: generated Kotlin compiled (kotlinc) and run on the JVM against chatico-server"
+bash bindings/ffi/test-kotlin.sh
+
 step "browser end-to-end: the web demo on the WASM SDK in headless Chromium"
 bash scripts/e2e-web.sh

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::ids::{ConversationId, Phone, SessionId, Timestamp, UserId};
 use crate::model::{
     BlobMeta, Content, Conversation, ConversationKind, ConversationSummary, HistoryDirection, HistoryQuery, Member,
-    MemberInfo, Message, NewMessage, ProfilePatch, Role, Session, User,
+    MemberInfo, Message, NewMessage, ProfilePatch, Role, Session, User, direct_pair,
 };
 use crate::ports::{NewConversation, Store};
 use crate::sync::{Change, ChangeKind, SyncCursor, SyncPage};
@@ -60,10 +60,6 @@ struct Recorded {
     conversation_id: Option<ConversationId>,
     target: Option<UserId>,
     kind: ChangeKind,
-}
-
-fn direct_key(a: UserId, b: UserId) -> (UserId, UserId) {
-    if a <= b { (a, b) } else { (b, a) }
 }
 
 impl MemoryStore {
@@ -409,7 +405,7 @@ impl Store for MemoryStore {
                     "a direct conversation has exactly two members",
                 ));
             };
-            let key = direct_key(*a, *b);
+            let key = direct_pair(*a, *b);
             if let Some(id) = g.directs.get(&key) {
                 let existing = g
                     .conversations
@@ -482,7 +478,7 @@ impl Store for MemoryStore {
     async fn find_direct(&self, a: UserId, b: UserId) -> Result<Option<Conversation>> {
         let g = self.lock()?;
         Ok(g.directs
-            .get(&direct_key(a, b))
+            .get(&direct_pair(a, b))
             .and_then(|id| g.conversations.get(id))
             .cloned())
     }
@@ -810,13 +806,7 @@ impl Store for MemoryStore {
             .last_seq;
         let m = g.member_mut(conversation, user)?;
         let before = (m.delivered_seq, m.read_seq);
-        if let Some(r) = read {
-            m.read_seq = m.read_seq.max(r.min(last_seq));
-        }
-        if let Some(d) = delivered {
-            m.delivered_seq = m.delivered_seq.max(d.min(last_seq));
-        }
-        m.delivered_seq = m.delivered_seq.max(m.read_seq);
+        (m.delivered_seq, m.read_seq) = m.merged_receipts(delivered, read, last_seq);
         let m = m.clone();
         let change = ((m.delivered_seq, m.read_seq) != before).then(|| {
             g.record(

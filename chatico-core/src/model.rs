@@ -82,6 +82,12 @@ pub mod double_option {
     }
 }
 
+/// The two members of a direct conversation in one order (the lower id first): the key a
+/// store finds a direct conversation by, whoever of the two asks.
+pub fn direct_pair(a: UserId, b: UserId) -> (UserId, UserId) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
 /// Direct (exactly two members, one per pair of users) or group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -152,6 +158,18 @@ pub struct Member {
     /// The conversation's `last_seq` when this member joined: history before it is not
     /// visible to them.
     pub joined_seq: i64,
+}
+
+impl Member {
+    /// The receipt rule: each watermark becomes `max(old, min(given, last_seq))` (monotonic,
+    /// clamped to the conversation's newest message), and delivered is at least read.
+    /// Returns the new `(delivered_seq, read_seq)`.
+    pub fn merged_receipts(&self, delivered: Option<i64>, read: Option<i64>, last_seq: i64) -> (i64, i64) {
+        let clamp = |v: Option<i64>, old: i64| v.map_or(old, |v| old.max(v.min(last_seq)));
+        let read = clamp(read, self.read_seq);
+        let delivered = clamp(delivered, self.delivered_seq).max(read);
+        (delivered, read)
+    }
 }
 
 /// A message body.

@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ConversationId, Timestamp, UserId};
+use crate::ids::{ConversationId, SessionId, Timestamp, UserId};
 use crate::model::{Conversation, Message, Presence, Role, Typing, UserProfile};
 
 /// A sync position (store-wide, commit-ordered). `0` is "before everything".
@@ -155,12 +155,38 @@ pub struct Delivery {
     pub event: Event,
 }
 
+/// An instruction to every gateway node, fanned out beside the deliveries through the same
+/// backplane. Never sent to a client: a node acts on it for its own connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "control", rename_all = "snake_case")]
+pub enum Control {
+    /// These sessions of `user_id` were revoked (logout, refresh-token reuse): every node
+    /// closes the connections they opened with 4001.
+    SessionsRevoked { user_id: UserId, sessions: Vec<SessionId> },
+    /// Every session of `user_id` was revoked (logout everywhere): every node closes all of
+    /// the user's connections with 4001.
+    UserRevoked { user_id: UserId },
+}
+
+/// What a backplane carries between nodes: a delivery for clients, or a control for nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fanout", content = "body", rename_all = "snake_case")]
+// Nearly every fanout is a delivery: boxing it would cost an allocation per delivery to
+// shrink the rare control.
+#[allow(clippy::large_enum_variant)]
+pub enum Fanout {
+    Delivery(Delivery),
+    Control(Control),
+}
+
 /// The result of an engine operation: its value, plus the events to fan out *after* the
-/// caller has acknowledged the operation (persist, then acknowledge, then fan out).
+/// caller has acknowledged the operation (persist, then acknowledge, then fan out), and the
+/// controls every gateway node must act on (a revoked session's sockets are closed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome<T> {
     pub value: T,
     pub deliveries: Vec<Delivery>,
+    pub controls: Vec<Control>,
 }
 
 impl<T> Outcome<T> {
@@ -168,15 +194,29 @@ impl<T> Outcome<T> {
         Outcome {
             value,
             deliveries: Vec::new(),
+            controls: Vec::new(),
         }
     }
     pub fn with(value: T, deliveries: Vec<Delivery>) -> Self {
-        Outcome { value, deliveries }
+        Outcome {
+            value,
+            deliveries,
+            controls: Vec::new(),
+        }
+    }
+    /// A value with controls and no deliveries.
+    pub fn controlled(value: T, controls: Vec<Control>) -> Self {
+        Outcome {
+            value,
+            deliveries: Vec::new(),
+            controls,
+        }
     }
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
         Outcome {
             value: f(self.value),
             deliveries: self.deliveries,
+            controls: self.controls,
         }
     }
 }

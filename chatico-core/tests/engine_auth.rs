@@ -9,6 +9,7 @@ use chatico_core::Error;
 use chatico_core::auth::{Claims, TokenService, TokenType};
 use chatico_core::engine::AuthTokens;
 use chatico_core::ports::Clock as _;
+use chatico_core::sync::Control;
 use common::*;
 use futures::future::join_all;
 
@@ -415,7 +416,7 @@ fn access_tokens_expire_and_refresh_restores_access() {
     let t = login(&h, PHONE);
     h.clock.advance(15 * 60_000);
     assert!(unauthorized(block_on(h.engine.authenticate(&t.access_token))));
-    let t2 = block_on(h.engine.refresh(&t.refresh_token)).expect("refresh");
+    let t2 = block_on(h.engine.refresh(&t.refresh_token)).value.expect("refresh");
     block_on(h.engine.authenticate(&t2.access_token)).expect("new access token");
 }
 
@@ -424,7 +425,7 @@ fn access_and_refresh_tokens_cannot_be_swapped() {
     let h = Harness::new();
     let t = login(&h, PHONE);
     assert!(unauthorized(block_on(h.engine.authenticate(&t.refresh_token))));
-    assert!(unauthorized(block_on(h.engine.refresh(&t.access_token))));
+    assert!(unauthorized(block_on(h.engine.refresh(&t.access_token)).value));
 }
 
 #[test]
@@ -437,7 +438,9 @@ fn refresh_rotates_and_reuse_revokes_the_session() {
         .expect("session");
     assert_eq!(session.expires_at, T0 + 30 * 86_400_000);
     h.clock.advance(1000);
-    let t2 = block_on(h.engine.refresh(&t1.refresh_token)).expect("rotate");
+    let rotated = block_on(h.engine.refresh(&t1.refresh_token));
+    assert!(rotated.controls.is_empty(), "a rotation revokes nothing");
+    let t2 = rotated.value.expect("rotate");
     assert_ne!(t2.refresh_token, t1.refresh_token);
     block_on(h.engine.authenticate(&t2.access_token)).expect("new access works");
     // The session keeps only a hash of the current secret.
@@ -451,9 +454,18 @@ fn refresh_rotates_and_reuse_revokes_the_session() {
     // Rotation starts the session's lifetime again.
     assert_eq!(session.expires_at, T0 + 1000 + 30 * 86_400_000);
     assert_eq!(session.device.as_deref(), Some("test device"));
-    // The old refresh token again: reuse. The whole session dies.
-    assert!(unauthorized(block_on(h.engine.refresh(&t1.refresh_token))));
-    assert!(unauthorized(block_on(h.engine.refresh(&t2.refresh_token))));
+    // The old refresh token again: reuse. The whole session dies, and the outcome tells
+    // every gateway node to close the session's sockets.
+    let reuse = block_on(h.engine.refresh(&t1.refresh_token));
+    assert_eq!(
+        reuse.controls,
+        vec![Control::SessionsRevoked {
+            user_id: claims_of(&t1.refresh_token).sub,
+            sessions: vec![sid]
+        }]
+    );
+    assert!(unauthorized(reuse.value));
+    assert!(unauthorized(block_on(h.engine.refresh(&t2.refresh_token)).value));
     assert!(unauthorized(block_on(h.engine.authenticate(&t2.access_token))));
 }
 
@@ -461,10 +473,15 @@ fn refresh_rotates_and_reuse_revokes_the_session() {
 fn two_refreshes_racing_with_one_token_revoke_the_session() {
     let h = Harness::new();
     let t = login(&h, PHONE);
-    let results = block_on(join_all([
+    let outcomes = block_on(join_all([
         h.engine.refresh(&t.refresh_token),
         h.engine.refresh(&t.refresh_token),
     ]));
+    // The loser revoked the session, and says so to every node.
+    let revoking: Vec<_> = outcomes.iter().filter(|o| !o.controls.is_empty()).collect();
+    assert_eq!(revoking.len(), 1, "{outcomes:?}");
+    assert!(revoking[0].value.is_err());
+    let results: Vec<_> = outcomes.into_iter().map(|o| o.value).collect();
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
     let winner = results.into_iter().find_map(|r| r.ok()).expect("one winner");
     assert!(unauthorized(block_on(h.engine.authenticate(&winner.access_token))));
@@ -474,8 +491,20 @@ fn two_refreshes_racing_with_one_token_revoke_the_session() {
 fn sessions_end_after_the_refresh_ttl() {
     let h = Harness::new();
     let t = login(&h, PHONE);
+    let ctx = block_on(h.engine.authenticate(&t.access_token)).expect("auth");
+    let other_user = chatico_core::ids::UserId(uuid::Uuid::nil());
+    assert_eq!(
+        block_on(h.engine.dead_sessions(&[(other_user, ctx.session_id)])).expect("check"),
+        vec![ctx.session_id],
+        "a session checked for another user is not live"
+    );
     h.clock.advance(30 * 86_400_000);
-    assert!(unauthorized(block_on(h.engine.refresh(&t.refresh_token))));
+    assert_eq!(
+        block_on(h.engine.dead_sessions(&[(ctx.user_id, ctx.session_id)])).expect("check"),
+        vec![ctx.session_id],
+        "an expired session is not live"
+    );
+    assert!(unauthorized(block_on(h.engine.refresh(&t.refresh_token)).value));
 }
 
 #[test]
@@ -485,9 +514,25 @@ fn logout_revokes_the_session_only() {
     h.clock.advance(31_000);
     let b = login(&h, PHONE);
     let ctx = block_on(h.engine.authenticate(&a.access_token)).expect("auth");
-    block_on(h.engine.logout(&ctx)).expect("logout");
+    let out = block_on(h.engine.logout(&ctx)).expect("logout");
+    assert_eq!(
+        out.controls,
+        vec![Control::SessionsRevoked {
+            user_id: ctx.user_id,
+            sessions: vec![ctx.session_id]
+        }]
+    );
+    assert_eq!(
+        block_on(h.engine.dead_sessions(&[(ctx.user_id, ctx.session_id)])).expect("check"),
+        vec![ctx.session_id]
+    );
+    let ctx_b = block_on(h.engine.authenticate(&b.access_token)).expect("auth b");
+    assert_eq!(
+        block_on(h.engine.dead_sessions(&[(ctx_b.user_id, ctx_b.session_id)])).expect("check"),
+        vec![]
+    );
     assert!(unauthorized(block_on(h.engine.authenticate(&a.access_token))));
-    assert!(unauthorized(block_on(h.engine.refresh(&a.refresh_token))));
+    assert!(unauthorized(block_on(h.engine.refresh(&a.refresh_token)).value));
     block_on(h.engine.authenticate(&b.access_token)).expect("the other device stays in");
 }
 
@@ -499,10 +544,12 @@ fn logout_everywhere_revokes_every_session() {
     let b = login(&h, PHONE);
     let other = login(&h, "+15551230099");
     let ctx = block_on(h.engine.authenticate(&a.access_token)).expect("auth");
-    assert_eq!(block_on(h.engine.logout_everywhere(&ctx)).expect("logout"), 2);
+    let out = block_on(h.engine.logout_everywhere(&ctx)).expect("logout");
+    assert_eq!(out.value, 2);
+    assert_eq!(out.controls, vec![Control::UserRevoked { user_id: ctx.user_id }]);
     for t in [&a, &b] {
         assert!(unauthorized(block_on(h.engine.authenticate(&t.access_token))));
-        assert!(unauthorized(block_on(h.engine.refresh(&t.refresh_token))));
+        assert!(unauthorized(block_on(h.engine.refresh(&t.refresh_token)).value));
     }
     block_on(h.engine.authenticate(&other.access_token)).expect("other users unaffected");
 }

@@ -1,23 +1,25 @@
-//! What both SQL backends share: column encodings (roles, kinds, content JSON, change
-//! payloads), row decoding through [`RowExt`], and the planning step of a group-commit batch.
+//! What both SQL backends share below the statements: column encodings (roles, kinds,
+//! content JSON, change payloads), row decoding through [`RowExt`] (rows, conversation-list
+//! summaries, sync pages), and the planning step of a group-commit batch.
 
 use std::collections::HashMap;
 
 use chatico_core::ids::{ConversationId, MessageId, Phone, SessionId, UserId};
 use chatico_core::model::{
-    BlobMeta, BlobPurpose, Content, Conversation, ConversationKind, Member, MemberInfo, Message, NewMessage, Role,
-    Session, User,
+    BlobMeta, BlobPurpose, Content, Conversation, ConversationKind, ConversationSummary, Member, MemberInfo, Message,
+    NewMessage, Role, Session, User,
 };
-use chatico_core::sync::{Change, ChangeKind};
+use chatico_core::sync::{Change, ChangeKind, SyncCursor, SyncPage};
 use chatico_core::{Error, Result};
 use serde::Deserialize;
+use sqlx::{ColumnIndex, Decode, Type};
 
 use crate::writer::InsertResult;
 use uuid::Uuid;
 
 /// Typed column access that hides how each backend stores ids (SQLite: UUID text;
 /// Postgres: `uuid`). Decode failures are [`Error::Internal`]: the schema is ours.
-pub(crate) trait RowExt {
+pub(crate) trait RowExt: sqlx::Row {
     fn uuid(&self, col: &str) -> Result<Uuid>;
     fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>>;
     fn int(&self, col: &str) -> Result<i64>;
@@ -25,6 +27,43 @@ pub(crate) trait RowExt {
     fn text(&self, col: &str) -> Result<String>;
     fn opt_text(&self, col: &str) -> Result<Option<String>>;
     fn boolean(&self, col: &str) -> Result<bool>;
+}
+
+/// How a backend's rows hold an id column (the one column type the backends store
+/// differently).
+pub(crate) trait IdColumn: sqlx::Row {
+    fn id_column(&self, col: &str) -> Result<Option<Uuid>>;
+}
+
+impl<R> RowExt for R
+where
+    R: IdColumn,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn uuid(&self, col: &str) -> Result<Uuid> {
+        self.id_column(col)?.ok_or_else(|| decode_err(col, "unexpected NULL"))
+    }
+    fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>> {
+        self.id_column(col)
+    }
+    fn int(&self, col: &str) -> Result<i64> {
+        self.try_get(col).map_err(|e| decode_err(col, e))
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
+        self.try_get(col).map_err(|e| decode_err(col, e))
+    }
+    fn text(&self, col: &str) -> Result<String> {
+        self.try_get(col).map_err(|e| decode_err(col, e))
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>> {
+        self.try_get(col).map_err(|e| decode_err(col, e))
+    }
+    fn boolean(&self, col: &str) -> Result<bool> {
+        self.try_get(col).map_err(|e| decode_err(col, e))
+    }
 }
 
 pub(crate) fn decode_err(col: &str, e: impl std::fmt::Display) -> Error {
@@ -227,6 +266,37 @@ impl NewChange {
             kind: self.kind,
         }
     }
+
+    /// The columns to write.
+    pub fn row(&self) -> ChangeRow<'_> {
+        ChangeRow {
+            conversation_id: self.conversation_id.map(|c| c.0),
+            target_user: self.target_user.map(|u| u.0),
+            msg_seq: self.msg_seq,
+            payload: self.payload.as_deref(),
+        }
+    }
+}
+
+/// The columns of a change-log row, as a backend appends it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChangeRow<'a> {
+    pub conversation_id: Option<Uuid>,
+    pub target_user: Option<Uuid>,
+    pub msg_seq: Option<i64>,
+    pub payload: Option<&'a str>,
+}
+
+impl ChangeRow<'_> {
+    /// A new message's change: a reference to it (no payload).
+    pub fn message(m: &Message) -> Self {
+        ChangeRow {
+            conversation_id: Some(m.conversation_id.0),
+            target_user: None,
+            msg_seq: Some(m.seq),
+            payload: None,
+        }
+    }
 }
 
 fn payload(kind: &ChangeKind) -> Result<String> {
@@ -285,9 +355,52 @@ pub(crate) fn members_from_json(json: &str) -> Result<Vec<MemberInfo>> {
         .collect()
 }
 
-/// Orders a direct pair as stored in `direct_pairs`.
-pub(crate) fn ordered_pair(a: UserId, b: UserId) -> (UserId, UserId) {
-    if a <= b { (a, b) } else { (b, a) }
+/// Decodes a row of the conversation list: the conversation, the caller's membership
+/// (`me_*`), the newest message visible to them (`m_*`, NULL if none) and the members
+/// (`members_json`).
+pub(crate) fn summary_from_row(r: &impl RowExt) -> Result<ConversationSummary> {
+    let conversation = conversation_from_row(r)?;
+    let me = member_from_row(r, "me_")?;
+    let last_message = match r.opt_int("m_seq")? {
+        Some(_) => Some(message_from_row(r, "m_")?),
+        None => None,
+    };
+    let members = members_from_json(&r.text("members_json")?)?;
+    Ok(ConversationSummary {
+        unread: (conversation.last_seq - me.read_seq).max(0),
+        conversation,
+        me,
+        last_message,
+        members,
+    })
+}
+
+/// Builds a page from the sync statement's rows (`latest` on every row; an empty page is
+/// one row whose `pos` is NULL). Not limited: the cursor moves to the newest pos read in the
+/// same statement, since every change the user may see up to it was returned.
+pub(crate) fn sync_page(rows: &[impl RowExt], since: SyncCursor, limit: u32) -> Result<SyncPage> {
+    let latest = match rows.first() {
+        Some(r) => r.int("latest")?,
+        None => since,
+    };
+    let mut changes = Vec::with_capacity(rows.len().min(limit as usize));
+    let mut limited = false;
+    for r in rows {
+        if r.opt_int("pos")?.is_none() {
+            continue;
+        }
+        if changes.len() == limit as usize {
+            limited = true;
+            break;
+        }
+        changes.push(change_from_row(r)?);
+    }
+    let next = if limited {
+        changes.last().map_or(since, |c| c.pos)
+    } else {
+        since.max(latest)
+    };
+    Ok(SyncPage { changes, next, limited })
 }
 
 // ---- group-commit planning ---------------------------------------------------------------
@@ -299,10 +412,6 @@ pub(crate) struct BatchPlan {
     pub outcomes: Vec<Planned>,
     /// New messages in insertion order, seqs assigned.
     pub new_messages: Vec<Message>,
-    /// Per conversation touched, its new `last_seq`.
-    pub last_seqs: Vec<(ConversationId, i64)>,
-    /// Per (conversation, sender) with new messages, the highest new seq (for watermarks).
-    pub sender_marks: Vec<(ConversationId, UserId, i64)>,
 }
 
 pub(crate) enum Planned {
@@ -323,7 +432,6 @@ pub(crate) fn plan_batch(
 ) -> BatchPlan {
     let mut next: HashMap<ConversationId, i64> = HashMap::new();
     let mut in_batch: HashMap<(UserId, &str), usize> = HashMap::new();
-    let mut marks: HashMap<(ConversationId, UserId), i64> = HashMap::new();
     let mut outcomes = Vec::with_capacity(requests.len());
     let mut new_messages = Vec::with_capacity(requests.len());
     for req in requests {
@@ -355,29 +463,16 @@ pub(crate) fn plan_batch(
             deleted_at: None,
         });
         in_batch.insert((req.sender_id, req.client_msg_id.as_str()), idx);
-        let mark = marks.entry((req.conversation_id, req.sender_id)).or_insert(0);
-        *mark = (*mark).max(*seq);
         outcomes.push(Planned::New(idx, true));
     }
-    let mut last_seqs: Vec<_> = next.into_iter().collect();
-    last_seqs.sort_by_key(|(c, _)| *c);
-    let mut sender_marks: Vec<_> = marks.into_iter().map(|((c, u), s)| (c, u, s)).collect();
-    sender_marks.sort_by_key(|(c, u, _)| (*c, *u));
-    BatchPlan {
-        outcomes,
-        new_messages,
-        last_seqs,
-        sender_marks,
-    }
+    BatchPlan { outcomes, new_messages }
 }
 
 impl BatchPlan {
     /// The per-request results once the batch has committed; `positions[i]` is the pos of
     /// `new_messages[i]`'s change.
     pub fn into_results(self, positions: &[i64]) -> Vec<InsertResult> {
-        let BatchPlan {
-            outcomes, new_messages, ..
-        } = self;
+        let BatchPlan { outcomes, new_messages } = self;
         outcomes
             .into_iter()
             .map(|o| match o {
@@ -404,21 +499,6 @@ impl BatchPlan {
     }
 }
 
-/// Clamps and merges receipt watermarks: each becomes `max(old, min(given, last_seq))`, and
-/// delivered is at least read. Returns the new `(delivered, read)`.
-pub(crate) fn merge_receipts(
-    old_delivered: i64,
-    old_read: i64,
-    delivered: Option<i64>,
-    read: Option<i64>,
-    last_seq: i64,
-) -> (i64, i64) {
-    let clamp = |v: Option<i64>, old: i64| v.map_or(old, |v| old.max(v.min(last_seq)));
-    let read = clamp(read, old_read);
-    let delivered = clamp(delivered, old_delivered).max(read);
-    (delivered, read)
-}
-
 #[cfg(test)]
 mod tests {
     use chatico_core::model::{Content, MediaRef, SystemNotice};
@@ -443,9 +523,9 @@ mod tests {
         }
         let in_query = format!("substr(m.content, 1, 16) = '{MEDIA_CONTENT_PREFIX}'");
         #[cfg(feature = "sqlite")]
-        assert!(crate::sqlite::queries::BLOB_SHARED_WITH.contains(&in_query));
+        assert!(crate::sqlite::queries::SQL.blob_shared_with.contains(&in_query));
         #[cfg(feature = "postgres")]
-        assert!(crate::postgres::queries::BLOB_SHARED_WITH.contains(&in_query));
+        assert!(crate::postgres::queries::SQL.blob_shared_with.contains(&in_query));
         let _ = in_query;
         let media = Content::Media(MediaRef {
             blob_key: "k".into(),

@@ -14,6 +14,7 @@
 pub mod blob;
 mod codec;
 mod db_error;
+mod sql;
 mod writer;
 
 #[cfg(feature = "sqlite")]

@@ -33,14 +33,14 @@ mod sqlite {
             .await
             .expect("open");
         for (name, sql, params) in [
-            ("list_conversations", q::LIST_CONVERSATIONS, 3),
+            ("list_conversations", q::SQL.list_conversations, 3),
             ("history before", q::HISTORY_BEFORE, 4),
-            ("history after", q::HISTORY_AFTER, 4),
-            ("sync", q::SYNC, 3),
+            ("history after", q::SQL.history_after, 4),
+            ("sync", q::SQL.sync, 3),
             ("batch read", q::BATCH_READ, 2),
             ("get by client id", q::GET_MESSAGE_BY_CLIENT_ID, 2),
-            ("latest pos", q::LATEST_POS, 0),
-            ("blob shared with", q::BLOB_SHARED_WITH, 2),
+            ("latest pos", q::SQL.latest_pos, 0),
+            ("blob shared with", q::SQL.blob_shared_with, 2),
         ] {
             let plan = plan(&store, sql, params).await;
             eprintln!("{name}:\n  {}", plan.join("\n  "));
@@ -57,7 +57,7 @@ mod sqlite {
         }
         // Blob reads must seek the partial blob-key index, not walk the messages of every
         // conversation of the user (which the check above would let pass).
-        let plan = plan(&store, q::BLOB_SHARED_WITH, 2).await;
+        let plan = plan(&store, q::SQL.blob_shared_with, 2).await;
         assert!(
             plan.iter().any(|s| s.contains("USING INDEX messages_blob_key")),
             "blob shared with: {plan:#?}"
@@ -87,7 +87,7 @@ mod postgres {
         let cases: Vec<(&str, &str, Vec<&str>)> = vec![
             (
                 "list_conversations",
-                q::LIST_CONVERSATIONS,
+                q::SQL.list_conversations,
                 vec!["uuid", "bool", "int8"],
             ),
             (
@@ -95,11 +95,15 @@ mod postgres {
                 q::HISTORY_BEFORE,
                 vec!["uuid", "uuid", "int8", "int8"],
             ),
-            ("history after", q::HISTORY_AFTER, vec!["uuid", "uuid", "int8", "int8"]),
-            ("sync", q::SYNC, vec!["uuid", "int8", "int8"]),
+            (
+                "history after",
+                q::SQL.history_after,
+                vec!["uuid", "uuid", "int8", "int8"],
+            ),
+            ("sync", q::SQL.sync, vec!["uuid", "int8", "int8"]),
             ("batch read", q::BATCH_READ, vec!["uuids", "uuids", "texts"]),
             ("get by client id", q::GET_MESSAGE_BY_CLIENT_ID, vec!["uuid", "text"]),
-            ("blob shared with", q::BLOB_SHARED_WITH, vec!["text", "uuid"]),
+            ("blob shared with", q::SQL.blob_shared_with, vec!["text", "uuid"]),
         ];
         for (name, sql, params) in cases {
             let text = format!("EXPLAIN {sql}");
@@ -128,7 +132,7 @@ mod postgres {
                     "{name} does a full scan: {step}\nplan: {plan:#?}"
                 );
             }
-            if sql == q::BLOB_SHARED_WITH {
+            if sql == q::SQL.blob_shared_with {
                 // The partial blob-key index, not the messages of every conversation.
                 assert!(
                     plan.iter().any(|s| s.contains("messages_blob_key")),

@@ -108,3 +108,27 @@ async fn newer_schema_is_refused() {
     assert!(text.contains("newer than this binary"), "{text}");
     assert!(text.contains(&path.display().to_string()), "{text}");
 }
+
+/// Memory does not grow with the database: every connection's page cache is bounded by
+/// `cache_kib` (8 MiB by default; it was 64 MiB per connection) and memory-mapped I/O is off.
+#[tokio::test]
+async fn page_cache_is_bounded_per_connection() {
+    async fn pragma(store: &SqliteStore, name: &str) -> i64 {
+        sqlx::query_scalar(&format!("PRAGMA {name}"))
+            .fetch_one(store.read_pool())
+            .await
+            .expect("pragma")
+    }
+    let dir = TempDir::new().expect("tempdir");
+    let store = open(&dir).await;
+    assert_eq!(pragma(&store, "cache_size").await, -8 * 1024, "KiB, negative");
+    assert_eq!(pragma(&store, "mmap_size").await, 0);
+    let config = SqliteConfig {
+        cache_kib: 1024,
+        ..SqliteConfig::default()
+    };
+    let small = SqliteStore::open(dir.path().join("small.db"), config)
+        .await
+        .expect("open");
+    assert_eq!(pragma(&small, "cache_size").await, -1024);
+}

@@ -1,13 +1,14 @@
-//! Backplanes: fan-out of [`Delivery`]s between gateway nodes.
+//! Backplanes: fan-out of [`Fanout`]s (deliveries and controls) between gateway nodes.
 //!
-//! The gateway publishes every delivery through a [`Backplane`] and each node subscribes once
-//! and routes what it receives to its local connections. [`InProcessBackplane`] serves a
+//! The gateway publishes every delivery and control through a [`Backplane`] and each node
+//! subscribes once and routes what it receives to its local connections (a control such as
+//! "these sessions were revoked" closes the matching connections). [`InProcessBackplane`] serves a
 //! single node; a Redis or NATS backplane implements the same port and plugs in unchanged.
 
 use async_trait::async_trait;
 use chatico_core::Result;
 use chatico_core::ports::{Backplane, EventStream};
-use chatico_core::sync::Delivery;
+use chatico_core::sync::Fanout;
 use futures::StreamExt;
 use tokio::sync::broadcast;
 
@@ -18,7 +19,7 @@ use tokio::sync::broadcast;
 /// backplane.
 #[derive(Debug, Clone)]
 pub struct InProcessBackplane {
-    tx: broadcast::Sender<Delivery>,
+    tx: broadcast::Sender<Fanout>,
 }
 
 impl InProcessBackplane {
@@ -37,9 +38,9 @@ impl Default for InProcessBackplane {
 
 #[async_trait]
 impl Backplane for InProcessBackplane {
-    async fn publish(&self, delivery: Delivery) -> Result<()> {
+    async fn publish(&self, msg: Fanout) -> Result<()> {
         // No subscriber is not an error: nobody is connected to this node.
-        let _ = self.tx.send(delivery);
+        let _ = self.tx.send(msg);
         Ok(())
     }
 
@@ -65,17 +66,17 @@ mod tests {
     use super::*;
     use chatico_core::ids::UserId;
     use chatico_core::model::Presence;
-    use chatico_core::sync::Event;
+    use chatico_core::sync::{Delivery, Event};
 
-    fn delivery(n: i64) -> Delivery {
-        Delivery {
+    fn delivery(n: i64) -> Fanout {
+        Fanout::Delivery(Delivery {
             recipients: vec![UserId(uuid::Uuid::nil())],
             event: Event::Presence(Presence {
                 user_id: UserId(uuid::Uuid::nil()),
                 online: true,
                 last_seen_at: Some(n),
             }),
-        }
+        })
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! [`ChatClient`] and the listener plumbing.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chatico_core::ids::{ConversationId, UserId};
 use chatico_core::model::Content;
@@ -28,14 +28,14 @@ pub trait ConnectionListener: Send + Sync {
 /// A running subscription. `cancel()` — or dropping the handle — stops it.
 #[derive(uniffi::Object)]
 pub struct TaskHandle {
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    // Kept after `cancel()`: an aborted task ends only when the callback it may be running
+    // returns, and `is_finished` must not say so before.
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl TaskHandle {
     fn new(task: tokio::task::JoinHandle<()>) -> Arc<Self> {
-        Arc::new(TaskHandle {
-            task: Mutex::new(Some(task)),
-        })
+        Arc::new(TaskHandle { task })
     }
 }
 
@@ -44,17 +44,11 @@ impl TaskHandle {
     /// Stops the subscription; no callback runs after this returns... except one already
     /// running on another thread.
     pub fn cancel(&self) {
-        if let Some(t) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            t.abort();
-        }
+        self.task.abort();
     }
 
     pub fn is_finished(&self) -> bool {
-        self.task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_none_or(|t| t.is_finished())
+        self.task.is_finished()
     }
 }
 
@@ -573,4 +567,47 @@ impl ChatClient {
 fn sdk_now() -> i64 {
     use chatico_core::ports::Clock;
     chatico_core::ports::SystemClock.now_ms()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    /// A subscription cancelled while its callback runs is not finished until the callback
+    /// returns, and calls nothing after that. (It said "finished" at once, so an app or a test
+    /// that waited for it could still receive the event being delivered.)
+    #[test]
+    fn cancel_is_finished_only_after_the_running_callback_returns() {
+        let (item_tx, mut item_rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+        let (entered_tx, entered_rx) = mpsc::channel::<()>();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let handle = TaskHandle::new(runtime().spawn(async move {
+            while item_rx.recv().await.is_some() {
+                // A foreign callback: synchronous, and it takes its time.
+                entered_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+        item_tx.send(1).unwrap();
+        entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+
+        handle.cancel();
+        assert!(!handle.is_finished(), "finished while a callback is still running");
+        release_tx.send(()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !handle.is_finished() {
+            assert!(Instant::now() < deadline, "the cancelled subscription never finished");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // The task is gone: nothing receives (or is called for) anything sent now.
+        assert!(item_tx.send(2).is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 }

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::ids::{Phone, SessionId, Timestamp, UserId};
 use crate::model::{Session, User};
 use crate::ports::{OtpVerifier, VerifyOutcome};
+use crate::sync::Control;
 
 use super::{AuthContext, AuthTokens, Engine, OtpRequested, Outcome, validate};
 
@@ -111,7 +112,29 @@ impl Engine {
     /// Exchanges a refresh token for new tokens; the old refresh token stops working
     /// (rotation). Presenting a refresh token that was already rotated away revokes the
     /// session (reuse detection: one of the two holders is a thief).
-    pub async fn refresh(&self, refresh_token: &str) -> Result<AuthTokens> {
+    ///
+    /// The value is the result; a revocation by reuse detection is an error whose outcome
+    /// still carries a [`Control::SessionsRevoked`]: fan it out even though the call failed,
+    /// so the session's open sockets close on every node.
+    pub async fn refresh(&self, refresh_token: &str) -> Outcome<Result<AuthTokens>> {
+        let mut revoked = None;
+        let value = self.refresh_inner(refresh_token, &mut revoked).await;
+        let controls = revoked
+            .map(|(user_id, session)| {
+                vec![Control::SessionsRevoked {
+                    user_id,
+                    sessions: vec![session],
+                }]
+            })
+            .unwrap_or_default();
+        Outcome::controlled(value, controls)
+    }
+
+    async fn refresh_inner(
+        &self,
+        refresh_token: &str,
+        revoked: &mut Option<(UserId, SessionId)>,
+    ) -> Result<AuthTokens> {
         let now = self.now();
         let claims = self.auth.tokens.decode(refresh_token, TokenType::Refresh, now)?;
         let secret = claims.rt.ok_or_else(|| Error::unauthorized("invalid token"))?;
@@ -125,12 +148,14 @@ impl Engine {
         }
         if session.expires_at <= now {
             self.store.delete_session(session.id).await?;
+            *revoked = Some((session.user_id, session.id));
             return Err(Error::unauthorized("session expired"));
         }
         let presented = refresh_hash(&secret);
         let reuse = Error::unauthorized("refresh token reused; session revoked");
         if !ct_str_eq(&presented, &session.refresh_hash) {
             self.store.delete_session(session.id).await?;
+            *revoked = Some((session.user_id, session.id));
             tracing::warn!(target: "chatico::auth", session = %session.id, "refresh token reuse; session revoked");
             return Err(reuse);
         }
@@ -147,6 +172,7 @@ impl Engine {
         if !rotated {
             // Someone rotated this same token between our read and our swap: a reuse too.
             self.store.delete_session(session.id).await?;
+            *revoked = Some((session.user_id, session.id));
             tracing::warn!(target: "chatico::auth", session = %session.id, "concurrent refresh; session revoked");
             return Err(reuse);
         }
@@ -176,18 +202,48 @@ impl Engine {
         })
     }
 
-    /// Revokes the caller's session: its access and refresh tokens stop working.
-    pub async fn logout(&self, ctx: &AuthContext) -> Result<()> {
+    /// Revokes the caller's session: its access and refresh tokens stop working, and the
+    /// outcome's [`Control::SessionsRevoked`] closes its sockets on every node.
+    pub async fn logout(&self, ctx: &AuthContext) -> Result<Outcome<()>> {
         self.store.delete_session(ctx.session_id).await?;
         tracing::info!(target: "chatico::auth", user = %ctx.user_id, session = %ctx.session_id, "logout");
-        Ok(())
+        Ok(Outcome::controlled(
+            (),
+            vec![Control::SessionsRevoked {
+                user_id: ctx.user_id,
+                sessions: vec![ctx.session_id],
+            }],
+        ))
     }
 
-    /// Revokes every session of the caller's user; returns how many.
-    pub async fn logout_everywhere(&self, ctx: &AuthContext) -> Result<u64> {
+    /// Revokes every session of the caller's user; the value is how many. The outcome's
+    /// [`Control::UserRevoked`] closes all of the user's sockets on every node.
+    pub async fn logout_everywhere(&self, ctx: &AuthContext) -> Result<Outcome<u64>> {
         let n = self.store.delete_user_sessions(ctx.user_id).await?;
         tracing::info!(target: "chatico::auth", user = %ctx.user_id, sessions = n, "logout everywhere");
-        Ok(n)
+        Ok(Outcome::controlled(
+            n,
+            vec![Control::UserRevoked { user_id: ctx.user_id }],
+        ))
+    }
+
+    /// Which of these sessions (each with the user it was opened for) are no longer live:
+    /// revoked, expired, or not that user's. A gateway re-validates its open connections
+    /// with this periodically, so a socket never outlives its session, whatever path revoked
+    /// it (on this node or another, with or without a control message that arrived).
+    pub async fn dead_sessions(&self, sessions: &[(UserId, SessionId)]) -> Result<Vec<SessionId>> {
+        let now = self.now();
+        let mut dead = Vec::new();
+        for &(user, sid) in sessions {
+            let live = match self.store.get_session(sid).await? {
+                Some(s) => s.user_id == user && s.expires_at > now,
+                None => false,
+            };
+            if !live {
+                dead.push(sid);
+            }
+        }
+        Ok(dead)
     }
 }
 

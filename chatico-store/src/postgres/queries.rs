@@ -1,103 +1,48 @@
 //! (Public so that tests and tools can inspect the query plans.)
-//! The Postgres statements. Lists travel as arrays (`UNNEST`, `= ANY`), so every statement
+//! The Postgres statements that differ from SQLite's (the shared ones are in
+//! `crate::sql::queries`). Lists travel as arrays (`UNNEST`, `= ANY`), so every statement
 //! text is fixed (prepared once per connection) whatever the batch size.
 
-pub const INSERT_USER: &str = "INSERT INTO users (id, phone, display_name, name_lower, bio, created_at) \
-     VALUES ($1, $2, $3, $4, '', $5) ON CONFLICT (phone) DO NOTHING \
-     RETURNING id, phone, display_name, bio, avatar_url, created_at, last_seen_at";
-pub const GET_USER_BY_PHONE: &str =
-    "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at FROM users WHERE phone = $1";
-pub const GET_USER: &str =
-    "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at FROM users WHERE id = $1";
-pub const GET_USERS: &str =
-    "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at FROM users WHERE id = ANY($1)";
-/// $1 the lowercased query (name substring or phone prefix; NULL = everyone), $2 after, $3 limit.
-pub const SEARCH_USERS: &str = "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at \
+use crate::sql::Dialect;
+pub use crate::sql::queries::{GET_MESSAGE_BY_CLIENT_ID, HISTORY_BEFORE};
+use crate::sql::queries::{change_columns, history_after, summary_columns};
+
+/// The dialect's statements (see [`Dialect`] for each one's parameters).
+pub const SQL: Dialect = Dialect {
+    get_users: "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at FROM users WHERE id = ANY($1)",
+    search_users: "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at \
      FROM users \
      WHERE ($1::text IS NULL OR strpos(name_lower, $1) > 0 OR starts_with(phone, $1)) \
        AND ($2::uuid IS NULL OR id > $2) \
-     ORDER BY id LIMIT $3";
-pub const UPDATE_PROFILE: &str = "UPDATE users SET \
-       display_name = COALESCE($2, display_name), name_lower = COALESCE($3, name_lower), \
-       bio = COALESCE($4, bio), avatar_url = CASE WHEN $5 THEN $6 ELSE avatar_url END \
-     WHERE id = $1 \
-     RETURNING id, phone, display_name, bio, avatar_url, created_at, last_seen_at";
-pub const SET_LAST_SEEN: &str = "UPDATE users SET last_seen_at = $2 WHERE id = $1";
-
-pub const INSERT_SESSION: &str = "INSERT INTO sessions (id, user_id, refresh_hash, created_at, expires_at, device) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
-pub const GET_SESSION: &str =
-    "SELECT id, user_id, refresh_hash, created_at, expires_at, device FROM sessions WHERE id = $1";
-pub const ROTATE_SESSION: &str =
-    "UPDATE sessions SET refresh_hash = $3, expires_at = $4 WHERE id = $1 AND refresh_hash = $2";
-pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = $1";
-pub const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1";
-
-pub const INSERT_CONTACT: &str =
-    "INSERT INTO contacts (owner_id, contact_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-pub const DELETE_CONTACT: &str = "DELETE FROM contacts WHERE owner_id = $1 AND contact_id = $2";
-pub const LIST_CONTACTS: &str = "SELECT u.id, u.phone, u.display_name, u.bio, u.avatar_url, u.created_at, \
+     ORDER BY id LIMIT $3",
+    list_contacts: "SELECT u.id, u.phone, u.display_name, u.bio, u.avatar_url, u.created_at, \
        u.last_seen_at \
      FROM contacts c JOIN users u ON u.id = c.contact_id \
-     WHERE c.owner_id = $1 ORDER BY u.display_name COLLATE \"C\", u.id";
-pub const CONTACT_OWNERS: &str = "SELECT owner_id FROM contacts WHERE contact_id = $1";
-pub const INSERT_BLOCK: &str =
-    "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-pub const DELETE_BLOCK: &str = "DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2";
-pub const LIST_BLOCKED: &str = "SELECT u.id, u.phone, u.display_name, u.bio, u.avatar_url, u.created_at, \
+     WHERE c.owner_id = $1 ORDER BY u.display_name COLLATE \"C\", u.id",
+    list_blocked: "SELECT u.id, u.phone, u.display_name, u.bio, u.avatar_url, u.created_at, \
        u.last_seen_at \
      FROM blocks b JOIN users u ON u.id = b.blocked_id \
-     WHERE b.blocker_id = $1 ORDER BY u.display_name COLLATE \"C\", u.id";
-pub const IS_BLOCKED_EITHER_WAY: &str = "SELECT 1::int8 FROM blocks \
-     WHERE (blocker_id = $1 AND blocked_id = $2) OR (blocker_id = $2 AND blocked_id = $1) LIMIT 1";
-pub const BLOCKED_EITHER_WAY: &str = "SELECT blocked_id FROM blocks WHERE blocker_id = $1 \
-     UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1";
-
-pub const GET_CONVERSATION: &str =
-    "SELECT id, kind, title, avatar_url, created_by, created_at, last_seq FROM conversations WHERE id = $1";
-pub const LOCK_CONVERSATION: &str = "SELECT id, kind, title, avatar_url, created_by, created_at, last_seq \
-     FROM conversations WHERE id = $1 FOR UPDATE";
-pub const FIND_DIRECT: &str = "SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_seq \
-     FROM direct_pairs d JOIN conversations c ON c.id = d.conversation_id \
-     WHERE d.user_lo = $1 AND d.user_hi = $2";
-pub const INSERT_DIRECT_PAIR: &str = "INSERT INTO direct_pairs (user_lo, user_hi, conversation_id) \
-     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-pub const INSERT_CONVERSATION: &str = "INSERT INTO conversations \
-     (id, kind, title, avatar_url, created_by, created_at, last_seq) VALUES ($1, $2, $3, $4, $5, $6, 0)";
-pub const SET_CONVERSATION: &str = "UPDATE conversations SET title = $2, avatar_url = $3 WHERE id = $1";
-pub const GET_LAST_SEQ: &str = "SELECT last_seq FROM conversations WHERE id = $1";
-
-pub const GET_MEMBER: &str = "SELECT conversation_id, user_id, role, archived, delivered_seq, read_seq, joined_at, \
+     WHERE b.blocker_id = $1 ORDER BY u.display_name COLLATE \"C\", u.id",
+    lock_conversation: "SELECT id, kind, title, avatar_url, created_by, created_at, last_seq \
+     FROM conversations WHERE id = $1 FOR UPDATE",
+    lock_member: "SELECT conversation_id, user_id, role, archived, delivered_seq, read_seq, joined_at, \
        joined_seq \
-     FROM members WHERE conversation_id = $1 AND user_id = $2";
-pub const LOCK_MEMBER: &str = "SELECT conversation_id, user_id, role, archived, delivered_seq, read_seq, joined_at, \
-       joined_seq \
-     FROM members WHERE conversation_id = $1 AND user_id = $2 FOR UPDATE";
-pub const LIST_MEMBERS: &str = "SELECT conversation_id, user_id, role, archived, delivered_seq, read_seq, joined_at, \
-       joined_seq \
-     FROM members WHERE conversation_id = $1 ORDER BY joined_at, user_id";
-/// Inserts members whose positions are not known yet (joined_pos is set once the sync
-/// counter is taken, see `set_joined_pos`); returns the ones inserted.
-pub const INSERT_MEMBERS: &str = "INSERT INTO members \
-     (conversation_id, user_id, role, archived, delivered_seq, read_seq, joined_at, joined_seq, joined_pos) \
-     SELECT $1, x.u, x.r, FALSE, $3, $3, $2, $3, 0 FROM UNNEST($4::uuid[], $5::text[]) WITH ORDINALITY x(u, r, o) \
-     ORDER BY x.o \
-     ON CONFLICT DO NOTHING RETURNING user_id";
-pub const SET_JOINED_POS: &str = "UPDATE members m SET joined_pos = x.p \
-     FROM UNNEST($2::uuid[], $3::int8[]) x(u, p) WHERE m.conversation_id = $1 AND m.user_id = x.u";
-pub const DELETE_MEMBER: &str = "DELETE FROM members WHERE conversation_id = $1 AND user_id = $2";
-pub const SET_ROLE: &str = "UPDATE members SET role = $3 WHERE conversation_id = $1 AND user_id = $2";
-pub const SET_ARCHIVED: &str = "UPDATE members SET archived = $3 WHERE conversation_id = $1 AND user_id = $2";
-pub const SET_RECEIPTS: &str =
-    "UPDATE members SET delivered_seq = $3, read_seq = $4 WHERE conversation_id = $1 AND user_id = $2";
-
-/// The user's conversations, newest activity first (the newest message's time, hidden or
-/// not, else the creation time; ties by id, descending), each with the caller's membership,
-/// the newest message visible to them (`m_*`) and every member with enough profile to draw
-/// the list (a JSON array): the whole screen in one statement. The page is chosen first on
-/// cheap columns (`page`, materialized), so the last message and the members are built for
-/// the returned rows only.
-pub const LIST_CONVERSATIONS: &str = "\
+     FROM members WHERE conversation_id = $1 AND user_id = $2 FOR UPDATE",
+    lock_message: "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, reply_to_seq, \
+       created_at, deleted_at \
+     FROM messages WHERE conversation_id = $1 AND seq = $2 FOR UPDATE",
+    lock_member_with_last_seq: "SELECT m.conversation_id, m.user_id, m.role, m.archived, m.delivered_seq, m.read_seq, \
+           m.joined_at, m.joined_seq, c.last_seq \
+         FROM members m JOIN conversations c ON c.id = m.conversation_id \
+         WHERE m.conversation_id = $1 AND m.user_id = $2 FOR UPDATE OF m",
+    // The user's conversations, newest activity first (the newest message's time, hidden or
+    // not, else the creation time; ties by id, descending), each with the caller's membership,
+    // the newest message visible to them (`m_*`) and every member with enough profile to draw
+    // the list (a JSON array): the whole screen in one statement. The page is chosen first on
+    // cheap columns (`page`, materialized), so the last message and the members are built for
+    // the returned rows only.
+    list_conversations: concat!(
+        "\
 WITH page AS MATERIALIZED (
   SELECT c.id AS cid, COALESCE(newest.created_at, c.created_at) AS activity
     FROM members me
@@ -106,14 +51,9 @@ WITH page AS MATERIALIZED (
    WHERE me.user_id = $1 AND me.archived = $2
    ORDER BY activity DESC, c.id DESC
    LIMIT $3)
-SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_seq,
-       me.conversation_id AS me_conversation_id, me.user_id AS me_user_id, me.role AS me_role,
-       me.archived AS me_archived, me.delivered_seq AS me_delivered_seq, me.read_seq AS me_read_seq,
-       me.joined_at AS me_joined_at, me.joined_seq AS me_joined_seq,
-       lm.conversation_id AS m_conversation_id, lm.seq AS m_seq, lm.id AS m_id, lm.sender_id AS m_sender_id,
-       lm.client_msg_id AS m_client_msg_id, lm.content AS m_content, lm.reply_to_seq AS m_reply_to_seq,
-       lm.created_at AS m_created_at, lm.deleted_at AS m_deleted_at,
-       (SELECT COALESCE(json_agg(json_build_object(
+",
+        summary_columns!(),
+        "       (SELECT COALESCE(json_agg(json_build_object(
                  'user_id', mm.user_id, 'role', mm.role, 'display_name', u.display_name,
                  'avatar_url', u.avatar_url, 'delivered_seq', mm.delivered_seq,
                  'read_seq', mm.read_seq, 'joined_at', mm.joined_at)), '[]'::json)::text
@@ -129,17 +69,59 @@ SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_s
                              WHERE h.user_id = me.user_id AND h.conversation_id = m2.conversation_id
                                AND h.seq = m2.seq)
           ORDER BY m2.seq DESC LIMIT 1) lm ON TRUE
- ORDER BY page.activity DESC, page.cid DESC";
+ ORDER BY page.activity DESC, page.cid DESC"
+    ),
+    history_after: history_after!("GREATEST"),
+    // $1 blob key, $2 user. Whether a media message referencing the key (not deleted for
+    // everyone) is in one of the user's conversations above their `joined_seq`. The two
+    // `content` expressions are exactly those of the partial index `messages_blob_key`
+    // (migration 0002), so the lookup is an index scan, then a primary-key probe of `members`.
+    blob_shared_with: "SELECT EXISTS (SELECT 1 FROM messages m \
+       JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $2 \
+      WHERE (m.content::json ->> 'blob_key') = $1 \
+        AND substr(m.content, 1, 16) = '{\"type\":\"media\",' \
+        AND m.seq > mb.joined_seq) AS shared",
+    // $1 user, $2 since, $3 limit. Targeted changes, plus per conversation of the user (each
+    // read from the `(conversation_id, pos)` index and cut at the limit, so a user far behind
+    // costs at most limit rows per conversation), merged and cut; then resolved (messages
+    // joined, so a deleted one reads as its tombstone). Every row carries the newest pos
+    // overall from the same snapshot; an empty page is one row of NULLs with it.
+    sync: concat!(
+        "\
+WITH picked AS (
+    (SELECT pos FROM changes WHERE target_user = $1 AND pos > $2 ORDER BY pos LIMIT $3)
+    UNION ALL
+    (SELECT ch.pos FROM members mb
+       CROSS JOIN LATERAL (
+           SELECT c2.pos FROM changes c2
+            WHERE c2.conversation_id = mb.conversation_id AND c2.target_user IS NULL
+              AND c2.pos > GREATEST($2, mb.joined_pos - 1)
+            ORDER BY c2.pos LIMIT $3) ch
+      WHERE mb.user_id = $1)
+), top AS (SELECT pos FROM picked ORDER BY pos LIMIT $3),
+latest AS (SELECT COALESCE(MAX(pos), 0)::int8 AS latest FROM changes)
+SELECT latest.latest, page.*
+  FROM latest LEFT JOIN (
+",
+        change_columns!(),
+        "      FROM top
+      JOIN changes ch ON ch.pos = top.pos
+      LEFT JOIN messages m ON m.conversation_id = ch.conversation_id AND m.seq = ch.msg_seq
+  ) page ON TRUE
+ ORDER BY page.pos"
+    ),
+    latest_pos: "SELECT COALESCE(MAX(pos), 0)::int8 AS latest FROM changes",
+};
 
-pub const GET_MESSAGE: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, reply_to_seq, \
-       created_at, deleted_at \
-     FROM messages WHERE conversation_id = $1 AND seq = $2";
-pub const LOCK_MESSAGE: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, reply_to_seq, \
-       created_at, deleted_at \
-     FROM messages WHERE conversation_id = $1 AND seq = $2 FOR UPDATE";
-pub const GET_MESSAGE_BY_CLIENT_ID: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, \
-       reply_to_seq, created_at, deleted_at \
-     FROM messages WHERE sender_id = $1 AND client_msg_id = $2";
+/// Inserts members whose positions are not known yet (joined_pos is set once the sync
+/// counter is taken, see `set_joined_pos`); returns the ones inserted.
+pub const INSERT_MEMBERS: &str = "INSERT INTO members \
+     (conversation_id, user_id, role, archived, delivered_seq, read_seq, joined_at, joined_seq, joined_pos) \
+     SELECT $1, x.u, x.r, FALSE, $3, $3, $2, $3, 0 FROM UNNEST($4::uuid[], $5::text[]) WITH ORDINALITY x(u, r, o) \
+     ORDER BY x.o \
+     ON CONFLICT DO NOTHING RETURNING user_id";
+pub const SET_JOINED_POS: &str = "UPDATE members m SET joined_pos = x.p \
+     FROM UNNEST($2::uuid[], $3::int8[]) x(u, p) WHERE m.conversation_id = $1 AND m.user_id = x.u";
 /// What a batch needs before writing, in one statement: it locks the batch's conversations
 /// in id order (so two batches never deadlock) and returns their last_seq (rows with
 /// `kind = 'c'`, id in `conversation_id`, last_seq in `seq`; $1 ids), then the stored
@@ -178,80 +160,9 @@ WITH ins AS (
 SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM conv) + (SELECT count(*) FROM marks)";
 /// Takes `$1` positions from the sync counter (the row lock is held to commit: see the
 /// module docs) and appends the changes with them, in array order.
-pub const RECORD_CHANGES: &str = "\
+pub const APPEND_CHANGES: &str = "\
 WITH ctr AS (UPDATE sync_counter SET v = v + $1 WHERE id = 1 RETURNING v)
 INSERT INTO changes (pos, conversation_id, target_user, msg_seq, payload)
 SELECT ctr.v - $1 + x.o, x.c, x.t, x.s, x.p
   FROM ctr, UNNEST($2::uuid[], $3::uuid[], $4::int8[], $5::text[]) WITH ORDINALITY x(c, t, s, p, o)
 RETURNING pos";
-
-/// $1 conversation, $2 viewer, $3 anchor (exclusive), $4 limit; newest first.
-pub const HISTORY_BEFORE: &str = "SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, \
-       m.reply_to_seq, m.created_at, m.deleted_at \
-     FROM messages m \
-     WHERE m.conversation_id = $1 AND m.seq < $3 \
-       AND m.seq > COALESCE((SELECT joined_seq FROM members WHERE conversation_id = $1 AND user_id = $2), 0) \
-       AND NOT EXISTS (SELECT 1 FROM hidden_messages h \
-                        WHERE h.user_id = $2 AND h.conversation_id = $1 AND h.seq = m.seq) \
-     ORDER BY m.seq DESC LIMIT $4";
-/// $1 conversation, $2 viewer, $3 anchor (exclusive), $4 limit; oldest first.
-pub const HISTORY_AFTER: &str = "SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, \
-       m.reply_to_seq, m.created_at, m.deleted_at \
-     FROM messages m \
-     WHERE m.conversation_id = $1 \
-       AND m.seq > GREATEST($3, COALESCE((SELECT joined_seq FROM members \
-                                           WHERE conversation_id = $1 AND user_id = $2), 0)) \
-       AND NOT EXISTS (SELECT 1 FROM hidden_messages h \
-                        WHERE h.user_id = $2 AND h.conversation_id = $1 AND h.seq = m.seq) \
-     ORDER BY m.seq ASC LIMIT $4";
-pub const TOMBSTONE_MESSAGE: &str = "UPDATE messages SET content = NULL, deleted_at = $3 \
-     WHERE conversation_id = $1 AND seq = $2 AND deleted_at IS NULL";
-pub const HIDE_MESSAGE: &str =
-    "INSERT INTO hidden_messages (user_id, conversation_id, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-
-pub const INSERT_BLOB: &str = "INSERT INTO blobs \
-     (key, owner_id, content_type, size, width, height, purpose, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-pub const GET_BLOB: &str =
-    "SELECT key, owner_id, content_type, size, width, height, purpose, created_at FROM blobs WHERE key = $1";
-pub const DELETE_BLOB: &str = "DELETE FROM blobs WHERE key = $1";
-/// $1 blob key, $2 user. Whether a media message referencing the key (not deleted for
-/// everyone) is in one of the user's conversations above their `joined_seq`. The two
-/// `content` expressions are exactly those of the partial index `messages_blob_key`
-/// (migration 0002), so the lookup is an index scan, then a primary-key probe of `members`.
-pub const BLOB_SHARED_WITH: &str = "SELECT EXISTS (SELECT 1 FROM messages m \
-       JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $2 \
-      WHERE (m.content::json ->> 'blob_key') = $1 \
-        AND substr(m.content, 1, 16) = '{\"type\":\"media\",' \
-        AND m.seq > mb.joined_seq)";
-
-/// $1 user, $2 since, $3 limit. Targeted changes, plus per conversation of the user (each
-/// read from the `(conversation_id, pos)` index and cut at the limit, so a user far behind
-/// costs at most limit rows per conversation), merged and cut; then resolved (messages
-/// joined, so a deleted one reads as its tombstone). Every row carries the newest pos
-/// overall from the same snapshot; an empty page is one row of NULLs with it.
-pub const SYNC: &str = "\
-WITH picked AS (
-    (SELECT pos FROM changes WHERE target_user = $1 AND pos > $2 ORDER BY pos LIMIT $3)
-    UNION ALL
-    (SELECT ch.pos FROM members mb
-       CROSS JOIN LATERAL (
-           SELECT c2.pos FROM changes c2
-            WHERE c2.conversation_id = mb.conversation_id AND c2.target_user IS NULL
-              AND c2.pos > GREATEST($2, mb.joined_pos - 1)
-            ORDER BY c2.pos LIMIT $3) ch
-      WHERE mb.user_id = $1)
-), top AS (SELECT pos FROM picked ORDER BY pos LIMIT $3),
-latest AS (SELECT COALESCE(MAX(pos), 0)::int8 AS latest FROM changes)
-SELECT latest.latest, page.*
-  FROM latest LEFT JOIN (
-    SELECT ch.pos, ch.conversation_id, ch.msg_seq, ch.payload,
-           m.conversation_id AS m_conversation_id, m.seq AS m_seq, m.id AS m_id, m.sender_id AS m_sender_id,
-           m.client_msg_id AS m_client_msg_id, m.content AS m_content, m.reply_to_seq AS m_reply_to_seq,
-           m.created_at AS m_created_at, m.deleted_at AS m_deleted_at
-      FROM top
-      JOIN changes ch ON ch.pos = top.pos
-      LEFT JOIN messages m ON m.conversation_id = ch.conversation_id AND m.seq = ch.msg_seq
-  ) page ON TRUE
- ORDER BY page.pos";
-pub const LATEST_POS: &str = "SELECT COALESCE(MAX(pos), 0)::int8 FROM changes";

@@ -1,115 +1,57 @@
 //! (Public so that tests and tools can inspect the query plans.)
-//! The SQLite statements. Numbered parameters (`?1`) so a statement can use one twice.
-//! Lists of values travel as one JSON array parameter read with `json_each`, so every
-//! statement text is fixed (prepared once, cached) whatever the batch size.
+//! The SQLite statements that differ from Postgres's (the shared ones are in
+//! `crate::sql::queries`). Lists of values travel as one JSON array parameter read with
+//! `json_each`, so every statement text is fixed (prepared once, cached) whatever the batch
+//! size. `BEGIN IMMEDIATE` holds the write lock, so the `lock_*` statements lock nothing more.
 
-pub const INSERT_USER: &str = "INSERT INTO users (id, phone, display_name, name_lower, bio, created_at) \
-     VALUES (?1, ?2, ?3, ?4, '', ?5) ON CONFLICT (phone) DO NOTHING \
-     RETURNING id, phone, display_name, bio, avatar_url, created_at, last_seen_at";
-pub const GET_USER_BY_PHONE: &str =
-    "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at FROM users WHERE phone = ?1";
-pub const GET_USER: &str =
-    "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at FROM users WHERE id = ?1";
-pub const GET_USERS: &str = "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at FROM users \
-     WHERE id IN (SELECT value FROM json_each(?1))";
-/// ?1 query, ?2 its lowercase (name substring or phone prefix), ?3 after, ?4 limit.
-pub const SEARCH_USERS: &str = "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at \
-     FROM users \
-     WHERE (?1 IS NULL OR instr(name_lower, ?2) > 0 OR substr(phone, 1, length(?2)) = ?2) \
-       AND (?3 IS NULL OR id > ?3) \
-     ORDER BY id LIMIT ?4";
-/// ?2/?3 display name (+lower), ?4 bio, ?5 whether the avatar is set, ?6 the avatar.
-pub const UPDATE_PROFILE: &str = "UPDATE users SET \
-       display_name = COALESCE(?2, display_name), name_lower = COALESCE(?3, name_lower), \
-       bio = COALESCE(?4, bio), avatar_url = CASE WHEN ?5 THEN ?6 ELSE avatar_url END \
-     WHERE id = ?1 \
-     RETURNING id, phone, display_name, bio, avatar_url, created_at, last_seen_at";
-pub const SET_LAST_SEEN: &str = "UPDATE users SET last_seen_at = ?2 WHERE id = ?1";
+use crate::sql::Dialect;
+pub use crate::sql::queries::{GET_MESSAGE_BY_CLIENT_ID, HISTORY_BEFORE};
+use crate::sql::queries::{change_columns, history_after, summary_columns};
 
-pub const INSERT_SESSION: &str = "INSERT INTO sessions (id, user_id, refresh_hash, created_at, expires_at, device) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-pub const GET_SESSION: &str =
-    "SELECT id, user_id, refresh_hash, created_at, expires_at, device FROM sessions WHERE id = ?1";
-pub const ROTATE_SESSION: &str =
-    "UPDATE sessions SET refresh_hash = ?3, expires_at = ?4 WHERE id = ?1 AND refresh_hash = ?2";
-pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = ?1";
-pub const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = ?1";
-
-pub const INSERT_CONTACT: &str =
-    "INSERT INTO contacts (owner_id, contact_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
-pub const DELETE_CONTACT: &str = "DELETE FROM contacts WHERE owner_id = ?1 AND contact_id = ?2";
-pub const LIST_CONTACTS: &str = "SELECT u.id, u.phone, u.display_name, u.bio, u.avatar_url, u.created_at, \
+/// The dialect's statements (see [`Dialect`] for each one's parameters).
+pub const SQL: Dialect = Dialect {
+    get_users: "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at FROM users \
+     WHERE id IN (SELECT value FROM json_each($1))",
+    search_users: "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at \
+         FROM users \
+         WHERE ($1 IS NULL OR instr(name_lower, $1) > 0 OR substr(phone, 1, length($1)) = $1) \
+           AND ($2 IS NULL OR id > $2) \
+         ORDER BY id LIMIT $3",
+    list_contacts: "SELECT u.id, u.phone, u.display_name, u.bio, u.avatar_url, u.created_at, \
        u.last_seen_at \
      FROM contacts c JOIN users u ON u.id = c.contact_id \
-     WHERE c.owner_id = ?1 ORDER BY u.display_name, u.id";
-pub const CONTACT_OWNERS: &str = "SELECT owner_id FROM contacts WHERE contact_id = ?1";
-pub const INSERT_BLOCK: &str =
-    "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
-pub const DELETE_BLOCK: &str = "DELETE FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2";
-pub const LIST_BLOCKED: &str = "SELECT u.id, u.phone, u.display_name, u.bio, u.avatar_url, u.created_at, \
+     WHERE c.owner_id = $1 ORDER BY u.display_name, u.id",
+    list_blocked: "SELECT u.id, u.phone, u.display_name, u.bio, u.avatar_url, u.created_at, \
        u.last_seen_at \
      FROM blocks b JOIN users u ON u.id = b.blocked_id \
-     WHERE b.blocker_id = ?1 ORDER BY u.display_name, u.id";
-pub const IS_BLOCKED_EITHER_WAY: &str = "SELECT 1 FROM blocks \
-     WHERE (blocker_id = ?1 AND blocked_id = ?2) OR (blocker_id = ?2 AND blocked_id = ?1) LIMIT 1";
-pub const BLOCKED_EITHER_WAY: &str = "SELECT blocked_id FROM blocks WHERE blocker_id = ?1 \
-     UNION SELECT blocker_id FROM blocks WHERE blocked_id = ?1";
-
-pub const GET_CONVERSATION: &str =
-    "SELECT id, kind, title, avatar_url, created_by, created_at, last_seq FROM conversations WHERE id = ?1";
-pub const FIND_DIRECT_ID: &str = "SELECT conversation_id FROM direct_pairs WHERE user_lo = ?1 AND user_hi = ?2";
-pub const FIND_DIRECT: &str = "SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_seq \
-     FROM direct_pairs d JOIN conversations c ON c.id = d.conversation_id \
-     WHERE d.user_lo = ?1 AND d.user_hi = ?2";
-pub const INSERT_DIRECT_PAIR: &str = "INSERT INTO direct_pairs (user_lo, user_hi, conversation_id) VALUES (?1, ?2, ?3)";
-pub const INSERT_CONVERSATION: &str = "INSERT INTO conversations \
-     (id, kind, title, avatar_url, created_by, created_at, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)";
-pub const UPDATE_CONVERSATION: &str = "UPDATE conversations SET title = COALESCE(?2, title), \
-       avatar_url = CASE WHEN ?3 THEN ?4 ELSE avatar_url END \
-     WHERE id = ?1 \
-     RETURNING id, kind, title, avatar_url, created_by, created_at, last_seq";
-pub const GET_LAST_SEQ: &str = "SELECT last_seq FROM conversations WHERE id = ?1";
-
-pub const GET_MEMBER: &str = "SELECT conversation_id, user_id, role, archived, delivered_seq, read_seq, joined_at, \
-       joined_seq \
-     FROM members WHERE conversation_id = ?1 AND user_id = ?2";
-pub const LIST_MEMBERS: &str = "SELECT conversation_id, user_id, role, archived, delivered_seq, read_seq, joined_at, \
-       joined_seq \
-     FROM members WHERE conversation_id = ?1 ORDER BY joined_at, user_id";
-pub const INSERT_MEMBER: &str = "INSERT INTO members \
-     (conversation_id, user_id, role, archived, delivered_seq, read_seq, joined_at, joined_seq, joined_pos) \
-     VALUES (?1, ?2, ?3, 0, ?5, ?5, ?4, ?5, ?6)";
-pub const DELETE_MEMBER: &str = "DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2";
-pub const SET_ROLE: &str = "UPDATE members SET role = ?3 WHERE conversation_id = ?1 AND user_id = ?2 \
-     RETURNING conversation_id, user_id, role, archived, delivered_seq, read_seq, joined_at, joined_seq";
-pub const SET_ARCHIVED: &str = "UPDATE members SET archived = ?3 WHERE conversation_id = ?1 AND user_id = ?2";
-pub const SET_RECEIPTS: &str =
-    "UPDATE members SET delivered_seq = ?3, read_seq = ?4 WHERE conversation_id = ?1 AND user_id = ?2";
-
-/// The user's conversations, newest activity first (the newest message's time, hidden or
-/// not, else the creation time; ties by id, descending), each with the caller's membership, the
-/// newest message visible to them (joined columns `m_*`) and every member with enough
-/// profile to draw the list (a JSON array): the whole screen in one statement. The page is
-/// chosen first on cheap columns (`page`, materialized), so the last message and the members
-/// are built for the returned rows only, not for every conversation the user is in.
-pub const LIST_CONVERSATIONS: &str = "\
+     WHERE b.blocker_id = $1 ORDER BY u.display_name, u.id",
+    lock_conversation: crate::sql::queries::GET_CONVERSATION,
+    lock_member: crate::sql::queries::GET_MEMBER,
+    lock_message: crate::sql::queries::GET_MESSAGE,
+    lock_member_with_last_seq: "SELECT m.conversation_id, m.user_id, m.role, m.archived, m.delivered_seq, m.read_seq, \
+           m.joined_at, m.joined_seq, c.last_seq \
+         FROM members m JOIN conversations c ON c.id = m.conversation_id \
+         WHERE m.conversation_id = $1 AND m.user_id = $2",
+    // The user's conversations, newest activity first (the newest message's time, hidden or
+    // not, else the creation time; ties by id, descending), each with the caller's membership, the
+    // newest message visible to them (joined columns `m_*`) and every member with enough
+    // profile to draw the list (a JSON array): the whole screen in one statement. The page is
+    // chosen first on cheap columns (`page`, materialized), so the last message and the members
+    // are built for the returned rows only, not for every conversation the user is in.
+    list_conversations: concat!(
+        "\
 WITH page AS MATERIALIZED (
   SELECT c.id AS cid,
          COALESCE((SELECT newest.created_at FROM messages newest
                     WHERE newest.conversation_id = c.id AND newest.seq = c.last_seq), c.created_at) AS activity
     FROM members me
     JOIN conversations c ON c.id = me.conversation_id
-   WHERE me.user_id = ?1 AND me.archived = ?2
+   WHERE me.user_id = $1 AND me.archived = $2
    ORDER BY activity DESC, c.id DESC
-   LIMIT ?3)
-SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_seq,
-       me.conversation_id AS me_conversation_id, me.user_id AS me_user_id, me.role AS me_role,
-       me.archived AS me_archived, me.delivered_seq AS me_delivered_seq, me.read_seq AS me_read_seq,
-       me.joined_at AS me_joined_at, me.joined_seq AS me_joined_seq,
-       lm.conversation_id AS m_conversation_id, lm.seq AS m_seq, lm.id AS m_id, lm.sender_id AS m_sender_id,
-       lm.client_msg_id AS m_client_msg_id, lm.content AS m_content, lm.reply_to_seq AS m_reply_to_seq,
-       lm.created_at AS m_created_at, lm.deleted_at AS m_deleted_at,
-       (SELECT json_group_array(json_object(
+   LIMIT $3)
+",
+        summary_columns!(),
+        "       (SELECT json_group_array(json_object(
                  'user_id', mm.user_id, 'role', mm.role, 'display_name', u.display_name,
                  'avatar_url', u.avatar_url, 'delivered_seq', mm.delivered_seq,
                  'read_seq', mm.read_seq, 'joined_at', mm.joined_at))
@@ -117,7 +59,7 @@ SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_s
          WHERE mm.conversation_id = c.id) AS members_json
   FROM page
   JOIN conversations c ON c.id = page.cid
-  JOIN members me ON me.conversation_id = page.cid AND me.user_id = ?1
+  JOIN members me ON me.conversation_id = page.cid AND me.user_id = $1
   LEFT JOIN messages lm ON lm.conversation_id = me.conversation_id AND lm.seq = (
          SELECT m2.seq FROM messages m2
           WHERE m2.conversation_id = me.conversation_id AND m2.seq > me.joined_seq
@@ -125,14 +67,47 @@ SELECT c.id, c.kind, c.title, c.avatar_url, c.created_by, c.created_at, c.last_s
                              WHERE h.user_id = me.user_id AND h.conversation_id = m2.conversation_id
                                AND h.seq = m2.seq)
           ORDER BY m2.seq DESC LIMIT 1)
- ORDER BY page.activity DESC, page.cid DESC";
+ ORDER BY page.activity DESC, page.cid DESC"
+    ),
+    history_after: history_after!("max"),
+    // $1 blob key, $2 user. Whether a media message referencing the key (not deleted for
+    // everyone) is in one of the user's conversations above their `joined_seq`. The two
+    // `content` expressions are exactly those of the partial index `messages_blob_key`
+    // (migration 0003), so the lookup is an index seek, then a primary-key probe of `members`.
+    blob_shared_with: "SELECT EXISTS (SELECT 1 FROM messages m \
+       JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $2 \
+      WHERE json_extract(m.content, '$.blob_key') = $1 \
+        AND substr(m.content, 1, 16) = '{\"type\":\"media\",' \
+        AND m.seq > mb.joined_seq) AS shared",
+    // $1 user, $2 since, $3 limit. The positions the user may see (targeted at them, or
+    // conversation changes of their conversations from their join on), then the changes with
+    // message changes resolved against `messages` (so a deleted message reads as its tombstone).
+    // Every row also carries the newest pos overall, read in the same statement (one snapshot),
+    // and an empty page is one row of NULLs with it.
+    sync: concat!(
+        "\
+WITH picked AS (
+    SELECT pos FROM changes WHERE target_user = $1 AND pos > $2
+    UNION ALL
+    SELECT ch.pos FROM members mb
+      JOIN changes ch ON ch.conversation_id = mb.conversation_id
+     WHERE mb.user_id = $1 AND ch.target_user IS NULL AND ch.pos > $2 AND ch.pos >= mb.joined_pos
+    ORDER BY pos LIMIT $3
+),
+latest AS (SELECT COALESCE(MAX(pos), 0) AS latest FROM changes)
+SELECT latest.latest, page.*
+  FROM latest LEFT JOIN (
+",
+        change_columns!(),
+        "      FROM picked p
+      JOIN changes ch ON ch.pos = p.pos
+      LEFT JOIN messages m ON m.conversation_id = ch.conversation_id AND m.seq = ch.msg_seq
+  ) page ON 1
+ ORDER BY page.pos"
+    ),
+    latest_pos: "SELECT COALESCE(MAX(pos), 0) AS latest FROM changes",
+};
 
-pub const GET_MESSAGE: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, reply_to_seq, \
-       created_at, deleted_at \
-     FROM messages WHERE conversation_id = ?1 AND seq = ?2";
-pub const GET_MESSAGE_BY_CLIENT_ID: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, \
-       reply_to_seq, created_at, deleted_at \
-     FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2";
 /// What a batch needs to know before writing, in one statement: the stored messages under
 /// the requests' idempotency keys (?1: JSON array of [sender_id, client_msg_id]; rows with
 /// `kind = 'm'`) and the `last_seq` of the requested conversations (?2: JSON array of ids;
@@ -153,77 +128,18 @@ pub const BATCH_INSERT_MESSAGES: &str = "INSERT INTO messages \
      SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, \
             value ->> 7 \
        FROM json_each(?1) ORDER BY key";
-/// ?1: JSON array of [conversation_id, seq]; rowids (positions) follow the array order.
-pub const BATCH_INSERT_CHANGES: &str = "INSERT INTO changes (conversation_id, msg_seq) \
-     SELECT value ->> 0, value ->> 1 FROM json_each(?1) ORDER BY key \
-     RETURNING pos, conversation_id, msg_seq";
-
-/// ?1 conversation, ?2 viewer, ?3 anchor (exclusive), ?4 limit; newest first.
-pub const HISTORY_BEFORE: &str = "SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, \
-       m.reply_to_seq, m.created_at, m.deleted_at \
-     FROM messages m \
-     WHERE m.conversation_id = ?1 AND m.seq < ?3 \
-       AND m.seq > COALESCE((SELECT joined_seq FROM members WHERE conversation_id = ?1 AND user_id = ?2), 0) \
-       AND NOT EXISTS (SELECT 1 FROM hidden_messages h \
-                        WHERE h.user_id = ?2 AND h.conversation_id = ?1 AND h.seq = m.seq) \
-     ORDER BY m.seq DESC LIMIT ?4";
-/// ?1 conversation, ?2 viewer, ?3 anchor (exclusive), ?4 limit; oldest first.
-pub const HISTORY_AFTER: &str = "SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, \
-       m.reply_to_seq, m.created_at, m.deleted_at \
-     FROM messages m \
-     WHERE m.conversation_id = ?1 \
-       AND m.seq > max(?3, COALESCE((SELECT joined_seq FROM members \
-                                      WHERE conversation_id = ?1 AND user_id = ?2), 0)) \
-       AND NOT EXISTS (SELECT 1 FROM hidden_messages h \
-                        WHERE h.user_id = ?2 AND h.conversation_id = ?1 AND h.seq = m.seq) \
-     ORDER BY m.seq ASC LIMIT ?4";
-pub const TOMBSTONE_MESSAGE: &str =
-    "UPDATE messages SET content = NULL, deleted_at = ?3 WHERE conversation_id = ?1 AND seq = ?2";
-pub const HIDE_MESSAGE: &str =
-    "INSERT INTO hidden_messages (user_id, conversation_id, seq) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
-
-pub const INSERT_BLOB: &str = "INSERT INTO blobs \
-     (key, owner_id, content_type, size, width, height, purpose, created_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-pub const GET_BLOB: &str =
-    "SELECT key, owner_id, content_type, size, width, height, purpose, created_at FROM blobs WHERE key = ?1";
-pub const DELETE_BLOB: &str = "DELETE FROM blobs WHERE key = ?1";
-/// ?1 blob key, ?2 user. Whether a media message referencing the key (not deleted for
-/// everyone) is in one of the user's conversations above their `joined_seq`. The two
-/// `content` expressions are exactly those of the partial index `messages_blob_key`
-/// (migration 0003), so the lookup is an index seek, then a primary-key probe of `members`.
-pub const BLOB_SHARED_WITH: &str = "SELECT EXISTS (SELECT 1 FROM messages m \
-       JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = ?2 \
-      WHERE json_extract(m.content, '$.blob_key') = ?1 \
-        AND substr(m.content, 1, 16) = '{\"type\":\"media\",' \
-        AND m.seq > mb.joined_seq)";
-
-pub const INSERT_CHANGE: &str =
-    "INSERT INTO changes (conversation_id, target_user, msg_seq, payload) VALUES (?1, ?2, ?3, ?4) RETURNING pos";
-/// ?1 user, ?2 since, ?3 limit. The positions the user may see (targeted at them, or
-/// conversation changes of their conversations from their join on), then the changes with
-/// message changes resolved against `messages` (so a deleted message reads as its tombstone).
-/// Every row also carries the newest pos overall, read in the same statement (one snapshot),
-/// and an empty page is one row of NULLs with it.
-pub const SYNC: &str = "\
-WITH picked AS (
-    SELECT pos FROM changes WHERE target_user = ?1 AND pos > ?2
-    UNION ALL
-    SELECT ch.pos FROM members mb
-      JOIN changes ch ON ch.conversation_id = mb.conversation_id
-     WHERE mb.user_id = ?1 AND ch.target_user IS NULL AND ch.pos > ?2 AND ch.pos >= mb.joined_pos
-    ORDER BY pos LIMIT ?3
-),
-latest AS (SELECT COALESCE(MAX(pos), 0) AS latest FROM changes)
-SELECT latest.latest, page.*
-  FROM latest LEFT JOIN (
-    SELECT ch.pos, ch.conversation_id, ch.msg_seq, ch.payload,
-           m.conversation_id AS m_conversation_id, m.seq AS m_seq, m.id AS m_id, m.sender_id AS m_sender_id,
-           m.client_msg_id AS m_client_msg_id, m.content AS m_content, m.reply_to_seq AS m_reply_to_seq,
-           m.created_at AS m_created_at, m.deleted_at AS m_deleted_at
-      FROM picked p
-      JOIN changes ch ON ch.pos = p.pos
-      LEFT JOIN messages m ON m.conversation_id = ch.conversation_id AND m.seq = ch.msg_seq
-  ) page ON 1
- ORDER BY page.pos";
-pub const LATEST_POS: &str = "SELECT COALESCE(MAX(pos), 0) FROM changes";
+/// ?1: JSON array of [conversation_id, target_user, msg_seq, payload]; rowids (positions)
+/// follow the array order.
+pub const APPEND_CHANGES: &str = "INSERT INTO changes (conversation_id, target_user, msg_seq, payload) \
+     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?1) ORDER BY key \
+     RETURNING pos";
+/// ?1 conversation, ?2 now, ?3 joined seq, ?4 JSON array of [user_id, role]. Members whose
+/// positions are not known yet (`joined_pos` is set once the changes are recorded, see
+/// `SET_JOINED_POS`); returns the users inserted.
+pub const INSERT_MEMBERS: &str = "INSERT INTO members \
+     (conversation_id, user_id, role, archived, delivered_seq, read_seq, joined_at, joined_seq, joined_pos) \
+     SELECT ?1, value ->> 0, value ->> 1, FALSE, ?3, ?3, ?2, ?3, 0 FROM json_each(?4) WHERE TRUE ORDER BY key \
+     ON CONFLICT DO NOTHING RETURNING user_id";
+/// ?1 conversation, ?2 JSON array of [user_id, joined_pos].
+pub const SET_JOINED_POS: &str = "UPDATE members SET joined_pos = x.value ->> 1 \
+     FROM json_each(?2) x WHERE members.conversation_id = ?1 AND members.user_id = x.value ->> 0";

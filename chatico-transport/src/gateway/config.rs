@@ -76,8 +76,24 @@ pub struct GatewayConfig {
     /// Every subscribed connection re-syncs from its checkpoint this often even when idle, to
     /// recover changes a backplane lost. Default 60 s.
     pub resync_interval: Duration,
-    /// How long a closing connection may take to write its close frame. Default 5 s.
+    /// Every open connection's session is re-validated against the store this often (one
+    /// pass per node over its distinct sessions); a session that was revoked or has expired
+    /// closes its connections with 4001. Revocations on this node close them at once, and a
+    /// control message carries them to other nodes; this check bounds how long a socket can
+    /// outlive its session when that message was lost. Default 60 s.
+    pub session_check_interval: Duration,
+    /// How long a closing connection may take to write its close frame, and then to wait
+    /// for the client's close reply. Default 5 s.
     pub close_timeout: Duration,
+    /// How long a connection closed as a slow consumer (4008) may take to write its close
+    /// frame. The frame queues behind the events already in its socket buffers, so the client
+    /// reads it only after draining those: it gets this budget of its own, longer than
+    /// `close_timeout`, during which the connection is no longer in the hub (no new events,
+    /// its queue freed) and holds only its socket and unsent bytes (at most
+    /// `max_write_buffer_bytes`). A client that resumes reading within it reads its last
+    /// events, then the 4008 close frame; one that reads nothing for longer sees the TCP
+    /// connection end without a close frame. Default 30 s.
+    pub slow_consumer_close_timeout: Duration,
     /// Page size of the resume catch-up. Default 200.
     pub sync_page: u32,
     pub origins: OriginPolicy,
@@ -101,7 +117,9 @@ impl Default for GatewayConfig {
             checkpoint_idle: Duration::from_millis(250),
             checkpoint_every: 64,
             resync_interval: Duration::from_secs(60),
+            session_check_interval: Duration::from_secs(60),
             close_timeout: Duration::from_secs(5),
+            slow_consumer_close_timeout: Duration::from_secs(30),
             sync_page: 200,
             origins: OriginPolicy::List(Vec::new()),
             rate_limit: RateLimit {

@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 
 use chatico_core::ids::{SessionId, UserId};
 use chatico_core::protocol::{ChangeKey, close_code};
-use chatico_core::sync::{Delivery, Event, SyncCursor};
+use chatico_core::sync::{Control, Delivery, Event, SyncCursor};
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -242,6 +242,34 @@ impl Hub {
                 c.ctl.close(code);
             }
         }
+    }
+
+    /// Acts on a control from the backplane: a revocation closes the matching connections
+    /// with 4001 ([`close_code::UNAUTHORIZED`]).
+    pub fn apply(&self, control: &Control) {
+        match control {
+            Control::SessionsRevoked { user_id, sessions } => {
+                for s in sessions {
+                    self.close_session(*user_id, *s, close_code::UNAUTHORIZED);
+                }
+            }
+            Control::UserRevoked { user_id } => self.close_user(*user_id, close_code::UNAUTHORIZED),
+        }
+    }
+
+    /// Every distinct (user, session) with an open connection on this node (connections
+    /// without a session, such as host listeners, are not listed).
+    pub fn sessions(&self) -> Vec<(UserId, SessionId)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.read().unwrap_or_else(|e| e.into_inner());
+            for (user, conns) in shard.iter() {
+                out.extend(conns.iter().filter_map(|c| c.session).map(|s| (*user, s)));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// Asks every connection on this node to close with `code` (shutdown).

@@ -28,9 +28,10 @@ pub mod hub;
 pub mod limits;
 mod openapi;
 mod rest;
+mod serve;
 mod ws;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -39,16 +40,17 @@ use chatico_core::engine::Engine;
 use chatico_core::ids::UserId;
 use chatico_core::ports::Backplane;
 use chatico_core::protocol::close_code;
-use chatico_core::sync::Delivery;
+use chatico_core::sync::{Control, Delivery, Fanout};
 use chatico_core::{Error, Result};
 use futures::StreamExt;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::backplane::InProcessBackplane;
 
 pub use config::{GatewayConfig, OriginPolicy, RateLimit};
 pub use error::AppError;
 pub use openapi::openapi;
+pub use serve::ServeConfig;
 
 /// State shared by every handler and connection of one gateway.
 pub(crate) struct Shared {
@@ -58,8 +60,30 @@ pub(crate) struct Shared {
     pub config: GatewayConfig,
     pub rate: limits::RateLimiter,
     pub shutting_down: AtomicBool,
+    /// Turns true when shutdown begins (connections still authenticating watch it).
+    pub shutdown: watch::Sender<bool>,
+    /// WebSocket connection tasks alive, from the upgrade until their close frame was
+    /// written (or given up on): shutdown waits for these, not only for the hub's count.
+    pub tasks: AtomicUsize,
     /// Notified whenever a connection ends (shutdown waits on it).
     pub conn_ended: Notify,
+}
+
+/// Counts one WebSocket connection task in [`Shared::tasks`] while it lives.
+pub(crate) struct TaskGuard(Arc<Shared>);
+
+impl TaskGuard {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        shared.tasks.fetch_add(1, Ordering::SeqCst);
+        TaskGuard(shared)
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.tasks.fetch_sub(1, Ordering::SeqCst);
+        self.0.conn_ended.notify_waiters();
+    }
 }
 
 impl Shared {
@@ -70,8 +94,20 @@ impl Shared {
             if d.recipients.is_empty() {
                 continue;
             }
-            if let Err(e) = self.backplane.publish(d).await {
+            if let Err(e) = self.backplane.publish(Fanout::Delivery(d)).await {
                 tracing::warn!(error = %e, "backplane publish failed; clients recover by sync");
+            }
+        }
+    }
+
+    /// Sends controls (a revoked session) to every node through the backplane, and applies
+    /// them to this node's connections at once: the local effect never waits for, or
+    /// depends on, the backplane. (Applying one twice is harmless: the first close wins.)
+    pub async fn control(&self, controls: Vec<Control>) {
+        for c in controls {
+            self.hub.apply(&c);
+            if let Err(e) = self.backplane.publish(Fanout::Control(c)).await {
+                tracing::warn!(error = %e, "backplane publish of a control failed; the periodic session check covers it");
             }
         }
     }
@@ -114,10 +150,15 @@ impl GatewayBuilder {
     /// Subscribes to the backplane and starts the dispatcher task. Needs a tokio runtime.
     pub async fn start(self) -> Result<Gateway> {
         let c = &self.config;
-        if c.max_frame_bytes < 1024 || c.outbound_queue == 0 || c.checkpoint_every == 0 || c.sync_page == 0 {
+        if c.max_frame_bytes < 1024
+            || c.outbound_queue == 0
+            || c.checkpoint_every == 0
+            || c.sync_page == 0
+            || c.session_check_interval.is_zero()
+        {
             return Err(Error::invalid(
                 "gateway config",
-                "max_frame_bytes >= 1024, outbound_queue, checkpoint_every and sync_page > 0",
+                "max_frame_bytes >= 1024, outbound_queue, checkpoint_every, sync_page and session_check_interval > 0",
             ));
         }
         let backplane = self
@@ -131,22 +172,60 @@ impl GatewayBuilder {
             backplane,
             config: self.config,
             shutting_down: AtomicBool::new(false),
+            shutdown: watch::channel(false).0,
+            tasks: AtomicUsize::new(0),
             conn_ended: Notify::new(),
         });
         tokio::spawn(dispatch(Arc::downgrade(&shared), stream));
+        tokio::spawn(check_sessions(Arc::downgrade(&shared)));
         Ok(Gateway { shared })
     }
 }
 
-/// Routes every delivery from the backplane to this node's connections. Ends when the
-/// gateway is dropped or the backplane stream ends.
+/// Routes every delivery from the backplane to this node's connections, and acts on every
+/// control. Ends when the gateway is dropped or the backplane stream ends.
 async fn dispatch(shared: Weak<Shared>, mut stream: chatico_core::ports::EventStream) {
-    while let Some(d) = stream.next().await {
+    while let Some(msg) = stream.next().await {
         let Some(s) = shared.upgrade() else { return };
-        s.hub.dispatch(&d);
+        match msg {
+            Fanout::Delivery(d) => {
+                s.hub.dispatch(&d);
+            }
+            Fanout::Control(c) => s.hub.apply(&c),
+        }
     }
     if shared.upgrade().is_some() {
         tracing::error!("backplane stream ended; live events stop until restart (clients still resume by sync)");
+    }
+}
+
+/// Every `session_check_interval`, asks the engine which of this node's open sessions are
+/// no longer live and closes their connections with 4001: a socket never outlives its
+/// session, whichever path revoked it (here or on another node, with or without a control
+/// message that arrived). Ends when the gateway is dropped.
+async fn check_sessions(shared: Weak<Shared>) {
+    let Some(interval) = shared.upgrade().map(|s| s.config.session_check_interval) else {
+        return;
+    };
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(s) = shared.upgrade() else { return };
+        let sessions = s.hub.sessions();
+        if sessions.is_empty() {
+            continue;
+        }
+        match s.engine.dead_sessions(&sessions).await {
+            Ok(dead) => {
+                for (user, sid) in sessions.iter().filter(|(_, sid)| dead.contains(sid)) {
+                    tracing::info!(user = %user, session = %sid, "session no longer live; closing its connections");
+                    s.hub.close_session(*user, *sid, close_code::UNAUTHORIZED);
+                }
+            }
+            // Fail open until the next tick: a store outage must not drop every socket.
+            Err(e) => tracing::warn!(error = %e, "session check failed; retrying at the next interval"),
+        }
     }
 }
 
@@ -182,6 +261,12 @@ impl Gateway {
         self.shared.publish(deliveries).await;
     }
 
+    /// Acts on the controls of an engine call a host made itself (e.g. its own logout):
+    /// applies them here and sends them to every node. See [`Control`].
+    pub async fn control(&self, controls: Vec<Control>) {
+        self.shared.control(controls).await;
+    }
+
     /// Live events for `user` on this node, for a host's own transport (SSE, long polling...).
     /// Each item is the JSON text of an `event` server frame (docs/PROTOCOL.md). The
     /// listener counts as a connection for fan-out (a full queue ends it like a slow
@@ -200,21 +285,26 @@ impl Gateway {
         self.shared.hub.connection_count()
     }
 
-    /// Graceful shutdown: refuses new WebSocket handshakes, asks every connection to close
-    /// with 1001 "going away", and waits (at most `close_timeout` plus a second) for them
-    /// to end. Returns how many were still open at the deadline.
+    /// Graceful shutdown: refuses new WebSocket handshakes, asks every connection (also
+    /// those still authenticating) to close with 1001 "going away", and waits until each has
+    /// written its close frame and ended — at most `close_timeout` plus a second (a close
+    /// frame gets `close_timeout` to be written, and as long again for the client's reply).
+    /// Returns how many connections were still open at the deadline. Call it before the
+    /// runtime stops: a connection task dropped with its runtime sends no close frame.
     pub async fn shutdown(&self) -> usize {
         let s = &self.shared;
         s.shutting_down.store(true, Ordering::SeqCst);
+        s.shutdown.send_replace(true);
         s.hub.close_all(close_code::GOING_AWAY);
-        let deadline = tokio::time::Instant::now() + s.config.close_timeout + Duration::from_secs(1);
+        let deadline = tokio::time::Instant::now() + 2 * s.config.close_timeout + Duration::from_secs(1);
+        let open = || s.hub.connection_count().max(s.tasks.load(Ordering::SeqCst));
         loop {
             let ended = s.conn_ended.notified();
-            if s.hub.connection_count() == 0 {
+            if open() == 0 {
                 return 0;
             }
             if tokio::time::timeout_at(deadline, ended).await.is_err() {
-                return s.hub.connection_count();
+                return open();
             }
         }
     }

@@ -25,7 +25,7 @@ use chatico_core::model::{
 use chatico_core::protocol::{
     AddMembersRequest, ArchiveRequest, AuthTokens, Changed, ConversationDetails, CreateGroupRequest, DeleteScope,
     OpenDirectRequest, OtpRequest, OtpRequested, PostMessage, ReceiptBody, RefreshRequest, Revoked, SendMessage,
-    SetRoleRequest, SyncResponse, TypingRequest, UpdateGroupRequest, VerifyRequest, close_code,
+    SetRoleRequest, SyncResponse, TypingRequest, UpdateGroupRequest, VerifyRequest,
 };
 use chatico_core::{Error, ErrorBody};
 use futures::StreamExt;
@@ -122,11 +122,39 @@ pub(crate) fn router(shared: S) -> Router {
     for (_, path, handler) in routes() {
         r = r.route(path, handler.layer(DefaultBodyLimit::max(max_body)));
     }
-    r.fallback(no_route).with_state(shared)
+    r.fallback(no_route)
+        .layer(axum::middleware::map_response(method_not_allowed_body))
+        .with_state(shared)
 }
 
 async fn no_route() -> AppError {
     AppError(Error::not_found("route"))
+}
+
+/// axum answers a known path with an unrouted method by 405 and an empty body; give it the
+/// documented error body (`invalid_input`, field `method`), keeping the status and `Allow`.
+async fn method_not_allowed_body(resp: Response) -> Response {
+    if resp.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return resp;
+    }
+    let (mut parts, _) = resp.into_parts();
+    let allow = parts
+        .headers
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = AppError(Error::invalid(
+        "method",
+        format!("not allowed on this path (allowed: {allow})"),
+    ))
+    .body();
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
@@ -249,28 +277,30 @@ async fn verify_otp(
         (status = 200, description = "New tokens", body = AuthTokens),
         (status = 401, description = "`unauthorized`: invalid, expired, reused (session revoked)", body = ErrorBody)))]
 async fn refresh(State(gw): State<S>, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<Json<AuthTokens>> {
-    Ok(Json(gw.engine.refresh(&req.refresh_token).await?))
+    let o = gw.engine.refresh(&req.refresh_token).await;
+    // A reused token revoked the session: its sockets close on every node, error or not.
+    gw.control(o.controls).await;
+    Ok(Json(o.value?))
 }
 
-/// Revokes the caller's session; its WebSockets on this node close with 4001.
+/// Revokes the caller's session; its WebSockets close with 4001 on every node.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204, description = "Logged out"),
         (status = 401, description = "`unauthorized`", body = ErrorBody)))]
 async fn logout(State(gw): State<S>, Caller(ctx): Caller) -> ApiResult<StatusCode> {
-    gw.engine.logout(&ctx).await?;
-    gw.hub
-        .close_session(ctx.user_id, ctx.session_id, close_code::UNAUTHORIZED);
+    let o = gw.engine.logout(&ctx).await?;
+    gw.control(o.controls).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Revokes every session of the caller; their WebSockets on this node close with 4001.
+/// Revokes every session of the caller; their WebSockets close with 4001 on every node.
 #[utoipa::path(post, path = "/v1/auth/logout-everywhere", tag = "auth", security(("bearer" = [])),
     responses((status = 200, description = "Sessions revoked", body = Revoked),
         (status = 401, description = "`unauthorized`", body = ErrorBody)))]
 async fn logout_everywhere(State(gw): State<S>, Caller(ctx): Caller) -> ApiResult<Json<Revoked>> {
-    let sessions = gw.engine.logout_everywhere(&ctx).await?;
-    gw.hub.close_user(ctx.user_id, close_code::UNAUTHORIZED);
-    Ok(Json(Revoked { sessions }))
+    let o = gw.engine.logout_everywhere(&ctx).await?;
+    gw.control(o.controls).await;
+    Ok(Json(Revoked { sessions: o.value }))
 }
 
 // ---- users -----------------------------------------------------------------------------

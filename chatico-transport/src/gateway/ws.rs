@@ -59,7 +59,10 @@ pub(crate) async fn upgrade(State(gw): State<Arc<Shared>>, mut req: Request) -> 
         Ok((key, pre_auth)) => {
             let on_upgrade = hyper::upgrade::on(&mut req);
             let gw2 = gw.clone();
+            // Counted from now until its close frame is written: shutdown waits for it.
+            let task = super::TaskGuard::new(gw.clone());
             tokio::spawn(async move {
+                let _task = task;
                 match on_upgrade.await {
                     Ok(upgraded) => {
                         let cfg = ws_config(&gw2.config);
@@ -268,16 +271,32 @@ where
 {
     let ctx = match pre_auth {
         Some(c) => c,
-        None => match tokio::time::timeout(gw.config.auth_timeout, Box::pin(first_frame_auth(&gw, &mut ws))).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(stop)) => return Box::pin(finish(&gw, ws, stop)).await,
-            Err(_) => {
-                let stop = Stop::Close(close_code::AUTH_TIMEOUT, "authentication timeout");
-                return Box::pin(finish(&gw, ws, stop)).await;
+        None => {
+            let mut shutdown = gw.shutdown.subscribe();
+            let auth = tokio::time::timeout(gw.config.auth_timeout, Box::pin(first_frame_auth(&gw, &mut ws)));
+            let r = tokio::select! {
+                r = auth => r,
+                // Not registered in the hub yet: shutdown reaches it here.
+                _ = async { shutdown.wait_for(|down| *down).await.map(|_| ()) } => {
+                    let stop = Stop::Close(close_code::GOING_AWAY, "going away");
+                    return Box::pin(finish(&gw, ws, stop)).await;
+                }
+            };
+            match r {
+                Ok(Ok(c)) => c,
+                Ok(Err(stop)) => return Box::pin(finish(&gw, ws, stop)).await,
+                Err(_) => {
+                    let stop = Stop::Close(close_code::AUTH_TIMEOUT, "authentication timeout");
+                    return Box::pin(finish(&gw, ws, stop)).await;
+                }
             }
-        },
+        }
     };
     let (reg, _) = gw.hub.register(ctx.user_id, Some(ctx.session_id));
+    // A shutdown that began before this registration did not see it in the hub.
+    if gw.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+        reg.ctl.close(close_code::GOING_AWAY);
+    }
     let conn_id = reg.id;
     let now = Instant::now();
     let mut conn = Conn {
@@ -327,7 +346,13 @@ where
         code: CloseCode::from(code),
         reason: Utf8Bytes::from_static(reason),
     };
-    let _ = tokio::time::timeout(timeout, ws.send(Message::Close(Some(frame)))).await;
+    // A slow consumer's close frame waits behind its full socket: it gets its own budget.
+    let write_budget = if code == close_code::SLOW_CONSUMER {
+        gw.config.slow_consumer_close_timeout.max(timeout)
+    } else {
+        timeout
+    };
+    let _ = tokio::time::timeout(write_budget, ws.send(Message::Close(Some(frame)))).await;
     if raw_drain {
         // The rest of the oversized frame is unread: read and discard raw bytes (never
         // through the WebSocket codec, which would try to buffer the frame).

@@ -4,4 +4,5 @@
 
 mod common;
 mod flows;
+mod revocation;
 mod storm;

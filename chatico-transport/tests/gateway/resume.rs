@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use chatico_core::ports::{Backplane, EventStream};
-use chatico_core::sync::Delivery;
+use chatico_core::sync::Fanout;
 use chatico_transport::backplane::InProcessBackplane;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -23,7 +23,7 @@ struct LossyBackplane {
 
 #[async_trait]
 impl Backplane for LossyBackplane {
-    async fn publish(&self, delivery: Delivery) -> chatico_core::Result<()> {
+    async fn publish(&self, delivery: Fanout) -> chatico_core::Result<()> {
         if self.n.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
             self.dropped.fetch_add(1, Ordering::SeqCst);
             return Ok(());

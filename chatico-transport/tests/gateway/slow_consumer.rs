@@ -173,3 +173,72 @@ async fn a_client_that_keeps_sending_still_receives_its_events() {
     let _sink = writer.await.expect("writer");
     assert_eq!((acks, events), (BURST, BURST));
 }
+
+/// The close frame of a slow consumer waits behind its full socket: a client that stops
+/// reading and resumes only after `close_timeout` still reads its 4008 (the close gets its
+/// own budget, `slow_consumer_close_timeout`), not a bare TCP close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_that_reads_again_later_still_gets_its_4008() {
+    let close_timeout = Duration::from_millis(300);
+    let cfg = GatewayConfigExt::with(test_config(), |c| {
+        c.outbound_queue = 16;
+        c.close_timeout = close_timeout;
+        c.slow_consumer_close_timeout = Duration::from_secs(30);
+        c.heartbeat_timeout = Duration::from_secs(60);
+    });
+    let srv = TestServer::start_with(cfg, None).await;
+    let sender = srv.login("+15550000047").await;
+    let slow = srv.login("+15550000048").await;
+    let d = srv
+        .ok(
+            Method::POST,
+            "/v1/conversations/direct",
+            &sender,
+            json!({ "user_id": slow.id }),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // The slow client subscribes, then stops reading. The sender posts over REST, so the
+    // slow client holds the only socket (and the only queue that can overflow).
+    let mut ws_slow = srv.ws(&slow).await;
+    assert_eq!(srv.gateway.connection_count(), 1);
+    let body = "z".repeat(3000);
+    let path = format!("/v1/conversations/{d}/messages");
+    let mut sent = 0;
+    // Flood until the server cuts the slow client off (it leaves the hub).
+    while srv.gateway.connection_count() == 1 {
+        assert!(sent < 50_000, "the slow client was never cut off");
+        srv.ok(
+            Method::POST,
+            &path,
+            &sender,
+            json!({ "client_msg_id": format!("flood-{sent}"),
+                "content": { "type": "text", "text": format!("flood-{sent} {body}") } }),
+        )
+        .await;
+        sent += 1;
+    }
+    // Well past close_timeout: the old code had given up on the close frame and dropped
+    // the socket by now.
+    tokio::time::sleep(close_timeout * 8).await;
+    let mut got = 0usize;
+    let code = loop {
+        match tokio::time::timeout(PATIENCE, ws_slow.stream.next())
+            .await
+            .expect("slow client frame")
+        {
+            Some(Ok(Message::Text(t))) => {
+                if t.as_str().contains("flood-") {
+                    got += 1;
+                }
+            }
+            Some(Ok(Message::Close(Some(c)))) => break u16::from(c.code),
+            Some(Ok(_)) => {}
+            other => panic!("no close frame after {got} of {sent} events: {other:?}"),
+        }
+    };
+    assert_eq!(code, close_code::SLOW_CONSUMER);
+    assert!(got < sent, "the slow client was cut off (got {got} of {sent})");
+}

@@ -3,14 +3,13 @@
 //!
 //! Everything is chosen by flags or environment variables (`--help` lists them): the listen
 //! address, the data directory (the generated JWT secret and uploaded files live there), the
-//! SMS sender, the allowed browser origins, the log format. Ctrl-C or SIGTERM shuts down
-//! gracefully: no new connections, open WebSockets closed with 1001 "going away", in-flight
-//! requests drained.
+//! SMS sender, the allowed browser origins, the log format, the connection limits. Ctrl-C or
+//! SIGTERM shuts down gracefully: no new connections, every open WebSocket closed with 1001
+//! "going away" before the process exits, in-flight requests drained.
 
 mod setup;
 mod web;
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -35,21 +34,10 @@ async fn run(args: setup::Args) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let server = setup::build(&args, addr).await?;
-    let listener = axum::serve::ListenerExt::tap_io(listener, |s| {
-        // Frames go out at once instead of waiting behind an unacknowledged one (Nagle).
-        let _ = s.set_nodelay(true);
-    });
     tracing::info!(%addr, "listening on http://{addr} (REST under /v1, WebSocket at /v1/ws)");
-    let gateway = server.gateway.clone();
-    axum::serve(listener, server.app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: closing WebSockets with 1001 going away, draining requests");
-            let left = gateway.shutdown().await;
-            if left > 0 {
-                tracing::warn!(left, "connections still open at the shutdown deadline");
-            }
-        })
+    server
+        .gateway
+        .serve(listener, server.app, server.serve, shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("stopped");

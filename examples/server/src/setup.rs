@@ -11,7 +11,7 @@ use chatico_core::ports::{BlobStore, SmsSender, Store, SystemClock};
 use chatico_core::{Config, MemoryOtpCache};
 use chatico_store::blob::{CloudinaryBlobStore, CloudinaryConfig, LocalDiskBlobStore, S3BlobStore, S3Config};
 use chatico_store::{PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
-use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy, RateLimit};
+use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy, RateLimit, ServeConfig};
 use chatico_transport::sms::{
     ConsoleSmsSender, MessagesFrom, TwilioAuth, TwilioMessagesConfig, TwilioMessagesSender, TwilioVerify,
     TwilioVerifyConfig,
@@ -97,6 +97,14 @@ pub struct Args {
     /// `index.html` there, `/` is a short text page.
     #[arg(long, env = "CHATICO_WEB_DIR", default_value = "examples/web/dist")]
     pub web_dir: PathBuf,
+    /// Seconds a client has to send a request's complete header (also ends idle keep-alive
+    /// connections); slower connections are closed.
+    #[arg(long, env = "CHATICO_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// Most connections (HTTP and WebSocket) open at once; at the cap new connections wait
+    /// in the listen queue. 0: the open-file limit (`ulimit -n`) minus 128.
+    #[arg(long, env = "CHATICO_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
     /// Log filter (`tracing` env-filter syntax).
     #[arg(long, env = "CHATICO_LOG", default_value = "info,chatico=info")]
     pub log: String,
@@ -134,14 +142,26 @@ fn required(v: &Option<String>, flag: &str) -> Result<String, String> {
 pub fn init_tracing(args: &Args) {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = use_colour(
+        std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stdout);
     if args.log_json {
         builder.json().init();
     } else {
         builder.init();
     }
+}
+
+/// Whether console logs are coloured: only on a terminal, and never when `NO_COLOR` is set
+/// to a non-empty value (<https://no-color.org>). Piped or redirected logs stay plain text,
+/// so lines such as `DEVELOPMENT MODE` can be found with grep.
+pub fn use_colour(stdout_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stdout_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 fn twilio_auth(args: &Args) -> Result<TwilioAuth, String> {
@@ -237,6 +257,7 @@ fn write_private(path: &Path, contents: &str) -> Result<(), String> {
 pub struct Server {
     pub gateway: Gateway,
     pub app: Router,
+    pub serve: ServeConfig,
 }
 
 /// Opens the store `--database-url` names.
@@ -333,5 +354,25 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
                 tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
             }),
         );
-    Ok(Server { gateway, app })
+    let serve = ServeConfig {
+        header_read_timeout: std::time::Duration::from_secs(args.header_read_timeout_secs.max(1)),
+        max_connections: args.max_connections,
+        ..ServeConfig::default()
+    };
+    Ok(Server { gateway, app, serve })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::use_colour;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))), "an empty NO_COLOR is unset");
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None));
+        assert!(!use_colour(false, Some(OsStr::new("1"))));
+    }
 }

@@ -25,6 +25,8 @@ impl Running {
             .args(["--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("CHATICO_LOG", "info")
+            // Piped logs must be plain without help from NO_COLOR (see `piped_logs_...`).
+            .env_remove("NO_COLOR")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -66,8 +68,12 @@ impl Running {
     }
 
     fn sigterm(&self) {
+        self.signal("-TERM");
+    }
+
+    fn signal(&self, sig: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([sig, &self.child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
@@ -206,6 +212,94 @@ async fn the_example_server_runs_from_nothing_and_shuts_down_gracefully() {
     let srv2 = Running::start(&data_dir);
     assert_eq!(std::fs::read_to_string(&secret_path).expect("secret"), secret);
     drop(srv2);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket to the server (no `Origin`: a native client), authenticated by the first
+/// frame when `token` is given, and read up to its `ready` frame.
+async fn open_socket(addr: &str, token: Option<&str>) -> Socket {
+    let mut req = format!("ws://{addr}/v1/ws").into_client_request().expect("req");
+    req.headers_mut()
+        .insert("sec-websocket-protocol", HeaderValue::from_static("chatico.v1.json"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
+    if let Some(token) = token {
+        let auth = json!({ "id": "1", "type": "auth", "token": token });
+        ws.send(Message::text(auth.to_string())).await.expect("auth");
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
+                .await
+                .expect("frame")
+                .expect("open")
+                .expect("ok");
+            if let Message::Text(t) = m
+                && t.as_str().contains("\"ready\"")
+            {
+                break;
+            }
+        }
+    }
+    ws
+}
+
+/// Ctrl-C (SIGINT) with several sockets open, signed-in and not yet signed-in: every one
+/// gets a 1001 close frame before the process exits (none a bare TCP close).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_sends_every_open_websocket_its_1001() {
+    let data_dir = std::env::temp_dir().join(format!("chatico-server-test-{}", rand_suffix()));
+    let mut srv = Running::start(&data_dir);
+    let http = reqwest::Client::new();
+    let alice = login(&http, &mut srv, "+15550001003").await;
+    let token = alice["access_token"].as_str().expect("token").to_owned();
+    let mut sockets = Vec::new();
+    for _ in 0..6 {
+        sockets.push(open_socket(&srv.addr, Some(&token)).await);
+    }
+    for _ in 0..2 {
+        sockets.push(open_socket(&srv.addr, None).await);
+    }
+    srv.signal("-INT");
+    for (i, ws) in sockets.iter_mut().enumerate() {
+        let code = loop {
+            match tokio::time::timeout(Duration::from_secs(20), ws.next())
+                .await
+                .expect("close")
+            {
+                Some(Ok(Message::Close(Some(c)))) => break u16::from(c.code),
+                Some(Ok(_)) => continue,
+                other => panic!("socket {i}: no close frame: {other:?}"),
+            }
+        };
+        assert_eq!(code, 1001, "socket {i}");
+        // Reading on sends the client's close reply, so the server need not wait for it.
+        let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+    }
+    drop(sockets);
+    let status = srv.child.wait().expect("exit");
+    assert!(status.success(), "{status}");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// Logs written to a pipe carry no ANSI colour codes: the documented `DEVELOPMENT MODE`
+/// line is found by grep as plain text.
+#[tokio::test]
+async fn piped_logs_have_no_colour_codes() {
+    let data_dir = std::env::temp_dir().join(format!("chatico-server-test-{}", rand_suffix()));
+    let mut srv = Running::start(&data_dir);
+    let phone = "+15550001004";
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/v1/auth/otp", srv.addr))
+        .json(&json!({ "phone": phone }))
+        .send()
+        .await
+        .expect("otp");
+    assert_eq!(r.status(), 200);
+    let line = srv.wait_line(|l| l.contains("DEVELOPMENT MODE") && l.contains(phone));
+    assert!(!line.contains('\u{1b}'), "escape codes in a piped log line: {line:?}");
+    assert!(line.contains(" WARN "), "{line:?}");
+    assert!(line.contains("DEVELOPMENT MODE: SMS not sent"), "{line:?}");
+    drop(srv);
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
