@@ -53,7 +53,17 @@ const DEDUPE_WINDOW: Duration = Duration::from_secs(120);
 /// Retry delay of a checkpoint whose sync failed (store unavailable).
 const CHECKPOINT_RETRY: Duration = Duration::from_secs(1);
 
-/// `GET /v1/ws`: checks the handshake and upgrades. See docs/PROTOCOL.md.
+/// The WebSocket endpoint (see docs/PROTOCOL.md): checks the handshake and upgrades.
+/// Requires `Sec-WebSocket-Protocol: chatico.v1.json`; authenticate with an
+/// `Authorization: Bearer` header or a first `auth` frame — never a query parameter.
+#[utoipa::path(get, path = chatico_core::protocol::paths::WS, tag = "meta", operation_id = "websocket",
+    responses(
+        (status = 101, description = "Switching protocols"),
+        (status = 400, description = "`invalid_input`: not a WebSocket handshake, or no supported subprotocol",
+            body = ErrorBody),
+        (status = 401, description = "`unauthorized`: a bad Authorization header", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an Origin not in the allowlist", body = ErrorBody),
+        (status = 503, description = "`unavailable`: shutting down", body = ErrorBody)))]
 pub(crate) async fn upgrade(State(gw): State<Arc<Shared>>, mut req: Request) -> Response {
     match check_handshake(&gw, req.headers()).await {
         Ok((key, pre_auth)) => {
