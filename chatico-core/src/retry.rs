@@ -40,6 +40,11 @@ impl RetryPolicy {
     /// The delay before retry number `retry` (1-based): `initial × 2^(retry-1)`, capped,
     /// then drawn uniformly from its upper half so that callers failing together spread out.
     pub fn backoff(&self, retry: u32) -> Duration {
+        self.backoff_with(retry, &mut rand::thread_rng())
+    }
+
+    /// [`RetryPolicy::backoff`] with the jitter drawn from `rng` (seeded in tests).
+    pub fn backoff_with(&self, retry: u32, rng: &mut impl Rng) -> Duration {
         let exp = self
             .initial_backoff
             .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)))
@@ -49,7 +54,7 @@ impl RetryPolicy {
         if spread == 0 {
             return exp;
         }
-        half + Duration::from_micros(rand::thread_rng().gen_range(0..=spread))
+        half + Duration::from_micros(rng.gen_range(0..=spread))
     }
 }
 

@@ -29,10 +29,10 @@ impl ClientOptions {
         let mut c = sdk::ClientConfig::new(self.base_url.clone());
         c.device = self.device.clone();
         if let Some(v) = self.backoff_initial_ms {
-            c.backoff.initial = Duration::from_millis(v);
+            c.backoff.initial_backoff = Duration::from_millis(v);
         }
         if let Some(v) = self.backoff_max_ms {
-            c.backoff.max = Duration::from_millis(v);
+            c.backoff.max_backoff = Duration::from_millis(v);
         }
         if let Some(v) = self.request_timeout_ms {
             c.request_timeout = Duration::from_millis(v);

@@ -6,7 +6,9 @@
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use chatico_core::client::{ConversationView, LocalView};
+use chatico_core::client::{
+    ClientEvent, ClientMachine, ConnectionState, ConversationView, DurableState, LocalView, Session,
+};
 use chatico_core::error::{Error, Result};
 use chatico_core::ids::{ConversationId, UserId};
 use chatico_core::model::{
@@ -23,10 +25,10 @@ use wasm_bindgen::prelude::*;
 
 use crate::connection::{self, Input};
 use crate::http::Body;
-use crate::inner::{Durable, Inner};
+use crate::inner::Inner;
 use crate::js::{self, from_js, promise, to_js};
 use crate::rest::{self, call, json, method};
-use crate::types::{ClientEvent, ClientOptions, ConnectionState, Session};
+use crate::types::ClientOptions;
 
 type JsResult<T> = std::result::Result<T, JsValue>;
 
@@ -159,7 +161,7 @@ impl ChatClient {
     /// The logged-in user's id, or `undefined`.
     #[wasm_bindgen(getter, js_name = userId)]
     pub fn user_id(&self) -> Option<String> {
-        self.inner.state.borrow().view.as_ref().map(|v| v.me().to_string())
+        self.inner.read(|m| m.me().to_string())
     }
 
     /// Ends this session on the server, disconnects and forgets tokens and local state.
@@ -187,26 +189,32 @@ impl ChatClient {
 
     // ---- durable state ------------------------------------------------------------------
 
-    /// The sync cursor and the outbox as JSON, to persist and hand back to `importState`.
+    /// The durable state as JSON (cursor, outbox, reported positions: the same format on
+    /// every platform), to persist and hand back to `importState`.
     #[wasm_bindgen(js_name = exportState)]
     pub fn export_state(&self) -> JsResult<String> {
-        serde_json::to_string(&self.inner.state.borrow().durable)
-            .map_err(|e| js_err(Error::internal(format!("serializing client state: {e}"))))
+        match self.inner.read(ClientMachine::export_state) {
+            Some(r) => r.map_err(js_err),
+            None => serde_json::to_string(&self.inner.staged.borrow().clone().unwrap_or_default())
+                .map_err(|e| js_err(Error::internal(format!("serializing client state: {e}")))),
+        }
     }
 
     /// Restores what `exportState` returned (call before `connect`).
     #[wasm_bindgen(js_name = importState)]
     pub fn import_state(&self, json: &str) -> JsResult<()> {
-        let d: Durable = serde_json::from_str(json)
-            .map_err(|e| js_err(Error::invalid("state", format!("not a client state: {e}"))))?;
-        self.inner.state.borrow_mut().durable = d;
+        let d = ClientMachine::parse_state(json).map_err(js_err)?;
+        let staged = Some(d.clone());
+        if self.inner.with_machine(|m| m.import_state(d)).is_none() {
+            *self.inner.staged.borrow_mut() = staged;
+        }
         Ok(())
     }
 
     /// The durable resume cursor.
     #[wasm_bindgen(getter, js_name = syncCursor)]
     pub fn sync_cursor(&self) -> f64 {
-        self.inner.state.borrow().durable.sync.cursor() as f64
+        self.inner.read(ClientMachine::cursor).unwrap_or(0) as f64
     }
 
     // ---- connection ---------------------------------------------------------------------
@@ -217,14 +225,12 @@ impl ChatClient {
         if self.inner.session.borrow().is_none() {
             return Err(js_err(Error::unauthorized("not logged in")));
         }
-        if self.inner.driver.borrow().is_some() {
-            return Ok(());
+        if self.inner.driver.borrow().is_none() {
+            let (tx, rx) = mpsc::unbounded();
+            *self.inner.driver.borrow_mut() = Some(tx);
+            wasm_bindgen_futures::spawn_local(connection::run(self.inner.clone(), rx));
         }
-        let id = self.inner.next_driver.get();
-        self.inner.next_driver.set(id + 1);
-        let (tx, rx) = mpsc::unbounded();
-        *self.inner.driver.borrow_mut() = Some((id, tx.clone()));
-        wasm_bindgen_futures::spawn_local(connection::run(self.inner.clone(), id, tx, rx));
+        self.inner.with_machine(|m| m.connect(js::now_ms()));
         Ok(())
     }
 
@@ -236,7 +242,7 @@ impl ChatClient {
     /// Skips the current backoff wait (e.g. the `online` event fired).
     #[wasm_bindgen(js_name = reconnectNow)]
     pub fn reconnect_now(&self) {
-        self.inner.to_driver(Input::ReconnectNow);
+        self.inner.with_machine(|m| m.reconnect_now(js::now_ms()));
     }
 
     /// The connection state now.
@@ -251,10 +257,10 @@ impl ChatClient {
     #[wasm_bindgen(unchecked_return_type = "ConversationView[]")]
     pub fn conversations(&self, archived: bool) -> JsResult<JsValue> {
         let now = js::now_ms();
-        let st = self.inner.state.borrow();
+        let st = self.inner.machine.borrow();
         let list: Vec<ConversationJs<'_>> = st
-            .view
             .as_ref()
+            .map(ClientMachine::view)
             .map(|v| {
                 v.conversations(archived)
                     .into_iter()
@@ -270,10 +276,10 @@ impl ChatClient {
     pub fn conversation(&self, id: &str) -> JsResult<JsValue> {
         let id: ConversationId = parse_id(id)?;
         let now = js::now_ms();
-        let st = self.inner.state.borrow();
+        let st = self.inner.machine.borrow();
         opt_js(
-            st.view
-                .as_ref()
+            st.as_ref()
+                .map(ClientMachine::view)
                 .and_then(|v| v.conversation(id))
                 .map(|c| ConversationJs::of(c, now))
                 .as_ref(),
@@ -284,8 +290,12 @@ impl ChatClient {
     #[wasm_bindgen(unchecked_return_type = "Message[]")]
     pub fn messages(&self, id: &str) -> JsResult<JsValue> {
         let id: ConversationId = parse_id(id)?;
-        let st = self.inner.state.borrow();
-        let list: Vec<&Message> = st.view.as_ref().map(|v| v.messages(id)).unwrap_or_default();
+        let st = self.inner.machine.borrow();
+        let list: Vec<&Message> = st
+            .as_ref()
+            .map(ClientMachine::view)
+            .map(|v| v.messages(id))
+            .unwrap_or_default();
         to_js(&list).map_err(js_err)
     }
 
@@ -293,49 +303,55 @@ impl ChatClient {
     #[wasm_bindgen(unchecked_return_type = "Presence | undefined")]
     pub fn presence(&self, user_id: &str) -> JsResult<JsValue> {
         let id: UserId = parse_id(user_id)?;
-        let st = self.inner.state.borrow();
-        opt_js(st.view.as_ref().and_then(|v| v.presence(id)))
+        let st = self.inner.machine.borrow();
+        opt_js(st.as_ref().map(ClientMachine::view).and_then(|v| v.presence(id)))
     }
 
     /// A user's profile as last seen by this client, or `undefined`.
     #[wasm_bindgen(unchecked_return_type = "UserProfile | undefined")]
     pub fn profile(&self, user_id: &str) -> JsResult<JsValue> {
         let id: UserId = parse_id(user_id)?;
-        let st = self.inner.state.borrow();
-        opt_js(st.view.as_ref().and_then(|v| v.profile(id)))
+        let st = self.inner.machine.borrow();
+        opt_js(st.as_ref().map(ClientMachine::view).and_then(|v| v.profile(id)))
     }
 
     /// Ids of the caller's contacts.
     #[wasm_bindgen(js_name = contactIds, unchecked_return_type = "string[]")]
     pub fn contact_ids(&self) -> JsResult<JsValue> {
-        let st = self.inner.state.borrow();
-        let ids: Option<&BTreeSet<UserId>> = st.view.as_ref().map(LocalView::contacts);
+        let st = self.inner.machine.borrow();
+        let ids: Option<&BTreeSet<UserId>> = st.as_ref().map(ClientMachine::view).map(LocalView::contacts);
         to_js(&ids.cloned().unwrap_or_default()).map_err(js_err)
     }
 
     /// Ids of the users the caller blocked.
     #[wasm_bindgen(js_name = blockedIds, unchecked_return_type = "string[]")]
     pub fn blocked_ids(&self) -> JsResult<JsValue> {
-        let st = self.inner.state.borrow();
-        let ids: Option<&BTreeSet<UserId>> = st.view.as_ref().map(LocalView::blocked);
+        let st = self.inner.machine.borrow();
+        let ids: Option<&BTreeSet<UserId>> = st.as_ref().map(ClientMachine::view).map(LocalView::blocked);
         to_js(&ids.cloned().unwrap_or_default()).map_err(js_err)
     }
 
     /// Unread messages over non-archived conversations.
     #[wasm_bindgen(js_name = totalUnread)]
     pub fn total_unread(&self) -> f64 {
-        self.inner
-            .state
-            .borrow()
-            .view
-            .as_ref()
-            .map_or(0, LocalView::total_unread) as f64
+        self.inner.read(|m| m.view().total_unread()).unwrap_or(0) as f64
     }
 
     /// Messages not acknowledged by the server yet, oldest first.
     #[wasm_bindgen(unchecked_return_type = "PendingMessage[]")]
     pub fn pending(&self) -> JsResult<JsValue> {
-        to_js(self.inner.state.borrow().durable.outbox.pending()).map_err(js_err)
+        match self.inner.read(|m| to_js(m.pending())) {
+            Some(r) => r.map_err(js_err),
+            None => to_js(
+                self.inner
+                    .staged
+                    .borrow()
+                    .as_ref()
+                    .map(|d| d.outbox.pending())
+                    .unwrap_or_default(),
+            )
+            .map_err(js_err),
+        }
     }
 
     /// What to store as a profile or group picture (`avatar_url`) for an uploaded blob:
@@ -774,7 +790,7 @@ impl ChatClient {
             }
             let msgs: Vec<Message> = call(&inner, method::GET, &paths::messages(conv), &q, None).await?;
             if let Some(Some(update)) = inner.with_view(|v| v.load_messages(conv, msgs.clone())) {
-                inner.emit(ClientEvent::View { update });
+                inner.emit(ClientEvent::View(update));
             }
             Ok(msgs)
         }))
@@ -857,50 +873,54 @@ fn ack_kind(a: &AckResult) -> &'static str {
 fn install_session(inner: &Inner, session: Session) {
     let me = session.user_id;
     *inner.session.borrow_mut() = Some(session);
-    let mut st = inner.state.borrow_mut();
-    if st.view.as_ref().map(LocalView::me) != Some(me) {
-        st.view = Some(LocalView::new(me));
-        st.durable = Durable::default();
-        inner.view_loaded.set(false);
+    let mut m = inner.machine.borrow_mut();
+    if m.as_ref().map(ClientMachine::me) != Some(me) {
+        let durable = inner.staged.borrow_mut().take().unwrap_or_default();
+        *m = Some(ClientMachine::new(
+            inner.machine_config(),
+            me,
+            durable,
+            (js::random() * u64::MAX as f64) as u64,
+        ));
     }
 }
 
-fn disconnect(inner: &Inner) {
+fn disconnect(inner: &Rc<Inner>) {
+    inner.with_machine(|m| m.disconnect(js::now_ms()));
     let driver = inner.driver.borrow_mut().take();
-    if let Some((_, tx)) = driver {
+    if let Some(tx) = driver {
         let _ = tx.unbounded_send(Input::Stop);
     }
-    inner.link_up.set(false);
-    if *inner.conn.borrow() != ConnectionState::LoggedOut {
-        inner.set_state(ConnectionState::Disconnected);
-    }
 }
 
-fn forget(inner: &Inner) {
+fn forget(inner: &Rc<Inner>) {
     disconnect(inner);
     *inner.session.borrow_mut() = None;
-    {
-        let mut st = inner.state.borrow_mut();
-        st.view = None;
-        st.durable = Durable::default();
-    }
-    inner.set_state(ConnectionState::LoggedOut);
+    *inner.machine.borrow_mut() = None;
+    inner.emit(ClientEvent::Connection(ConnectionState::LoggedOut));
 }
 
 fn enqueue(
-    inner: &Inner,
+    inner: &Rc<Inner>,
     conv: ConversationId,
     content: Content,
     reply_to_seq: Option<i64>,
 ) -> chatico_core::client::PendingMessage {
+    let mut content = Some(content);
+    let sent = inner.with_machine(|m| content.take().map(|c| m.send(js::now_ms(), conv, c, reply_to_seq)));
+    if let Some(Some(p)) = sent {
+        return p;
+    }
+    let Some(c) = content else {
+        unreachable!("the content is taken only with a machine")
+    };
     let p = inner
-        .state
+        .staged
         .borrow_mut()
-        .durable
+        .get_or_insert_with(DurableState::default)
         .outbox
-        .enqueue(conv, content, reply_to_seq, js::now_ms());
-    inner.emit(ClientEvent::Queued { pending: p.clone() });
-    inner.to_driver(Input::Flush);
+        .enqueue(conv, c, reply_to_seq, js::now_ms());
+    inner.emit(ClientEvent::Queued(p.clone()));
     p
 }
 
@@ -924,7 +944,7 @@ async fn call_unit(inner: &Inner, m: &str, path: &str, body: Option<String>) -> 
     Ok(())
 }
 
-async fn receipt(inner: &Inner, conv: ConversationId, body: ReceiptBody) -> Result<(i64, i64)> {
+async fn receipt(inner: &Rc<Inner>, conv: ConversationId, body: ReceiptBody) -> Result<(i64, i64)> {
     let req = ClientRequest::Receipt {
         conversation_id: conv,
         delivered_seq: body.delivered_seq,
@@ -938,13 +958,14 @@ async fn receipt(inner: &Inner, conv: ConversationId, body: ReceiptBody) -> Resu
         Ok(other) => Err(unexpected("receipt", &other)),
         Err(Error::Unavailable { .. }) => {
             let m = rest::receipts(inner, conv, &body).await?;
+            inner.with_machine(|mc| mc.own_receipt(conv, m.delivered_seq, m.read_seq));
             Ok((m.delivered_seq, m.read_seq))
         }
         Err(e) => Err(e),
     }
 }
 
-fn load_profiles(inner: &Inner, users: &[UserProfile]) {
+fn load_profiles(inner: &Rc<Inner>, users: &[UserProfile]) {
     let updates = inner
         .with_view(|v| users.iter().map(|p| v.load_profile(p.clone())).collect::<Vec<_>>())
         .unwrap_or_default();

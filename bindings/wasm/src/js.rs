@@ -15,10 +15,6 @@ use wasm_bindgen_futures::JsFuture;
 extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(handler: &js_sys::Function, ms: i32) -> JsValue;
-    #[wasm_bindgen(js_name = setInterval)]
-    fn set_interval(handler: &js_sys::Function, ms: i32) -> JsValue;
-    #[wasm_bindgen(js_name = clearInterval)]
-    fn clear_interval(id: &JsValue);
     #[wasm_bindgen(js_name = fetch)]
     pub(crate) fn fetch_request(request: &web_sys::Request) -> js_sys::Promise;
     #[wasm_bindgen(js_namespace = console, js_name = error)]
@@ -51,26 +47,6 @@ pub(crate) async fn sleep(ms: u64) {
 pub(crate) fn after(ms: u64, f: impl FnOnce() + 'static) {
     let cb = Closure::once_into_js(f);
     set_timeout(cb.unchecked_ref(), clamp_ms(ms));
-}
-
-/// Calls `f` every `ms` milliseconds until dropped.
-pub(crate) struct Interval {
-    id: JsValue,
-    _cb: Closure<dyn FnMut()>,
-}
-
-impl Interval {
-    pub(crate) fn new(ms: u64, f: impl FnMut() + 'static) -> Self {
-        let cb = Closure::<dyn FnMut()>::new(f);
-        let id = set_interval(cb.as_ref().unchecked_ref(), clamp_ms(ms.max(1)));
-        Interval { id, _cb: cb }
-    }
-}
-
-impl Drop for Interval {
-    fn drop(&mut self) {
-        clear_interval(&self.id);
-    }
 }
 
 /// A serde value as a plain JS value (through JSON).

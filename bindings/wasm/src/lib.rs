@@ -4,13 +4,13 @@
 //! and `fetch` underneath, a JavaScript class on top ([`api::ChatClient`]) with Promises,
 //! event callbacks and TypeScript types in the generated `.d.ts`.
 //!
-//! It behaves as the native client (`chatico_transport::client`): it logs in with an OTP,
-//! refreshes its tokens (one refresh at a time), keeps one WebSocket open, reconnecting with
-//! exponential backoff and jitter, resumes from its sync cursor after every reconnect,
-//! resends its outbox with the original `client_msg_id`s, and keeps a local view current.
-//! The transport-free parts are `chatico_core::client` — [`Outbox`], [`SyncState`],
-//! [`LocalView`] — shared with the native client and the FFI bindings; the wire types are
-//! `chatico_core::protocol`. This crate only moves bytes and adapts values to JavaScript.
+//! It behaves as the native client (`chatico_transport::client`) because it drives the same
+//! state machine, `chatico_core::client::ClientMachine`: login with an OTP, tokens refreshed
+//! (one refresh at a time), one WebSocket reconnecting with backoff, resume from the sync
+//! cursor, the outbox resent with its original `client_msg_id`s, every change reported once
+//! and each conversation's messages in `seq` order, and a local view kept current. This crate
+//! only moves bytes (the browser's `WebSocket` and `fetch`), keeps time, and adapts values
+//! to JavaScript; the wire types are `chatico_core::protocol`.
 //!
 //! Build the npm package with `bash scripts/build-wasm.sh` (it writes `bindings/wasm/pkg/`).
 //!
@@ -23,10 +23,6 @@
 //! client.onEvent((ev) => { if (ev.type === "view") render(); });
 //! client.connect();
 //! ```
-//!
-//! [`Outbox`]: chatico_core::client::Outbox
-//! [`SyncState`]: chatico_core::client::SyncState
-//! [`LocalView`]: chatico_core::client::LocalView
 
 #[cfg(target_family = "wasm")]
 pub mod api;

@@ -4,8 +4,8 @@
 use std::rc::Rc;
 
 use chatico_core::error::{Error, Result};
-use chatico_core::ids::ConversationId;
-use chatico_core::model::{ConversationSummary, Member, UserProfile};
+use chatico_core::ids::{ConversationId, UserId};
+use chatico_core::model::{ConversationSummary, Member, Presence, UserProfile};
 use chatico_core::protocol::{
     AuthTokens, OtpRequest, OtpRequested, ReceiptBody, RefreshRequest, TypingRequest, VerifyRequest, paths,
 };
@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::http::{self, Body, Reply};
 use crate::inner::Inner;
 use crate::js::now_ms;
-use crate::types::{ClientEvent, Session};
+use chatico_core::client::{ClientEvent, Session};
 
 /// `METHOD` names, as `fetch` takes them.
 pub(crate) mod method {
@@ -143,7 +143,7 @@ pub(crate) async fn refresh_after(inner: &Inner, stale: &str) -> Result<String> 
             let session = Session::from(&t);
             let token = session.access_token.clone();
             *inner.session.borrow_mut() = Some(session.clone());
-            inner.emit(ClientEvent::SessionRefreshed { session });
+            inner.emit(ClientEvent::SessionRefreshed(session));
             Ok(token)
         }
         Err(e @ Error::Unauthorized { .. }) => {
@@ -185,6 +185,11 @@ pub(crate) async fn list_contacts(inner: &Inner) -> Result<Vec<UserProfile>> {
 
 pub(crate) async fn list_blocked(inner: &Inner) -> Result<Vec<UserProfile>> {
     call(inner, method::GET, paths::BLOCKS, &[], None).await
+}
+
+pub(crate) async fn presence(inner: &Inner, users: &[UserId]) -> Result<Vec<Presence>> {
+    let list = users.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    call(inner, method::GET, paths::PRESENCE, &[("users", list)], None).await
 }
 
 pub(crate) async fn receipts(inner: &Inner, conv: ConversationId, body: &ReceiptBody) -> Result<Member> {

@@ -1,12 +1,11 @@
-//! The client's value types as JavaScript sees them: options, session, connection state and
-//! events. They mirror the native client's (`chatico_transport::client`), which needs tokio
-//! and cannot be built for the browser; the JSON shapes are the same.
+//! The client's options and the JavaScript shape of its events. The value types themselves
+//! — [`Session`], [`ConnectionState`], [`ClientEvent`] — are core's, the same on every
+//! platform.
 
-use chatico_core::client::{PendingMessage, ViewUpdate};
+use chatico_core::client::{ClientEvent, ConnectionState, PendingMessage, Session, ViewUpdate};
 use chatico_core::error::ErrorBody;
-use chatico_core::ids::{ClientMsgId, Timestamp, UserId};
+use chatico_core::ids::ClientMsgId;
 use chatico_core::model::Message;
-use chatico_core::protocol::AuthTokens;
 use chatico_core::sync::{Change, Event, SyncCursor};
 use chatico_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -41,7 +40,7 @@ pub struct ClientOptions {
     pub backoff_initial_ms: u64,
     /// Longest reconnect delay. Default 30000.
     pub backoff_max_ms: u64,
-    /// How often the connection flushes coalesced receipts and checks liveness. Default 100.
+    /// How long delivery receipts are coalesced before they go out. Default 100.
     pub tick_ms: u64,
 }
 
@@ -60,89 +59,32 @@ impl Default for ClientOptions {
     }
 }
 
-impl ClientOptions {
-    /// Reconnect delay of attempt `attempt` (from 0): a uniform draw in `[d/2, d]` with
-    /// `d = min(max, initial * 2^attempt)` ("equal jitter", as the native client).
-    pub fn backoff_ms(&self, attempt: u32, unit_random: f64) -> u64 {
-        let d = (self.backoff_initial_ms.max(1) as f64 * 2f64.powi(attempt.min(64) as i32))
-            .min(self.backoff_max_ms.max(1) as f64) as u64;
-        let half = d / 2;
-        half + ((d - half) as f64 * unit_random.clamp(0.0, 1.0)) as u64
-    }
-}
-
-/// The credentials of a logged-in client. Every refresh replaces the refresh token (single
-/// use), announced by a `session_refreshed` event: persist the new one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    pub user_id: UserId,
-    pub access_token: String,
-    pub access_expires_at: Timestamp,
-    pub refresh_token: String,
-    pub refresh_expires_at: Timestamp,
-}
-
-impl From<&AuthTokens> for Session {
-    fn from(t: &AuthTokens) -> Self {
-        Session {
-            user_id: t.user.id,
-            access_token: t.access_token.clone(),
-            access_expires_at: t.access_expires_at,
-            refresh_token: t.refresh_token.clone(),
-            refresh_expires_at: t.refresh_expires_at,
-        }
-    }
-}
-
-/// The state of the live connection (`state` tags the variant).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum ConnectionState {
-    Disconnected,
-    Connecting {
-        attempt: u32,
-    },
-    /// Subscribed; catching up on missed changes.
-    Syncing,
-    /// Caught up; events are live.
-    Connected,
-    Reconnecting {
-        attempt: u32,
-        delay_ms: u64,
-        reason: String,
-    },
-    /// The session is gone (refresh refused): log in again.
-    LoggedOut,
-}
-
-/// What listeners registered with `onEvent` receive (`type` tags the variant).
-#[derive(Debug, Clone, Serialize)]
+/// What listeners registered with `onEvent` receive (`type` tags the variant): core's
+/// [`ClientEvent`] in the shape JavaScript reads, e.g. `{"type":"connection","state":{...}}`.
+#[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClientEvent {
+enum EventJs<'a> {
     Connection {
-        state: ConnectionState,
+        state: &'a ConnectionState,
     },
-    /// A persistent change, applied to the local view (once each, across reconnects).
     Change {
-        change: Change,
+        change: &'a Change,
     },
-    /// Typing, presence or profile, applied to the local view.
     Ephemeral {
-        event: Event,
+        event: &'a Event,
     },
-    /// What the last change or event altered in the local view.
     View {
-        update: ViewUpdate,
+        update: &'a ViewUpdate,
     },
     Queued {
-        pending: PendingMessage,
+        pending: &'a PendingMessage,
     },
     Sent {
-        client_msg_id: ClientMsgId,
-        message: Message,
+        client_msg_id: &'a ClientMsgId,
+        message: &'a Message,
     },
     SendFailed {
-        client_msg_id: ClientMsgId,
+        client_msg_id: &'a ClientMsgId,
         error: ErrorBody,
     },
     Synced {
@@ -150,28 +92,48 @@ pub enum ClientEvent {
         caught_up: bool,
     },
     SessionRefreshed {
-        session: Session,
+        session: &'a Session,
     },
     SessionExpired,
+}
+
+impl<'a> EventJs<'a> {
+    fn of(e: &'a ClientEvent) -> Self {
+        match e {
+            ClientEvent::Connection(state) => EventJs::Connection { state },
+            ClientEvent::Change(change) => EventJs::Change { change },
+            ClientEvent::Ephemeral(event) => EventJs::Ephemeral { event },
+            ClientEvent::View(update) => EventJs::View { update },
+            ClientEvent::Queued(pending) => EventJs::Queued { pending },
+            ClientEvent::Sent { client_msg_id, message } => EventJs::Sent { client_msg_id, message },
+            ClientEvent::SendFailed { client_msg_id, error } => EventJs::SendFailed {
+                client_msg_id,
+                error: error.body(),
+            },
+            ClientEvent::Synced { cursor, caught_up } => EventJs::Synced {
+                cursor: *cursor,
+                caught_up: *caught_up,
+            },
+            ClientEvent::SessionRefreshed(session) => EventJs::SessionRefreshed { session },
+            ClientEvent::SessionExpired => EventJs::SessionExpired,
+        }
+    }
+}
+
+/// The JSON of an event as listeners receive it.
+pub fn event_json(e: &ClientEvent) -> serde_json::Result<serde_json::Value> {
+    serde_json::to_value(EventJs::of(e))
+}
+
+/// An event as listeners receive it.
+#[cfg(target_family = "wasm")]
+pub(crate) fn event_to_js(e: &ClientEvent) -> Result<wasm_bindgen::JsValue> {
+    crate::js::to_js(&EventJs::of(e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_to_its_cap_with_jitter_in_the_upper_half() {
-        let o = ClientOptions {
-            backoff_initial_ms: 100,
-            backoff_max_ms: 2000,
-            ..ClientOptions::default()
-        };
-        let lows: Vec<u64> = (0..7).map(|a| o.backoff_ms(a, 0.0)).collect();
-        let highs: Vec<u64> = (0..7).map(|a| o.backoff_ms(a, 1.0)).collect();
-        assert_eq!(highs, vec![100, 200, 400, 800, 1600, 2000, 2000]);
-        assert_eq!(lows, vec![50, 100, 200, 400, 800, 1000, 1000]);
-        assert_eq!(o.backoff_ms(u32::MAX, 0.5), 1500);
-    }
 
     #[test]
     fn websocket_url_follows_the_base_url() {
@@ -196,19 +158,17 @@ mod tests {
 
     #[test]
     fn events_and_states_are_tagged_for_javascript() {
-        let v = serde_json::to_value(ClientEvent::Connection {
-            state: ConnectionState::Reconnecting {
-                attempt: 2,
-                delay_ms: 400,
-                reason: "x".into(),
-            },
-        })
+        let v = event_json(&ClientEvent::Connection(ConnectionState::Reconnecting {
+            attempt: 2,
+            delay_ms: 400,
+            reason: "x".into(),
+        }))
         .expect("ser");
         assert_eq!(
             v,
             serde_json::json!({"type":"connection","state":{"state":"reconnecting","attempt":2,"delay_ms":400,"reason":"x"}})
         );
-        let v = serde_json::to_value(ClientEvent::SessionExpired).expect("ser");
+        let v = event_json(&ClientEvent::SessionExpired).expect("ser");
         assert_eq!(v, serde_json::json!({"type":"session_expired"}));
     }
 }

@@ -77,6 +77,10 @@ pub struct LocalView {
     conversations: HashMap<ConversationId, ConversationView>,
     /// Members announced before their conversation (`MemberJoined` precedes `ConversationCreated`).
     pending_members: HashMap<ConversationId, Vec<(UserId, Role)>>,
+    /// Messages of a conversation not loaded yet (they arrived before the list did), kept
+    /// for when it loads.
+    #[serde(default)]
+    pending_messages: HashMap<ConversationId, BTreeMap<i64, Message>>,
     presence: HashMap<UserId, Presence>,
     profiles: HashMap<UserId, UserProfile>,
     contacts: BTreeSet<UserId>,
@@ -90,6 +94,7 @@ impl LocalView {
             window: DEFAULT_WINDOW,
             conversations: HashMap::new(),
             pending_members: HashMap::new(),
+            pending_messages: HashMap::new(),
             presence: HashMap::new(),
             profiles: HashMap::new(),
             contacts: BTreeSet::new(),
@@ -183,6 +188,7 @@ impl LocalView {
         if let Some(m) = s.last_message {
             view.messages.insert(m.seq, m);
         }
+        self.take_pending_messages(&mut view);
         self.trim(&mut view);
         self.conversations.insert(id, view);
         ViewUpdate::Conversation { conversation_id: id }
@@ -311,26 +317,32 @@ impl LocalView {
         match &change.kind {
             ChangeKind::ConversationCreated { conversation } => {
                 let members = self.pending_members.remove(&cid).unwrap_or_default();
-                self.conversations.entry(cid).or_insert_with(|| ConversationView {
-                    conversation: conversation.clone(),
-                    members: members
-                        .into_iter()
-                        .map(|(user_id, role)| MemberInfo {
-                            user_id,
-                            role,
-                            display_name: String::new(),
-                            avatar_url: None,
-                            delivered_seq: 0,
-                            read_seq: 0,
-                        })
-                        .collect(),
-                    archived: false,
-                    delivered_seq: 0,
-                    read_seq: 0,
-                    last_message: None,
-                    messages: BTreeMap::new(),
-                    typing: BTreeMap::new(),
-                });
+                let mut view = match self.conversations.remove(&cid) {
+                    Some(v) => v,
+                    None => ConversationView {
+                        conversation: conversation.clone(),
+                        members: members
+                            .into_iter()
+                            .map(|(user_id, role)| MemberInfo {
+                                user_id,
+                                role,
+                                display_name: String::new(),
+                                avatar_url: None,
+                                delivered_seq: 0,
+                                read_seq: 0,
+                            })
+                            .collect(),
+                        archived: false,
+                        delivered_seq: 0,
+                        read_seq: 0,
+                        last_message: None,
+                        messages: BTreeMap::new(),
+                        typing: BTreeMap::new(),
+                    },
+                };
+                self.take_pending_messages(&mut view);
+                self.trim(&mut view);
+                self.conversations.insert(cid, view);
                 return vec![ViewUpdate::Conversation { conversation_id: cid }];
             }
             ChangeKind::MemberJoined { user_id, role } if !self.conversations.contains_key(&cid) => {
@@ -345,6 +357,7 @@ impl LocalView {
             }
             ChangeKind::MemberLeft { user_id, .. } if *user_id == me => {
                 self.pending_members.remove(&cid);
+                self.pending_messages.remove(&cid);
                 return match self.conversations.remove(&cid) {
                     Some(_) => vec![ViewUpdate::ConversationRemoved { conversation_id: cid }],
                     None => vec![],
@@ -353,6 +366,13 @@ impl LocalView {
             _ => {}
         }
         let Some(mut view) = self.conversations.remove(&cid) else {
+            if let ChangeKind::Message { message } = &change.kind {
+                let p = self.pending_messages.entry(cid).or_default();
+                p.insert(message.seq, message.clone());
+                while p.len() > self.window {
+                    p.pop_first();
+                }
+            }
             return vec![ViewUpdate::ConversationUnknown { conversation_id: cid }];
         };
         match &change.kind {
@@ -427,6 +447,14 @@ impl LocalView {
         self.trim(&mut view);
         self.conversations.insert(cid, view);
         vec![ViewUpdate::Conversation { conversation_id: cid }]
+    }
+
+    /// Moves the messages that arrived before the conversation loaded into it.
+    fn take_pending_messages(&mut self, view: &mut ConversationView) {
+        for (seq, m) in self.pending_messages.remove(&view.conversation.id).unwrap_or_default() {
+            view.conversation.last_seq = view.conversation.last_seq.max(seq);
+            view.messages.insert(seq, m);
+        }
     }
 
     /// Keeps the newest `window` messages and recomputes the last message.

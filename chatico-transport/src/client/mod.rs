@@ -6,8 +6,10 @@
 //! [`LocalView`] current. Every server operation has a typed method; events arrive on a
 //! broadcast stream ([`Client::events`]).
 //!
-//! The transport-free parts — [`Outbox`], [`SyncState`], [`LocalView`] — live in
-//! `chatico_core::client` and are shared with the browser client; this module only moves bytes.
+//! Everything the connection does — outbox, send window, catch-up, exactly-once and in-order
+//! reporting, receipts, the local view, backoff, the durable state — is
+//! [`chatico_core::client::ClientMachine`], shared with the browser and FFI clients; this
+//! module only moves bytes (tokio-tungstenite, reqwest) and keeps time.
 //!
 //! ```no_run
 //! # async fn demo() -> chatico_core::Result<()> {
@@ -23,104 +25,34 @@
 //! # Ok(()) }
 //! ```
 
-mod backoff;
 mod connection;
 mod rest;
 mod types;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
-use chatico_core::client::{ConversationView, LocalView, Outbox, PendingMessage, SyncState};
+use chatico_core::client::{
+    ClientMachine, ConversationView, DurableState, LocalView, Output, PendingMessage, RequestId, RestCall, RestResult,
+};
 use chatico_core::error::{Error, Result};
 use chatico_core::ids::{ConversationId, Timestamp, UserId};
 use chatico_core::model::{Content, Message, Presence};
 use chatico_core::protocol::{AckResult, ClientRequest, ReceiptBody};
 use chatico_core::sync::{EphemeralSnapshot, SyncCursor};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-pub use backoff::Backoff;
-pub use chatico_core::client::ViewUpdate;
-pub use types::{ClientConfig, ClientEvent, ConnectionState, Session};
+pub use chatico_core::client::{ClientEvent, ConnectionState, Session, ViewUpdate};
+pub use chatico_core::retry::RetryPolicy;
+pub use types::ClientConfig;
 
-use connection::Command;
+use connection::Io;
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub(crate) fn now_ms() -> Timestamp {
     use chatico_core::ports::Clock;
     chatico_core::ports::SystemClock.now_ms()
-}
-
-/// What the client keeps between connections. Serializable: [`Client::export_state`].
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Durable {
-    sync: SyncState,
-    outbox: Outbox,
-    /// Whether a subscription ever succeeded: the first one starts "from now" and loads the
-    /// conversation list over REST; every later one resumes from the cursor.
-    subscribed_before: bool,
-}
-
-struct State {
-    durable: Durable,
-    view: Option<LocalView>,
-}
-
-/// Reports messages to the app in seq order per conversation.
-///
-/// A message that arrives ahead of a gap (the missing one was committed first but is still
-/// on its way — e.g. its live fan-out died with its sender's connection and the next
-/// checkpoint brings it) is held until the gap fills, or until the next `cursor` checkpoint
-/// (which covers every change committed before it: whatever is still missing then is not
-/// visible to this user), or until [`Client::disconnect`]. Held messages survive a
-/// reconnect: the new connection's catch-up fills their gaps. Messages are applied to the
-/// local view at once either way; only their events wait.
-#[derive(Default)]
-struct Reorder {
-    next_seq: HashMap<ConversationId, i64>,
-    held: HashMap<ConversationId, BTreeMap<i64, Vec<ClientEvent>>>,
-}
-
-impl Reorder {
-    /// Offers the events of message `seq` (`before`: the view's last seq before it); returns
-    /// what may be reported now, in order.
-    fn offer(&mut self, conv: ConversationId, seq: i64, before: i64, events: Vec<ClientEvent>) -> Vec<ClientEvent> {
-        let next = *self.next_seq.entry(conv).or_insert(before + 1);
-        if seq > next {
-            self.held.entry(conv).or_default().insert(seq, events);
-            return Vec::new();
-        }
-        let mut out = events;
-        let mut next = next.max(seq + 1);
-        if let Some(h) = self.held.get_mut(&conv) {
-            while let Some(events) = h.remove(&next) {
-                out.extend(events);
-                next += 1;
-            }
-            if h.is_empty() {
-                self.held.remove(&conv);
-            }
-        }
-        self.next_seq.insert(conv, next);
-        out
-    }
-
-    /// Everything held, in seq order per conversation.
-    fn release(&mut self) -> Vec<ClientEvent> {
-        let mut out = Vec::new();
-        for (conv, h) in std::mem::take(&mut self.held) {
-            if let Some((&last, _)) = h.last_key_value() {
-                let n = self.next_seq.entry(conv).or_insert(last + 1);
-                *n = (*n).max(last + 1);
-            }
-            out.extend(h.into_values().flatten());
-        }
-        out
-    }
 }
 
 /// The running connection task.
@@ -129,21 +61,27 @@ struct Driver {
     task: JoinHandle<()>,
 }
 
+/// What the client API, the REST tasks and the connection task share. Every state change
+/// goes through the machine ([`Inner::with_machine`]), which hands back what to do; this
+/// module only performs it.
 pub(crate) struct Inner {
     config: ClientConfig,
     http: reqwest::Client,
     /// Async so that one refresh at a time runs (refresh tokens are single use).
     session: tokio::sync::Mutex<Option<Session>>,
-    state: Mutex<State>,
+    /// The connection state machine of the logged-in user (None before login).
+    machine: Mutex<Option<ClientMachine>>,
+    /// A durable state imported before login, for the machine of the next login.
+    staged: Mutex<Option<DurableState>>,
     events: broadcast::Sender<ClientEvent>,
     conn: watch::Sender<ConnectionState>,
-    /// The live connection's command queue, while one is subscribed.
-    link: Mutex<Option<mpsc::UnboundedSender<Command>>>,
+    /// The connection task's queue (socket work the machine asks for).
+    io: Mutex<Option<mpsc::UnboundedSender<Io>>>,
     driver: Mutex<Option<Driver>>,
-    reconnect_now: Notify,
-    reorder: Mutex<Reorder>,
-    reloading: AtomicBool,
-    frame_ids: AtomicU64,
+    /// Requests waiting for their answer.
+    answers: Mutex<HashMap<RequestId, oneshot::Sender<Result<AckResult>>>>,
+    /// The machine's next deadline may have moved: the connection task looks again.
+    wake: Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -153,131 +91,109 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Inner {
     fn emit(&self, ev: ClientEvent) {
+        if let ClientEvent::Connection(s) = &ev {
+            self.conn.send_replace(s.clone());
+        }
         // No receiver is fine: events are also reflected in the local view.
         let _ = self.events.send(ev);
     }
 
-    fn set_state(&self, s: ConnectionState) {
-        let changed = self.conn.send_if_modified(|cur| {
-            if *cur != s {
-                *cur = s.clone();
-                true
-            } else {
-                false
+    /// Runs `f` on the machine (None before login), then performs what it asks for.
+    fn with_machine<R>(self: &Arc<Self>, f: impl FnOnce(&mut ClientMachine) -> R) -> Option<R> {
+        let mut guard = lock(&self.machine);
+        let m = guard.as_mut()?;
+        let r = f(m);
+        while let Some(o) = m.poll() {
+            self.perform(o);
+        }
+        drop(guard);
+        self.wake.notify_one();
+        Some(r)
+    }
+
+    /// Reads the machine (None before login).
+    fn read<R>(&self, f: impl FnOnce(&ClientMachine) -> R) -> Option<R> {
+        lock(&self.machine).as_ref().map(f)
+    }
+
+    fn perform(self: &Arc<Self>, o: Output) {
+        match o {
+            Output::Event(ev) => self.emit(ev),
+            Output::Answer { request, result } => {
+                if let Some(tx) = lock(&self.answers).remove(&request) {
+                    let _ = tx.send(result);
+                }
             }
-        });
-        if changed {
-            self.emit(ClientEvent::Connection(s));
+            Output::Open { conn, refresh } => self.to_io(Io::Open { conn, refresh }),
+            Output::Write { conn, frame } => self.to_io(Io::Write { conn, frame }),
+            Output::Close { conn, code, reason } => self.to_io(Io::Close { conn, code, reason }),
+            Output::Rest(call) => {
+                let inner = self.clone();
+                tokio::spawn(async move {
+                    let result = inner.rest(call).await.unwrap_or_else(RestResult::Failed);
+                    inner.with_machine(|m| m.rest_done(result));
+                });
+            }
         }
     }
 
-    fn next_frame_id(&self) -> String {
-        self.frame_ids.fetch_add(1, Ordering::Relaxed).to_string()
-    }
-
-    fn release_held(&self) {
-        let out = lock(&self.reorder).release();
-        for e in out {
-            self.emit(e);
+    fn to_io(&self, io: Io) {
+        if let Some(tx) = lock(&self.io).as_ref() {
+            let _ = tx.send(io);
         }
     }
 
-    /// Wakes the connection task to send what the outbox holds.
-    fn nudge(&self) {
-        if let Some(tx) = lock(&self.link).as_ref() {
-            let _ = tx.send(Command::Flush);
-        }
+    /// Performs a REST call the machine asked for.
+    async fn rest(&self, call: RestCall) -> Result<RestResult> {
+        Ok(match call {
+            RestCall::Reload => {
+                let mut summaries = rest::list_conversations(self, false).await?;
+                summaries.extend(rest::list_conversations(self, true).await?);
+                RestResult::Reload {
+                    summaries,
+                    contacts: rest::list_contacts(self).await?,
+                    blocked: rest::list_blocked(self).await?,
+                }
+            }
+            RestCall::Presence(users) => {
+                let mut all = Vec::new();
+                for chunk in users.chunks(100) {
+                    all.extend(rest::presence(self, chunk).await?);
+                }
+                RestResult::Presence(all)
+            }
+        })
     }
 
     /// Sends a request on the live connection and waits for its answer.
-    async fn ws_request(&self, request: ClientRequest) -> Result<AckResult> {
+    async fn ws_request(self: &Arc<Self>, request: ClientRequest) -> Result<AckResult> {
         let (reply, rx) = oneshot::channel();
-        {
-            let link = lock(&self.link);
-            let tx = link.as_ref().ok_or_else(|| Error::unavailable("not connected"))?;
-            tx.send(Command::Request { request, reply })
-                .map_err(|_| Error::unavailable("connection closed"))?;
-        }
-        match tokio::time::timeout(self.config.request_timeout, rx).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(Error::unavailable("connection closed before the answer")),
-            Err(_) => Err(Error::unavailable("request timed out")),
-        }
+        // The answer slot is registered under the machine's lock, before any answer can come.
+        let id = {
+            let mut guard = lock(&self.machine);
+            let m = guard.as_mut().ok_or_else(|| Error::unauthorized("not logged in"))?;
+            let id = m.request(now_ms(), request)?;
+            lock(&self.answers).insert(id, reply);
+            while let Some(o) = m.poll() {
+                self.perform(o);
+            }
+            id
+        };
+        self.wake.notify_one();
+        let r = rx.await;
+        lock(&self.answers).remove(&id);
+        r.unwrap_or_else(|_| Err(Error::unavailable("connection closed before the answer")))
     }
 
-    fn with_view<R>(&self, f: impl FnOnce(&mut LocalView) -> R) -> Option<R> {
-        lock(&self.state).view.as_mut().map(f)
+    /// Reads or changes the local view (None before login). Changes made here are reported
+    /// by the caller.
+    fn with_view<R>(self: &Arc<Self>, f: impl FnOnce(&mut LocalView) -> R) -> Option<R> {
+        self.with_machine(|m| f(m.view_mut()))
     }
 
-    /// Reloads the conversation list into the view (after the first subscription, and when a
-    /// change names a conversation the view does not know). One reload at a time.
+    /// Reloads the conversation list into the view (one reload at a time).
     fn spawn_reload(self: &Arc<Self>) {
-        if self.reloading.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let inner = self.clone();
-        tokio::spawn(async move {
-            let r = inner.reload().await;
-            inner.reloading.store(false, Ordering::Release);
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "reloading the conversation list failed");
-            }
-        });
-    }
-
-    async fn reload(self: &Arc<Self>) -> Result<()> {
-        let mut summaries = rest::list_conversations(self, false).await?;
-        summaries.extend(rest::list_conversations(self, true).await?);
-        let contacts = rest::list_contacts(self).await?;
-        let blocked = rest::list_blocked(self).await?;
-        let updates = self
-            .with_view(|v| {
-                let mut u = v.load_summaries(summaries);
-                u.extend(v.load_contacts(
-                    contacts.iter().map(|p| p.id).collect(),
-                    blocked.iter().map(|p| p.id).collect(),
-                ));
-                for p in contacts.into_iter().chain(blocked) {
-                    u.push(v.load_profile(p));
-                }
-                u
-            })
-            .unwrap_or_default();
-        for u in updates {
-            self.emit(ClientEvent::View(u));
-        }
-        // Presence of the people in these conversations (the subscription's snapshot only
-        // covers those the caller shared a conversation or contact with at that moment).
-        let people: Vec<UserId> = self
-            .with_view(|v| {
-                let me = v.me();
-                let mut ids: Vec<UserId> = v
-                    .conversations(false)
-                    .into_iter()
-                    .chain(v.conversations(true))
-                    .flat_map(|c| c.members.iter().map(|m| m.user_id))
-                    .chain(v.contacts().iter().copied())
-                    .filter(|u| *u != me)
-                    .collect();
-                ids.sort();
-                ids.dedup();
-                ids
-            })
-            .unwrap_or_default();
-        for chunk in people.chunks(100) {
-            let ps = rest::presence(self, chunk).await?;
-            let updates = self
-                .with_view(|v| {
-                    ps.into_iter()
-                        .flat_map(|p| v.apply_event(&chatico_core::sync::Event::Presence(p)))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default();
-            for u in updates {
-                self.emit(ClientEvent::View(u));
-            }
-        }
-        Ok(())
+        self.with_machine(ClientMachine::request_reload);
     }
 }
 
@@ -310,18 +226,14 @@ impl Client {
                 config,
                 http,
                 session: tokio::sync::Mutex::new(None),
-                state: Mutex::new(State {
-                    durable: Durable::default(),
-                    view: None,
-                }),
+                machine: Mutex::new(None),
+                staged: Mutex::new(None),
                 events,
                 conn,
-                link: Mutex::new(None),
+                io: Mutex::new(None),
                 driver: Mutex::new(None),
-                reconnect_now: Notify::new(),
-                reorder: Mutex::new(Reorder::default()),
-                reloading: AtomicBool::new(false),
-                frame_ids: AtomicU64::new(1),
+                answers: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
             }),
         })
     }
@@ -367,10 +279,15 @@ impl Client {
     async fn install_session(&self, session: Session) {
         let me = session.user_id;
         *self.inner.session.lock().await = Some(session);
-        let mut st = lock(&self.inner.state);
-        if st.view.as_ref().map(LocalView::me) != Some(me) {
-            st.view = Some(LocalView::new(me));
-            st.durable = Durable::default();
+        let mut m = lock(&self.inner.machine);
+        if m.as_ref().map(ClientMachine::me) != Some(me) {
+            let durable = lock(&self.inner.staged).take().unwrap_or_default();
+            *m = Some(ClientMachine::new(
+                self.inner.config.machine(),
+                me,
+                durable,
+                rand::random(),
+            ));
         }
     }
 
@@ -381,7 +298,7 @@ impl Client {
 
     /// The logged-in user, if any.
     pub fn user_id(&self) -> Option<UserId> {
-        lock(&self.inner.state).view.as_ref().map(LocalView::me)
+        lock(&self.inner.machine).as_ref().map(ClientMachine::me)
     }
 
     /// Ends this session on the server, disconnects and forgets the tokens and local state.
@@ -402,33 +319,37 @@ impl Client {
     async fn forget(&self) {
         self.disconnect().await;
         *self.inner.session.lock().await = None;
-        let mut st = lock(&self.inner.state);
-        st.view = None;
-        st.durable = Durable::default();
-        drop(st);
-        self.inner.set_state(ConnectionState::LoggedOut);
+        *lock(&self.inner.machine) = None;
+        self.inner.emit(ClientEvent::Connection(ConnectionState::LoggedOut));
     }
 
     // ---- durable state ----------------------------------------------------------------
 
-    /// The sync cursor and the outbox as JSON, for the app to persist and hand back to
-    /// [`Client::import_state`] after a restart.
+    /// The sync cursor, the outbox and what was reported, as JSON (one format on every
+    /// platform), for the app to persist and hand back to [`Client::import_state`].
     pub fn export_state(&self) -> Result<String> {
-        serde_json::to_string(&lock(&self.inner.state).durable)
-            .map_err(|e| Error::internal(format!("serializing client state: {e}")))
+        match lock(&self.inner.machine).as_ref() {
+            Some(m) => m.export_state(),
+            None => serde_json::to_string(&lock(&self.inner.staged).clone().unwrap_or_default())
+                .map_err(|e| Error::internal(format!("serializing client state: {e}"))),
+        }
     }
 
-    /// Restores what [`Client::export_state`] returned (before `connect`).
+    /// Restores what [`Client::export_state`] returned (before `connect`; before login, it
+    /// is kept for the next login).
     pub fn import_state(&self, json: &str) -> Result<()> {
-        let d: Durable =
-            serde_json::from_str(json).map_err(|e| Error::invalid("state", format!("not a client state: {e}")))?;
-        lock(&self.inner.state).durable = d;
+        let d = ClientMachine::parse_state(json)?;
+        let mut m = lock(&self.inner.machine);
+        match m.as_mut() {
+            Some(m) => m.import_state(d),
+            None => *lock(&self.inner.staged) = Some(d),
+        }
         Ok(())
     }
 
     /// The durable resume cursor.
     pub fn sync_cursor(&self) -> SyncCursor {
-        lock(&self.inner.state).durable.sync.cursor()
+        lock(&self.inner.machine).as_ref().map_or(0, ClientMachine::cursor)
     }
 
     // ---- connection -------------------------------------------------------------------
@@ -439,19 +360,24 @@ impl Client {
         if self.inner.session.lock().await.is_none() {
             return Err(Error::unauthorized("not logged in"));
         }
-        let mut driver = lock(&self.inner.driver);
-        if driver.as_ref().is_some_and(|d| !d.task.is_finished()) {
-            return Ok(());
+        {
+            let mut driver = lock(&self.inner.driver);
+            if driver.as_ref().is_none_or(|d| d.task.is_finished()) {
+                let (tx, rx) = mpsc::unbounded_channel();
+                *lock(&self.inner.io) = Some(tx);
+                let (stop, stop_rx) = watch::channel(false);
+                let task = tokio::spawn(connection::run(self.inner.clone(), rx, stop_rx));
+                *driver = Some(Driver { stop, task });
+            }
         }
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(connection::run(self.inner.clone(), stop_rx));
-        *driver = Some(Driver { stop, task });
+        self.inner.with_machine(|m| m.connect(now_ms()));
         Ok(())
     }
 
     /// Closes the connection and stops reconnecting. The outbox and cursor are kept; a later
     /// [`Client::connect`] resumes.
     pub async fn disconnect(&self) {
+        self.inner.with_machine(|m| m.disconnect(now_ms()));
         let driver = lock(&self.inner.driver).take();
         if let Some(d) = driver {
             let _ = d.stop.send(true);
@@ -461,23 +387,19 @@ impl Client {
                 tracing::error!("the connection task panicked");
             }
         }
-        *lock(&self.inner.link) = None;
-        self.inner.release_held();
-        if *self.inner.conn.borrow() != ConnectionState::LoggedOut {
-            self.inner.set_state(ConnectionState::Disconnected);
-        }
+        *lock(&self.inner.io) = None;
     }
 
     /// Skips the current backoff wait (e.g. the OS says the network is back).
     pub fn reconnect_now(&self) {
-        self.inner.reconnect_now.notify_one();
+        self.inner.with_machine(|m| m.reconnect_now(now_ms()));
     }
 
     // ---- local view -------------------------------------------------------------------
 
     /// Reads the local view (None before login).
     pub fn with_view<R>(&self, f: impl FnOnce(&LocalView) -> R) -> Option<R> {
-        lock(&self.inner.state).view.as_ref().map(f)
+        lock(&self.inner.machine).as_ref().map(|m| f(m.view()))
     }
 
     /// Conversations, newest activity first.
@@ -506,7 +428,10 @@ impl Client {
 
     /// Messages not yet acknowledged by the server, oldest first.
     pub fn pending(&self) -> Vec<PendingMessage> {
-        lock(&self.inner.state).durable.outbox.pending().to_vec()
+        lock(&self.inner.machine)
+            .as_ref()
+            .map(|m| m.pending().to_vec())
+            .unwrap_or_default()
     }
 
     // ---- real-time operations ---------------------------------------------------------
@@ -515,13 +440,25 @@ impl Client {
     /// the pending message (its `client_msg_id` identifies it in [`ClientEvent::Sent`] and
     /// [`ClientEvent::SendFailed`]). Resends after a reconnect reuse the same id, so the
     /// server stores it once.
+    /// Before login the message waits in the outbox of the next login.
     pub fn send(&self, conversation_id: ConversationId, content: Content, reply_to_seq: Option<i64>) -> PendingMessage {
-        let p = lock(&self.inner.state)
-            .durable
+        let mut content = Some(content);
+        let sent = self.inner.with_machine(|m| {
+            content
+                .take()
+                .map(|c| m.send(now_ms(), conversation_id, c, reply_to_seq))
+        });
+        if let Some(Some(p)) = sent {
+            return p;
+        }
+        let Some(c) = content else {
+            unreachable!("the content is taken only with a machine")
+        };
+        let p = lock(&self.inner.staged)
+            .get_or_insert_with(DurableState::default)
             .outbox
-            .enqueue(conversation_id, content, reply_to_seq, now_ms());
+            .enqueue(conversation_id, c, reply_to_seq, now_ms());
         self.inner.emit(ClientEvent::Queued(p.clone()));
-        self.inner.nudge();
         p
     }
 
@@ -561,39 +498,21 @@ impl Client {
             delivered_seq: body.delivered_seq,
             read_seq: body.read_seq,
         };
-        let marks = match self.inner.ws_request(req).await {
+        // Over the WebSocket the machine applies the answer to the view itself.
+        match self.inner.ws_request(req).await {
             Ok(AckResult::Receipt {
                 delivered_seq,
                 read_seq,
-            }) => (delivered_seq, read_seq),
-            Ok(other) => return Err(unexpected("receipt", &other)),
+            }) => Ok((delivered_seq, read_seq)),
+            Ok(other) => Err(unexpected("receipt", &other)),
             Err(Error::Unavailable { .. }) => {
                 let m = rest::receipts(&self.inner, conversation_id, &body).await?;
-                (m.delivered_seq, m.read_seq)
+                self.inner
+                    .with_machine(|mc| mc.own_receipt(conversation_id, m.delivered_seq, m.read_seq));
+                Ok((m.delivered_seq, m.read_seq))
             }
-            Err(e) => return Err(e),
-        };
-        // The view reflects the new watermarks now (the change event follows; applying it
-        // again is harmless, watermarks only move forward).
-        let updates = self
-            .inner
-            .with_view(|v| {
-                let me = v.me();
-                v.apply_change(&chatico_core::sync::Change {
-                    pos: 0,
-                    conversation_id: Some(conversation_id),
-                    kind: chatico_core::sync::ChangeKind::Receipt {
-                        user_id: me,
-                        delivered_seq: marks.0,
-                        read_seq: marks.1,
-                    },
-                })
-            })
-            .unwrap_or_default();
-        for u in updates {
-            self.inner.emit(ClientEvent::View(u));
+            Err(e) => Err(e),
         }
-        Ok(marks)
     }
 
     /// Starts or stops the typing indicator (the server expires it by itself).
@@ -622,9 +541,4 @@ impl Client {
 
 fn unexpected(what: &str, got: &AckResult) -> Error {
     Error::internal(format!("unexpected answer to {what}: {got:?}"))
-}
-
-/// Keeps a duration positive and bounded for timers.
-pub(crate) fn clamp(d: Duration) -> Duration {
-    d.clamp(Duration::from_millis(1), Duration::from_secs(3600))
 }

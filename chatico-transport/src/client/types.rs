@@ -1,16 +1,10 @@
-//! The client's public value types: configuration, session, connection state and events.
+//! The client's configuration. The value types it reports (session, connection state,
+//! events) are core's ([`chatico_core::client`]), the same on every platform.
 
 use std::time::Duration;
 
-use chatico_core::Error;
-use chatico_core::client::{PendingMessage, ViewUpdate};
-use chatico_core::ids::{ClientMsgId, Timestamp, UserId};
-use chatico_core::model::Message;
-use chatico_core::protocol::AuthTokens;
-use chatico_core::sync::{Change, Event, SyncCursor};
-use serde::{Deserialize, Serialize};
-
-use super::backoff::Backoff;
+use chatico_core::client::MachineConfig;
+use chatico_core::retry::RetryPolicy;
 
 /// How a [`super::Client`] talks to a server.
 #[derive(Debug, Clone)]
@@ -21,8 +15,10 @@ pub struct ClientConfig {
     pub base_url: String,
     /// A label for sessions created by this client ("Pixel 8"); sent at login.
     pub device: Option<String>,
-    /// Reconnect delays.
-    pub backoff: Backoff,
+    /// Reconnect delays: attempt `n` waits `backoff.backoff(n + 1)` (exponential, capped,
+    /// with jitter); `max_attempts` is ignored (the client retries until stopped). Default
+    /// 250 ms doubling up to 30 s.
+    pub backoff: RetryPolicy,
     /// How long a request (REST call or WebSocket frame) may wait for its answer before it
     /// fails with `unavailable`. Default 15 s.
     pub request_timeout: Duration,
@@ -34,8 +30,7 @@ pub struct ClientConfig {
     /// Acknowledge delivery of received messages automatically (a `receipt` frame with
     /// `delivered_seq`, coalesced per conversation). Default true.
     pub auto_delivered: bool,
-    /// How often the connection task flushes coalesced receipts and checks the link's
-    /// liveness. Default 100 ms.
+    /// How long delivery receipts are coalesced. Default 100 ms.
     pub tick: Duration,
     /// Capacity of the event broadcast channel; a subscriber that falls further behind
     /// misses events (and is told how many). Default 4096.
@@ -44,92 +39,30 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     pub fn new(base_url: impl Into<String>) -> Self {
+        let m = MachineConfig::default();
         ClientConfig {
             base_url: base_url.into(),
             device: None,
-            backoff: Backoff::default(),
+            backoff: m.reconnect,
             request_timeout: Duration::from_secs(15),
             refresh_margin: Duration::from_secs(60),
-            max_inflight_sends: 64,
-            auto_delivered: true,
+            max_inflight_sends: m.max_inflight_sends,
+            auto_delivered: m.auto_delivered,
             tick: Duration::from_millis(100),
             event_capacity: 4096,
         }
     }
-}
 
-/// The credentials of a logged-in client. Persist it (securely) to stay logged in across
-/// restarts; [`super::Client::restore_session`] takes it back. Every refresh replaces the
-/// refresh token (single use), announced by [`ClientEvent::SessionRefreshed`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    pub user_id: UserId,
-    pub access_token: String,
-    pub access_expires_at: Timestamp,
-    pub refresh_token: String,
-    pub refresh_expires_at: Timestamp,
-}
-
-impl From<&AuthTokens> for Session {
-    fn from(t: &AuthTokens) -> Self {
-        Session {
-            user_id: t.user.id,
-            access_token: t.access_token.clone(),
-            access_expires_at: t.access_expires_at,
-            refresh_token: t.refresh_token.clone(),
-            refresh_expires_at: t.refresh_expires_at,
+    /// The state machine's settings.
+    pub(crate) fn machine(&self) -> MachineConfig {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1);
+        MachineConfig {
+            reconnect: self.backoff,
+            max_inflight_sends: self.max_inflight_sends,
+            auto_delivered: self.auto_delivered,
+            receipt_delay_ms: ms(self.tick),
+            request_timeout_ms: ms(self.request_timeout),
+            ..MachineConfig::default()
         }
     }
-}
-
-/// The state of the live connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum ConnectionState {
-    /// Not connected and not trying (before `connect`, after `disconnect` or logout).
-    Disconnected,
-    /// Opening the WebSocket (attempt counts from 0 since the last healthy connection).
-    Connecting { attempt: u32 },
-    /// Subscribed; catching up on missed changes.
-    Syncing,
-    /// Caught up; events are live.
-    Connected,
-    /// The link dropped; the next attempt starts after `delay_ms`.
-    Reconnecting {
-        attempt: u32,
-        delay_ms: u64,
-        reason: String,
-    },
-    /// The session is gone (refresh refused): log in again.
-    LoggedOut,
-}
-
-/// Something the app may want to react to. Every persistent change is reported exactly once
-/// per client, even across reconnects (duplicates from a resume are filtered by
-/// [`chatico_core::client::SyncState`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientEvent {
-    /// The connection state changed.
-    Connection(ConnectionState),
-    /// A persistent change, applied to the local view.
-    Change(Change),
-    /// An ephemeral event (typing, presence, profile), applied to the local view.
-    Ephemeral(Event),
-    /// What the last change or event altered in the local view (for UI refresh).
-    View(ViewUpdate),
-    /// A message joined the outbox (it is sent when connected).
-    Queued(PendingMessage),
-    /// The server acknowledged an outbox message: it is stored with this seq.
-    Sent {
-        client_msg_id: ClientMsgId,
-        message: Message,
-    },
-    /// The server refused an outbox message for good; it left the outbox.
-    SendFailed { client_msg_id: ClientMsgId, error: Error },
-    /// The server confirmed every change up to `cursor` (the durable resume point).
-    Synced { cursor: SyncCursor, caught_up: bool },
-    /// New tokens after a refresh: persist this session.
-    SessionRefreshed(Session),
-    /// The session can no longer be refreshed; the client stopped. Log in again.
-    SessionExpired,
 }

@@ -10,7 +10,7 @@ use chatico_core::engine::Engine;
 use chatico_core::memory::MemoryStore;
 use chatico_core::ports::SystemClock;
 use chatico_core::{Config, MemoryOtpCache};
-use chatico_transport::client::{Backoff, Client, ClientConfig, ClientEvent};
+use chatico_transport::client::{Client, ClientConfig, ClientEvent, RetryPolicy};
 use chatico_transport::gateway::{Gateway, GatewayConfig, RateLimit};
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -78,10 +78,10 @@ impl TestServer {
 pub fn client_config(base_url: String) -> ClientConfig {
     let mut c = ClientConfig::new(base_url);
     c.device = Some("test".into());
-    c.backoff = Backoff {
-        initial: Duration::from_millis(10),
-        max: Duration::from_millis(200),
-        factor: 2.0,
+    c.backoff = RetryPolicy {
+        max_attempts: u32::MAX,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(200),
     };
     c.request_timeout = Duration::from_secs(10);
     c

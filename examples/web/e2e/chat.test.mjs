@@ -278,3 +278,91 @@ test("delete for everyone, block and unblock, archive, and a group", async () =>
   await shot(alice.page, "17-alice-archived");
   assert.deepEqual(pageErrors, [], "no uncaught errors in the pages");
 });
+
+test("a reconnect storm: sockets cut again and again while two users send; each page reports every message once, in order", async () => {
+  const N = 40;
+  // A client of the SDK itself in each page (the app's own keeps running beside it), logged
+  // in as a new user; it records the message changes it reports, in order.
+  async function stormClient(page, phone) {
+    await page.evaluate(async (phone) => {
+      const client = new globalThis.chaticoSdk.ChatClient(location.origin, {
+        device: "storm",
+        backoffInitialMs: 10,
+        backoffMaxMs: 300,
+      });
+      globalThis.storm = { client, log: [] };
+      client.onEvent((ev) => {
+        if (ev.type === "change" && ev.change.kind.type === "message") {
+          const m = ev.change.kind.message;
+          globalThis.storm.log.push([m.conversation_id, m.seq]);
+        }
+      });
+      await client.requestOtp(phone);
+    }, phone);
+    const code = await server.codeFor(phone);
+    return page.evaluate(
+      async ([phone, code]) => {
+        await globalThis.storm.client.verifyOtp(phone, code);
+        globalThis.storm.client.connect();
+        return globalThis.storm.client.userId;
+      },
+      [phone, code],
+    );
+  }
+  const stormState = (page) => page.evaluate(() => globalThis.storm.client.connectionState().state);
+  await stormClient(alice.page, "+15550100011");
+  const bobId = await stormClient(bob.page, "+15550100012");
+  for (const p of [alice.page, bob.page]) await until(async () => (await stormState(p)) === "connected", "storm client connected");
+  const conv = await alice.page.evaluate((bob) => globalThis.storm.client.createGroup("storm", [bob]).then((c) => c.id), bobId);
+  for (const p of [alice.page, bob.page]) {
+    await until(() => p.evaluate((c) => globalThis.storm.client.conversation(c) !== undefined, conv), "the group loaded");
+  }
+  const notices = await alice.page.evaluate((c) => globalThis.storm.client.conversation(c).conversation.last_seq, conv);
+
+  // The storm: every page's sockets cut every 200-500 ms while both write.
+  let cuts = 0;
+  let storming = true;
+  const storm = (async () => {
+    while (storming) {
+      await new Promise((r) => setTimeout(r, 200 + Math.random() * 300));
+      if (storming) {
+        proxy.drop(false);
+        cuts += 1;
+      }
+    }
+  })();
+  await Promise.all(
+    [alice.page, bob.page].map((p, w) =>
+      p.evaluate(
+        ([c, w, n]) => {
+          for (let i = 0; i < n; i++) globalThis.storm.client.sendText(c, `${w}:${i}`);
+        },
+        [conv, w, N],
+      ),
+    ),
+  );
+  const pending = (p) => p.evaluate(() => globalThis.storm.client.pending().length);
+  await until(async () => (await pending(alice.page)) === 0 && (await pending(bob.page)) === 0, "every send acknowledged", 120000);
+  storming = false;
+  await storm;
+  assert.ok(cuts >= 3, `the proxy cut the sockets (${cuts} times)`);
+
+  const expected = Array.from({ length: 2 * N }, (_, i) => notices + 1 + i);
+  for (const [who, p] of [["alice", alice.page], ["bob", bob.page]]) {
+    const reported = async () =>
+      (await p.evaluate(() => globalThis.storm.log)).filter(([c, seq]) => c === conv && seq > notices).map(([, seq]) => seq);
+    await until(async () => (await reported()).length >= 2 * N, `${who} reported every message`, 60000);
+    await new Promise((r) => setTimeout(r, 500)); // a late duplicate would show now
+    assert.deepEqual(await reported(), expected, `${who}: every message reported once, in seq order`);
+    // Each writer's messages are stored once, in the order they were written.
+    const texts = await p.evaluate(
+      ([c, after]) => globalThis.storm.client.messages(c).filter((m) => m.seq > after).map((m) => m.content.text),
+      [conv, notices],
+    );
+    for (const w of [0, 1]) {
+      const mine = texts.filter((t) => t.startsWith(`${w}:`));
+      assert.deepEqual(mine, Array.from({ length: N }, (_, i) => `${w}:${i}`), `${who}: writer ${w} in send order, once`);
+    }
+  }
+  for (const p of [alice.page, bob.page]) await p.evaluate(() => globalThis.storm.client.disconnect());
+});

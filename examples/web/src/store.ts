@@ -4,6 +4,10 @@
 // tabs sharing one session would refresh it twice and the server would revoke it.
 import init, { ChatClient, type ClientEvent, type Session } from "chatico-wasm";
 
+// The SDK class, for the end-to-end test's reconnect storm (it drives clients of its own in
+// the page, next to the app's).
+(globalThis as unknown as { chaticoSdk: { ChatClient: typeof ChatClient } }).chaticoSdk = { ChatClient };
+
 const SESSION_KEY = "chatico.session";
 const STATE_KEY = "chatico.state";
 
