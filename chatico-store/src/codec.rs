@@ -70,6 +70,8 @@ pub(crate) fn decode_err(col: &str, e: impl std::fmt::Display) -> Error {
     Error::internal(format!("decoding column {col}: {e}"))
 }
 
+/// A UUID kept as text (SQLite; Postgres has a native type).
+#[cfg(feature = "sqlite")]
 pub(crate) fn parse_uuid(col: &str, s: &str) -> Result<Uuid> {
     Uuid::parse_str(s).map_err(|e| decode_err(col, e))
 }

@@ -8,13 +8,21 @@
 //! Both backends keep the port's contracts: every write is one transaction that records its
 //! sync changes; `insert_message` allocates a gap-free seq, is idempotent on
 //! `(sender, client_msg_id)` and answers only after commit, with concurrent calls batched
-//! into one transaction (group commit, [`writer`]); sync positions are commit-ordered; reads
-//! are single statements shaped for the screen; a lost database answers `unavailable`.
+//! into one transaction (group commit, in the private `writer` module); sync positions are
+//! commit-ordered; reads are single statements shaped for the screen; a lost database answers
+//! `unavailable`.
+
+#![warn(missing_docs)]
 
 pub mod blob;
+// The SQL layer both backends share; nothing of it is built without one.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod codec;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod db_error;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod writer;
 
 #[cfg(feature = "sqlite")]

@@ -10,7 +10,20 @@
 //!   [`chatico_core::ports::Backplane`] port; [`backplane::InProcessBackplane`] for one node.
 //! - [`client`] (feature `client`): the native client SDK — REST over reqwest, the WebSocket
 //!   over tokio-tungstenite — with the transport-free state of `chatico_core::client`.
-//! - [`sms`]: SMS senders (console for development, Twilio Messages) and Twilio Verify.
+//! - [`sms`] (feature `sms`; `twilio` adds the Twilio adapters): SMS senders (console for
+//!   development, Twilio Messages) and Twilio Verify.
+//!
+//! The three trees import nothing of each other, and each feature builds alone (CI checks
+//! every feature alone with `cargo hack check --each-feature`). Which one you need:
+//!
+//! | who | features |
+//! |---|---|
+//! | a host server that serves chat (REST + WebSocket) | `gateway` |
+//! | an app (or binding) that talks to a ChatiCO server | `client` (no default features) |
+//! | an operator sending real login codes | `twilio` (beside `gateway`); `sms` alone gives the console sender for development |
+//!
+//! The defaults (`gateway`, `twilio`) are what a server needs; an app depends on this crate
+//! with `default-features = false, features = ["client"]`.
 //!
 //! The wire protocol types live in [`chatico_core::protocol`]; `docs/PROTOCOL.md` describes it.
 
@@ -20,4 +33,5 @@ pub mod backplane;
 pub mod client;
 #[cfg(feature = "gateway")]
 pub mod gateway;
+#[cfg(feature = "sms")]
 pub mod sms;

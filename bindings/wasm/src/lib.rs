@@ -1,8 +1,8 @@
 //! # chatico-wasm
 //!
 //! The ChatiCO client SDK for browsers, through `wasm-bindgen`: the browser's `WebSocket`
-//! and `fetch` underneath, a JavaScript class on top ([`api::ChatClient`]) with Promises,
-//! event callbacks and TypeScript types in the generated `.d.ts`.
+//! and `fetch` underneath, a JavaScript class on top (`api::ChatClient`, built for wasm32
+//! only) with Promises, event callbacks and TypeScript types in the generated `.d.ts`.
 //!
 //! It behaves as the native client (`chatico_transport::client`) because it drives the same
 //! state machine, `chatico_core::client::ClientMachine`: login with an OTP, tokens refreshed

@@ -65,7 +65,7 @@ impl Engine {
 
     /// Users whose display name contains `query` (case-insensitive; all users without a
     /// query), ordered by id, after `after`, at most `limit` (clamped), phone numbers shown
-    /// as [`Engine::phones_visible_to`] allows.
+    /// as `Engine::phones_visible_to` allows.
     ///
     /// A query that starts with `+` is an exact-number lookup instead: the one user whose
     /// phone is that E.164 number (spaces, dashes, dots and parentheses ignored), with the

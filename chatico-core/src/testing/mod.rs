@@ -2,8 +2,9 @@
 //!
 //! One set of tests that every [`Store`] backend runs: the in-memory store in this crate,
 //! SQLite and Postgres in `chatico-store`. Each test is a plain async function taking
-//! `&dyn Store`, so it needs no particular runtime; [`store_conformance_tests!`] turns the
-//! whole list into `#[test]`s of the invoking crate, the way matrix-rust-sdk's
+//! `&dyn Store`, so it needs no particular runtime;
+//! [`store_conformance_tests!`](crate::store_conformance_tests) turns the whole list into
+//! `#[test]`s of the invoking crate, the way matrix-rust-sdk's
 //! `statestore_integration_tests!` does.
 //!
 //! ```ignore
@@ -27,10 +28,10 @@
 //! - [`fixtures`]: [`Fx`], helpers that build users, conversations and messages, and
 //!   [`Fx::sync_all`], a sync pager that checks the paging contract on every page.
 //! - the suite: [`users`], [`conversations`], [`messages`], [`sync`] — see the list in
-//!   [`store_conformance_tests!`].
+//!   [`store_conformance_tests!`](crate::store_conformance_tests).
 //! - [`props`]: proptest strategies and model-based checkers (seq gap-freeness under random
 //!   interleavings of sends and retries, receipt monotonicity, sync completeness), reusable by
-//!   every backend through [`store_conformance_proptests!`].
+//!   every backend through [`store_conformance_proptests!`](crate::store_conformance_proptests).
 
 use std::sync::Arc;
 
@@ -95,7 +96,8 @@ impl AsDynStore for Box<dyn Store> {
 /// - `store_conformance_tests!(get_store, executor = futures)`: plain `#[test]`s driven by
 ///   `futures::executor::block_on`, for stores that need no runtime (the in-memory store).
 ///
-/// The list of tests lives in [`__store_conformance_list!`] (one place).
+/// The list of tests lives in [`__store_conformance_list!`](crate::__store_conformance_list)
+/// (one place).
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($get_store:path) => {
@@ -110,7 +112,7 @@ macro_rules! store_conformance_tests {
 }
 
 /// The conformance tests, by name (each is `chatico_core::testing::<name>`). Internal to
-/// [`store_conformance_tests!`].
+/// [`store_conformance_tests!`](crate::store_conformance_tests).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __store_conformance_list {
@@ -172,7 +174,7 @@ macro_rules! __store_conformance_list {
     };
 }
 
-/// Emits the tests. Internal to [`store_conformance_tests!`].
+/// Emits the tests. Internal to [`store_conformance_tests!`](crate::store_conformance_tests).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __store_conformance_emit {
@@ -233,7 +235,7 @@ macro_rules! store_conformance_proptests {
     };
 }
 
-/// Internal to [`store_conformance_proptests!`].
+/// Internal to [`store_conformance_proptests!`](crate::store_conformance_proptests).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __store_conformance_props {
@@ -251,7 +253,7 @@ macro_rules! __store_conformance_props {
     };
 }
 
-/// Internal to [`store_conformance_proptests!`].
+/// Internal to [`store_conformance_proptests!`](crate::store_conformance_proptests).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __store_conformance_prop {

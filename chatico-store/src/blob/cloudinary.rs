@@ -30,8 +30,10 @@ const UNSIGNED: &[&str] = &["file", "cloud_name", "resource_type", "api_key"];
 /// set to accept it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SignatureAlgorithm {
+    /// SHA-1, the default every account accepts.
     #[default]
     Sha1,
+    /// SHA-256, for accounts whose settings require it.
     Sha256,
 }
 
@@ -60,15 +62,21 @@ pub fn sign_params(params: &[(&str, &str)], api_secret: &str, algorithm: Signatu
 /// Configuration of [`CloudinaryBlobStore`]. `new` fills the defaults.
 #[derive(Clone)]
 pub struct CloudinaryConfig {
+    /// The account's cloud name (the first path segment of every API and delivery URL).
     pub cloud_name: String,
+    /// The API key sent with every signed request.
     pub api_key: String,
+    /// The API secret that signs requests; never sent.
     pub api_secret: String,
+    /// The digest the account expects for signatures (SHA-1 unless set to SHA-256).
     pub signature_algorithm: SignatureAlgorithm,
     /// [`CLOUDINARY_API_BASE`] unless pointed elsewhere (tests, a proxy).
     pub api_base: String,
     /// [`CLOUDINARY_DELIVERY_BASE`] unless pointed elsewhere (tests, a custom CNAME).
     pub delivery_base: String,
+    /// Limit for a whole request, upload included (default 30 s).
     pub timeout: Duration,
+    /// Limit for opening the connection.
     pub connect_timeout: Duration,
     /// Retries of 5xx answers and timeouts.
     pub retry: RetryPolicy,
@@ -79,6 +87,8 @@ pub struct CloudinaryConfig {
 }
 
 impl CloudinaryConfig {
+    /// An account's credentials with the defaults: SHA-1 signatures, Cloudinary's own hosts,
+    /// 30 s timeouts, the default retry policy and the system clock.
     pub fn new(cloud_name: impl Into<String>, api_key: impl Into<String>, api_secret: impl Into<String>) -> Self {
         CloudinaryConfig {
             cloud_name: cloud_name.into(),
@@ -183,6 +193,8 @@ struct Answer {
 }
 
 impl CloudinaryBlobStore {
+    /// A store for this account; a malformed cloud name or a missing key or secret is refused
+    /// here (`invalid_input`), before any request.
     pub fn new(config: CloudinaryConfig) -> Result<Self> {
         let cloud = &config.cloud_name;
         if cloud.is_empty()

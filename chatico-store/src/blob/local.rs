@@ -37,6 +37,7 @@ impl LocalDiskBlobStore {
         Ok(LocalDiskBlobStore { root })
     }
 
+    /// The directory blobs are kept under.
     pub fn root(&self) -> &Path {
         &self.root
     }

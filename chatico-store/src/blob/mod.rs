@@ -23,7 +23,10 @@ pub use s3::{S3BlobStore, S3Config};
 #[cfg(feature = "blob-cloudinary")]
 mod cloudinary;
 #[cfg(feature = "blob-cloudinary")]
-pub use cloudinary::{CloudinaryBlobStore, CloudinaryConfig, SignatureAlgorithm, sign_params};
+pub use cloudinary::{
+    CLOUDINARY_API_BASE, CLOUDINARY_DELIVERY_BASE, CloudinaryBlobStore, CloudinaryConfig, SignatureAlgorithm,
+    sign_params,
+};
 
 use chatico_core::error::{Error, Result};
 use chatico_core::ids::BlobKey;

@@ -23,14 +23,18 @@ pub const MAX_SIGNED_URL_TTL_SECS: u64 = 7 * 24 * 3600;
 /// Where and how to reach an S3-compatible bucket. `new` fills the defaults.
 #[derive(Clone)]
 pub struct S3Config {
+    /// The bucket every blob goes to.
     pub bucket: String,
     /// e.g. `us-east-1`; S3-compatible servers usually accept any region.
     pub region: String,
     /// `None` for AWS itself; `http://127.0.0.1:9000` for a local server, an `https://` URL
     /// for MinIO, Ceph, R2...
     pub endpoint: Option<String>,
+    /// The access key id requests are signed with.
     pub access_key_id: String,
+    /// The secret half of the access key; never sent.
     pub secret_access_key: String,
+    /// A session token, for temporary credentials.
     pub session_token: Option<String>,
     /// Plain `http://` endpoints are refused unless this is set (loopback and development).
     pub allow_http: bool,
@@ -38,13 +42,17 @@ pub struct S3Config {
     pub virtual_hosted_style: bool,
     /// Prepended to every key (`prefix/key`), to share a bucket.
     pub prefix: Option<String>,
+    /// Limit for a whole request, body included.
     pub timeout: Duration,
+    /// Limit for opening the connection.
     pub connect_timeout: Duration,
     /// Retries of transient failures (5xx, timeouts), done by `object_store`.
     pub retry: RetryPolicy,
 }
 
 impl S3Config {
+    /// A bucket and its credentials with the defaults: AWS itself (no endpoint), https only,
+    /// path-style URLs, no prefix, the default timeouts and retries.
     pub fn new(
         bucket: impl Into<String>,
         region: impl Into<String>,
@@ -94,6 +102,8 @@ pub struct S3BlobStore {
 }
 
 impl S3BlobStore {
+    /// A store on this bucket; an empty bucket name or an invalid prefix is refused here
+    /// (`invalid_input`), before any request.
     pub fn new(config: S3Config) -> Result<Self> {
         if config.bucket.is_empty() {
             return Err(Error::invalid("s3.bucket", "empty"));

@@ -7,7 +7,7 @@ use crate::sql::Dialect;
 pub use crate::sql::queries::{GET_MESSAGE_BY_CLIENT_ID, HISTORY_BEFORE};
 use crate::sql::queries::{change_columns, history_after, summary_columns};
 
-/// The dialect's statements (see [`Dialect`] for each one's parameters).
+/// The dialect's statements (see the crate-private `Dialect` for each one's parameters).
 pub const SQL: Dialect = Dialect {
     get_users: "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at FROM users WHERE id = ANY($1)",
     search_users: "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at \
@@ -120,6 +120,7 @@ pub const INSERT_MEMBERS: &str = "INSERT INTO members \
      SELECT $1, x.u, x.r, FALSE, $3, $3, $2, $3, 0 FROM UNNEST($4::uuid[], $5::text[]) WITH ORDINALITY x(u, r, o) \
      ORDER BY x.o \
      ON CONFLICT DO NOTHING RETURNING user_id";
+/// Records, for the members a batch just added, the sync position they joined at.
 pub const SET_JOINED_POS: &str = "UPDATE members m SET joined_pos = x.p \
      FROM UNNEST($2::uuid[], $3::int8[]) x(u, p) WHERE m.conversation_id = $1 AND m.user_id = x.u";
 /// What a batch needs before writing, in one statement: it locks the batch's conversations

@@ -249,7 +249,7 @@ impl<B> Clone for SqlStore<B> {
     }
 }
 
-/// How a backend batches `insert_message` (group commit, [`crate::writer`]).
+/// How a backend batches `insert_message` (group commit, the `writer` module).
 pub(crate) struct GroupCommit {
     pub enabled: bool,
     /// Transactions in flight at once.

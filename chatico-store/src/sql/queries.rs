@@ -67,6 +67,7 @@ pub const SET_RECEIPTS: &str =
 pub const GET_MESSAGE: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, reply_to_seq, \
        created_at, deleted_at \
      FROM messages WHERE conversation_id = $1 AND seq = $2";
+/// A message by its idempotency key `(sender, client_msg_id)` (a retried send).
 pub const GET_MESSAGE_BY_CLIENT_ID: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, \
        reply_to_seq, created_at, deleted_at \
      FROM messages WHERE sender_id = $1 AND client_msg_id = $2";

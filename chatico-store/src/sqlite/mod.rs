@@ -10,7 +10,7 @@
 //! - **Sync positions**: `changes.pos` is the rowid. With a single writer, rowids are handed
 //!   out in commit order, so a reader that sees pos p sees every smaller pos. Row locks need
 //!   no statement of their own: `BEGIN IMMEDIATE` holds the database's write lock.
-//! - **Group commit**: `insert_message` goes through the [`crate::writer`] task, which commits
+//! - **Group commit**: `insert_message` goes through the `writer` task, which commits
 //!   every message queued while the previous batch was being written in one transaction,
 //!   using set-based statements over a JSON array (`json_each`), so a batch costs a handful of
 //!   statements and one fsync whatever its size. The `messages_advance` trigger (migration
@@ -62,6 +62,7 @@ pub enum SqliteDurability {
 /// How to open a [`SqliteStore`].
 #[derive(Debug, Clone)]
 pub struct SqliteConfig {
+    /// How much a commit waits for the disk (see [`SqliteDurability`]).
     pub durability: SqliteDurability,
     /// How long a statement waits for a lock held by another process before answering
     /// `unavailable`.

@@ -8,7 +8,7 @@ use crate::sql::Dialect;
 pub use crate::sql::queries::{GET_MESSAGE_BY_CLIENT_ID, HISTORY_BEFORE};
 use crate::sql::queries::{change_columns, history_after, summary_columns};
 
-/// The dialect's statements (see [`Dialect`] for each one's parameters).
+/// The dialect's statements (see the crate-private `Dialect` for each one's parameters).
 pub const SQL: Dialect = Dialect {
     get_users: "SELECT id, phone, display_name, bio, avatar_url, created_at, last_seen_at FROM users \
      WHERE id IN (SELECT value FROM json_each($1))",

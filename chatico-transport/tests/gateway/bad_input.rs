@@ -31,32 +31,15 @@ async fn setup() -> (TestServer, User, User, User, String, Ws) {
     let a = srv.login("+15550000011").await;
     let b = srv.login("+15550000012").await;
     let c = srv.login("+15550000013").await;
-    let d = srv
-        .ok(Method::POST, "/v1/conversations/direct", &a, json!({ "user_id": b.id }))
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    srv.ok(
-        Method::POST,
-        &format!("/v1/conversations/{d}/messages"),
-        &a,
-        json!({ "client_msg_id": "m1", "content": { "type": "text", "text": "first" } }),
-    )
-    .await;
+    let d = srv.open_direct(&a, &b).await;
+    srv.send_text(&d, &a, "m1", "first").await;
     let wb = srv.ws(&b).await;
     (srv, a, b, c, d, wb)
 }
 
 /// A sends a sentinel into `d`; B's frames up to it must hold nothing else about `d`.
 async fn assert_nothing_fanned_out(srv: &TestServer, a: &User, d: &str, wb: &mut Ws, tag: &str) {
-    srv.ok(
-        Method::POST,
-        &format!("/v1/conversations/{d}/messages"),
-        a,
-        json!({ "client_msg_id": tag, "content": { "type": "text", "text": tag } }),
-    )
-    .await;
+    srv.send_text(d, a, tag, tag).await;
     let frames = wb.until(|f| f["type"] == "event" && text_of(&f["event"]) == tag).await;
     // Presence comes and goes with A's connections; no change other than the sentinel.
     let changes: Vec<&Value> = frames
@@ -456,12 +439,7 @@ async fn per_user_rate_limits_answer_rate_limited_and_store_nothing() {
     let a = srv.login("+15550000061").await;
     let b = srv.login("+15550000062").await;
     // The bucket refills with the (manual) clock, which only moves when the test says.
-    let d = srv
-        .ok(Method::POST, "/v1/conversations/direct", &a, json!({ "user_id": b.id }))
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let d = srv.open_direct(&a, &b).await;
     let mut wa = srv.ws(&a).await;
     // direct + subscribe + ping + me: the burst of 4 is used up.
     wa.ok("ping", json!({})).await;
@@ -496,11 +474,5 @@ async fn per_user_rate_limits_answer_rate_limited_and_store_nothing() {
     assert_eq!(srv.get(&format!("/v1/conversations/{d}/messages"), &b).await, json!([]));
     // A second later there is a token again.
     srv.clock.advance(1000);
-    srv.ok(
-        Method::POST,
-        &format!("/v1/conversations/{d}/messages"),
-        &a,
-        json!({ "client_msg_id": "ok", "content": { "type": "text", "text": "yes" } }),
-    )
-    .await;
+    srv.send_text(&d, &a, "ok", "yes").await;
 }

@@ -152,13 +152,7 @@ async fn an_avatar_reaches_contacts_and_no_one_across_a_block() {
     let e = wb.event(|e| e["event"] == "profile").await;
     assert_eq!((e["id"].clone(), e["avatar_url"].clone()), (json!(a.id), json!(url)));
     // C1 (who blocked A) and C2 (whom A blocked) are not: the sentinel comes first.
-    srv.ok(
-        Method::POST,
-        &format!("/v1/conversations/{g}/messages"),
-        &d,
-        json!({ "client_msg_id": "sentinel", "content": { "type": "text", "text": "sentinel" } }),
-    )
-    .await;
+    srv.send_text(&g, &d, "sentinel", "sentinel").await;
     for ws in [&mut wc1, &mut wc2] {
         let frames = ws
             .until(|f| f["type"] == "event" && text_of(&f["event"]) == "sentinel")
@@ -205,12 +199,7 @@ async fn an_image_message_is_served_to_members_only() {
     let a = srv.login("+15550000061").await;
     let b = srv.login("+15550000062").await;
     let outsider = srv.login("+15550000063").await;
-    let d = srv
-        .ok(Method::POST, "/v1/conversations/direct", &a, json!({ "user_id": b.id }))
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let d = srv.open_direct(&a, &b).await;
     let messages = format!("/v1/conversations/{d}/messages");
     let mut wb = srv.ws(&b).await;
 
@@ -605,12 +594,7 @@ async fn external_stores_redirect_only_after_authorization() {
     let a = srv.login("+15550000081").await;
     let b = srv.login("+15550000082").await;
     let outsider = srv.login("+15550000083").await;
-    let d = srv
-        .ok(Method::POST, "/v1/conversations/direct", &a, json!({ "user_id": b.id }))
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let d = srv.open_direct(&a, &b).await;
     let key = upload_ok(&srv, &a, "media", png_1x1()).await;
     srv.ok(
         Method::POST,

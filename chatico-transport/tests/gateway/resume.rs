@@ -56,20 +56,9 @@ async fn lost_live_events_arrive_through_checkpoints_exactly_once() {
     let a = srv.login("+15550000031").await;
     let b = srv.login("+15550000032").await;
     let mut wb = srv.ws(&b).await;
-    let d = srv
-        .ok(Method::POST, "/v1/conversations/direct", &a, json!({ "user_id": b.id }))
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let d = srv.open_direct(&a, &b).await;
     for i in 1..=20 {
-        srv.ok(
-            Method::POST,
-            &format!("/v1/conversations/{d}/messages"),
-            &a,
-            json!({ "client_msg_id": format!("m{i}"), "content": { "type": "text", "text": format!("m{i}") } }),
-        )
-        .await;
+        srv.send_text(&d, &a, &format!("m{i}"), &format!("m{i}")).await;
         if i % 5 == 0 {
             // Receipts and an archive interleave with the messages.
             srv.ok(

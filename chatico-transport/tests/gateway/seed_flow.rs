@@ -72,12 +72,7 @@ async fn seed_flow_with_three_users() {
     assert_eq!(contacts[0]["display_name"], "Bob");
 
     // ---- direct chat ------------------------------------------------------------------
-    let d = srv
-        .ok(Method::POST, "/v1/conversations/direct", &a, json!({ "user_id": b.id }))
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let d = srv.open_direct(&a, &b).await;
     let e = wb.event(|e| is_change(e, "conversation_created")).await;
     assert_eq!(e["kind"]["conversation"]["id"], json!(d));
     let sent = wa
@@ -173,13 +168,7 @@ async fn seed_flow_with_three_users() {
     wait_connections(&srv, 3).await;
     let p = srv.get(&format!("/v1/presence?users={}", b.id), &a).await;
     assert_eq!(p[0]["online"], true, "online while any device is connected");
-    srv.ok(
-        Method::POST,
-        &format!("/v1/conversations/{g}/messages"),
-        &c,
-        json!({ "client_msg_id": "c-sentinel", "content": { "type": "text", "text": "sentinel-0" } }),
-    )
-    .await;
+    srv.send_text(&g, &c, "c-sentinel", "sentinel-0").await;
     let frames = wa
         .until(|f| f["type"] == "event" && text_of(&f["event"]) == "sentinel-0")
         .await;
@@ -346,13 +335,8 @@ async fn seed_flow_with_three_users() {
     drop(wc);
     wait_connections(&srv, 2).await;
     for i in 1..=5 {
-        srv.ok(
-            Method::POST,
-            &format!("/v1/conversations/{g}/messages"),
-            &a,
-            json!({ "client_msg_id": format!("missed-{i}"), "content": { "type": "text", "text": format!("missed-{i}") } }),
-        )
-        .await;
+        srv.send_text(&g, &a, &format!("missed-{i}"), &format!("missed-{i}"))
+            .await;
     }
     let mut wc = Ws::connect(srv.addr, Some(&c.token), None).await.expect("reconnect");
     wc.expect_ready().await;
@@ -373,13 +357,7 @@ async fn seed_flow_with_three_users() {
     assert!(caught_up >= *positions.last().expect("pos"));
 
     // A live message after the resume arrives once, and the next checkpoint does not repeat it.
-    srv.ok(
-        Method::POST,
-        &format!("/v1/conversations/{g}/messages"),
-        &a,
-        json!({ "client_msg_id": "after", "content": { "type": "text", "text": "after-resume" } }),
-    )
-    .await;
+    srv.send_text(&g, &a, "after", "after-resume").await;
     let frames = wc
         .until(|f| f["type"] == "event" && text_of(&f["event"]) == "after-resume")
         .await;

@@ -131,12 +131,7 @@ async fn a_client_that_keeps_sending_still_receives_its_events() {
     let srv = TestServer::start_with(test_config(), None).await;
     let a = srv.login("+15550000045").await;
     let b = srv.login("+15550000046").await;
-    let d = srv
-        .ok(Method::POST, "/v1/conversations/direct", &a, json!({ "user_id": b.id }))
-        .await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let d = srv.open_direct(&a, &b).await;
     let w = srv.ws(&a).await;
     let (mut tx, mut rx) = w.stream.split();
     // The sends go out as fast as the socket takes them, without waiting for acks: the

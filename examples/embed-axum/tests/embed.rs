@@ -1,53 +1,16 @@
 //! The embedding example: host routes next to the nested gateway, and the engine driven from
 //! the host's own endpoints (a send and a server-sent-events stream).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chatico_core::ids::Phone;
-use chatico_core::ports::SmsSender;
+use chatico_test_support::{Api, RecordingSms};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-#[derive(Default)]
-struct Recorder(Mutex<Vec<String>>);
-
-#[async_trait]
-impl SmsSender for Recorder {
-    async fn send(&self, _to: &Phone, body: &str) -> chatico_core::Result<()> {
-        self.0.lock().expect("lock").push(body.to_owned());
-        Ok(())
-    }
-}
-
-async fn login(http: &reqwest::Client, base: &str, sms: &Recorder, phone: &str) -> Value {
-    http.post(format!("{base}/chat/v1/auth/otp"))
-        .json(&json!({ "phone": phone }))
-        .send()
-        .await
-        .expect("otp");
-    let body = sms.0.lock().expect("lock").last().cloned().expect("sms");
-    let code: String = body
-        .split("code is ")
-        .nth(1)
-        .expect("code")
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    http.post(format!("{base}/chat/v1/auth/verify"))
-        .json(&json!({ "phone": phone, "code": code }))
-        .send()
-        .await
-        .expect("verify")
-        .json()
-        .await
-        .expect("tokens")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_routes_nested_gateway_and_host_transport() {
-    let sms = Arc::new(Recorder::default());
+    let sms = Arc::new(RecordingSms::default());
     let (app, _gw) = chatico_embed_axum::host_app(sms.clone()).await.expect("app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -74,23 +37,16 @@ async fn host_routes_nested_gateway_and_host_transport() {
         .expect("json");
     assert_eq!(doc["servers"][0]["url"], "/chat");
 
-    let alice = login(&http, &base, &sms, "+15550002001").await;
-    let bob = login(&http, &base, &sms, "+15550002002").await;
-    let conv: Value = http
-        .post(format!("{base}/chat/v1/conversations/direct"))
-        .bearer_auth(alice["access_token"].as_str().expect("t"))
-        .json(&json!({ "user_id": bob["user"]["id"] }))
-        .send()
-        .await
-        .expect("direct")
-        .json()
-        .await
-        .expect("json");
+    // The gateway's API, nested under the host's `/chat`.
+    let chat = Api::new(format!("{base}/chat"));
+    let alice = chat.login_with("+15550002001", || sms.code_for("+15550002001")).await;
+    let bob = chat.login_with("+15550002002", || sms.code_for("+15550002002")).await;
+    let conv = chat.open_direct(&alice, &bob).await;
 
     // Bob listens through the host's SSE endpoint.
     let resp = http
         .get(format!("{base}/host/events"))
-        .bearer_auth(bob["access_token"].as_str().expect("t"))
+        .bearer_auth(&bob.token)
         .send()
         .await
         .expect("sse");
@@ -100,8 +56,8 @@ async fn host_routes_nested_gateway_and_host_transport() {
     // Alice sends through the host's own endpoint.
     let r = http
         .post(format!("{base}/host/messages"))
-        .bearer_auth(alice["access_token"].as_str().expect("t"))
-        .json(&json!({ "conversation_id": conv["id"], "text": "via the host" }))
+        .bearer_auth(&alice.token)
+        .json(&json!({ "conversation_id": conv, "text": "via the host" }))
         .send()
         .await
         .expect("host send");

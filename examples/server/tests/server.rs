@@ -7,16 +7,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use chatico_test_support::{Api, User, Ws, code_in, text_of};
+use futures::StreamExt;
+use reqwest::Method;
+use serde_json::json;
 
 struct Running {
     child: Child,
     lines: mpsc::Receiver<String>,
     addr: String,
+    api: Api,
 }
 
 impl Running {
@@ -44,6 +44,7 @@ impl Running {
             child,
             lines,
             addr: String::new(),
+            api: Api::new(""),
         };
         let line = r.wait_line(|l| l.contains("listening on http://"));
         let start = line.find("http://").expect("url") + "http://".len();
@@ -52,10 +53,11 @@ impl Running {
             .next()
             .expect("addr")
             .to_owned();
+        r.api = Api::new(format!("http://{}", r.addr));
         r
     }
 
-    fn wait_line(&mut self, pred: impl Fn(&str) -> bool) -> String {
+    fn wait_line(&self, pred: impl Fn(&str) -> bool) -> String {
         loop {
             let l = self
                 .lines
@@ -78,6 +80,18 @@ impl Running {
             .expect("kill");
         assert!(status.success());
     }
+
+    /// OTP login through the REST API, reading the code from the server's DEVELOPMENT MODE
+    /// console line.
+    async fn login(&self, phone: &str) -> User {
+        self.api
+            .login_with(phone, || {
+                let line =
+                    self.wait_line(|l| l.contains("DEVELOPMENT MODE") && l.contains(phone) && l.contains("code is "));
+                code_in(line.split("code is ").nth(1).expect("code in the console line"))
+            })
+            .await
+    }
 }
 
 impl Drop for Running {
@@ -85,29 +99,6 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-async fn login(http: &reqwest::Client, srv: &mut Running, phone: &str) -> Value {
-    let base = format!("http://{}", srv.addr);
-    let r = http
-        .post(format!("{base}/v1/auth/otp"))
-        .json(&json!({ "phone": phone }))
-        .send()
-        .await
-        .expect("otp");
-    assert_eq!(r.status(), 200);
-    let line = srv.wait_line(|l| l.contains("DEVELOPMENT MODE") && l.contains(phone) && l.contains("code is "));
-    let after = line.split("code is ").nth(1).expect("code in the console line");
-    let code: String = after.chars().take_while(char::is_ascii_digit).collect();
-    assert_eq!(code.len(), 6, "{line}");
-    let r = http
-        .post(format!("{base}/v1/auth/verify"))
-        .json(&json!({ "phone": phone, "code": code }))
-        .send()
-        .await
-        .expect("verify");
-    assert_eq!(r.status(), 200);
-    r.json().await.expect("tokens")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,91 +109,28 @@ async fn the_example_server_runs_from_nothing_and_shuts_down_gracefully() {
     let secret = std::fs::read_to_string(&secret_path).expect("the secret was generated");
     assert_eq!(secret.trim().len(), 64);
 
-    let http = reqwest::Client::new();
-    let index = http.get(format!("http://{}/", srv.addr)).send().await.expect("index");
+    let index = srv.api.http.get(srv.api.url("/")).send().await.expect("index");
     assert!(index.text().await.expect("html").contains("ChatiCO"));
-    let alice = login(&http, &mut srv, "+15550001001").await;
-    let bob = login(&http, &mut srv, "+15550001002").await;
-    let base = format!("http://{}", srv.addr);
-    let conv: Value = http
-        .post(format!("{base}/v1/conversations/direct"))
-        .bearer_auth(alice["access_token"].as_str().expect("token"))
-        .json(&json!({ "user_id": bob["user"]["id"] }))
-        .send()
-        .await
-        .expect("direct")
-        .json()
-        .await
-        .expect("json");
+    let alice = srv.login("+15550001001").await;
+    let bob = srv.login("+15550001002").await;
+    let conv = srv.api.open_direct(&alice, &bob).await;
 
     // Bob on the WebSocket (browser-like: an allowed origin, the token in the first frame).
-    let mut req = format!("ws://{}/v1/ws", srv.addr).into_client_request().expect("req");
-    req.headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_static("chatico.v1.json"));
     let origin = format!("http://127.0.0.1:{}", srv.addr.rsplit(':').next().expect("port"));
-    req.headers_mut()
-        .insert("origin", HeaderValue::from_str(&origin).expect("origin"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
-    let send = |v: Value| Message::text(v.to_string());
-    ws.send(send(json!({ "id": "1", "type": "auth", "token": bob["access_token"] })))
+    let mut ws = Ws::open(&format!("ws://{}/v1/ws", srv.addr), None, Some(&origin))
         .await
-        .expect("auth");
-    ws.send(send(json!({ "id": "2", "type": "subscribe" })))
-        .await
-        .expect("sub");
-    // A subscription without `since` starts from now: wait until it is in place (the
-    // caught-up checkpoint) before anything is sent, or the message may precede it.
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("frame")
-            .expect("open")
-            .expect("ok");
-        if let Message::Text(t) = m {
-            let v: Value = serde_json::from_str(t.as_str()).expect("json");
-            if v["type"] == "cursor" && v["caught_up"] == true {
-                break;
-            }
-        }
-    }
-    let r = http
-        .post(format!(
-            "{base}/v1/conversations/{}/messages",
-            conv["id"].as_str().expect("id")
-        ))
-        .bearer_auth(alice["access_token"].as_str().expect("token"))
-        .json(&json!({ "client_msg_id": "hello", "content": { "type": "text", "text": "hello bob" } }))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), 200);
-    let got = loop {
-        let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("frame")
-            .expect("open")
-            .expect("ok");
-        if let Message::Text(t) = m {
-            let v: Value = serde_json::from_str(t.as_str()).expect("json");
-            if v["type"] == "event" && v["event"]["kind"]["type"] == "message" {
-                break v;
-            }
-        }
-    };
-    assert_eq!(got["event"]["kind"]["message"]["content"]["text"], "hello bob");
+        .expect("ws");
+    ws.auth(&bob.token).await;
+    // A subscription without `since` starts from now: it is in place (the caught-up
+    // checkpoint) before anything is sent, or the message may precede it.
+    ws.subscribe(None).await;
+    srv.api.send_text(&conv, &alice, "hello", "hello bob").await;
+    let got = ws.event(|e| e["kind"]["type"] == "message").await;
+    assert_eq!(text_of(&got), "hello bob");
 
     // SIGTERM: the socket is closed with 1001 and the process exits cleanly.
     srv.sigterm();
-    let code = loop {
-        match tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("close")
-        {
-            Some(Ok(Message::Close(Some(c)))) => break u16::from(c.code),
-            Some(Ok(_)) => continue,
-            other => panic!("no close frame: {other:?}"),
-        }
-    };
+    let (code, _) = ws.close_code().await;
     assert_eq!(code, 1001);
     drop(ws);
     let status = srv.child.wait().expect("exit");
@@ -215,30 +143,12 @@ async fn the_example_server_runs_from_nothing_and_shuts_down_gracefully() {
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// A WebSocket to the server (no `Origin`: a native client), authenticated by the first
 /// frame when `token` is given, and read up to its `ready` frame.
-async fn open_socket(addr: &str, token: Option<&str>) -> Socket {
-    let mut req = format!("ws://{addr}/v1/ws").into_client_request().expect("req");
-    req.headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_static("chatico.v1.json"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
+async fn open_socket(addr: &str, token: Option<&str>) -> Ws {
+    let mut ws = Ws::open(&format!("ws://{addr}/v1/ws"), None, None).await.expect("ws");
     if let Some(token) = token {
-        let auth = json!({ "id": "1", "type": "auth", "token": token });
-        ws.send(Message::text(auth.to_string())).await.expect("auth");
-        loop {
-            let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
-                .await
-                .expect("frame")
-                .expect("open")
-                .expect("ok");
-            if let Message::Text(t) = m
-                && t.as_str().contains("\"ready\"")
-            {
-                break;
-            }
-        }
+        ws.auth(token).await;
     }
     ws
 }
@@ -249,9 +159,7 @@ async fn open_socket(addr: &str, token: Option<&str>) -> Socket {
 async fn ctrl_c_sends_every_open_websocket_its_1001() {
     let data_dir = std::env::temp_dir().join(format!("chatico-server-test-{}", rand_suffix()));
     let mut srv = Running::start(&data_dir);
-    let http = reqwest::Client::new();
-    let alice = login(&http, &mut srv, "+15550001003").await;
-    let token = alice["access_token"].as_str().expect("token").to_owned();
+    let token = srv.login("+15550001003").await.token;
     let mut sockets = Vec::new();
     for _ in 0..6 {
         sockets.push(open_socket(&srv.addr, Some(&token)).await);
@@ -261,19 +169,10 @@ async fn ctrl_c_sends_every_open_websocket_its_1001() {
     }
     srv.signal("-INT");
     for (i, ws) in sockets.iter_mut().enumerate() {
-        let code = loop {
-            match tokio::time::timeout(Duration::from_secs(20), ws.next())
-                .await
-                .expect("close")
-            {
-                Some(Ok(Message::Close(Some(c)))) => break u16::from(c.code),
-                Some(Ok(_)) => continue,
-                other => panic!("socket {i}: no close frame: {other:?}"),
-            }
-        };
+        let (code, _) = ws.close_code().await;
         assert_eq!(code, 1001, "socket {i}");
         // Reading on sends the client's close reply, so the server need not wait for it.
-        let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), ws.stream.next()).await;
     }
     drop(sockets);
     let status = srv.child.wait().expect("exit");
@@ -286,15 +185,13 @@ async fn ctrl_c_sends_every_open_websocket_its_1001() {
 #[tokio::test]
 async fn piped_logs_have_no_colour_codes() {
     let data_dir = std::env::temp_dir().join(format!("chatico-server-test-{}", rand_suffix()));
-    let mut srv = Running::start(&data_dir);
+    let srv = Running::start(&data_dir);
     let phone = "+15550001004";
-    let r = reqwest::Client::new()
-        .post(format!("http://{}/v1/auth/otp", srv.addr))
-        .json(&json!({ "phone": phone }))
-        .send()
-        .await
-        .expect("otp");
-    assert_eq!(r.status(), 200);
+    let (status, _) = srv
+        .api
+        .call(Method::POST, "/v1/auth/otp", None, Some(json!({ "phone": phone })))
+        .await;
+    assert_eq!(status, 200);
     let line = srv.wait_line(|l| l.contains("DEVELOPMENT MODE") && l.contains(phone));
     assert!(!line.contains('\u{1b}'), "escape codes in a piped log line: {line:?}");
     assert!(line.contains(" WARN "), "{line:?}");

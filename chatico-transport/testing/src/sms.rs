@@ -1,5 +1,4 @@
-//! An SMS sender that keeps every message, so tests can read OTP codes (shared by the
-//! gateway and client test binaries through `#[path]`).
+//! An SMS sender that keeps every message, so tests can read OTP codes.
 
 use std::sync::Mutex;
 
@@ -7,6 +6,7 @@ use async_trait::async_trait;
 use chatico_core::ids::Phone;
 use chatico_core::ports::SmsSender;
 
+/// Records every SMS instead of sending it; [`RecordingSms::code_for`] reads the code back.
 #[derive(Default)]
 pub struct RecordingSms {
     sent: Mutex<Vec<(String, String)>>,
@@ -24,7 +24,7 @@ impl SmsSender for RecordingSms {
 }
 
 impl RecordingSms {
-    /// The digits of the last code sent to `phone`.
+    /// The digits of the last code sent to `phone`; panics if none was sent.
     pub fn code_for(&self, phone: &str) -> String {
         let sent = self.sent.lock().expect("sms lock");
         let (_, body) = sent
@@ -32,9 +32,14 @@ impl RecordingSms {
             .rev()
             .find(|(to, _)| to == phone)
             .unwrap_or_else(|| panic!("no SMS to {phone}"));
-        body.split(|c: char| !c.is_ascii_digit())
-            .find(|w| w.len() == 6)
-            .unwrap_or_else(|| panic!("no code in {body:?}"))
-            .to_owned()
+        code_in(body)
     }
+}
+
+/// The six-digit code in an SMS text or a log line that quotes one; panics if there is none.
+pub fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+        .to_owned()
 }
