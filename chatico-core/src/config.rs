@@ -59,8 +59,8 @@ pub struct Limits {
     pub typing_expiry_ms: i64,
     /// Largest registered blob, in bytes.
     pub max_blob_bytes: u64,
-    /// Longest blob key and blob content type.
-    pub max_blob_key_chars: usize,
+    /// Most pixels (width × height) of an uploaded image (also of every GIF frame).
+    pub max_image_pixels: u64,
 }
 
 impl Default for Limits {
@@ -82,7 +82,7 @@ impl Default for Limits {
             max_presence_query: 256,
             typing_expiry_ms: 6_000,
             max_blob_bytes: 20 * 1024 * 1024,
-            max_blob_key_chars: 256,
+            max_image_pixels: 50_000_000,
         }
     }
 }
@@ -105,7 +105,7 @@ impl Limits {
             ("limits.max_presence_query", self.max_presence_query as u64),
             ("limits.typing_expiry_ms", self.typing_expiry_ms.max(0) as u64),
             ("limits.max_blob_bytes", self.max_blob_bytes),
-            ("limits.max_blob_key_chars", self.max_blob_key_chars as u64),
+            ("limits.max_image_pixels", self.max_image_pixels),
         ];
         for (field, v) in positive {
             if v == 0 {

@@ -130,6 +130,100 @@ impl std::fmt::Display for Phone {
     }
 }
 
+/// The key of an uploaded blob, in the blob store and in the metadata (`BlobMeta::key`,
+/// `MediaRef::blob_key`, `GET /v1/blobs/{key}`).
+///
+/// The one rule every key is held to, wherever it is parsed (engine, blob stores, gateway):
+/// 1 to [`BlobKey::MAX_LEN`] bytes of `/`-separated segments, each non-empty, made of ASCII
+/// letters, digits, `-`, `_` and `.`, none starting with `.` — so no `..`, no hidden files,
+/// no absolute paths, nothing a filesystem or an object store reads specially. Keys the
+/// engine makes ([`BlobKey::random`]) are 32 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = String))]
+#[serde(try_from = "String", into = "String")]
+pub struct BlobKey(String);
+
+impl BlobKey {
+    /// The longest key, in bytes.
+    pub const MAX_LEN: usize = 256;
+
+    /// Checks `key` against the rule above; `invalid_input` (field `key`) otherwise.
+    pub fn parse(key: &str) -> Result<Self> {
+        Self::parse_field("key", key)
+    }
+
+    /// [`BlobKey::parse`], naming `field` in the error (`blob_key` in a media message).
+    pub fn parse_field(field: &str, key: &str) -> Result<Self> {
+        if key.is_empty() || key.len() > Self::MAX_LEN {
+            return Err(Error::invalid(field, format!("must be 1 to {} bytes", Self::MAX_LEN)));
+        }
+        for segment in key.split('/') {
+            if segment.is_empty() {
+                return Err(Error::invalid(
+                    field,
+                    "empty path segment (leading, trailing or double '/')",
+                ));
+            }
+            if segment.starts_with('.') {
+                return Err(Error::invalid(field, "a segment may not start with '.'"));
+            }
+            if !segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            {
+                return Err(Error::invalid(
+                    field,
+                    "only ASCII letters, digits, '-', '_', '.' and '/'",
+                ));
+            }
+        }
+        Ok(BlobKey(key.to_owned()))
+    }
+
+    /// A fresh key: 128 random bits as 32 lowercase hex digits (unguessable, and plain
+    /// enough for every blob store).
+    pub fn random() -> Self {
+        BlobKey(format!("{:032x}", rand::random::<u128>()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for BlobKey {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        BlobKey::parse(&s)
+    }
+}
+
+impl From<BlobKey> for String {
+    fn from(k: BlobKey) -> String {
+        k.0
+    }
+}
+
+impl std::str::FromStr for BlobKey {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        BlobKey::parse(s)
+    }
+}
+
+impl std::fmt::Display for BlobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for BlobKey {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +253,41 @@ mod tests {
         let b = MessageId::new(1_700_000_000_001);
         assert!(a < b);
         assert_eq!(a.0.get_version_num(), 7);
+    }
+
+    #[test]
+    fn blob_keys_that_could_escape_are_refused() {
+        for bad in [
+            "", "/abs", "a//b", "a/", "..", "../x", "a/../b", "a/./b", ".hidden", "a\\b", "a b", "a%2e%2e", "é",
+            "a\0b", "C:x", "a?b", "a#b",
+        ] {
+            let e = BlobKey::parse(bad).expect_err(bad);
+            assert_eq!(e.body().field.as_deref(), Some("key"), "{bad:?}");
+        }
+        assert!(BlobKey::parse(&"a".repeat(BlobKey::MAX_LEN + 1)).is_err());
+        for good in [
+            "a",
+            "avatars/0f3c-11_x.png",
+            "media/2024/abc.def",
+            &"b".repeat(BlobKey::MAX_LEN),
+        ] {
+            assert_eq!(BlobKey::parse(good).expect(good).as_str(), good);
+        }
+    }
+
+    #[test]
+    fn random_blob_keys_follow_the_rule() {
+        let (a, b) = (BlobKey::random(), BlobKey::random());
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 32);
+        assert!(
+            a.as_str()
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_eq!(BlobKey::parse(a.as_str()).expect("valid"), a);
+        let json = serde_json::to_string(&a).expect("json");
+        assert_eq!(serde_json::from_str::<BlobKey>(&json).expect("back"), a);
+        assert!(serde_json::from_str::<BlobKey>("\"../x\"").is_err());
     }
 }

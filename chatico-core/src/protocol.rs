@@ -2,7 +2,8 @@
 //!
 //! These are plain serde types shared by the gateway (`chatico-transport`) and every client
 //! (native, browser, FFI). `docs/PROTOCOL.md` is the normative description; this module is
-//! its executable form. JSON is the codec of subprotocol [`SUBPROTOCOL_JSON`].
+//! its executable form. JSON is the codec of subprotocol [`SUBPROTOCOL_JSON`]. The REST
+//! paths are in [`paths`], shared by the gateway's routes and every client.
 //!
 //! A client frame is `{"id": "<client-chosen>", "type": "<request>", ...fields}` and is
 //! answered by exactly one [`ServerFrame::Ack`] or [`ServerFrame::Error`] carrying the same
@@ -12,9 +13,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorBody;
-use crate::ids::{ClientMsgId, ConversationId, SessionId, UserId};
-use crate::model::{Content, Message, ProfilePatch, Role};
+use crate::ids::{ClientMsgId, ConversationId, SessionId, Timestamp, UserId};
+use crate::model::{Content, Conversation, Member, Message, ProfilePatch, Role, User};
 use crate::sync::{Change, ChangeKind, EphemeralSnapshot, Event, SyncCursor, SyncPage};
+
+pub mod paths;
 
 /// The protocol version this module describes.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -25,10 +28,6 @@ pub const SUBPROTOCOL_JSON: &str = "chatico.v1.json";
 
 /// Longest frame `id` a client may use, in bytes.
 pub const MAX_FRAME_ID_LEN: usize = 64;
-
-/// Where the gateway serves a blob: `BLOB_PATH` + key. An `avatar_url` (profile or group)
-/// is exactly this path with the key of an avatar blob the setter uploaded.
-pub const BLOB_PATH: &str = "/v1/blobs/";
 
 /// WebSocket close codes the server uses. 1xxx are RFC 6455 codes; 4xxx are ChatiCO's.
 pub mod close_code {
@@ -192,6 +191,57 @@ pub enum AckResult {
 }
 
 // ---- REST bodies -----------------------------------------------------------------------
+
+/// The answer to an OTP request. Identical for known and unknown phones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OtpRequested {
+    /// The earliest another code may be requested for this phone.
+    pub resend_after_ms: u64,
+    /// How long the code stays valid.
+    pub expires_in_ms: u64,
+}
+
+/// Tokens of a session, after a login or a refresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuthTokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub access_expires_at: Timestamp,
+    pub refresh_expires_at: Timestamp,
+    pub user: User,
+    /// True when this login created the user.
+    pub new_user: bool,
+}
+
+/// A message to send. `(sender, client_msg_id)` makes it idempotent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SendMessage {
+    pub conversation_id: ConversationId,
+    pub client_msg_id: ClientMsgId,
+    /// `Text` or `Media` (a blob the sender registered); `System` is refused.
+    pub content: Content,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_seq: Option<i64>,
+}
+
+/// A conversation with its members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConversationDetails {
+    pub conversation: Conversation,
+    pub members: Vec<Member>,
+}
+
+/// What a sync returns: the persistent changes since the cursor, and the ephemeral state now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SyncResponse {
+    pub page: SyncPage,
+    pub ephemeral: EphemeralSnapshot,
+}
 
 /// `POST /v1/auth/otp`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

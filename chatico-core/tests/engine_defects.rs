@@ -182,7 +182,7 @@ fn an_avatar_is_an_avatar_blob_of_your_own_on_this_server() {
     register(&h, a, "a-avatar", BlobPurpose::Avatar);
     register(&h, a, "a-media", BlobPurpose::Media);
     register(&h, b, "b-avatar", BlobPurpose::Avatar);
-    register(&h, a, "a+b", BlobPurpose::Avatar);
+    register(&h, a, "a/b", BlobPurpose::Avatar);
     let refused = [
         "https://tracker.example/pixel.png",
         "http://10.0.0.1/x.png",
@@ -213,10 +213,10 @@ fn an_avatar_is_an_avatar_blob_of_your_own_on_this_server() {
         set_avatar(&h, a, "/v1/blobs/a-avatar").expect("own avatar").as_deref(),
         Some("/v1/blobs/a-avatar")
     );
-    // The form the web client stores (`encodeURIComponent(key)`).
+    // The form the clients store (`paths::blob(key)`, percent-encoded).
     assert_eq!(
-        set_avatar(&h, a, "/v1/blobs/a%2Bb").expect("encoded key").as_deref(),
-        Some("/v1/blobs/a%2Bb")
+        set_avatar(&h, a, "/v1/blobs/a%2Fb").expect("encoded key").as_deref(),
+        Some("/v1/blobs/a%2Fb")
     );
 
     // Groups: the same rule, for whoever sets it.

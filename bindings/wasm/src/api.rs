@@ -9,7 +9,6 @@ use std::rc::Rc;
 use chatico_core::client::{
     ClientEvent, ClientMachine, ConnectionState, ConversationView, DurableState, LocalView, Session,
 };
-use chatico_core::engine::{AuthTokens, ConversationDetails};
 use chatico_core::error::{Error, Result};
 use chatico_core::ids::{ConversationId, UserId};
 use chatico_core::model::{
@@ -17,8 +16,8 @@ use chatico_core::model::{
     ProfilePatch, Role, User, UserProfile,
 };
 use chatico_core::protocol::{
-    AckResult, AddMembersRequest, ArchiveRequest, Changed, ClientRequest, CreateGroupRequest, DeleteScope,
-    OpenDirectRequest, ReceiptBody, SetRoleRequest, UpdateGroupRequest,
+    AckResult, AddMembersRequest, ArchiveRequest, AuthTokens, Changed, ClientRequest, ConversationDetails,
+    CreateGroupRequest, DeleteScope, OpenDirectRequest, ReceiptBody, SetRoleRequest, UpdateGroupRequest, paths,
 };
 use futures::channel::mpsc;
 use serde::Serialize;
@@ -30,9 +29,6 @@ use crate::inner::Inner;
 use crate::js::{self, from_js, promise, to_js};
 use crate::rest::{self, call, json, method};
 use crate::types::ClientOptions;
-
-/// Where the server serves blobs, relative to its base URL.
-const BLOB_PATH: &str = "/v1/blobs/";
 
 type JsResult<T> = std::result::Result<T, JsValue>;
 
@@ -173,7 +169,7 @@ impl ChatClient {
     pub fn logout(&self) -> js_sys::Promise {
         let inner = self.inner.clone();
         promise(async move {
-            let r: Result<serde::de::IgnoredAny> = call(&inner, method::POST, "/v1/auth/logout", &[], None).await;
+            let r: Result<serde::de::IgnoredAny> = call(&inner, method::POST, paths::AUTH_LOGOUT, &[], None).await;
             forget(&inner);
             r.map(|_| ())
         })
@@ -185,7 +181,7 @@ impl ChatClient {
         let inner = self.inner.clone();
         promise(async move {
             let r: Result<chatico_core::protocol::Revoked> =
-                call(&inner, method::POST, "/v1/auth/logout-everywhere", &[], None).await;
+                call(&inner, method::POST, paths::AUTH_LOGOUT_EVERYWHERE, &[], None).await;
             forget(&inner);
             r.map(|r| r.sessions)
         })
@@ -363,7 +359,7 @@ impl ChatClient {
     /// `imageUrl`.
     #[wasm_bindgen(js_name = blobPath)]
     pub fn blob_path(&self, key: &str) -> String {
-        format!("{BLOB_PATH}{}", String::from(js_sys::encode_uri_component(key)))
+        paths::blob(key)
     }
 
     /// A URL for `<img src>` of an uploaded blob. The server serves blobs to signed-in users
@@ -404,10 +400,10 @@ impl ChatClient {
     pub fn image_url(&self, url: &str) -> String {
         let base = self.inner.base_url.as_str();
         let path = match url.strip_prefix(base) {
-            Some(rest) if !base.is_empty() && rest.starts_with(BLOB_PATH) => rest,
+            Some(rest) if !base.is_empty() && rest.starts_with(paths::blob_prefix()) => rest,
             _ => url,
         };
-        match path.strip_prefix(BLOB_PATH) {
+        match path.strip_prefix(paths::blob_prefix()) {
             Some(key) if !key.is_empty() && !key.contains(['/', '?', '#']) => {
                 let key = js_sys::decode_uri_component(key).map_or_else(|_| key.to_owned(), String::from);
                 self.blob_url(&key)
@@ -541,7 +537,7 @@ impl ChatClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<User>")]
     pub fn me(&self) -> js_sys::Promise {
         let inner = self.inner.clone();
-        promise(async move { call::<User>(&inner, method::GET, "/v1/me", &[], None).await })
+        promise(async move { call::<User>(&inner, method::GET, paths::ME, &[], None).await })
     }
 
     /// Changes the caller's name, bio or picture (`avatar_url: null` removes it).
@@ -553,7 +549,7 @@ impl ChatClient {
         let patch: ProfilePatch = from_js(&patch, "patch").map_err(js_err)?;
         let inner = self.inner.clone();
         Ok(promise(async move {
-            call::<User>(&inner, method::PATCH, "/v1/me", &[], json(&patch)?).await
+            call::<User>(&inner, method::PATCH, paths::ME, &[], json(&patch)?).await
         }))
     }
 
@@ -571,7 +567,7 @@ impl ChatClient {
             if let Some(a) = after {
                 q.push(("after", a));
             }
-            let users: Vec<UserProfile> = call(&inner, method::GET, "/v1/users", &q, None).await?;
+            let users: Vec<UserProfile> = call(&inner, method::GET, paths::USERS, &q, None).await?;
             load_profiles(&inner, &users);
             Ok(users)
         })
@@ -583,7 +579,7 @@ impl ChatClient {
         let id: UserId = parse_id(user_id)?;
         let inner = self.inner.clone();
         Ok(promise(async move {
-            let p: UserProfile = call(&inner, method::GET, &format!("/v1/users/{id}"), &[], None).await?;
+            let p: UserProfile = call(&inner, method::GET, &paths::user(id), &[], None).await?;
             load_profiles(&inner, std::slice::from_ref(&p));
             Ok(p)
         }))
@@ -602,12 +598,12 @@ impl ChatClient {
     /// Resolves to whether anything changed.
     #[wasm_bindgen(js_name = addContact, unchecked_return_type = "Promise<boolean>")]
     pub fn add_contact(&self, #[wasm_bindgen(js_name = userId)] user_id: &str) -> JsResult<js_sys::Promise> {
-        self.changed(method::PUT, format!("/v1/contacts/{}", parse_id::<UserId>(user_id)?))
+        self.changed(method::PUT, paths::contact(parse_id::<UserId>(user_id)?))
     }
 
     #[wasm_bindgen(js_name = removeContact, unchecked_return_type = "Promise<boolean>")]
     pub fn remove_contact(&self, #[wasm_bindgen(js_name = userId)] user_id: &str) -> JsResult<js_sys::Promise> {
-        self.changed(method::DELETE, format!("/v1/contacts/{}", parse_id::<UserId>(user_id)?))
+        self.changed(method::DELETE, paths::contact(parse_id::<UserId>(user_id)?))
     }
 
     #[wasm_bindgen(js_name = listBlocked, unchecked_return_type = "Promise<UserProfile[]>")]
@@ -622,12 +618,12 @@ impl ChatClient {
 
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn block(&self, #[wasm_bindgen(js_name = userId)] user_id: &str) -> JsResult<js_sys::Promise> {
-        self.changed(method::PUT, format!("/v1/blocks/{}", parse_id::<UserId>(user_id)?))
+        self.changed(method::PUT, paths::block(parse_id::<UserId>(user_id)?))
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn unblock(&self, #[wasm_bindgen(js_name = userId)] user_id: &str) -> JsResult<js_sys::Promise> {
-        self.changed(method::DELETE, format!("/v1/blocks/{}", parse_id::<UserId>(user_id)?))
+        self.changed(method::DELETE, paths::block(parse_id::<UserId>(user_id)?))
     }
 
     // ---- conversations ------------------------------------------------------------------
@@ -651,7 +647,7 @@ impl ChatClient {
         let inner = self.inner.clone();
         Ok(promise(async move {
             let body = json(&OpenDirectRequest { user_id: user })?;
-            let c: Conversation = call(&inner, method::POST, "/v1/conversations/direct", &[], body).await?;
+            let c: Conversation = call(&inner, method::POST, paths::DIRECT, &[], body).await?;
             ensure_loaded(&inner, c.id).await?;
             Ok(c)
         }))
@@ -672,7 +668,7 @@ impl ChatClient {
                 members,
                 avatar_url: None,
             })?;
-            let c: Conversation = call(&inner, method::POST, "/v1/conversations/group", &[], body).await?;
+            let c: Conversation = call(&inner, method::POST, paths::GROUP, &[], body).await?;
             ensure_loaded(&inner, c.id).await?;
             Ok(c)
         }))
@@ -687,7 +683,7 @@ impl ChatClient {
         let conv: ConversationId = parse_id(conversation_id)?;
         let inner = self.inner.clone();
         Ok(promise(async move {
-            call::<ConversationDetails>(&inner, method::GET, &format!("/v1/conversations/{conv}"), &[], None).await
+            call::<ConversationDetails>(&inner, method::GET, &paths::conversation(conv), &[], None).await
         }))
     }
 
@@ -702,14 +698,7 @@ impl ChatClient {
         let patch: UpdateGroupRequest = from_js(&patch, "patch").map_err(js_err)?;
         let inner = self.inner.clone();
         Ok(promise(async move {
-            call::<Conversation>(
-                &inner,
-                method::PATCH,
-                &format!("/v1/conversations/{conv}"),
-                &[],
-                json(&patch)?,
-            )
-            .await
+            call::<Conversation>(&inner, method::PATCH, &paths::conversation(conv), &[], json(&patch)?).await
         }))
     }
 
@@ -724,7 +713,7 @@ impl ChatClient {
         let inner = self.inner.clone();
         Ok(promise(async move {
             let body = json(&AddMembersRequest { user_ids })?;
-            call_unit(&inner, method::POST, &format!("/v1/conversations/{conv}/members"), body).await
+            call_unit(&inner, method::POST, &paths::members(conv), body).await
         }))
     }
 
@@ -738,13 +727,7 @@ impl ChatClient {
         let user: UserId = parse_id(user_id)?;
         let inner = self.inner.clone();
         Ok(promise(async move {
-            call_unit(
-                &inner,
-                method::DELETE,
-                &format!("/v1/conversations/{conv}/members/{user}"),
-                None,
-            )
-            .await
+            call_unit(&inner, method::DELETE, &paths::member(conv, user), None).await
         }))
     }
 
@@ -761,13 +744,7 @@ impl ChatClient {
         let inner = self.inner.clone();
         Ok(promise(async move {
             let body = json(&SetRoleRequest { role })?;
-            call_unit(
-                &inner,
-                method::PUT,
-                &format!("/v1/conversations/{conv}/members/{user}/role"),
-                body,
-            )
-            .await
+            call_unit(&inner, method::PUT, &paths::member_role(conv, user), body).await
         }))
     }
 
@@ -776,7 +753,7 @@ impl ChatClient {
         let conv: ConversationId = parse_id(conversation_id)?;
         let inner = self.inner.clone();
         Ok(promise(async move {
-            call_unit(&inner, method::POST, &format!("/v1/conversations/{conv}/leave"), None).await
+            call_unit(&inner, method::POST, &paths::leave(conv), None).await
         }))
     }
 
@@ -791,14 +768,7 @@ impl ChatClient {
         let inner = self.inner.clone();
         Ok(promise(async move {
             let body = json(&ArchiveRequest { archived })?;
-            call::<Member>(
-                &inner,
-                method::PUT,
-                &format!("/v1/conversations/{conv}/archive"),
-                &[],
-                body,
-            )
-            .await
+            call::<Member>(&inner, method::PUT, &paths::archive(conv), &[], body).await
         }))
     }
 
@@ -818,14 +788,7 @@ impl ChatClient {
             if let Some(b) = before {
                 q.push(("before", (b as i64).to_string()));
             }
-            let msgs: Vec<Message> = call(
-                &inner,
-                method::GET,
-                &format!("/v1/conversations/{conv}/messages"),
-                &q,
-                None,
-            )
-            .await?;
+            let msgs: Vec<Message> = call(&inner, method::GET, &paths::messages(conv), &q, None).await?;
             if let Some(Some(update)) = inner.with_view(|v| v.load_messages(conv, msgs.clone())) {
                 inner.emit(ClientEvent::View(update));
             }
@@ -855,7 +818,7 @@ impl ChatClient {
             let _: serde::de::IgnoredAny = call(
                 &inner,
                 method::DELETE,
-                &format!("/v1/conversations/{conv}/messages/{seq}"),
+                &paths::message(conv, seq),
                 &[("scope", scope.to_owned())],
                 None,
             )
@@ -969,7 +932,7 @@ async fn upload(inner: &Inner, image: &web_sys::Blob, purpose: BlobPurpose) -> R
     rest::call_with(
         inner,
         method::POST,
-        "/v1/blobs",
+        paths::BLOBS,
         &[("purpose", purpose.to_owned())],
         |_| Body::Blob(image),
     )

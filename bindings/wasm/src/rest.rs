@@ -1,13 +1,14 @@
 //! The REST half of the client: one function per endpoint, with token refresh before expiry
-//! and once more on `401`. Paths follow the gateway's route table (docs/PROTOCOL.md).
+//! and once more on `401`. Paths come from `chatico_core::protocol::paths`, the gateway's routes.
 
 use std::rc::Rc;
 
-use chatico_core::engine::{AuthTokens, OtpRequested};
 use chatico_core::error::{Error, Result};
 use chatico_core::ids::{ConversationId, UserId};
 use chatico_core::model::{ConversationSummary, Member, Presence, UserProfile};
-use chatico_core::protocol::{OtpRequest, ReceiptBody, RefreshRequest, TypingRequest, VerifyRequest};
+use chatico_core::protocol::{
+    AuthTokens, OtpRequest, OtpRequested, ReceiptBody, RefreshRequest, TypingRequest, VerifyRequest, paths,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -137,7 +138,7 @@ pub(crate) async fn refresh_after(inner: &Inner, stale: &str) -> Result<String> 
         s.refresh_token.clone()
     };
     let req = json(&RefreshRequest { refresh_token })?;
-    match call_anon::<AuthTokens>(inner, method::POST, "/v1/auth/refresh", req).await {
+    match call_anon::<AuthTokens>(inner, method::POST, paths::AUTH_REFRESH, req).await {
         Ok(t) => {
             let session = Session::from(&t);
             let token = session.access_token.clone();
@@ -155,7 +156,7 @@ pub(crate) async fn refresh_after(inner: &Inner, stale: &str) -> Result<String> 
 }
 
 pub(crate) async fn request_otp(inner: &Inner, phone: String) -> Result<OtpRequested> {
-    call_anon(inner, method::POST, "/v1/auth/otp", json(&OtpRequest { phone })?).await
+    call_anon(inner, method::POST, paths::AUTH_OTP, json(&OtpRequest { phone })?).await
 }
 
 pub(crate) async fn verify_otp(inner: &Inner, phone: String, code: String) -> Result<AuthTokens> {
@@ -164,14 +165,14 @@ pub(crate) async fn verify_otp(inner: &Inner, phone: String, code: String) -> Re
         code,
         device: inner.options.device.clone(),
     };
-    call_anon(inner, method::POST, "/v1/auth/verify", json(&req)?).await
+    call_anon(inner, method::POST, paths::AUTH_VERIFY, json(&req)?).await
 }
 
 pub(crate) async fn list_conversations(inner: &Rc<Inner>, archived: bool) -> Result<Vec<ConversationSummary>> {
     call(
         inner,
         method::GET,
-        "/v1/conversations",
+        paths::CONVERSATIONS,
         &[("archived", archived.to_string())],
         None,
     )
@@ -179,34 +180,27 @@ pub(crate) async fn list_conversations(inner: &Rc<Inner>, archived: bool) -> Res
 }
 
 pub(crate) async fn list_contacts(inner: &Inner) -> Result<Vec<UserProfile>> {
-    call(inner, method::GET, "/v1/contacts", &[], None).await
+    call(inner, method::GET, paths::CONTACTS, &[], None).await
 }
 
 pub(crate) async fn list_blocked(inner: &Inner) -> Result<Vec<UserProfile>> {
-    call(inner, method::GET, "/v1/blocks", &[], None).await
+    call(inner, method::GET, paths::BLOCKS, &[], None).await
 }
 
 pub(crate) async fn presence(inner: &Inner, users: &[UserId]) -> Result<Vec<Presence>> {
     let list = users.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-    call(inner, method::GET, "/v1/presence", &[("users", list)], None).await
+    call(inner, method::GET, paths::PRESENCE, &[("users", list)], None).await
 }
 
 pub(crate) async fn receipts(inner: &Inner, conv: ConversationId, body: &ReceiptBody) -> Result<Member> {
-    call(
-        inner,
-        method::POST,
-        &format!("/v1/conversations/{conv}/receipts"),
-        &[],
-        json(body)?,
-    )
-    .await
+    call(inner, method::POST, &paths::receipts(conv), &[], json(body)?).await
 }
 
 pub(crate) async fn typing(inner: &Inner, conv: ConversationId, typing: bool) -> Result<()> {
     let _: serde::de::IgnoredAny = call(
         inner,
         method::POST,
-        &format!("/v1/conversations/{conv}/typing"),
+        &paths::typing(conv),
         &[],
         json(&TypingRequest { typing })?,
     )

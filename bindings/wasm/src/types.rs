@@ -19,7 +19,7 @@ pub fn ws_url(base: &str) -> Result<String> {
     } else {
         return Err(Error::invalid("base_url", "must start with http:// or https://"));
     };
-    Ok(format!("{rest}/v1/ws"))
+    Ok(format!("{rest}{}", chatico_core::protocol::paths::WS))
 }
 
 /// `new ChatClient(baseUrl, options)`: every field optional (camelCase, as JS options go).

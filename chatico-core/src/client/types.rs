@@ -4,10 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::{PendingMessage, ViewUpdate};
-use crate::engine::AuthTokens;
 use crate::error::Error;
 use crate::ids::{ClientMsgId, Timestamp, UserId};
 use crate::model::Message;
+use crate::protocol::AuthTokens;
 use crate::sync::{Change, Event, SyncCursor};
 
 /// The credentials of a logged-in client. Persist it (securely) to stay logged in across

@@ -1,7 +1,7 @@
 //! Messages: send, history, deletes, receipts.
 
 use crate::error::{Error, Result};
-use crate::ids::{ConversationId, MessageId, UserId};
+use crate::ids::{BlobKey, ConversationId, MessageId, UserId};
 use crate::model::{Content, ConversationKind, HistoryQuery, MediaRef, Member, Message, NewMessage};
 
 use super::{Engine, Outcome, SendMessage, live, page, validate};
@@ -27,7 +27,7 @@ impl Engine {
                     Some(c) => Some(validate::message_text("caption", &c, l.max_text_chars)?),
                     None => None,
                 };
-                validate::token("blob_key", &m.blob_key, l.max_blob_key_chars)?;
+                BlobKey::parse_field("blob_key", &m.blob_key)?;
                 Content::Media(MediaRef { caption, ..m })
             }
             Content::System(_) => return Err(Error::invalid("content", "system notices are written by the server")),
@@ -198,6 +198,38 @@ impl Engine {
     /// Moves the caller's read (and delivered) watermark to `seq` (monotonic, clamped).
     pub async fn mark_read(&self, actor: UserId, conversation: ConversationId, seq: i64) -> Result<Outcome<Member>> {
         self.receipt(actor, conversation, None, Some(seq)).await
+    }
+
+    /// Moves the caller's watermarks as a receipt asks (REST `receipts`, WebSocket
+    /// `receipt`): `read` first (it moves delivered too), then `delivered` only when it goes
+    /// further than `read`. At least one of the two is required. Answers the caller's
+    /// membership after the last move, with the deliveries of every move.
+    pub async fn mark_receipts(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        delivered: Option<i64>,
+        read: Option<i64>,
+    ) -> Result<Outcome<Member>> {
+        if delivered.is_none() && read.is_none() {
+            return Err(Error::invalid("delivered_seq", "give delivered_seq, read_seq or both"));
+        }
+        let mut deliveries = Vec::new();
+        let mut member = None;
+        if let Some(r) = read {
+            let o = self.mark_read(actor, conversation, r).await?;
+            deliveries.extend(o.deliveries);
+            member = Some(o.value);
+        }
+        if let Some(d) = delivered
+            && read.is_none_or(|r| d > r)
+        {
+            let o = self.mark_delivered(actor, conversation, d).await?;
+            deliveries.extend(o.deliveries);
+            member = Some(o.value);
+        }
+        let member = member.ok_or_else(|| Error::internal("receipt without a result"))?;
+        Ok(Outcome::with(member, deliveries))
     }
 
     async fn receipt(

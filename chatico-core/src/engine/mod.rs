@@ -38,6 +38,7 @@
 //! user connected to two nodes looks offline to one node's audience when their connection
 //! there closes; a shared presence store for multi-node deployments is not built yet.
 
+mod blobs;
 mod conversations;
 mod ephemeral;
 mod messages;
@@ -54,10 +55,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ids::{ClientMsgId, ConversationId, MessageId, SessionId, Timestamp, UserId};
+use crate::ids::{ConversationId, MessageId, SessionId, Timestamp, UserId};
 use crate::model::{Content, Conversation, ConversationKind, Member, NewMessage, SystemNotice, User};
-use crate::ports::{Clock, Store};
-use crate::sync::{Change, Delivery, EphemeralSnapshot, Event, SyncPage};
+use crate::ports::{BlobStore, Clock, Store};
+use crate::sync::{Change, Delivery, Event, SyncCursor};
 
 #[cfg(feature = "server")]
 use crate::auth::{RateLimiter, TokenService};
@@ -65,6 +66,11 @@ use crate::auth::{RateLimiter, TokenService};
 use crate::ports::{OtpCache, OtpVerifier, SmsSender};
 
 pub use crate::sync::Outcome;
+pub use blobs::{BlobContent, SIGNED_URL_TTL_SECS};
+
+// The wire types the engine takes and returns live in `protocol`; re-exported here for
+// engine callers.
+pub use crate::protocol::{AuthTokens, ConversationDetails, OtpRequested, SendMessage, SyncResponse};
 
 /// Upper bound on the conversations scanned to find who shares one with a user.
 const PEER_SCAN_LIMIT: u32 = 10_000;
@@ -75,57 +81,6 @@ const PEER_SCAN_LIMIT: u32 = 10_000;
 pub struct AuthContext {
     pub user_id: UserId,
     pub session_id: SessionId,
-}
-
-/// The answer to an OTP request. Identical for known and unknown phones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct OtpRequested {
-    /// The earliest another code may be requested for this phone.
-    pub resend_after_ms: u64,
-    /// How long the code stays valid.
-    pub expires_in_ms: u64,
-}
-
-/// Tokens of a session, after a login or a refresh.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct AuthTokens {
-    pub access_token: String,
-    pub refresh_token: String,
-    pub access_expires_at: Timestamp,
-    pub refresh_expires_at: Timestamp,
-    pub user: User,
-    /// True when this login created the user.
-    pub new_user: bool,
-}
-
-/// A message to send. `(sender, client_msg_id)` makes it idempotent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SendMessage {
-    pub conversation_id: ConversationId,
-    pub client_msg_id: ClientMsgId,
-    /// `Text` or `Media` (a blob the sender registered); `System` is refused.
-    pub content: Content,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply_to_seq: Option<i64>,
-}
-
-/// A conversation with its members.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ConversationDetails {
-    pub conversation: Conversation,
-    pub members: Vec<Member>,
-}
-
-/// What a sync returns: the persistent changes since the cursor, and the ephemeral state now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SyncResponse {
-    pub page: SyncPage,
-    pub ephemeral: EphemeralSnapshot,
 }
 
 /// In-memory presence and typing state of this node.
@@ -147,6 +102,8 @@ struct AuthParts {
 pub struct Engine {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    /// Where uploads go ([`Engine::with_blob_store`]).
+    blobs: Option<Arc<dyn BlobStore>>,
     config: Config,
     ephemeral: Mutex<Ephemeral>,
     /// Kinds of the conversations seen so far. A kind never changes, so a send reads the
@@ -181,6 +138,7 @@ impl Engine {
             },
             store,
             clock,
+            blobs: None,
             config,
             ephemeral: Mutex::new(Ephemeral::default()),
             kinds: Mutex::new(HashMap::new()),
@@ -239,6 +197,12 @@ impl Engine {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// The position of the newest recorded change: the cursor of a client that starts
+    /// "from now" (a WebSocket `subscribe` without `since`) and wants only what comes next.
+    pub async fn latest_position(&self) -> Result<SyncCursor> {
+        self.store.latest_pos().await
     }
 
     fn now(&self) -> Timestamp {

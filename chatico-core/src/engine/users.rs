@@ -1,11 +1,11 @@
-//! Users, profiles, contacts, blocks and blobs.
+//! Users, profiles, contacts and blocks.
 
 use std::collections::HashSet;
 
 use crate::error::{Error, Result};
-use crate::ids::{Phone, UserId};
-use crate::model::{BlobMeta, BlobPurpose, ProfilePatch, User, UserProfile};
-use crate::protocol::BLOB_PATH;
+use crate::ids::{BlobKey, Phone, UserId};
+use crate::model::{BlobPurpose, ProfilePatch, User, UserProfile};
+use crate::protocol::paths;
 use crate::sync::{Change, Event};
 
 use super::{Engine, Outcome, deliver, live, page, validate};
@@ -173,7 +173,7 @@ impl Engine {
     }
 
     /// Checks an `avatar_url` (profile or group) and returns it as stored: exactly
-    /// [`BLOB_PATH`]` + key`, where `key` names an existing blob of purpose `avatar` that
+    /// [`paths::blob`]`(key)`, where `key` names an existing blob of purpose `avatar` that
     /// `actor` uploaded. Anything else — an outside URL (every viewer's client would fetch it
     /// and leak its address to a third party), another path, someone else's blob, a media
     /// blob — is `invalid_input` (field `avatar_url`) and changes nothing.
@@ -183,15 +183,19 @@ impl Engine {
         let refused = || {
             Error::invalid(
                 "avatar_url",
-                format!("must be {BLOB_PATH}{{key}} of an avatar you uploaded (POST /v1/blobs?purpose=avatar)"),
+                format!(
+                    "must be {}{{key}} of an avatar you uploaded (POST {}?purpose=avatar)",
+                    paths::blob_prefix(),
+                    paths::BLOBS
+                ),
             )
         };
         let key = t
-            .strip_prefix(BLOB_PATH)
+            .strip_prefix(paths::blob_prefix())
             .and_then(percent_decode)
-            .filter(|k| !k.is_empty() && k.len() <= l.max_blob_key_chars)
+            .and_then(|k| BlobKey::parse(&k).ok())
             .ok_or_else(refused)?;
-        match self.store.get_blob(&key).await? {
+        match self.store.get_blob(key.as_str()).await? {
             Some(b) if b.owner_id == actor && b.purpose == BlobPurpose::Avatar => Ok(t),
             _ => Err(refused()),
         }
@@ -245,49 +249,6 @@ impl Engine {
     pub async fn list_blocked(&self, actor: UserId) -> Result<Vec<UserProfile>> {
         let users = self.store.list_blocked(actor).await?;
         self.profiles_for(actor, users).await
-    }
-
-    /// Records an uploaded blob owned by the caller (the transport stored the bytes in a
-    /// `BlobStore` and sniffed the type). A media message may then reference it.
-    pub async fn register_blob(&self, actor: UserId, meta: BlobMeta) -> Result<BlobMeta> {
-        let l = &self.config.limits;
-        if meta.owner_id != actor {
-            return Err(Error::forbidden("a blob is registered by its owner"));
-        }
-        validate::token("key", &meta.key, l.max_blob_key_chars)?;
-        if meta.key.chars().any(|c| c.is_whitespace() || c == '/' || c == '\\') || meta.key.contains("..") {
-            return Err(Error::invalid("key", "must be a plain object key"));
-        }
-        validate::token("content_type", &meta.content_type, l.max_blob_key_chars)?;
-        if meta.size == 0 {
-            return Err(Error::invalid("size", "must not be empty"));
-        }
-        if meta.size > l.max_blob_bytes {
-            return Err(Error::too_large("blob", l.max_blob_bytes));
-        }
-        if self.store.get_blob(&meta.key).await?.is_some() {
-            return Err(Error::conflict("blob key already registered"));
-        }
-        self.store.insert_blob(&meta).await?;
-        Ok(meta)
-    }
-
-    /// The metadata of a blob the caller may read (for serving its bytes): an `avatar`
-    /// blob to any signed-in user; a `media` blob to its owner, and to the current members
-    /// of a conversation holding a message that references it (not deleted for everyone,
-    /// above their `joined_seq`). Anything else, a missing key included, is `not_found`:
-    /// the answer never tells whether someone else's blob exists.
-    pub async fn blob_for_reading(&self, actor: UserId, key: &str) -> Result<BlobMeta> {
-        let hidden = || Error::not_found("blob");
-        if key.is_empty() || key.len() > self.config.limits.max_blob_key_chars {
-            return Err(hidden());
-        }
-        let meta = self.store.get_blob(key).await?.ok_or_else(hidden)?;
-        let readable = match meta.purpose {
-            BlobPurpose::Avatar => true,
-            BlobPurpose::Media => meta.owner_id == actor || self.store.blob_shared_with(key, actor).await?,
-        };
-        if readable { Ok(meta) } else { Err(hidden()) }
     }
 }
 

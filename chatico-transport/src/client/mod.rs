@@ -259,13 +259,13 @@ impl Client {
     // ---- session ----------------------------------------------------------------------
 
     /// Asks the server to text a login code to `phone`.
-    pub async fn request_otp(&self, phone: &str) -> Result<chatico_core::engine::OtpRequested> {
+    pub async fn request_otp(&self, phone: &str) -> Result<chatico_core::protocol::OtpRequested> {
         rest::request_otp(&self.inner, phone).await
     }
 
     /// Logs in with the code received by SMS. Starts a fresh local state for that user
     /// (unless it is the user already loaded).
-    pub async fn verify_otp(&self, phone: &str, code: &str) -> Result<chatico_core::engine::AuthTokens> {
+    pub async fn verify_otp(&self, phone: &str, code: &str) -> Result<chatico_core::protocol::AuthTokens> {
         let tokens = rest::verify_otp(&self.inner, phone, code).await?;
         self.install_session(Session::from(&tokens)).await;
         Ok(tokens)

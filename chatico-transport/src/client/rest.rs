@@ -1,20 +1,21 @@
 //! The REST half of the client: one function per endpoint, token refresh on expiry and on
 //! `401`, and the typed [`Client`] methods built on them.
 //!
-//! Every path the client calls is in [`paths`], so the client follows the gateway's route
-//! table in one place.
+//! Every path the client calls comes from [`chatico_core::protocol::paths`], the templates
+//! the gateway routes.
 
-use chatico_core::engine::{AuthTokens, ConversationDetails, OtpRequested, SyncResponse};
 use chatico_core::error::{Error, Result};
 use chatico_core::ids::{ConversationId, UserId};
 use chatico_core::model::{
     BlobMeta, BlobPurpose, Conversation, ConversationSummary, HistoryDirection, HistoryQuery, Member, Message,
     Presence, ProfilePatch, Role, User, UserProfile,
 };
+/// The REST paths (re-exported for the connection's `/v1/ws`).
+pub(crate) use chatico_core::protocol::paths;
 use chatico_core::protocol::{
-    AddMembersRequest, ArchiveRequest, Changed, CreateGroupRequest, DeleteScope, OpenDirectRequest, OtpRequest,
-    PostMessage, ReceiptBody, RefreshRequest, Revoked, SetRoleRequest, TypingRequest, UpdateGroupRequest,
-    VerifyRequest,
+    AddMembersRequest, ArchiveRequest, AuthTokens, Changed, ConversationDetails, CreateGroupRequest, DeleteScope,
+    OpenDirectRequest, OtpRequest, OtpRequested, PostMessage, ReceiptBody, RefreshRequest, Revoked, SetRoleRequest,
+    SyncResponse, TypingRequest, UpdateGroupRequest, VerifyRequest,
 };
 use chatico_core::sync::SyncCursor;
 use reqwest::{Method, StatusCode};
@@ -22,75 +23,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Client, ClientEvent, Inner, Session, now_ms};
-
-/// The gateway's REST routes (relative to the base URL).
-pub(crate) mod paths {
-    use chatico_core::ids::{ConversationId, UserId};
-
-    pub const OTP: &str = "/v1/auth/otp";
-    pub const VERIFY: &str = "/v1/auth/verify";
-    pub const REFRESH: &str = "/v1/auth/refresh";
-    pub const LOGOUT: &str = "/v1/auth/logout";
-    pub const LOGOUT_ALL: &str = "/v1/auth/logout-everywhere";
-    pub const ME: &str = "/v1/me";
-    pub const USERS: &str = "/v1/users";
-    pub const CONTACTS: &str = "/v1/contacts";
-    pub const BLOCKS: &str = "/v1/blocks";
-    pub const CONVERSATIONS: &str = "/v1/conversations";
-    pub const DIRECT: &str = "/v1/conversations/direct";
-    pub const GROUP: &str = "/v1/conversations/group";
-    pub const SYNC: &str = "/v1/sync";
-    pub const PRESENCE: &str = "/v1/presence";
-    pub const BLOBS: &str = "/v1/blobs";
-    pub const WS: &str = "/v1/ws";
-
-    pub fn user(id: UserId) -> String {
-        format!("/v1/users/{id}")
-    }
-    pub fn contact(id: UserId) -> String {
-        format!("/v1/contacts/{id}")
-    }
-    pub fn block(id: UserId) -> String {
-        format!("/v1/blocks/{id}")
-    }
-    pub fn conversation(id: ConversationId) -> String {
-        format!("/v1/conversations/{id}")
-    }
-    pub fn members(id: ConversationId) -> String {
-        format!("/v1/conversations/{id}/members")
-    }
-    pub fn member(id: ConversationId, user: UserId) -> String {
-        format!("/v1/conversations/{id}/members/{user}")
-    }
-    pub fn role(id: ConversationId, user: UserId) -> String {
-        format!("/v1/conversations/{id}/members/{user}/role")
-    }
-    pub fn leave(id: ConversationId) -> String {
-        format!("/v1/conversations/{id}/leave")
-    }
-    pub fn archive(id: ConversationId) -> String {
-        format!("/v1/conversations/{id}/archive")
-    }
-    pub fn messages(id: ConversationId) -> String {
-        format!("/v1/conversations/{id}/messages")
-    }
-    pub fn message(id: ConversationId, seq: i64) -> String {
-        format!("/v1/conversations/{id}/messages/{seq}")
-    }
-    pub fn receipts(id: ConversationId) -> String {
-        format!("/v1/conversations/{id}/receipts")
-    }
-    pub fn blob(key: &str) -> String {
-        let key: String = key
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            .collect();
-        format!("/v1/blobs/{key}")
-    }
-    pub fn typing(id: ConversationId) -> String {
-        format!("/v1/conversations/{id}/typing")
-    }
-}
 
 /// No request body.
 const NO_BODY: Option<&()> = None;
@@ -231,7 +163,7 @@ pub(crate) async fn refresh_after(inner: &Inner, stale: &str) -> Result<String> 
     let req = RefreshRequest {
         refresh_token: s.refresh_token.clone(),
     };
-    match call_anon::<AuthTokens, _>(inner, Method::POST, paths::REFRESH, Some(&req)).await {
+    match call_anon::<AuthTokens, _>(inner, Method::POST, paths::AUTH_REFRESH, Some(&req)).await {
         Ok(t) => {
             let session = Session::from(&t);
             let token = session.access_token.clone();
@@ -258,7 +190,7 @@ pub(crate) async fn request_otp(inner: &Inner, phone: &str) -> Result<OtpRequest
     call_anon(
         inner,
         Method::POST,
-        paths::OTP,
+        paths::AUTH_OTP,
         Some(&OtpRequest { phone: phone.into() }),
     )
     .await
@@ -270,16 +202,16 @@ pub(crate) async fn verify_otp(inner: &Inner, phone: &str, code: &str) -> Result
         code: code.into(),
         device: inner.config.device.clone(),
     };
-    call_anon(inner, Method::POST, paths::VERIFY, Some(&req)).await
+    call_anon(inner, Method::POST, paths::AUTH_VERIFY, Some(&req)).await
 }
 
 pub(crate) async fn logout(inner: &Inner) -> Result<()> {
-    let _: serde_json::Value = call(inner, Method::POST, paths::LOGOUT, &[], NO_BODY).await?;
+    let _: serde_json::Value = call(inner, Method::POST, paths::AUTH_LOGOUT, &[], NO_BODY).await?;
     Ok(())
 }
 
 pub(crate) async fn logout_everywhere(inner: &Inner) -> Result<u64> {
-    let r: Revoked = call(inner, Method::POST, paths::LOGOUT_ALL, &[], NO_BODY).await?;
+    let r: Revoked = call(inner, Method::POST, paths::AUTH_LOGOUT_EVERYWHERE, &[], NO_BODY).await?;
     Ok(r.sessions)
 }
 
@@ -494,7 +426,7 @@ impl Client {
         let _: serde_json::Value = call(
             &self.inner,
             Method::PUT,
-            &paths::role(conversation, user),
+            &paths::member_role(conversation, user),
             &[],
             Some(&SetRoleRequest { role }),
         )

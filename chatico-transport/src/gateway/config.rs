@@ -42,8 +42,6 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// Largest upload (`POST /v1/blobs`). Default 10 MiB.
     pub max_upload_bytes: usize,
-    /// Most pixels (width × height) of an uploaded image. Default 50 million.
-    pub max_image_pixels: u64,
     /// After answering 413 to an upload over `max_upload_bytes`, the gateway reads and
     /// discards up to this many more bytes of its body (nothing is kept), for at most
     /// `upload_drain_timeout`, before it lets the connection go: an ordinary HTTP client
@@ -108,7 +106,6 @@ impl Default for GatewayConfig {
             max_frame_bytes: 64 * 1024,
             max_body_bytes: 64 * 1024,
             max_upload_bytes: 10 * 1024 * 1024,
-            max_image_pixels: 50_000_000,
             upload_drain_bytes: 64 * 1024 * 1024,
             upload_drain_timeout: Duration::from_secs(10),
             outbound_queue: 256,

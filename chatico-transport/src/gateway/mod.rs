@@ -20,6 +20,10 @@
 //!
 //! A host that has its own transport calls the [`Engine`] itself and hands each outcome's
 //! deliveries to [`Gateway::publish`]; [`Gateway::listen`] gives it a user's live events.
+//!
+//! Uploads (`POST /v1/blobs`) go to the engine's blob store
+//! ([`Engine::with_blob_store`](chatico_core::Engine::with_blob_store)); without one they
+//! answer `unavailable`.
 
 pub mod config;
 pub mod error;
@@ -37,7 +41,7 @@ use std::time::Duration;
 use axum::Router;
 use chatico_core::engine::Engine;
 use chatico_core::ids::UserId;
-use chatico_core::ports::{Backplane, BackplaneEvent, BlobStore, EncodedDelivery, Envelope, NodeId, Payload};
+use chatico_core::ports::{Backplane, BackplaneEvent, EncodedDelivery, Envelope, NodeId, Payload};
 use chatico_core::protocol::close_code;
 use chatico_core::sync::{Control, Delivery};
 use chatico_core::{Error, Result};
@@ -65,7 +69,6 @@ pub(crate) struct Shared {
     pub hub: hub::Hub,
     pub config: GatewayConfig,
     pub rate: limits::RateLimiter,
-    pub blobs: Option<Arc<dyn BlobStore>>,
     pub shutting_down: AtomicBool,
     /// Turns true when shutdown begins (connections still authenticating watch it).
     pub shutdown: watch::Sender<bool>,
@@ -176,7 +179,6 @@ pub struct GatewayBuilder {
     engine: Arc<Engine>,
     backplane: Option<Arc<dyn Backplane>>,
     node_id: Option<NodeId>,
-    blobs: Option<Arc<dyn BlobStore>>,
     config: GatewayConfig,
 }
 
@@ -191,12 +193,6 @@ impl GatewayBuilder {
     /// random UUID, new at every start).
     pub fn node_id(mut self, node_id: NodeId) -> Self {
         self.node_id = Some(node_id);
-        self
-    }
-
-    /// Where uploads go (`POST /v1/blobs`). Without one, uploads answer `unavailable`.
-    pub fn blob_store(mut self, blobs: Arc<dyn BlobStore>) -> Self {
-        self.blobs = Some(blobs);
         self
     }
 
@@ -237,7 +233,6 @@ impl GatewayBuilder {
             seq: AtomicU64::new(0),
             link_up: AtomicBool::new(true),
             config: self.config,
-            blobs: self.blobs,
             shutting_down: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
             tasks: AtomicUsize::new(0),
@@ -323,7 +318,6 @@ impl Gateway {
             engine,
             backplane: None,
             node_id: None,
-            blobs: None,
             config: GatewayConfig::default(),
         }
     }

@@ -1,9 +1,18 @@
 //! The OpenAPI 3.1 document of the REST API, served at `/v1/openapi.json`.
+//!
+//! Its operations come from the route declaration ([`rest::api`]); this module adds what is
+//! not per route: the title, tags and security schemes ([`base`]), and the answers every
+//! authenticated operation can give ([`AuthenticatedResponses`]).
 
 use axum::Json;
+use std::sync::OnceLock;
+
 use axum::extract::{NestedPath, Request};
+use chatico_core::protocol::paths;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::rest;
@@ -15,17 +24,6 @@ use super::rest;
         description = "REST API of the ChatiCO gateway. Real-time events, sends, receipts, typing and \
             resume also work over the WebSocket at /v1/ws (subprotocol chatico.v1.json), described in \
             docs/PROTOCOL.md. Errors are always `{code, message, field?, retry_after_ms?}`."
-    ),
-    paths(
-        rest::request_otp, rest::verify_otp, rest::refresh, rest::logout, rest::logout_everywhere,
-        rest::me, rest::update_me, rest::list_users, rest::get_user, rest::presence,
-        rest::list_contacts, rest::add_contact, rest::remove_contact,
-        rest::list_blocked, rest::block, rest::unblock,
-        rest::list_conversations, rest::open_direct, rest::create_group, rest::get_conversation,
-        rest::update_group, rest::add_members, rest::remove_member, rest::set_role, rest::leave,
-        rest::archive, rest::history, rest::send, rest::delete_message, rest::receipts_handler,
-        rest::typing, rest::sync, rest::upload, rest::download,
-        openapi_json, websocket,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -66,13 +64,75 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI document, with paths relative to where the router is mounted.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// Adds the answers every authenticated operation can give — 401 (no, a bad, an expired
+/// or a revoked token) and 429 (over the per-user rate limit, with `Retry-After`) — to
+/// every operation with a security requirement that does not describe them itself.
+struct AuthenticatedResponses;
+
+impl Modify for AuthenticatedResponses {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        const UNAUTHORIZED: &str = "`unauthorized`: no access token, or a malformed, expired or revoked one";
+        const RATE_LIMITED: &str =
+            "`rate_limited`: over the per-user request rate; retry after `retry_after_ms` (also `Retry-After`)";
+        for item in doc.paths.paths.values_mut() {
+            for op in operations_mut(item) {
+                if op.security.as_ref().is_none_or(|s| s.is_empty()) {
+                    continue;
+                }
+                let r = &mut op.responses.responses;
+                r.entry("401".into()).or_insert_with(|| error(UNAUTHORIZED).into());
+                r.entry("429".into()).or_insert_with(|| error(RATE_LIMITED).into());
+            }
+        }
+    }
+}
+
+/// Every operation of a path item.
+pub(crate) fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.options.as_mut(),
+        item.head.as_mut(),
+        item.patch.as_mut(),
+        item.trace.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// What the document holds besides the operations: title, description, tags and the
+/// security schemes.
+pub(crate) fn base() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+/// The OpenAPI document, with paths relative to where the router is mounted.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = rest::api().into_openapi();
+        AuthenticatedResponses.modify(&mut doc);
+        doc
+    })
+    .clone()
+}
+
 /// This document (OpenAPI 3.1). When the router is nested, `servers` names the mount path.
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
+#[utoipa::path(get, path = paths::OPENAPI, tag = "meta",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
 pub(crate) async fn openapi_json(req: Request) -> Json<utoipa::openapi::OpenApi> {
     let mut doc = openapi();
@@ -81,16 +141,3 @@ pub(crate) async fn openapi_json(req: Request) -> Json<utoipa::openapi::OpenApi>
     }
     Json(doc)
 }
-
-/// The WebSocket endpoint (documented here for completeness; see docs/PROTOCOL.md).
-/// Requires `Sec-WebSocket-Protocol: chatico.v1.json`; authenticate with an
-/// `Authorization: Bearer` header or a first `auth` frame — never a query parameter.
-#[utoipa::path(get, path = "/v1/ws", tag = "meta",
-    responses(
-        (status = 101, description = "Switching protocols"),
-        (status = 400, description = "`invalid_input`: not a WebSocket handshake, or no supported subprotocol", body = chatico_core::ErrorBody),
-        (status = 401, description = "`unauthorized`: a bad Authorization header", body = chatico_core::ErrorBody),
-        (status = 403, description = "`forbidden`: an Origin not in the allowlist", body = chatico_core::ErrorBody),
-        (status = 503, description = "`unavailable`: shutting down", body = chatico_core::ErrorBody)))]
-#[allow(dead_code)]
-fn websocket() {}

@@ -17,10 +17,10 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chatico_core::engine::{AuthContext, SendMessage, SyncResponse};
+use chatico_core::engine::AuthContext;
 use chatico_core::protocol::{
     AckResult, CLIENT_FRAME_TYPES, ChangeKey, ClientFrame, ClientRequest, MAX_FRAME_ID_LEN, PROTOCOL_VERSION, Ready,
-    SUBPROTOCOL_JSON, ServerFrame, close_code,
+    SUBPROTOCOL_JSON, SendMessage, ServerFrame, SyncResponse, close_code,
 };
 use chatico_core::sync::{Delivery, Event, SyncCursor, SyncPage};
 use chatico_core::{Error, ErrorBody};
@@ -53,7 +53,17 @@ const DEDUPE_WINDOW: Duration = Duration::from_secs(120);
 /// Retry delay of a checkpoint whose sync failed (store unavailable).
 const CHECKPOINT_RETRY: Duration = Duration::from_secs(1);
 
-/// `GET /v1/ws`: checks the handshake and upgrades. See docs/PROTOCOL.md.
+/// The WebSocket endpoint (see docs/PROTOCOL.md): checks the handshake and upgrades.
+/// Requires `Sec-WebSocket-Protocol: chatico.v1.json`; authenticate with an
+/// `Authorization: Bearer` header or a first `auth` frame — never a query parameter.
+#[utoipa::path(get, path = chatico_core::protocol::paths::WS, tag = "meta", operation_id = "websocket",
+    responses(
+        (status = 101, description = "Switching protocols"),
+        (status = 400, description = "`invalid_input`: not a WebSocket handshake, or no supported subprotocol",
+            body = ErrorBody),
+        (status = 401, description = "`unauthorized`: a bad Authorization header", body = ErrorBody),
+        (status = 403, description = "`forbidden`: an Origin not in the allowlist", body = ErrorBody),
+        (status = 503, description = "`unavailable`: shutting down", body = ErrorBody)))]
 pub(crate) async fn upgrade(State(gw): State<Arc<Shared>>, mut req: Request) -> Response {
     match check_handshake(&gw, req.headers()).await {
         Ok((key, pre_auth)) => {
@@ -619,15 +629,16 @@ where
                 conversation_id,
                 delivered_seq,
                 read_seq,
-            } => super::rest::receipts(&engine, user, conversation_id, delivered_seq, read_seq)
+            } => engine
+                .mark_receipts(user, conversation_id, delivered_seq, read_seq)
                 .await
-                .map(|(m, d)| {
+                .map(|o| {
                     (
                         AckResult::Receipt {
-                            delivered_seq: m.delivered_seq,
-                            read_seq: m.read_seq,
+                            delivered_seq: o.value.delivered_seq,
+                            read_seq: o.value.read_seq,
                         },
-                        d,
+                        o.deliveries,
                     )
                 }),
             ClientRequest::Typing {
@@ -672,7 +683,7 @@ where
         while self.reg.rx.try_recv().is_ok() {}
         let since = match since {
             Some(s) => s,
-            None => match self.gw.engine.store().latest_pos().await {
+            None => match self.gw.engine.latest_position().await {
                 Ok(p) => p,
                 Err(e) => return self.write(error_frame(Some(id), &e)).await,
             },

@@ -119,14 +119,13 @@ impl TestServerBuilder {
             manual.clone()
         };
         let sms = Arc::new(RecordingSms::default());
-        let engine = Engine::new(store.clone(), clock, self.engine_config)
-            .expect("engine")
-            .with_local_otp(Arc::new(MemoryOtpCache::new()), sms.clone());
         let blob_dir = tempfile::tempdir().expect("blob dir");
         let blobs = LocalDiskBlobStore::open(blob_dir.path()).await.expect("blob store");
-        let mut b = Gateway::builder(Arc::new(engine))
-            .config(self.config)
-            .blob_store((self.wrap_blobs)(blobs));
+        let engine = Engine::new(store.clone(), clock, self.engine_config)
+            .expect("engine")
+            .with_local_otp(Arc::new(MemoryOtpCache::new()), sms.clone())
+            .with_blob_store((self.wrap_blobs)(blobs));
+        let mut b = Gateway::builder(Arc::new(engine)).config(self.config);
         if let Some(bp) = self.backplane {
             b = b.backplane(bp);
         }

@@ -395,14 +395,14 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
             engine.with_otp(Arc::new(verify), otp_cache)
         }
     };
-    let blobs = blob_store(args).await?;
+    let engine = engine.with_blob_store(blob_store(args).await?);
     let origins = if args.allowed_origins.is_empty() {
         let port = bound.port();
         vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")]
     } else {
         args.allowed_origins.clone()
     };
-    let mut builder = Gateway::builder(Arc::new(engine)).blob_store(blobs);
+    let mut builder = Gateway::builder(Arc::new(engine));
     if let Some(url) = &args.backplane {
         builder = builder.backplane(backplane(url).await?);
     }
