@@ -16,7 +16,7 @@ const TMP_DIR: &str = ".tmp";
 const META_DIR: &str = ".meta";
 
 /// Blobs as files under a root directory: the bytes at `root/<key>`, the content type at
-/// `root/.meta/<key>`. Keys are validated ([`super::validate_key`]) so they can never leave
+/// `root/.meta/<key>`. Keys are validated (as [`chatico_core::ids::BlobKey`]s) so they can never leave
 /// the root, and cannot collide with the `.tmp`/`.meta` directories (no segment starts with
 /// a dot). A write goes to `root/.tmp/` first and is renamed into place after `fsync`, so a
 /// reader sees the whole blob or nothing, and a crash leaves at most a stray temp file.

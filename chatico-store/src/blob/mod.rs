@@ -8,7 +8,7 @@
 //! - [`CloudinaryBlobStore`] (feature `blob-cloudinary`): signed uploads to Cloudinary;
 //!   `signed_url` is the delivery URL.
 //!
-//! Every store checks keys with the one rule of [`BlobKey`](chatico_core::ids::BlobKey):
+//! Every store checks keys with the one rule of [`chatico_core::ids::BlobKey`]:
 //! `/`-separated segments of ASCII letters, digits, `-`, `_` and `.`, none empty, none
 //! starting with `.` (so no `..`, no hidden files, no absolute paths), at most 256 bytes.
 

@@ -26,6 +26,27 @@ fn text_of(m: &Message) -> String {
 }
 
 /// Messages of `conv` received as change events so far, by seq (duplicates counted).
+/// Collects this conversation's reported messages until `n` have been reported (or PATIENCE
+/// passes), then once more after the longest the machine holds a message back (a checkpoint
+/// delay), so a late duplicate is seen too. The local view may show a message before it is
+/// reported: the machine applies a live message to the view at once but reports it only in
+/// `seq` order, which can wait for the next checkpoint.
+async fn collect_reported(
+    rx: &mut tokio::sync::broadcast::Receiver<ClientEvent>,
+    conv: ConversationId,
+    n: usize,
+) -> Vec<Message> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while got.len() < n && tokio::time::Instant::now() < deadline {
+        collect(rx, conv, &mut got);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    collect(rx, conv, &mut got);
+    got
+}
+
 fn collect(rx: &mut tokio::sync::broadcast::Receiver<ClientEvent>, conv: ConversationId, into: &mut Vec<Message>) {
     while let Ok(e) = rx.try_recv() {
         if let ClientEvent::Change(c) = e
@@ -80,9 +101,8 @@ async fn two_clients_chat_with_receipts_typing_and_a_local_view() {
     assert!(alice.pending().is_empty());
 
     // Bob receives each exactly once, in seq order.
-    let mut got = Vec::new();
     eventually("bob has 5 messages in his view", || bob.messages(conv).len() == 5).await;
-    collect(&mut b_events, conv, &mut got);
+    let got = collect_reported(&mut b_events, conv, 5).await;
     let seqs: Vec<i64> = got.iter().map(|m| m.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
     let view = bob.conversation(conv).expect("bob's view");
@@ -187,8 +207,7 @@ async fn messages_sent_offline_are_delivered_once_and_missed_ones_resume() {
     eventually("bob has all 6 messages", || bob.messages(conv).len() == 6).await;
     eventually("alice has all 6 messages", || alice.messages(conv).len() == 6).await;
 
-    let mut got = Vec::new();
-    collect(&mut b_events, conv, &mut got);
+    let got = collect_reported(&mut b_events, conv, 6).await;
     let mut seqs: Vec<i64> = got.iter().map(|m| m.seq).collect();
     let n = seqs.len();
     seqs.dedup();
@@ -206,8 +225,7 @@ async fn messages_sent_offline_are_delivered_once_and_missed_ones_resume() {
             "offline 1"
         ]
     );
-    let mut a_got = Vec::new();
-    collect(&mut a_events, conv, &mut a_got);
+    let a_got = collect_reported(&mut a_events, conv, 6).await;
     let a_seqs: Vec<i64> = a_got.iter().map(|m| m.seq).collect();
     assert_eq!(a_seqs, vec![1, 2, 3, 4, 5, 6], "alice sees every message once");
     for p in &offline {
