@@ -334,8 +334,12 @@ test("a reconnect storm: sockets cut again and again while two users send; each 
   await Promise.all(
     [alice.page, bob.page].map((p, w) =>
       p.evaluate(
-        ([c, w, n]) => {
-          for (let i = 0; i < n; i++) globalThis.storm.client.sendText(c, `${w}:${i}`);
+        // Paced (40 ms apart), so the writing spans several cuts however fast the machine is.
+        async ([c, w, n]) => {
+          for (let i = 0; i < n; i++) {
+            globalThis.storm.client.sendText(c, `${w}:${i}`);
+            await new Promise((r) => setTimeout(r, 40));
+          }
         },
         [conv, w, N],
       ),
@@ -343,6 +347,7 @@ test("a reconnect storm: sockets cut again and again while two users send; each 
   );
   const pending = (p) => p.evaluate(() => globalThis.storm.client.pending().length);
   await until(async () => (await pending(alice.page)) === 0 && (await pending(bob.page)) === 0, "every send acknowledged", 120000);
+  await until(async () => cuts >= 3, "the storm cut the sockets at least 3 times", 10000);
   storming = false;
   await storm;
   assert.ok(cuts >= 3, `the proxy cut the sockets (${cuts} times)`);
