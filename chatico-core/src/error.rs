@@ -424,17 +424,7 @@ mod tests {
         let json = serde_json::to_value(e.body()).expect("serialize");
         assert_eq!(json["code"], "invalid_input");
         assert_eq!(json["field"], "display_name");
-        for c in [
-            ErrorCode::NotFound,
-            ErrorCode::Forbidden,
-            ErrorCode::InvalidInput,
-            ErrorCode::RateLimited,
-            ErrorCode::Conflict,
-            ErrorCode::Unauthorized,
-            ErrorCode::TooLarge,
-            ErrorCode::Unavailable,
-            ErrorCode::Internal,
-        ] {
+        for c in ErrorCode::ALL {
             assert_eq!(serde_json::to_value(c).expect("ser"), c.as_str());
         }
     }
