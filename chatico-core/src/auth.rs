@@ -142,6 +142,7 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
+    /// A limiter over `cache`, with the windows and limits of `config`.
     pub fn new(cache: Arc<dyn OtpCache>, config: &AuthConfig) -> Self {
         RateLimiter {
             cache,
@@ -199,21 +200,28 @@ impl RateLimiter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenType {
+    /// A short-lived token for API calls and the WebSocket.
     Access,
+    /// A long-lived token accepted only by the refresh call.
     Refresh,
 }
 
 /// The claims of ChatiCO's JWTs. Times are JWT NumericDates (seconds).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
+    /// Issuer; must equal `AuthConfig::issuer`.
     pub iss: String,
+    /// Audience; must equal `AuthConfig::audience`.
     pub aud: String,
     /// The user.
     pub sub: UserId,
     /// The session (one per device login).
     pub sid: SessionId,
+    /// Access or refresh; a token of the other type is refused.
     pub typ: TokenType,
+    /// Issued at (seconds since the Unix epoch).
     pub iat: i64,
+    /// Expires at (seconds since the Unix epoch), checked against the engine clock.
     pub exp: i64,
     /// Not before: a token carrying one is refused until the engine clock reaches it. The
     /// engine's own tokens leave it out (they are valid from `iat`); a token minted elsewhere
@@ -262,6 +270,7 @@ impl std::fmt::Debug for TokenService {
 }
 
 impl TokenService {
+    /// A service signing and checking HS256 tokens with `config.jwt_secret`.
     pub fn new(config: &AuthConfig) -> Self {
         // Only HS256 is accepted; `exp` and `nbf` are checked against the engine clock in
         // `decode` (the library would use the system clock), `iss` and `aud` by the library.

@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
+    /// Size and rate limits the engine enforces.
     pub limits: Limits,
+    /// Token, OTP and session settings.
     pub auth: AuthConfig,
 }
 
@@ -88,6 +90,7 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Checks every limit is positive; an `Error::Invalid` names the first that is not.
     pub fn validate(&self) -> Result<()> {
         let positive: [(&str, u64); 16] = [
             ("limits.max_text_chars", self.max_text_chars as u64),
@@ -200,6 +203,7 @@ impl Default for AuthConfig {
 }
 
 impl AuthConfig {
+    /// Checks OTP length (4..=10), lifetimes and the JWT secret; an `Error::Invalid` names the bad field.
     pub fn validate(&self) -> Result<()> {
         if !(4..=10).contains(&self.otp_length) {
             return Err(Error::invalid("auth.otp_length", "must be between 4 and 10"));

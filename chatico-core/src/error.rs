@@ -30,33 +30,64 @@ pub enum Error {
     /// The thing does not exist, or exists but the caller may not know it does
     /// (a conversation you are not a member of answers exactly like a missing one).
     #[error("{what} not found")]
-    NotFound { what: Cow<'static, str> },
+    NotFound {
+        /// What was looked for ("conversation", "message"...).
+        what: Cow<'static, str>,
+    },
     /// The caller is known and may see the thing, but may not do this to it.
     #[error("forbidden: {reason}")]
-    Forbidden { reason: String },
+    Forbidden {
+        /// Which rule refused it ("blocked", "not an admin"...).
+        reason: String,
+    },
     /// A field of the request is malformed or out of bounds. Nothing was changed.
     #[error("invalid {field}: {reason}")]
-    InvalidInput { field: String, reason: String },
+    InvalidInput {
+        /// The request field at fault, by its wire name.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Too many requests; retry after the given number of milliseconds.
     #[error("rate limited; retry after {retry_after_ms} ms")]
-    RateLimited { retry_after_ms: u64 },
+    RateLimited {
+        /// How long to wait before trying again, in ms.
+        retry_after_ms: u64,
+    },
     /// The request conflicts with the current state (e.g. already a member).
     #[error("conflict: {reason}")]
-    Conflict { reason: String },
+    Conflict {
+        /// What the request collides with.
+        reason: String,
+    },
     /// Missing, expired, revoked or tampered credentials, or a wrong OTP code.
     #[error("unauthorized: {reason}")]
-    Unauthorized { reason: String },
+    Unauthorized {
+        /// Why the credentials were refused.
+        reason: String,
+    },
     /// A payload exceeds a configured limit (bytes, items, pixels...). `limit` 0 means the
     /// limit is not known (a client's reading of a bare 413).
     #[error("{what} too large{}", limit_text(*.limit))]
-    TooLarge { what: String, limit: u64 },
+    TooLarge {
+        /// What was too large ("blob", "frame"...).
+        what: String,
+        /// The limit exceeded, in the unit of `what`; 0 when unknown.
+        limit: u64,
+    },
     /// A dependency (database, broker, SMS provider) is unreachable. Retry later; nothing
     /// acknowledged has been lost.
     #[error("service unavailable: {reason}")]
-    Unavailable { reason: String },
+    Unavailable {
+        /// The failure, for logs; the wire carries a generic text.
+        reason: String,
+    },
     /// A bug or an invariant violation. Details are logged, never sent.
     #[error("internal error")]
-    Internal { reason: String },
+    Internal {
+        /// The failure, for logs; never sent.
+        reason: String,
+    },
 }
 
 fn limit_text(limit: u64) -> String {
@@ -77,14 +108,23 @@ const INTERNAL_PUBLIC: &str = "internal error";
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
+    /// See [`Error::NotFound`]; HTTP 404.
     NotFound,
+    /// See [`Error::Forbidden`]; HTTP 403.
     Forbidden,
+    /// See [`Error::InvalidInput`]; HTTP 400.
     InvalidInput,
+    /// See [`Error::RateLimited`]; HTTP 429.
     RateLimited,
+    /// See [`Error::Conflict`]; HTTP 409.
     Conflict,
+    /// See [`Error::Unauthorized`]; HTTP 401.
     Unauthorized,
+    /// See [`Error::TooLarge`]; HTTP 413.
     TooLarge,
+    /// See [`Error::Unavailable`]; HTTP 503.
     Unavailable,
+    /// See [`Error::Internal`]; HTTP 500.
     Internal,
 }
 
@@ -158,10 +198,14 @@ impl std::fmt::Display for ErrorCode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
+    /// Which kind of error, stable across versions.
     pub code: ErrorCode,
+    /// Human-readable text (English); not meant to be parsed.
     pub message: String,
+    /// `invalid_input` only: the request field at fault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// `rate_limited` only: how long to wait, in ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
     /// `too_large` only: the limit that was exceeded (bytes, pixels...), when known.
@@ -170,6 +214,7 @@ pub struct ErrorBody {
 }
 
 impl Error {
+    /// The wire code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::NotFound { .. } => ErrorCode::NotFound,
@@ -184,35 +229,43 @@ impl Error {
         }
     }
 
+    /// An [`Error::NotFound`] for `what`.
     pub fn not_found(what: &'static str) -> Self {
         Error::NotFound {
             what: Cow::Borrowed(what),
         }
     }
+    /// An [`Error::Forbidden`] with the rule that refused it.
     pub fn forbidden(reason: impl Into<String>) -> Self {
         Error::Forbidden { reason: reason.into() }
     }
+    /// An [`Error::InvalidInput`] naming the field and what is wrong.
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidInput {
             field: field.into(),
             reason: reason.into(),
         }
     }
+    /// An [`Error::Conflict`].
     pub fn conflict(reason: impl Into<String>) -> Self {
         Error::Conflict { reason: reason.into() }
     }
+    /// An [`Error::Unauthorized`].
     pub fn unauthorized(reason: impl Into<String>) -> Self {
         Error::Unauthorized { reason: reason.into() }
     }
+    /// An [`Error::TooLarge`]: `what` exceeded `limit` (0 if unknown).
     pub fn too_large(what: impl Into<String>, limit: u64) -> Self {
         Error::TooLarge {
             what: what.into(),
             limit,
         }
     }
+    /// An [`Error::Unavailable`]; `reason` is logged, not sent.
     pub fn unavailable(reason: impl Into<String>) -> Self {
         Error::Unavailable { reason: reason.into() }
     }
+    /// An [`Error::Internal`]; `reason` is logged, never sent.
     pub fn internal(reason: impl Into<String>) -> Self {
         Error::Internal { reason: reason.into() }
     }

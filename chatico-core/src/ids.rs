@@ -26,6 +26,7 @@ macro_rules! uuid_id {
             pub fn new(now_ms: Timestamp) -> Self {
                 Self(time_ordered_uuid(now_ms))
             }
+            /// The underlying UUID.
             pub fn as_uuid(&self) -> &Uuid {
                 &self.0
             }
@@ -106,6 +107,7 @@ impl Phone {
         Ok(Phone(cleaned))
     }
 
+    /// The normalised number, `+` and digits only.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -187,6 +189,7 @@ impl BlobKey {
         BlobKey(format!("{:032x}", rand::random::<u128>()))
     }
 
+    /// The key as text (32 lowercase hex digits for generated keys).
     pub fn as_str(&self) -> &str {
         &self.0
     }

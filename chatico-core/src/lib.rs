@@ -7,6 +7,8 @@
 //! This crate knows nothing of sockets, HTTP, SQL or an async runtime. It compiles for
 //! `wasm32-unknown-unknown` (without the `server` feature) so the browser client reuses it.
 
+#![warn(missing_docs)]
+
 #[cfg(feature = "server")]
 pub mod auth;
 pub mod client;

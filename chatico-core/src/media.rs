@@ -25,9 +25,13 @@ pub const OCTET_STREAM: &str = "application/octet-stream";
 /// The allowlisted image formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImageFormat {
+    /// JPEG (`image/jpeg`).
     Jpeg,
+    /// PNG (`image/png`).
     Png,
+    /// GIF, animated or not (`image/gif`).
     Gif,
+    /// WebP (`image/webp`).
     WebP,
 }
 
@@ -106,7 +110,9 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
 /// Bounds on image dimensions, checked from the header before any decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImageLimits {
+    /// Largest width accepted, in pixels.
     pub max_width: u32,
+    /// Largest height accepted, in pixels.
     pub max_height: u32,
     /// Bound on `width × height` (of the image and of every GIF frame).
     pub max_pixels: u64,
@@ -152,12 +158,16 @@ impl ImageLimits {
 /// An accepted image: its format and declared dimensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImageInfo {
+    /// The format, from the magic bytes.
     pub format: ImageFormat,
+    /// Width in pixels, from the header.
     pub width: u32,
+    /// Height in pixels, from the header.
     pub height: u32,
 }
 
 impl ImageInfo {
+    /// The MIME type served for the image.
     pub fn content_type(&self) -> &'static str {
         self.format.content_type()
     }

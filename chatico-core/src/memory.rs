@@ -63,6 +63,7 @@ struct Recorded {
 }
 
 impl MemoryStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }

@@ -8,11 +8,17 @@ use crate::ids::{ClientMsgId, ConversationId, MessageId, Phone, SessionId, Times
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
+    /// The user's id, fixed at registration.
     pub id: UserId,
+    /// The verified phone number the user signs in with (E.164).
     pub phone: Phone,
+    /// The name shown to others.
     pub display_name: String,
+    /// Free text the user writes about themself; may be empty.
     pub bio: String,
+    /// URL of the avatar image, if one is set.
     pub avatar_url: Option<String>,
+    /// When the account was created (ms since the Unix epoch).
     pub created_at: Timestamp,
     /// When the user's last connection closed; `None` if never seen.
     pub last_seen_at: Option<Timestamp>,
@@ -23,15 +29,20 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserProfile {
+    /// The user's id.
     pub id: UserId,
     /// The phone number, only for a viewer the owner would expect to have it: the owner, a
     /// user the owner has among their contacts, a user sharing a conversation with the
     /// owner, and the result of an exact-number lookup. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<Phone>,
+    /// The name shown to others.
     pub display_name: String,
+    /// Free text the user writes about themself; may be empty.
     pub bio: String,
+    /// URL of the avatar image, if one is set.
     pub avatar_url: Option<String>,
+    /// When the user was last online (ms since the Unix epoch); `None` if hidden or never seen.
     pub last_seen_at: Option<Timestamp>,
     /// Online right now on at least one device (hidden as `false` across a block).
     #[serde(default)]
@@ -57,10 +68,13 @@ impl UserProfile {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProfilePatch {
+    /// A new display name (validated against the length limits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// A new bio (validated against the length limits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bio: Option<String>,
+    /// `Some(Some(url))` sets the avatar, `Some(None)` clears it, `None` leaves it.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub avatar_url: Option<Option<String>>,
@@ -70,6 +84,7 @@ pub struct ProfilePatch {
 pub mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+    /// Writes `None` and `Some(None)` as `null`, `Some(Some(v))` as `v` (pair with `skip_serializing_if`).
     pub fn serialize<S: Serializer, T: Serialize>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             Some(inner) => inner.serialize(s),
@@ -77,6 +92,7 @@ pub mod double_option {
         }
     }
 
+    /// Reads a present field (`null` included) as `Some(_)`; a missing field stays `None` via `#[serde(default)]`.
     pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(d).map(Some)
     }
@@ -93,7 +109,9 @@ pub fn direct_pair(a: UserId, b: UserId) -> (UserId, UserId) {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationKind {
+    /// Exactly two members, at most one per pair of users.
     Direct,
+    /// Any number of members with a title and roles.
     Group,
 }
 
@@ -102,15 +120,20 @@ pub enum ConversationKind {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// A plain member: may send, read and leave.
     Member,
+    /// May add and remove members and change the title.
     Admin,
+    /// The creator of a group; manages members and admins.
     Owner,
 }
 
 impl Role {
+    /// Whether this role may add or remove members (admins and the owner).
     pub fn can_manage_members(self) -> bool {
         matches!(self, Role::Admin | Role::Owner)
     }
+    /// The role's wire and storage name: `member`, `admin` or `owner`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Member => "member",
@@ -118,6 +141,7 @@ impl Role {
             Role::Owner => "owner",
         }
     }
+    /// The role named by `s` (as written by [`Role::as_str`]), `None` for any other string.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "member" => Some(Role::Member),
@@ -128,15 +152,21 @@ impl Role {
     }
 }
 
+/// A conversation, direct or group, as every member sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conversation {
+    /// The conversation's id.
     pub id: ConversationId,
+    /// Direct or group.
     pub kind: ConversationKind,
     /// Group title; `None` for direct conversations.
     pub title: Option<String>,
+    /// URL of the group's avatar image, if one is set.
     pub avatar_url: Option<String>,
+    /// The user who created the conversation.
     pub created_by: UserId,
+    /// When it was created (ms since the Unix epoch).
     pub created_at: Timestamp,
     /// The seq of the newest message (0 when empty).
     pub last_seq: i64,
@@ -146,14 +176,19 @@ pub struct Conversation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
+    /// The conversation this membership belongs to.
     pub conversation_id: ConversationId,
+    /// The member.
     pub user_id: UserId,
+    /// The member's role, which decides what they may manage.
     pub role: Role,
     /// Archived for this user only.
     pub archived: bool,
     /// Receipt watermarks: monotonic, never above the conversation's `last_seq`.
     pub delivered_seq: i64,
+    /// Highest seq this member has read (same rules as `delivered_seq`, and never above it).
     pub read_seq: i64,
+    /// When the member joined (ms since the Unix epoch).
     pub joined_at: Timestamp,
     /// The conversation's `last_seq` when this member joined: history before it is not
     /// visible to them.
@@ -177,8 +212,14 @@ impl Member {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Content {
-    Text { text: String },
+    /// Plain text, at most `Limits::max_text_chars` characters.
+    Text {
+        /// The text (not empty once trimmed).
+        text: String,
+    },
+    /// An uploaded image or file (see [`MediaRef`]).
     Media(MediaRef),
+    /// A notice written by the engine, never by a client.
     System(SystemNotice),
 }
 
@@ -186,13 +227,19 @@ pub enum Content {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MediaRef {
+    /// Key of the blob in the blob store; must be a blob the sender uploaded.
     pub blob_key: String,
+    /// MIME type, copied from the blob's sniffed type.
     pub content_type: String,
+    /// Size of the blob in bytes.
     pub size: u64,
+    /// Image width in pixels, when the blob is an image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<u32>,
+    /// Image height in pixels, when the blob is an image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<u32>,
+    /// Optional text shown with the media.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caption: Option<String>,
 }
@@ -202,29 +249,62 @@ pub struct MediaRef {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "notice", rename_all = "snake_case")]
 pub enum SystemNotice {
-    GroupCreated { title: String },
-    MembersAdded { users: Vec<UserId> },
-    MemberRemoved { user: UserId },
-    MemberLeft { user: UserId },
-    RoleChanged { user: UserId, role: Role },
-    TitleChanged { title: String },
+    /// A group was created with this title.
+    GroupCreated {
+        /// The title the group was created with.
+        title: String,
+    },
+    /// These users were added to the group.
+    MembersAdded {
+        /// The users added.
+        users: Vec<UserId>,
+    },
+    /// An admin removed this user.
+    MemberRemoved {
+        /// The user removed.
+        user: UserId,
+    },
+    /// This user left the group.
+    MemberLeft {
+        /// The user who left.
+        user: UserId,
+    },
+    /// This user's role changed to `role`.
+    RoleChanged {
+        /// The member whose role changed.
+        user: UserId,
+        /// The new role.
+        role: Role,
+    },
+    /// The group's title changed to `title`.
+    TitleChanged {
+        /// The new title.
+        title: String,
+    },
 }
 
 /// A message in a conversation's timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
+    /// The message's id (time-ordered).
     pub id: MessageId,
+    /// The conversation it belongs to.
     pub conversation_id: ConversationId,
     /// Gap-free per conversation, from 1, assigned by the store in the inserting transaction.
     pub seq: i64,
+    /// The user who sent it (for a system notice, the user whose action it records).
     pub sender_id: UserId,
+    /// The sender's idempotency key: resending the same id returns the stored message.
     pub client_msg_id: ClientMsgId,
     /// `None` once deleted for everyone (the tombstone keeps seq, sender and times).
     pub content: Option<Content>,
+    /// Seq of the message this one replies to, in the same conversation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to_seq: Option<i64>,
+    /// When the server accepted it (ms since the Unix epoch).
     pub created_at: Timestamp,
+    /// When it was deleted for everyone, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<Timestamp>,
 }
@@ -232,12 +312,19 @@ pub struct Message {
 /// What the engine hands the store to insert; the store assigns `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
+    /// The message's id, chosen by the engine.
     pub id: MessageId,
+    /// The conversation to append to.
     pub conversation_id: ConversationId,
+    /// The sending user.
     pub sender_id: UserId,
+    /// The sender's idempotency key (unique per sender and conversation).
     pub client_msg_id: ClientMsgId,
+    /// The validated body.
     pub content: Content,
+    /// Seq of the message replied to, already checked to exist.
     pub reply_to_seq: Option<i64>,
+    /// Acceptance time (ms since the Unix epoch).
     pub created_at: Timestamp,
 }
 
@@ -245,11 +332,17 @@ pub struct NewMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberInfo {
+    /// The member.
     pub user_id: UserId,
+    /// The member's role.
     pub role: Role,
+    /// The member's display name.
     pub display_name: String,
+    /// URL of the member's avatar, if set.
     pub avatar_url: Option<String>,
+    /// The member's delivered watermark (see [`Member::delivered_seq`]).
     pub delivered_seq: i64,
+    /// The member's read watermark (see [`Member::read_seq`]).
     pub read_seq: i64,
 }
 
@@ -257,6 +350,7 @@ pub struct MemberInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationSummary {
+    /// The conversation itself.
     pub conversation: Conversation,
     /// The caller's own membership (archived flag, watermarks).
     pub me: Member,
@@ -264,6 +358,7 @@ pub struct ConversationSummary {
     pub last_message: Option<Message>,
     /// `last_seq - read_seq` (never negative).
     pub unread: i64,
+    /// Every member, with enough profile to draw them.
     pub members: Vec<MemberInfo>,
 }
 
@@ -282,8 +377,11 @@ pub enum HistoryDirection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryQuery {
+    /// Older (`Before`) or newer (`After`) than the anchor.
     pub direction: HistoryDirection,
+    /// The seq to page from (exclusive); `None` starts at the newest end.
     pub anchor: Option<i64>,
+    /// Most messages to return; the engine caps it at `Limits::max_history_page`.
     pub limit: u32,
 }
 
@@ -291,12 +389,17 @@ pub struct HistoryQuery {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
+    /// The session's id.
     pub id: SessionId,
+    /// The user signed in.
     pub user_id: UserId,
     /// Hex SHA-256 of the current refresh token's secret.
     pub refresh_hash: String,
+    /// When the session began (ms since the Unix epoch).
     pub created_at: Timestamp,
+    /// When the refresh token stops working unless rotated (ms since the Unix epoch).
     pub expires_at: Timestamp,
+    /// Free-form device label the client gave at sign-in.
     pub device: Option<String>,
 }
 
@@ -305,7 +408,9 @@ pub struct Session {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BlobPurpose {
+    /// A profile or group picture.
     Avatar,
+    /// An attachment of a message.
     Media,
 }
 
@@ -315,13 +420,19 @@ pub enum BlobPurpose {
 pub struct BlobMeta {
     /// Random, unguessable object key.
     pub key: String,
+    /// The uploader; only they may reference the blob.
     pub owner_id: UserId,
     /// Sniffed from the bytes, never taken from the client.
     pub content_type: String,
+    /// Size in bytes.
     pub size: u64,
+    /// Width in pixels, for images.
     pub width: Option<u32>,
+    /// Height in pixels, for images.
     pub height: Option<u32>,
+    /// What it was uploaded for.
     pub purpose: BlobPurpose,
+    /// Upload time (ms since the Unix epoch).
     pub created_at: Timestamp,
 }
 
@@ -329,8 +440,11 @@ pub struct BlobMeta {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Presence {
+    /// Whose presence this is.
     pub user_id: UserId,
+    /// Connected on at least one device.
     pub online: bool,
+    /// When the last connection closed (ms since the Unix epoch), if known and visible.
     pub last_seen_at: Option<Timestamp>,
 }
 
@@ -338,7 +452,10 @@ pub struct Presence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Typing {
+    /// The conversation being typed in.
     pub conversation_id: ConversationId,
+    /// Who is typing.
     pub user_id: UserId,
+    /// When the indicator lapses unless renewed (ms since the Unix epoch).
     pub expires_at: Timestamp,
 }

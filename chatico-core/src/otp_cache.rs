@@ -45,6 +45,7 @@ pub struct MemoryOtpCache {
 }
 
 impl MemoryOtpCache {
+    /// An empty cache.
     pub fn new() -> Self {
         Self::default()
     }

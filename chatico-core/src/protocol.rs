@@ -56,7 +56,9 @@ pub mod close_code {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientFrame {
+    /// The client's frame id (at most [`MAX_FRAME_ID_LEN`] bytes), echoed in the ack or error.
     pub id: String,
+    /// What the frame asks for.
     #[serde(flatten)]
     pub request: ClientRequest,
 }
@@ -68,40 +70,53 @@ pub struct ClientFrame {
 pub enum ClientRequest {
     /// Authenticates the connection with an access token. Only valid as the first frame, and
     /// only when the handshake carried no `Authorization` header.
-    Auth { token: String },
+    Auth {
+        /// A JWT access token from a login or refresh.
+        token: String,
+    },
     /// Starts live events. `since`: the last cursor the client received in a `cursor` frame
     /// (it receives every change after it, then live events), or `null` to start from now.
     Subscribe {
+        /// Resume point, or `None` for "from now".
         #[serde(default)]
         since: Option<SyncCursor>,
     },
     /// Sends a message (idempotent on `(sender, client_msg_id)`).
     Send {
+        /// The conversation to post to; the caller must be a member.
         conversation_id: ConversationId,
         /// The idempotency key: a retry with the same key returns the original message.
         client_msg_id: ClientMsgId,
         /// `text` or `media` (system notices are written by the server only).
         content: Content,
+        /// Seq of an existing message in the same conversation this one answers.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to_seq: Option<i64>,
     },
     /// Moves the caller's receipt watermarks in a conversation (each optional; they only
     /// ever move forward, and `delivered_seq` is at least `read_seq`).
     Receipt {
+        /// The conversation whose watermarks move; the caller must be a member.
         conversation_id: ConversationId,
+        /// New delivered watermark (clamped to the newest seq).
         #[serde(default)]
         delivered_seq: Option<i64>,
+        /// New read watermark (clamped to the newest seq).
         #[serde(default)]
         read_seq: Option<i64>,
     },
     /// Starts or stops the typing indicator in a conversation.
     Typing {
+        /// The conversation; the caller must be a member.
         conversation_id: ConversationId,
+        /// `true` to start (or renew) the indicator, `false` to stop it.
         typing: bool,
     },
     /// One page of changes after `since` (does not move the connection's cursor).
     Sync {
+        /// The cursor to page from.
         since: SyncCursor,
+        /// Most changes to return; capped at `Limits::max_sync_page`.
         #[serde(default)]
         limit: Option<u32>,
     },
@@ -135,28 +150,50 @@ pub enum ServerFrame {
     /// Sent once, right after the connection is authenticated.
     Ready(Ready),
     /// The successful answer to the client frame with this `id`.
-    Ack { id: String, result: AckResult },
+    Ack {
+        /// The id of the client frame this answers.
+        id: String,
+        /// What the request produced.
+        result: AckResult,
+    },
     /// The failed answer to the client frame with this `id` (`null` when the frame was too
     /// malformed to read its id). Nothing was changed.
-    Error { id: Option<String>, error: ErrorBody },
+    Error {
+        /// The id of the client frame this answers, if it could be read.
+        id: Option<String>,
+        /// The typed error.
+        error: ErrorBody,
+    },
     /// A live event. Changes carry a `pos`; a client applies each `pos` at most once.
-    Event { event: Event },
+    Event {
+        /// What happened.
+        event: Event,
+    },
     /// A checkpoint: every change with `pos <= pos` that concerns the user has been sent on
     /// this connection. The only value a client may store as its resume cursor.
     /// `caught_up` is false while a resume is still paging through missed changes.
-    Cursor { pos: SyncCursor, caught_up: bool },
+    Cursor {
+        /// Every change up to this position has been sent.
+        pos: SyncCursor,
+        /// `true` once a resume has sent every missed change.
+        caught_up: bool,
+    },
 }
 
 /// The first server frame of an authenticated connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ready {
+    /// The protocol version the server speaks ([`PROTOCOL_VERSION`]).
     pub protocol: u32,
+    /// The authenticated user.
     pub user_id: UserId,
+    /// The session the access token belongs to.
     pub session_id: SessionId,
     /// The server pings every `heartbeat_ms`; a connection silent for longer than
     /// `heartbeat_ms + heartbeat_timeout_ms` is closed with 4009.
     pub heartbeat_ms: u64,
+    /// Grace after a missed heartbeat before the server closes, in ms.
     pub heartbeat_timeout_ms: u64,
     /// Largest frame the server accepts, in bytes (larger frames close with 1009).
     pub max_frame_bytes: u64,
@@ -167,26 +204,39 @@ pub struct Ready {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AckResult {
+    /// The connection is authenticated.
     Auth {
+        /// The user the token belongs to.
         user_id: UserId,
     },
     /// Subscribed. Missed changes, then a `cursor` frame with `caught_up: true`, follow.
     /// `snapshot` is who is online and typing among the people the user sees right now.
     Subscribe {
+        /// Who is online and typing now, among the people the user sees.
         snapshot: EphemeralSnapshot,
     },
+    /// The message was stored (or was already, for a retried `client_msg_id`).
     Send {
+        /// The stored message with its seq.
         message: Message,
     },
+    /// The watermarks moved (or stayed).
     Receipt {
+        /// The caller's delivered watermark after the merge.
         delivered_seq: i64,
+        /// The caller's read watermark after the merge.
         read_seq: i64,
     },
+    /// The typing indicator was set or cleared.
     Typing {},
+    /// One page of changes.
     Sync {
+        /// The changes and the cursor to continue from.
         page: SyncPage,
+        /// Who is online and typing now.
         ephemeral: EphemeralSnapshot,
     },
+    /// Answers a `ping` frame.
     Ping {},
 }
 
@@ -206,10 +256,15 @@ pub struct OtpRequested {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthTokens {
+    /// Short-lived JWT for `Authorization: Bearer` and the WebSocket.
     pub access_token: String,
+    /// Opaque, single-use token that buys a new pair at `/v1/auth/refresh`; rotated on each use.
     pub refresh_token: String,
+    /// When the access token expires (ms since the Unix epoch).
     pub access_expires_at: Timestamp,
+    /// When the refresh token expires unless used (ms since the Unix epoch).
     pub refresh_expires_at: Timestamp,
+    /// The signed-in user's full record.
     pub user: User,
     /// True when this login created the user.
     pub new_user: bool,
@@ -219,10 +274,13 @@ pub struct AuthTokens {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendMessage {
+    /// The conversation to post to; the caller must be a member.
     pub conversation_id: ConversationId,
+    /// The idempotency key: a retry with the same key returns the original message.
     pub client_msg_id: ClientMsgId,
     /// `Text` or `Media` (a blob the sender registered); `System` is refused.
     pub content: Content,
+    /// Seq of an existing message in the same conversation this one answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to_seq: Option<i64>,
 }
@@ -231,7 +289,9 @@ pub struct SendMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationDetails {
+    /// The conversation.
     pub conversation: Conversation,
+    /// Its current members.
     pub members: Vec<Member>,
 }
 
@@ -239,7 +299,9 @@ pub struct ConversationDetails {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncResponse {
+    /// The persistent changes and the cursor to continue from.
     pub page: SyncPage,
+    /// Who is online and typing now.
     pub ephemeral: EphemeralSnapshot,
 }
 
@@ -255,7 +317,9 @@ pub struct OtpRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyRequest {
+    /// The phone the code was sent to (E.164).
     pub phone: String,
+    /// The code from the SMS.
     pub code: String,
     /// A label for the session ("Pixel 8", "Firefox"...), shown nowhere but kept with it.
     #[serde(default)]
@@ -266,6 +330,7 @@ pub struct VerifyRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
+    /// The current refresh token; it stops working once used.
     pub refresh_token: String,
 }
 
@@ -276,6 +341,7 @@ pub type ProfileUpdate = ProfilePatch;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpenDirectRequest {
+    /// The other user; refused if either blocked the other.
     pub user_id: UserId,
 }
 
@@ -283,9 +349,11 @@ pub struct OpenDirectRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateGroupRequest {
+    /// The group's title (non-empty, at most `Limits::max_group_title_chars` characters).
     pub title: String,
     /// Invitees (the caller becomes the owner and need not be listed).
     pub members: Vec<UserId>,
+    /// URL of the group's avatar.
     #[serde(default)]
     pub avatar_url: Option<String>,
 }
@@ -295,6 +363,7 @@ pub struct CreateGroupRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateGroupRequest {
+    /// A new title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(
@@ -302,6 +371,7 @@ pub struct UpdateGroupRequest {
         skip_serializing_if = "Option::is_none",
         with = "crate::model::double_option"
     )]
+    /// `Some(Some(url))` sets the avatar, `Some(None)` clears it, `None` leaves it.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub avatar_url: Option<Option<String>>,
 }
@@ -310,6 +380,7 @@ pub struct UpdateGroupRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddMembersRequest {
+    /// Users to add; the caller must be an admin or the owner.
     pub user_ids: Vec<UserId>,
 }
 
@@ -317,6 +388,7 @@ pub struct AddMembersRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SetRoleRequest {
+    /// The new role (owner only; `owner` itself cannot be given).
     pub role: Role,
 }
 
@@ -324,6 +396,7 @@ pub struct SetRoleRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ArchiveRequest {
+    /// `true` archives the conversation for the caller, `false` restores it.
     pub archived: bool,
 }
 
@@ -331,6 +404,7 @@ pub struct ArchiveRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TypingRequest {
+    /// `true` to start (or renew) the indicator, `false` to stop it.
     pub typing: bool,
 }
 
@@ -353,6 +427,7 @@ pub struct PostMessage {
     pub client_msg_id: ClientMsgId,
     /// `text` or `media` (system notices are written by the server only).
     pub content: Content,
+    /// Seq of an existing message in the same conversation this one answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to_seq: Option<i64>,
 }
@@ -361,8 +436,10 @@ pub struct PostMessage {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReceiptBody {
+    /// New delivered watermark (clamped to the newest seq).
     #[serde(default)]
     pub delivered_seq: Option<i64>,
+    /// New read watermark (clamped to the newest seq).
     #[serde(default)]
     pub read_seq: Option<i64>,
 }
@@ -371,6 +448,7 @@ pub struct ReceiptBody {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Changed {
+    /// `false` when the request matched the state already (nothing written).
     pub changed: bool,
 }
 
@@ -388,19 +466,33 @@ pub struct Revoked {
 /// "Resume").
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ChangeKey {
+    /// A message at this seq.
     Message(ConversationId, i64),
+    /// The message at this seq was deleted for everyone.
     MessageDeleted(ConversationId, i64),
+    /// The message at this seq was hidden for the user.
     MessageHidden(ConversationId, i64),
+    /// A member's `(delivered_seq, read_seq)` became these.
     Receipt(ConversationId, UserId, i64, i64),
+    /// The conversation appeared for the user.
     ConversationCreated(ConversationId),
+    /// Title and avatar became these.
     ConversationUpdated(ConversationId, Option<String>, Option<String>),
+    /// A user joined with this role.
     MemberJoined(ConversationId, UserId, Role),
+    /// A user (first) left or was removed by a user (second).
     MemberLeft(ConversationId, UserId, UserId),
+    /// A member's role became this.
     RoleChanged(ConversationId, UserId, Role),
+    /// The archived flag became this.
     Archived(ConversationId, bool),
+    /// The user was added to the contacts.
     ContactAdded(UserId),
+    /// The user was removed from the contacts.
     ContactRemoved(UserId),
+    /// The user was blocked.
     Blocked(UserId),
+    /// The user was unblocked.
     Unblocked(UserId),
 }
 

@@ -27,9 +27,12 @@ pub type SyncCursor = i64;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
+    /// The change's position in the store-wide order (0 for a live change whose position is not known yet).
     pub pos: SyncCursor,
+    /// The conversation it happened in; `None` for contact and block changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<ConversationId>,
+    /// What changed.
     pub kind: ChangeKind,
 }
 
@@ -42,67 +45,90 @@ pub enum ChangeKind {
     /// Resolved at read time: a message deleted for everyone later reads as its tombstone.
     /// Implies the sender's `delivered_seq` and `read_seq` moved to the message's seq.
     Message {
+        /// The message (its tombstone if deleted since).
         message: Message,
     },
     /// A message deleted for everyone (conversation change, `delete_message_for_everyone`).
     MessageDeleted {
+        /// Seq of the deleted message.
         seq: i64,
+        /// When it was deleted (ms since the Unix epoch).
         deleted_at: Timestamp,
     },
     /// A message hidden for one user (targeted change, `hide_message`).
     MessageHidden {
+        /// Seq of the hidden message.
         seq: i64,
     },
     /// A member's watermarks moved (conversation change, `update_receipts`).
     Receipt {
+        /// The member whose watermarks moved.
         user_id: UserId,
+        /// The member's delivered watermark now.
         delivered_seq: i64,
+        /// The member's read watermark now.
         read_seq: i64,
     },
     /// A conversation was created (conversation change, `create_conversation`; its initial
     /// members see it because their `MemberJoined` changes precede it).
     ConversationCreated {
+        /// The conversation as created.
         conversation: Conversation,
     },
     /// Title or avatar changed (conversation change, `update_conversation`).
     ConversationUpdated {
+        /// The title now (`None` for direct conversations).
         title: Option<String>,
+        /// The avatar URL now, if any.
         avatar_url: Option<String>,
     },
     /// A user joined (conversation change, `create_conversation` / `add_members`). A member
     /// sees changes from their own `MemberJoined` on.
     MemberJoined {
+        /// The user who joined.
         user_id: UserId,
+        /// Their role.
         role: Role,
     },
     /// A member was removed or left (`remove_member`): recorded twice, as a conversation
     /// change for the remaining members and as a targeted change for the removed user.
     MemberLeft {
+        /// The user who left or was removed.
         user_id: UserId,
+        /// Who did it: the user themself when they left, else the admin.
         by: UserId,
     },
     /// A member's role changed (conversation change, `set_role`).
     RoleChanged {
+        /// The member whose role changed.
         user_id: UserId,
+        /// The new role.
         role: Role,
     },
     /// Archived / unarchived for the target user (targeted change, `set_archived`).
     Archived {
+        /// `true` when archived, `false` when restored.
         archived: bool,
     },
     /// Contact list changed (targeted change, `add_contact` / `remove_contact`; no
     /// conversation).
     ContactAdded {
+        /// The user added.
         user_id: UserId,
     },
+    /// A contact was removed (targeted change for the owner of the list, `remove_contact`).
     ContactRemoved {
+        /// The user removed.
         user_id: UserId,
     },
     /// Block list changed (targeted change for the blocker, `block` / `unblock`).
     Blocked {
+        /// The user blocked.
         user_id: UserId,
     },
+    /// A block was lifted (targeted change for the blocker, `unblock`).
     Unblocked {
+        /// The user unblocked.
         user_id: UserId,
     },
 }
@@ -111,6 +137,7 @@ pub enum ChangeKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncPage {
+    /// The changes, in ascending `pos`.
     pub changes: Vec<Change>,
     /// The cursor to resume from: the pos of the last change returned, or the request's
     /// `since` (or later) when there was nothing.
@@ -123,7 +150,9 @@ pub struct SyncPage {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EphemeralSnapshot {
+    /// Online state and last-seen of the users the caller may see.
     pub presence: Vec<Presence>,
+    /// Typing indicators live now in the caller's conversations.
     pub typing: Vec<Typing>,
 }
 
@@ -136,9 +165,13 @@ pub enum Event {
     Change(Change),
     /// Someone started or stopped typing.
     Typing {
+        /// The conversation being typed in.
         conversation_id: ConversationId,
+        /// Who is typing.
         user_id: UserId,
+        /// Started (`true`) or stopped (`false`).
         typing: bool,
+        /// When a started indicator lapses unless renewed (ms since the Unix epoch).
         expires_at: Option<Timestamp>,
     },
     /// Someone went online or offline.
@@ -151,7 +184,9 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
+    /// The users to deliver to (every device of each).
     pub recipients: Vec<UserId>,
+    /// The event.
     pub event: Event,
 }
 
@@ -162,10 +197,18 @@ pub struct Delivery {
 pub enum Control {
     /// These sessions of `user_id` were revoked (logout, refresh-token reuse): every node
     /// closes the connections they opened with 4001.
-    SessionsRevoked { user_id: UserId, sessions: Vec<SessionId> },
+    SessionsRevoked {
+        /// The user whose sessions ended.
+        user_id: UserId,
+        /// The revoked sessions.
+        sessions: Vec<SessionId>,
+    },
     /// Every session of `user_id` was revoked (logout everywhere): every node closes all of
     /// the user's connections with 4001.
-    UserRevoked { user_id: UserId },
+    UserRevoked {
+        /// The user signed out everywhere.
+        user_id: UserId,
+    },
 }
 
 /// The result of an engine operation: its value, plus the events to fan out *after* the
@@ -173,12 +216,16 @@ pub enum Control {
 /// controls every gateway node must act on (a revoked session's sockets are closed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome<T> {
+    /// What the operation returns to its caller.
     pub value: T,
+    /// Events to fan out once the caller has acknowledged the operation.
     pub deliveries: Vec<Delivery>,
+    /// Instructions every gateway node must act on.
     pub controls: Vec<Control>,
 }
 
 impl<T> Outcome<T> {
+    /// A value with nothing to fan out.
     pub fn new(value: T) -> Self {
         Outcome {
             value,
@@ -186,6 +233,7 @@ impl<T> Outcome<T> {
             controls: Vec::new(),
         }
     }
+    /// A value with deliveries and no controls.
     pub fn with(value: T, deliveries: Vec<Delivery>) -> Self {
         Outcome {
             value,
@@ -201,6 +249,7 @@ impl<T> Outcome<T> {
             controls,
         }
     }
+    /// Transforms the value, keeping deliveries and controls.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
         Outcome {
             value: f(self.value),

@@ -103,7 +103,9 @@ impl Default for MachineConfig {
 /// What the client keeps between runs; [`ClientMachine::export_state`] writes it as JSON.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DurableState {
+    /// The resume cursor and the change keys applied since it.
     pub sync: SyncState,
+    /// Sends not yet acknowledged, resent after a restart.
     pub outbox: Outbox,
     /// Whether a subscription was ever established (its first checkpoint arrived): until
     /// then subscriptions start "from now" (the app loads the conversation list over REST);
@@ -127,12 +129,18 @@ pub enum RestCall {
 /// The outcome of a [`RestCall`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RestResult {
+    /// The conversation list, contacts and blocks, fetched anew.
     Reload {
+        /// Every conversation of the user, archived ones included.
         summaries: Vec<ConversationSummary>,
+        /// The user's contacts.
         contacts: Vec<UserProfile>,
+        /// The users the user blocked.
         blocked: Vec<UserProfile>,
     },
+    /// The presence of the asked users.
     Presence(Vec<Presence>),
+    /// The call failed; the machine retries later.
     Failed(Error),
 }
 
@@ -141,16 +149,35 @@ pub enum RestResult {
 pub enum Output {
     /// Open a WebSocket (with a refreshed access token when `refresh`: the last one was
     /// refused), then report [`ClientMachine::opened`] or [`ClientMachine::closed`] with `conn`.
-    Open { conn: ConnId, refresh: bool },
+    Open {
+        /// The id to report the socket's fate with.
+        conn: ConnId,
+        /// Refresh the access token first.
+        refresh: bool,
+    },
     /// Write this frame on socket `conn`.
-    Write { conn: ConnId, frame: ClientFrame },
+    Write {
+        /// The socket to write on.
+        conn: ConnId,
+        /// The frame, to send as JSON text.
+        frame: ClientFrame,
+    },
     /// Close socket `conn`; the machine already counts it as closed (do not report it).
-    Close { conn: ConnId, code: u16, reason: String },
+    Close {
+        /// The socket to close.
+        conn: ConnId,
+        /// The WebSocket close code.
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
     /// Hand this to the app.
     Event(ClientEvent),
     /// The answer to [`ClientMachine::request`].
     Answer {
+        /// The id [`ClientMachine::request`] returned.
         request: RequestId,
+        /// The server's answer, or the error.
         result: Result<AckResult>,
     },
     /// Perform this REST call and report [`ClientMachine::rest_done`].
@@ -292,16 +319,19 @@ impl ClientMachine {
         }
     }
 
+    /// The configuration the machine was built with.
     pub fn config(&self) -> &MachineConfig {
         &self.config
     }
 
+    /// The logged-in user.
     pub fn me(&self) -> UserId {
         self.me
     }
 
     // ---- reading ------------------------------------------------------------------------
 
+    /// The local view: conversations, messages, presence, contacts.
     pub fn view(&self) -> &LocalView {
         &self.view
     }
@@ -322,6 +352,7 @@ impl ClientMachine {
         }
     }
 
+    /// The state of the live connection.
     pub fn connection_state(&self) -> &ConnectionState {
         &self.state
     }

@@ -7,11 +7,15 @@ use crate::model::{Content, Message};
 /// A message the app asked to send that the server has not acknowledged yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingMessage {
+    /// The conversation to post to.
     pub conversation_id: ConversationId,
     /// Chosen once, kept across every retry: the server's idempotency key.
     pub client_msg_id: ClientMsgId,
+    /// The message body.
     pub content: Content,
+    /// Seq of the message it replies to, if any.
     pub reply_to_seq: Option<i64>,
+    /// When the app queued it (ms since the Unix epoch).
     pub queued_at: Timestamp,
     /// How many times it was handed to the transport.
     pub attempts: u32,
@@ -25,6 +29,7 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// An empty outbox.
     pub fn new() -> Self {
         Self::default()
     }
@@ -54,6 +59,7 @@ impl Outbox {
         &self.pending
     }
 
+    /// Whether nothing is pending.
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }

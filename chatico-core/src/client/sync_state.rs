@@ -23,6 +23,7 @@ pub struct SyncState {
 }
 
 impl SyncState {
+    /// A state resuming from `cursor` (0: from the beginning).
     pub fn new(cursor: SyncCursor) -> Self {
         SyncState {
             cursor,

@@ -15,10 +15,15 @@ use crate::sync::{Change, Event, SyncCursor};
 /// [`ClientEvent::SessionRefreshed`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
+    /// The logged-in user.
     pub user_id: UserId,
+    /// The JWT sent with every call.
     pub access_token: String,
+    /// When the access token expires (ms since the Unix epoch).
     pub access_expires_at: Timestamp,
+    /// The single-use token that buys the next pair.
     pub refresh_token: String,
+    /// When the refresh token expires (ms since the Unix epoch).
     pub refresh_expires_at: Timestamp,
 }
 
@@ -41,15 +46,21 @@ pub enum ConnectionState {
     /// Not connected and not trying (before `connect`, after `disconnect` or logout).
     Disconnected,
     /// Opening the WebSocket (attempt counts from 0 since the last healthy connection).
-    Connecting { attempt: u32 },
+    Connecting {
+        /// Failed attempts since the last healthy connection.
+        attempt: u32,
+    },
     /// Subscribed; catching up on missed changes.
     Syncing,
     /// Caught up; events are live.
     Connected,
     /// The link dropped; the next attempt starts after `delay_ms`.
     Reconnecting {
+        /// Failed attempts since the last healthy connection.
         attempt: u32,
+        /// Wait before the next attempt, in ms.
         delay_ms: u64,
+        /// Why the link dropped.
         reason: String,
     },
     /// The session is gone (refresh refused): log in again.
@@ -73,13 +84,25 @@ pub enum ClientEvent {
     Queued(PendingMessage),
     /// The server acknowledged an outbox message: it is stored with this seq.
     Sent {
+        /// The key the app's send was queued under.
         client_msg_id: ClientMsgId,
+        /// The stored message.
         message: Message,
     },
     /// The server refused an outbox message for good; it left the outbox.
-    SendFailed { client_msg_id: ClientMsgId, error: Error },
+    SendFailed {
+        /// The key the app's send was queued under.
+        client_msg_id: ClientMsgId,
+        /// Why the server refused it.
+        error: Error,
+    },
     /// The server confirmed every change up to `cursor` (the durable resume point).
-    Synced { cursor: SyncCursor, caught_up: bool },
+    Synced {
+        /// The durable resume point.
+        cursor: SyncCursor,
+        /// `true` once every missed change has arrived.
+        caught_up: bool,
+    },
     /// New tokens after a refresh: persist this session.
     SessionRefreshed(Session),
     /// The session can no longer be refreshed; the client stopped. Log in again.

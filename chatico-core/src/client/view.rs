@@ -12,12 +12,17 @@ pub const DEFAULT_WINDOW: usize = 500;
 /// One conversation as the client sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationView {
+    /// The conversation.
     pub conversation: Conversation,
+    /// Its members, with enough profile to draw them.
     pub members: Vec<MemberInfo>,
+    /// Archived for the caller.
     pub archived: bool,
     /// The caller's own watermarks.
     pub delivered_seq: i64,
+    /// The caller's read watermark.
     pub read_seq: i64,
+    /// The newest message, if any.
     pub last_message: Option<Message>,
     /// The newest messages known, by seq (a window, not the whole history).
     pub messages: BTreeMap<i64, Message>,
@@ -57,14 +62,26 @@ impl ConversationView {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ViewUpdate {
     /// A conversation appeared, changed or lost a message/receipt/typing state.
-    Conversation { conversation_id: ConversationId },
+    Conversation {
+        /// The conversation that changed.
+        conversation_id: ConversationId,
+    },
     /// The caller left or was removed: the conversation is gone from the view.
-    ConversationRemoved { conversation_id: ConversationId },
+    ConversationRemoved {
+        /// The conversation removed from the view.
+        conversation_id: ConversationId,
+    },
     /// A change concerns a conversation the view does not know yet (e.g. the caller was added
     /// to a group): fetch it (`GET /v1/conversations/{id}`) and load it.
-    ConversationUnknown { conversation_id: ConversationId },
+    ConversationUnknown {
+        /// The conversation to fetch.
+        conversation_id: ConversationId,
+    },
     /// Someone's presence or profile changed.
-    User { user_id: UserId },
+    User {
+        /// The user whose presence or profile changed.
+        user_id: UserId,
+    },
     /// Contacts or blocks changed.
     Contacts,
 }
@@ -88,6 +105,7 @@ pub struct LocalView {
 }
 
 impl LocalView {
+    /// An empty view for user `me`.
     pub fn new(me: UserId) -> Self {
         LocalView {
             me,
@@ -102,6 +120,7 @@ impl LocalView {
         }
     }
 
+    /// The user this view belongs to.
     pub fn me(&self) -> UserId {
         self.me
     }
@@ -117,6 +136,7 @@ impl LocalView {
         v
     }
 
+    /// One conversation, if known.
     pub fn conversation(&self, id: ConversationId) -> Option<&ConversationView> {
         self.conversations.get(&id)
     }
@@ -129,18 +149,22 @@ impl LocalView {
             .unwrap_or_default()
     }
 
+    /// A user's presence, if known.
     pub fn presence(&self, user: UserId) -> Option<&Presence> {
         self.presence.get(&user)
     }
 
+    /// A user's profile, if known.
     pub fn profile(&self, user: UserId) -> Option<&UserProfile> {
         self.profiles.get(&user)
     }
 
+    /// The caller's contacts.
     pub fn contacts(&self) -> &BTreeSet<UserId> {
         &self.contacts
     }
 
+    /// The users the caller blocked.
     pub fn blocked(&self) -> &BTreeSet<UserId> {
         &self.blocked
     }

@@ -25,9 +25,17 @@ pub const SIGNED_URL_TTL_SECS: u64 = 300;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlobContent {
     /// An external store signed a short-lived URL ([`SIGNED_URL_TTL_SECS`]): redirect to it.
-    Redirect { url: String },
+    Redirect {
+        /// The signed URL.
+        url: String,
+    },
     /// The bytes, served by the transport with `meta.content_type` (sniffed at upload).
-    Bytes { meta: BlobMeta, blob: Blob },
+    Bytes {
+        /// The blob's registered metadata.
+        meta: BlobMeta,
+        /// The bytes.
+        blob: Blob,
+    },
 }
 
 impl Engine {

@@ -79,7 +79,9 @@ const PEER_SCAN_LIMIT: u32 = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthContext {
+    /// The authenticated user.
     pub user_id: UserId,
+    /// The session the token belongs to; revoking it ends this caller.
     pub session_id: SessionId,
 }
 
@@ -187,6 +189,7 @@ impl Engine {
         self.with_otp(verifier, cache)
     }
 
+    /// The configuration the engine enforces.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -195,6 +198,7 @@ impl Engine {
         &self.store
     }
 
+    /// The engine's clock (ms since the Unix epoch).
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }

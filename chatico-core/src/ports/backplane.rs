@@ -38,13 +38,16 @@ pub struct Envelope {
     pub epoch: u64,
     /// Per-origin sequence, from 1, +1 per envelope within one epoch.
     pub seq: u64,
+    /// What the envelope carries.
     pub payload: Payload,
 }
 
 /// An envelope's content: a delivery for clients, or a control for nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Payload {
+    /// An event for connected clients.
     Delivery(EncodedDelivery),
+    /// An instruction for every node.
     Control(Control),
 }
 
@@ -64,6 +67,7 @@ pub struct EncodedDelivery {
 /// ignores), and the state of the link to the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackplaneEvent {
+    /// An envelope published by a node.
     Envelope(Envelope),
     /// The link to the broker is lost: envelopes published meanwhile do not arrive. The
     /// stream goes on and reports [`BackplaneEvent::LinkUp`] once it is back.

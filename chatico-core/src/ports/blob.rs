@@ -7,7 +7,9 @@ use crate::error::Result;
 /// Bytes and their (sniffed) type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
+    /// The bytes.
     pub bytes: Bytes,
+    /// The MIME type, sniffed at upload.
     pub content_type: String,
 }
 

@@ -5,6 +5,7 @@ use crate::ids::Timestamp;
 
 /// Wall-clock time in milliseconds since the Unix epoch.
 pub trait Clock: SendSyncOutsideWasm {
+    /// Now, in ms since the Unix epoch.
     fn now_ms(&self) -> Timestamp;
 }
 
@@ -28,12 +29,15 @@ impl Clock for SystemClock {
 pub struct ManualClock(AtomicI64);
 
 impl ManualClock {
+    /// A clock reading `start_ms` until moved.
     pub fn new(start_ms: Timestamp) -> Self {
         ManualClock(AtomicI64::new(start_ms))
     }
+    /// Moves the clock by `ms` (negative moves back).
     pub fn advance(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }
+    /// Sets the clock to `ms`.
     pub fn set(&self, ms: Timestamp) {
         self.0.store(ms, Ordering::SeqCst);
     }

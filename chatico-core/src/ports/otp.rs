@@ -10,7 +10,9 @@ use crate::ids::{Phone, Timestamp};
 pub struct OtpEntry {
     /// HMAC-SHA-256 of the code under the server's OTP key.
     pub code_hash: Vec<u8>,
+    /// When the code was sent (ms since the Unix epoch).
     pub sent_at: Timestamp,
+    /// When the code stops working (ms since the Unix epoch).
     pub expires_at: Timestamp,
     /// Failed attempts so far.
     pub attempts: u32,
@@ -22,7 +24,10 @@ pub enum OtpCheck {
     /// The hash matched; the entry is gone (single use).
     Match,
     /// Wrong code; the attempt was counted. `attempts_left` may be 0 (the entry is then gone).
-    Mismatch { attempts_left: u32 },
+    Mismatch {
+        /// Comparisons still allowed for this entry.
+        attempts_left: u32,
+    },
     /// No pending code (never sent, expired, used, or attempts exhausted earlier).
     Missing,
 }
@@ -57,15 +62,18 @@ pub trait OtpCache: SendSyncOutsideWasm {
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
 pub trait SmsSender: SendSyncOutsideWasm {
+    /// Sends `body` to `to`; `Error::Unavailable` if the provider cannot be reached.
     async fn send(&self, to: &Phone, body: &str) -> Result<()>;
 }
 
 /// The answer to a code check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifyOutcome {
+    /// The code is right; the provider consumed it.
     Approved,
     /// Wrong code (`attempts_left` when known) or no pending code.
     Rejected {
+        /// Attempts the provider still allows, when it says.
         attempts_left: Option<u32>,
     },
 }

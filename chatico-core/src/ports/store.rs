@@ -12,11 +12,17 @@ use crate::sync::{Change, SyncCursor, SyncPage};
 /// A conversation to create, with its initial members.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewConversation {
+    /// The id chosen by the engine.
     pub id: ConversationId,
+    /// Direct or group.
     pub kind: ConversationKind,
+    /// Group title; `None` for direct.
     pub title: Option<String>,
+    /// Group avatar URL, if any.
     pub avatar_url: Option<String>,
+    /// The creating user.
     pub created_by: UserId,
+    /// Creation time (ms since the Unix epoch).
     pub created_at: Timestamp,
     /// Direct: exactly the two users. Group: the creator (as owner) and the invitees.
     pub members: Vec<(UserId, Role)>,
@@ -59,6 +65,7 @@ pub trait Store: SendSyncOutsideWasm {
         display_name: &str,
         now: Timestamp,
     ) -> Result<(User, bool)>;
+    /// The user with this id, if any.
     async fn get_user(&self, id: UserId) -> Result<Option<User>>;
     /// The users among `ids` that exist, in no particular order.
     async fn get_users(&self, ids: &[UserId]) -> Result<Vec<User>>;
@@ -73,7 +80,9 @@ pub trait Store: SendSyncOutsideWasm {
 
     // ---- sessions (refresh tokens) -----------------------------------------------------
 
+    /// Stores a new session; `Conflict` if the id is taken.
     async fn create_session(&self, session: &Session) -> Result<()>;
+    /// The session with this id, if it exists (expired or not).
     async fn get_session(&self, id: SessionId) -> Result<Option<Session>>;
     /// Compare-and-swap of the refresh hash: succeeds (true) only if the session exists and
     /// its current hash is `old_hash`; then stores `new_hash` and `expires_at`.
@@ -121,7 +130,9 @@ pub trait Store: SendSyncOutsideWasm {
     async fn create_conversation(&self, new: &NewConversation) -> Result<(Conversation, Vec<Change>)>;
     /// The direct conversation between `a` and `b`, if any.
     async fn find_direct(&self, a: UserId, b: UserId) -> Result<Option<Conversation>>;
+    /// The conversation with this id, if any.
     async fn get_conversation(&self, id: ConversationId) -> Result<Option<Conversation>>;
+    /// `user`'s membership of `conversation`, if they are a member.
     async fn get_member(&self, conversation: ConversationId, user: UserId) -> Result<Option<Member>>;
     /// Members ordered by join time then user id.
     async fn list_members(&self, conversation: ConversationId) -> Result<Vec<Member>>;
@@ -175,6 +186,7 @@ pub trait Store: SendSyncOutsideWasm {
     /// records `Message`, and moves the sender's `delivered_seq` and `read_seq` to the new
     /// seq. `NotFound` if the conversation does not exist.
     async fn insert_message(&self, message: &NewMessage) -> Result<(Message, Option<Change>)>;
+    /// The message at `seq` (its tombstone if deleted for everyone), if any.
     async fn get_message(&self, conversation: ConversationId, seq: i64) -> Result<Option<Message>>;
     /// A page of the conversation as `viewer` sees it: ascending seq, without messages
     /// hidden for `viewer` and without seqs at or below their `joined_seq`.
@@ -203,8 +215,11 @@ pub trait Store: SendSyncOutsideWasm {
 
     // ---- blobs -------------------------------------------------------------------------
 
+    /// Records an uploaded blob's metadata; `Conflict` if the key exists.
     async fn insert_blob(&self, meta: &BlobMeta) -> Result<()>;
+    /// The metadata of blob `key`, if registered.
     async fn get_blob(&self, key: &str) -> Result<Option<BlobMeta>>;
+    /// Forgets blob `key`; `false` if it was not registered.
     async fn delete_blob(&self, key: &str) -> Result<bool>;
     /// Whether blob `key` was shared with `user` through a conversation: some media message
     /// whose `blob_key` is `key`, not deleted for everyone, is in a conversation `user` is a

@@ -9,35 +9,65 @@ use std::fmt::Display;
 
 use crate::ids::{ConversationId, UserId};
 
+/// `POST`: text a one-time code to a phone.
 pub const AUTH_OTP: &str = "/v1/auth/otp";
+/// `POST`: exchange phone and code for session tokens.
 pub const AUTH_VERIFY: &str = "/v1/auth/verify";
+/// `POST`: rotate a refresh token into a new token pair.
 pub const AUTH_REFRESH: &str = "/v1/auth/refresh";
+/// `POST`: end the caller's session.
 pub const AUTH_LOGOUT: &str = "/v1/auth/logout";
+/// `POST`: end every session of the caller.
 pub const AUTH_LOGOUT_EVERYWHERE: &str = "/v1/auth/logout-everywhere";
+/// `GET` the caller's own record, `PATCH` their profile.
 pub const ME: &str = "/v1/me";
+/// `GET`: search users by name or exact phone.
 pub const USERS: &str = "/v1/users";
+/// `GET` one user's profile.
 pub const USER: &str = "/v1/users/{user_id}";
+/// `GET` the presence of listed users.
 pub const PRESENCE: &str = "/v1/presence";
+/// `GET` the caller's contacts.
 pub const CONTACTS: &str = "/v1/contacts";
+/// `PUT` adds, `DELETE` removes a contact.
 pub const CONTACT: &str = "/v1/contacts/{user_id}";
+/// `GET` the users the caller blocked.
 pub const BLOCKS: &str = "/v1/blocks";
+/// `PUT` blocks, `DELETE` unblocks a user.
 pub const BLOCK: &str = "/v1/blocks/{user_id}";
+/// `GET` the caller's conversation list.
 pub const CONVERSATIONS: &str = "/v1/conversations";
+/// `POST`: open (or find) the direct conversation with a user.
 pub const DIRECT: &str = "/v1/conversations/direct";
+/// `POST`: create a group.
 pub const GROUP: &str = "/v1/conversations/group";
+/// `GET` a conversation with its members, `PATCH` a group's title or avatar.
 pub const CONVERSATION: &str = "/v1/conversations/{conversation_id}";
+/// `POST`: add members to a group.
 pub const MEMBERS: &str = "/v1/conversations/{conversation_id}/members";
+/// `DELETE`: remove a member from a group.
 pub const MEMBER: &str = "/v1/conversations/{conversation_id}/members/{user_id}";
+/// `PUT`: change a member's role (owner only).
 pub const MEMBER_ROLE: &str = "/v1/conversations/{conversation_id}/members/{user_id}/role";
+/// `POST`: leave a group.
 pub const LEAVE: &str = "/v1/conversations/{conversation_id}/leave";
+/// `PUT`: archive or restore a conversation for the caller.
 pub const ARCHIVE: &str = "/v1/conversations/{conversation_id}/archive";
+/// `GET` a page of history, `POST` a message.
 pub const MESSAGES: &str = "/v1/conversations/{conversation_id}/messages";
+/// `DELETE` a message (`?scope=me` or `everyone`).
 pub const MESSAGE: &str = "/v1/conversations/{conversation_id}/messages/{seq}";
+/// `POST`: move the caller's receipt watermarks.
 pub const RECEIPTS: &str = "/v1/conversations/{conversation_id}/receipts";
+/// `POST`: start or stop the typing indicator.
 pub const TYPING: &str = "/v1/conversations/{conversation_id}/typing";
+/// `GET` a page of changes after a cursor.
 pub const SYNC: &str = "/v1/sync";
+/// `POST`: upload a blob (the body is the raw bytes).
 pub const BLOBS: &str = "/v1/blobs";
+/// `GET` a blob's bytes by key.
 pub const BLOB: &str = "/v1/blobs/{key}";
+/// `GET` the OpenAPI document of the REST API.
 pub const OPENAPI: &str = "/v1/openapi.json";
 /// The WebSocket endpoint (docs/PROTOCOL.md).
 pub const WS: &str = "/v1/ws";
@@ -88,54 +118,67 @@ fn fill(template: &str, params: &[(&str, &dyn Display)]) -> String {
     out
 }
 
+/// The path of [`USER`] for `id`.
 pub fn user(id: UserId) -> String {
     fill(USER, &[("user_id", &id)])
 }
 
+/// The path of [`CONTACT`] for `id`.
 pub fn contact(id: UserId) -> String {
     fill(CONTACT, &[("user_id", &id)])
 }
 
+/// The path of [`BLOCK`] for `id`.
 pub fn block(id: UserId) -> String {
     fill(BLOCK, &[("user_id", &id)])
 }
 
+/// The path of [`CONVERSATION`] for `id`.
 pub fn conversation(id: ConversationId) -> String {
     fill(CONVERSATION, &[("conversation_id", &id)])
 }
 
+/// The path of [`MEMBERS`] for `id`.
 pub fn members(id: ConversationId) -> String {
     fill(MEMBERS, &[("conversation_id", &id)])
 }
 
+/// The path of [`MEMBER`] for a member of conversation `id`.
 pub fn member(id: ConversationId, user: UserId) -> String {
     fill(MEMBER, &[("conversation_id", &id), ("user_id", &user)])
 }
 
+/// The path of [`MEMBER_ROLE`] for a member of conversation `id`.
 pub fn member_role(id: ConversationId, user: UserId) -> String {
     fill(MEMBER_ROLE, &[("conversation_id", &id), ("user_id", &user)])
 }
 
+/// The path of [`LEAVE`] for `id`.
 pub fn leave(id: ConversationId) -> String {
     fill(LEAVE, &[("conversation_id", &id)])
 }
 
+/// The path of [`ARCHIVE`] for `id`.
 pub fn archive(id: ConversationId) -> String {
     fill(ARCHIVE, &[("conversation_id", &id)])
 }
 
+/// The path of [`MESSAGES`] for `id`.
 pub fn messages(id: ConversationId) -> String {
     fill(MESSAGES, &[("conversation_id", &id)])
 }
 
+/// The path of [`MESSAGE`] for the message at `seq` in conversation `id`.
 pub fn message(id: ConversationId, seq: i64) -> String {
     fill(MESSAGE, &[("conversation_id", &id), ("seq", &seq)])
 }
 
+/// The path of [`RECEIPTS`] for `id`.
 pub fn receipts(id: ConversationId) -> String {
     fill(RECEIPTS, &[("conversation_id", &id)])
 }
 
+/// The path of [`TYPING`] for `id`.
 pub fn typing(id: ConversationId) -> String {
     fill(TYPING, &[("conversation_id", &id)])
 }

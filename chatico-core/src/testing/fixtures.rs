@@ -18,6 +18,7 @@ pub const T0: Timestamp = 1_700_000_000_000;
 /// unique phone numbers, and helpers that build data through the port and check what they
 /// get back.
 pub struct Fx<'a> {
+    /// The store under test.
     pub store: &'a dyn Store,
     clock: AtomicI64,
     phones: AtomicU64,
@@ -26,6 +27,7 @@ pub struct Fx<'a> {
 }
 
 impl<'a> Fx<'a> {
+    /// A fixture over `store`, its clock at [`T0`].
     pub fn new(store: &'a dyn Store) -> Self {
         Fx {
             store,
@@ -163,6 +165,7 @@ impl<'a> Fx<'a> {
         out
     }
 
+    /// Conversation `id`; panics if missing.
     pub async fn conversation(&self, id: ConversationId) -> Conversation {
         self.store
             .get_conversation(id)
@@ -171,6 +174,7 @@ impl<'a> Fx<'a> {
             .expect("conversation exists")
     }
 
+    /// `user`'s membership of `conversation`; panics if not a member.
     pub async fn member(&self, conversation: ConversationId, user: UserId) -> Member {
         self.store
             .get_member(conversation, user)
@@ -179,6 +183,7 @@ impl<'a> Fx<'a> {
             .expect("is a member")
     }
 
+    /// Whether `user` is a member of `conversation`.
     pub async fn is_member(&self, conversation: ConversationId, user: UserId) -> bool {
         self.store
             .get_member(conversation, user)
@@ -195,6 +200,7 @@ impl<'a> Fx<'a> {
             .expect("history")
     }
 
+    /// The store's latest sync position.
     pub async fn latest_pos(&self) -> SyncCursor {
         self.store.latest_pos().await.expect("latest_pos")
     }
@@ -231,6 +237,7 @@ impl<'a> Fx<'a> {
 
 /// The changes a store write returned, whatever the shape of its result.
 pub trait RecordedChanges {
+    /// The changes recorded by the write.
     fn recorded(&self) -> Vec<Change>;
 }
 
@@ -314,6 +321,7 @@ pub fn before(anchor: Option<i64>, limit: u32) -> HistoryQuery {
     }
 }
 
+/// Messages after seq `anchor`, at most `limit`.
 pub fn after(anchor: i64, limit: u32) -> HistoryQuery {
     HistoryQuery {
         direction: HistoryDirection::After,

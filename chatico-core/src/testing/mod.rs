@@ -60,6 +60,7 @@ crate::__store_conformance_list!(names unused);
 
 /// What `get_store()` may return: a store, or a shared/boxed one.
 pub trait AsDynStore {
+    /// The store behind `self`.
     fn as_dyn_store(&self) -> &dyn Store;
 }
 

@@ -37,17 +37,22 @@ pub const SEND_CONVERSATIONS: usize = 2;
 /// `conversation`. Repeated `(sender, key)` pairs are retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendOp {
+    /// Index of the sending user (below [`SEND_USERS`]).
     pub sender: usize,
+    /// The client_msg_id is `k{key}`; a repeated `(sender, key)` is a retry.
     pub key: u8,
+    /// Index of the conversation (below [`SEND_CONVERSATIONS`]).
     pub conversation: usize,
 }
 
 /// Batches run one after the other; the sends of a batch run concurrently (`join_all`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendScript {
+    /// The batches, in order.
     pub batches: Vec<Vec<SendOp>>,
 }
 
+/// A strategy for one [`SendOp`].
 pub fn send_op() -> impl Strategy<Value = SendOp> {
     (0..SEND_USERS, 0u8..6, 0..SEND_CONVERSATIONS).prop_map(|(sender, key, conversation)| SendOp {
         sender,
@@ -56,6 +61,7 @@ pub fn send_op() -> impl Strategy<Value = SendOp> {
     })
 }
 
+/// A strategy for a [`SendScript`] of 1 to 5 batches of 1 to 15 sends.
 pub fn send_script() -> impl Strategy<Value = SendScript> {
     prop::collection::vec(prop::collection::vec(send_op(), 1..16), 1..6).prop_map(|batches| SendScript { batches })
 }
@@ -186,20 +192,28 @@ pub const RECEIPT_USERS: usize = 3;
 /// One `update_receipts` call (values may be out of range on purpose).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mark {
+    /// Index of the marking member (below [`RECEIPT_USERS`]).
     pub user: usize,
+    /// The delivered value to set, possibly out of range.
     pub delivered: Option<i64>,
+    /// The read value to set, possibly out of range.
     pub read: Option<i64>,
 }
 
+/// One step of a receipt script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReceiptOp {
     /// `user` sends a message (their watermarks move to its seq).
-    Send { sender: usize },
+    Send {
+        /// Index of the sender (below [`RECEIPT_USERS`]).
+        sender: usize,
+    },
     /// Marks run concurrently (one mark: sequentially, and a `Receipt` change must be
     /// recorded exactly when something moved).
     Marks(Vec<Mark>),
 }
 
+/// A strategy for one [`Mark`], values from -2 to 29.
 pub fn mark() -> impl Strategy<Value = Mark> {
     (
         0..RECEIPT_USERS,
@@ -209,6 +223,7 @@ pub fn mark() -> impl Strategy<Value = Mark> {
         .prop_map(|(user, delivered, read)| Mark { user, delivered, read })
 }
 
+/// A strategy for a receipt script: sends and marks, mixed.
 pub fn receipt_script() -> impl Strategy<Value = Vec<ReceiptOp>> {
     let op = prop_oneof![
         2 => (0..RECEIPT_USERS).prop_map(|sender| ReceiptOp::Send { sender }),
@@ -355,6 +370,7 @@ pub async fn check_receipt_script(store: &dyn Store, ops: &[ReceiptOp]) {
 /// Users in a sync script. Conversations: group 0 = {u0 (owner), u1, u2}, group 1 =
 /// {u1 (owner), u3}, direct 2 = {u0, u3}.
 pub const SYNC_USERS: usize = 4;
+/// Conversations in a sync script (see [`SYNC_USERS`]).
 pub const SYNC_CONVERSATIONS: usize = 3;
 
 /// One step of a sync script. Steps whose preconditions do not hold (sending into a
@@ -362,69 +378,113 @@ pub const SYNC_CONVERSATIONS: usize = 3;
 /// refuse them before reaching the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncOp {
+    /// `user` sends a message into `conv`.
     Send {
+        /// Index of the conversation (below [`SYNC_CONVERSATIONS`]).
         conv: usize,
+        /// Index of the user (below [`SYNC_USERS`]).
         user: usize,
     },
     /// Resend the `n`-th (mod count) earlier message with the same key.
     Retry {
+        /// Which earlier message to resend.
         n: usize,
     },
+    /// The sender deletes for everyone the `nth` (mod count) message of `conv`.
     Delete {
+        /// Index of the conversation.
         conv: usize,
+        /// Which message, mod the conversation's count.
         nth: i64,
     },
+    /// `user` hides the `nth` (mod count) message of `conv` for themself.
     Hide {
+        /// Index of the conversation.
         conv: usize,
+        /// Index of the user.
         user: usize,
+        /// Which message, mod the conversation's count.
         nth: i64,
     },
+    /// `user` marks receipts in `conv` (values may be out of range).
     Receipt {
+        /// Index of the conversation.
         conv: usize,
+        /// Index of the user.
         user: usize,
+        /// The delivered value to set.
         delivered: i64,
+        /// The read value to set.
         read: i64,
     },
+    /// `user` is added to `conv`.
     Add {
+        /// Index of the conversation.
         conv: usize,
+        /// Index of the user.
         user: usize,
     },
+    /// `user` is removed from `conv`.
     Remove {
+        /// Index of the conversation.
         conv: usize,
+        /// Index of the user.
         user: usize,
     },
+    /// `user` archives or restores `conv`.
     Archive {
+        /// Index of the conversation.
         conv: usize,
+        /// Index of the user.
         user: usize,
+        /// Archive (`true`) or restore (`false`).
         archived: bool,
     },
+    /// The owner renames `conv`.
     Rename {
+        /// Index of the conversation.
         conv: usize,
     },
+    /// The owner makes `user` an admin or a member of `conv`.
     Role {
+        /// Index of the conversation.
         conv: usize,
+        /// Index of the user.
         user: usize,
+        /// Admin (`true`) or member (`false`).
         admin: bool,
     },
+    /// `owner` adds or removes `other` as a contact.
     Contact {
+        /// Index of the user whose list changes.
         owner: usize,
+        /// Index of the contact.
         other: usize,
+        /// Add (`true`) or remove (`false`).
         add: bool,
     },
+    /// `blocker` blocks or unblocks `other`.
     Block {
+        /// Index of the blocking user.
         blocker: usize,
+        /// Index of the blocked user.
         other: usize,
+        /// Block (`true`) or unblock (`false`).
         block: bool,
     },
     /// The live client of `user` fetches one page of `page` changes.
     Sync {
+        /// Index of the user.
         user: usize,
+        /// Page size.
         page: u32,
     },
 }
 
+/// A sync script: the steps, then how to drain and replay each user's changes.
 #[derive(Debug, Clone)]
 pub struct SyncScript {
+    /// The steps, run in order.
     pub ops: Vec<SyncOp>,
     /// Page sizes used in turn when draining and replaying.
     pub pages: Vec<u32>,
@@ -432,6 +492,7 @@ pub struct SyncScript {
     pub cuts: Vec<Index>,
 }
 
+/// A strategy for one [`SyncOp`] (sends weighted highest).
 pub fn sync_op() -> impl Strategy<Value = SyncOp> {
     let u = 0..SYNC_USERS;
     let c = 0..SYNC_CONVERSATIONS;
@@ -461,6 +522,7 @@ pub fn sync_op() -> impl Strategy<Value = SyncOp> {
     ]
 }
 
+/// A strategy for a [`SyncScript`] of 1 to 59 steps.
 pub fn sync_script() -> impl Strategy<Value = SyncScript> {
     (
         prop::collection::vec(sync_op(), 1..60),
@@ -475,6 +537,7 @@ pub fn sync_script() -> impl Strategy<Value = SyncScript> {
 pub struct ClientConversation {
     /// Title, once a `ConversationCreated` or `ConversationUpdated` told it.
     pub title: Option<Option<String>>,
+    /// Archived for this client, as last told.
     pub archived: bool,
     /// Members whose join or role the client saw (members who joined before the client may
     /// be missing), with their role.
@@ -483,6 +546,7 @@ pub struct ClientConversation {
     pub watermarks: BTreeMap<UserId, (i64, i64)>,
     /// Messages since the client joined, as currently resolved.
     pub messages: BTreeMap<i64, Message>,
+    /// Seqs hidden for this client.
     pub hidden: BTreeSet<i64>,
 }
 
@@ -491,14 +555,20 @@ pub struct ClientConversation {
 /// own `MemberJoined`; messages arrive gap-free in seq order once it has seen one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncClient {
+    /// The user this client is.
     pub user: UserId,
+    /// The position of the last change applied.
     pub cursor: SyncCursor,
+    /// What it knows per conversation.
     pub conversations: BTreeMap<ConversationId, ClientConversation>,
+    /// Its contacts, as told by contact changes.
     pub contacts: BTreeSet<UserId>,
+    /// The users it blocked, as told by block changes.
     pub blocked: BTreeSet<UserId>,
 }
 
 impl SyncClient {
+    /// A client of `user` that has seen nothing.
     pub fn new(user: UserId) -> Self {
         SyncClient {
             user,
@@ -598,6 +668,7 @@ impl SyncClient {
         }
     }
 
+    /// Applies `changes` in order (see [`SyncClient::apply`]).
     pub fn apply_all(&mut self, changes: &[Change]) {
         for c in changes {
             self.apply(c);
