@@ -194,10 +194,6 @@ impl Engine {
         &self.config
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     /// The engine's clock (ms since the Unix epoch).
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
