@@ -90,7 +90,7 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Checks every limit is positive; an `Error::Invalid` names the first that is not.
+    /// Checks every limit is positive; an `Error::InvalidInput` names the first that is not.
     pub fn validate(&self) -> Result<()> {
         let positive: [(&str, u64); 16] = [
             ("limits.max_text_chars", self.max_text_chars as u64),
@@ -203,7 +203,8 @@ impl Default for AuthConfig {
 }
 
 impl AuthConfig {
-    /// Checks OTP length (4..=10), lifetimes and the JWT secret; an `Error::Invalid` names the bad field.
+    /// Checks OTP length (4..=10), lifetimes and the JWT secret; an `Error::InvalidInput` names the
+    /// bad field.
     pub fn validate(&self) -> Result<()> {
         if !(4..=10).contains(&self.otp_length) {
             return Err(Error::invalid("auth.otp_length", "must be between 4 and 10"));

@@ -84,7 +84,8 @@ pub struct ProfilePatch {
 pub mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    /// Writes `None` and `Some(None)` as `null`, `Some(Some(v))` as `v` (pair with `skip_serializing_if`).
+    /// Writes `None` and `Some(None)` as `null`, `Some(Some(v))` as `v` (pair with
+    /// `skip_serializing_if`).
     pub fn serialize<S: Serializer, T: Serialize>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             Some(inner) => inner.serialize(s),
@@ -92,7 +93,8 @@ pub mod double_option {
         }
     }
 
-    /// Reads a present field (`null` included) as `Some(_)`; a missing field stays `None` via `#[serde(default)]`.
+    /// Reads a present field (`null` included) as `Some(_)`; a missing field stays `None` via
+    /// `#[serde(default)]`.
     pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(d).map(Some)
     }

@@ -27,7 +27,8 @@ pub type SyncCursor = i64;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
-    /// The change's position in the store-wide order (0 for a live change whose position is not known yet).
+    /// The change's position in the store-wide order (0 for a live change whose position is not
+    /// known yet).
     pub pos: SyncCursor,
     /// The conversation it happened in; `None` for contact and block changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,7 +192,8 @@ pub struct Delivery {
 }
 
 /// An instruction to every gateway node, fanned out beside the deliveries through the same
-/// backplane (as a [`crate::ports::Payload::Control`]). Never sent to a client: a node acts on it for its own connections.
+/// backplane (as a [`crate::ports::Payload::Control`]). Never sent to a client: a node acts on it
+/// for its own connections.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "control", rename_all = "snake_case")]
 pub enum Control {

@@ -27,6 +27,8 @@
 //!
 //! The wire protocol types live in [`chatico_core::protocol`]; `docs/PROTOCOL.md` describes it.
 
+#![warn(missing_docs)]
+
 #[cfg(feature = "gateway")]
 pub mod backplane;
 #[cfg(feature = "client")]

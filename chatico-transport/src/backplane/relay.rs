@@ -24,6 +24,7 @@ pub struct BrokerConfig {
     pub read_buffer: usize,
     /// First delay before reconnecting after the link broke; doubles up to `reconnect_max`.
     pub reconnect_min: Duration,
+    /// Longest delay between reconnect attempts. Default 1 s.
     pub reconnect_max: Duration,
 }
 

@@ -238,6 +238,7 @@ impl Client {
         })
     }
 
+    /// The configuration the client was built with.
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
     }
@@ -247,6 +248,7 @@ impl Client {
         self.inner.events.subscribe()
     }
 
+    /// The state of the live connection now.
     pub fn connection_state(&self) -> ConnectionState {
         self.inner.conn.borrow().clone()
     }
@@ -408,6 +410,7 @@ impl Client {
             .unwrap_or_default()
     }
 
+    /// One conversation of the local view, if known.
     pub fn conversation(&self, id: ConversationId) -> Option<ConversationView> {
         self.with_view(|v| v.conversation(id).cloned()).flatten()
     }
@@ -418,10 +421,12 @@ impl Client {
             .unwrap_or_default()
     }
 
+    /// A user's presence as last seen by the client, if known.
     pub fn presence(&self, user: UserId) -> Option<Presence> {
         self.with_view(|v| v.presence(user).cloned()).flatten()
     }
 
+    /// Unread messages over non-archived conversations.
     pub fn total_unread(&self) -> i64 {
         self.with_view(LocalView::total_unread).unwrap_or(0)
     }

@@ -301,35 +301,42 @@ impl Client {
         .await
     }
 
+    /// `GET /v1/users/{id}`: a user's profile (also loaded into the local view).
     pub async fn get_user(&self, user: UserId) -> Result<UserProfile> {
         let p: UserProfile = call(&self.inner, Method::GET, &paths::user(user), &[], NO_BODY).await?;
         self.inner.with_view(|v| v.load_profile(p.clone()));
         Ok(p)
     }
 
+    /// `GET /v1/contacts`: the caller's contacts.
     pub async fn list_contacts(&self) -> Result<Vec<UserProfile>> {
         list_contacts(&self.inner).await
     }
 
+    /// Adds `user` to the contacts; `false` if already there.
     pub async fn add_contact(&self, user: UserId) -> Result<bool> {
         let c: Changed = call(&self.inner, Method::PUT, &paths::contact(user), &[], NO_BODY).await?;
         Ok(c.changed)
     }
 
+    /// Removes `user` from the contacts; `false` if not there.
     pub async fn remove_contact(&self, user: UserId) -> Result<bool> {
         let c: Changed = call(&self.inner, Method::DELETE, &paths::contact(user), &[], NO_BODY).await?;
         Ok(c.changed)
     }
 
+    /// `GET /v1/blocks`: the users the caller blocked.
     pub async fn list_blocked(&self) -> Result<Vec<UserProfile>> {
         list_blocked(&self.inner).await
     }
 
+    /// Blocks `user`; `false` if already blocked.
     pub async fn block(&self, user: UserId) -> Result<bool> {
         let c: Changed = call(&self.inner, Method::PUT, &paths::block(user), &[], NO_BODY).await?;
         Ok(c.changed)
     }
 
+    /// Unblocks `user`; `false` if not blocked.
     pub async fn unblock(&self, user: UserId) -> Result<bool> {
         let c: Changed = call(&self.inner, Method::DELETE, &paths::block(user), &[], NO_BODY).await?;
         Ok(c.changed)
@@ -398,6 +405,7 @@ impl Client {
         .await
     }
 
+    /// Adds users to a group (admins and the owner only; `Forbidden` otherwise).
     pub async fn add_members(&self, conversation: ConversationId, users: Vec<UserId>) -> Result<()> {
         let _: serde_json::Value = call(
             &self.inner,
@@ -410,6 +418,7 @@ impl Client {
         Ok(())
     }
 
+    /// Removes a member from a group (admins and the owner only).
     pub async fn remove_member(&self, conversation: ConversationId, user: UserId) -> Result<()> {
         let _: serde_json::Value = call(
             &self.inner,
@@ -422,6 +431,7 @@ impl Client {
         Ok(())
     }
 
+    /// Changes a member's role (the owner only; `owner` cannot be given).
     pub async fn set_role(&self, conversation: ConversationId, user: UserId, role: Role) -> Result<()> {
         let _: serde_json::Value = call(
             &self.inner,
@@ -434,11 +444,13 @@ impl Client {
         Ok(())
     }
 
+    /// Leaves a group (an owner leaving passes ownership on).
     pub async fn leave(&self, conversation: ConversationId) -> Result<()> {
         let _: serde_json::Value = call(&self.inner, Method::POST, &paths::leave(conversation), &[], NO_BODY).await?;
         Ok(())
     }
 
+    /// Archives (`true`) or restores a conversation for the caller; returns the membership.
     pub async fn set_archived(&self, conversation: ConversationId, archived: bool) -> Result<Member> {
         call(
             &self.inner,

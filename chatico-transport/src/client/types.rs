@@ -38,6 +38,7 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// A configuration for the server at `base_url`, the rest at defaults.
     pub fn new(base_url: impl Into<String>) -> Self {
         let m = MachineConfig::default();
         ClientConfig {

@@ -28,7 +28,9 @@ impl OriginPolicy {
 /// Every authenticated REST request and every WebSocket frame takes one token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
+    /// Tokens added per second.
     pub per_second: u32,
+    /// Most tokens held: the largest burst allowed.
     pub burst: u32,
 }
 
@@ -96,7 +98,9 @@ pub struct GatewayConfig {
     pub slow_consumer_close_timeout: Duration,
     /// Page size of the resume catch-up. Default 200.
     pub sync_page: u32,
+    /// Which browser origins may connect. Default: none (only non-browser clients).
     pub origins: OriginPolicy,
+    /// Per-user request budget. Default 50/s, burst 200.
     pub rate_limit: RateLimit,
 }
 

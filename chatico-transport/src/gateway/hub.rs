@@ -99,8 +99,11 @@ struct ConnEntry {
 
 /// A registered connection: its id, its queue's receiving end and its control.
 pub struct Registration {
+    /// The connection's id, unique within this node.
     pub id: u64,
+    /// The frames to write to the socket, in order.
     pub rx: mpsc::Receiver<Arc<OutFrame>>,
+    /// The switch the hub closes the connection with.
     pub ctl: Arc<ConnControl>,
 }
 

@@ -34,6 +34,7 @@ impl std::fmt::Debug for RateLimiter {
 }
 
 impl RateLimiter {
+    /// A limiter granting `limit` per user, timed by `clock`.
     pub fn new(limit: RateLimit, clock: Arc<dyn Clock>) -> Self {
         RateLimiter {
             limit,

@@ -196,6 +196,7 @@ impl GatewayBuilder {
         self
     }
 
+    /// Replaces the gateway configuration (default: [`GatewayConfig::default`]).
     pub fn config(mut self, config: GatewayConfig) -> Self {
         self.config = config;
         self
@@ -334,6 +335,7 @@ impl Gateway {
         &self.shared.engine
     }
 
+    /// The configuration the gateway runs with.
     pub fn config(&self) -> &GatewayConfig {
         &self.shared.config
     }

@@ -11,6 +11,7 @@ use chatico_core::ports::SmsSender;
 pub struct ConsoleSmsSender;
 
 impl ConsoleSmsSender {
+    /// A sender that logs each SMS instead of sending it.
     pub fn new() -> Self {
         ConsoleSmsSender
     }

@@ -39,17 +39,26 @@ const MAX_BODY_CHARS: usize = 1600;
 #[derive(Clone, PartialEq, Eq)]
 pub enum TwilioAuth {
     /// The account SID (`AC…`) and its auth token.
-    AuthToken { account_sid: String, auth_token: String },
+    AuthToken {
+        /// The account SID (`AC…`).
+        account_sid: String,
+        /// The account's auth token.
+        auth_token: String,
+    },
     /// An API key SID (`SK…`) and its secret, acting for `account_sid` (recommended: keys
     /// can be revoked one by one).
     ApiKey {
+        /// The account SID (`AC…`) the key acts for.
         account_sid: String,
+        /// The API key SID (`SK…`).
         key_sid: String,
+        /// The API key's secret.
         key_secret: String,
     },
 }
 
 impl TwilioAuth {
+    /// The account requests act for (the `AC…` SID).
     pub fn account_sid(&self) -> &str {
         match self {
             TwilioAuth::AuthToken { account_sid, .. } | TwilioAuth::ApiKey { account_sid, .. } => account_sid,
@@ -134,7 +143,9 @@ fn check_base_url(base: &str) -> Result<String> {
 pub struct TwilioOptions {
     /// Whole-request timeout (a timeout counts as a transient failure and is retried).
     pub timeout: Duration,
+    /// Timeout to establish the TCP/TLS connection.
     pub connect_timeout: Duration,
+    /// How transient failures (timeouts, 5xx) are retried.
     pub retry: RetryPolicy,
     /// `retry_after` reported on a 429 that carries no usable `Retry-After` header.
     pub default_retry_after: Duration,
@@ -163,14 +174,18 @@ pub enum MessagesFrom {
 /// Configuration of [`TwilioMessagesSender`]. `new` fills the defaults.
 #[derive(Debug, Clone)]
 pub struct TwilioMessagesConfig {
+    /// The credentials.
     pub auth: TwilioAuth,
+    /// The sender number or Messaging Service.
     pub from: MessagesFrom,
     /// [`TWILIO_API_BASE`] unless pointed elsewhere (tests, a proxy).
     pub base_url: String,
+    /// Timeouts and retries.
     pub options: TwilioOptions,
 }
 
 impl TwilioMessagesConfig {
+    /// A configuration with the default base URL and options.
     pub fn new(auth: TwilioAuth, from: MessagesFrom) -> Self {
         TwilioMessagesConfig {
             auth,
@@ -184,15 +199,18 @@ impl TwilioMessagesConfig {
 /// Configuration of [`TwilioVerify`]. `new` fills the defaults.
 #[derive(Debug, Clone)]
 pub struct TwilioVerifyConfig {
+    /// The credentials.
     pub auth: TwilioAuth,
     /// The Verify service SID (`VA…`).
     pub service_sid: String,
     /// [`TWILIO_VERIFY_BASE`] unless pointed elsewhere (tests, a proxy).
     pub base_url: String,
+    /// Timeouts and retries.
     pub options: TwilioOptions,
 }
 
 impl TwilioVerifyConfig {
+    /// A configuration with the default base URL and options.
     pub fn new(auth: TwilioAuth, service_sid: impl Into<String>) -> Self {
         TwilioVerifyConfig {
             auth,
@@ -388,6 +406,8 @@ impl fmt::Debug for TwilioMessagesSender {
 }
 
 impl TwilioMessagesSender {
+    /// A sender; `Error::InvalidInput` for a base URL that is not http(s), an empty sender, a
+    /// malformed SID or unusable options.
     pub fn new(config: TwilioMessagesConfig) -> Result<Self> {
         let base = check_base_url(&config.base_url)?;
         match &config.from {
@@ -466,6 +486,8 @@ impl fmt::Debug for TwilioVerify {
 }
 
 impl TwilioVerify {
+    /// A verifier; `Error::InvalidInput` for a base URL that is not http(s), a malformed SID or
+    /// unusable options.
     pub fn new(config: TwilioVerifyConfig) -> Result<Self> {
         let base = check_base_url(&config.base_url)?;
         check_sid("twilio.verify_service_sid", &config.service_sid)?;
