@@ -32,28 +32,27 @@ impl MemoryBlobs {
 
 #[async_trait]
 impl BlobStore for MemoryBlobs {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<()> {
-        BlobKey::parse(key)?;
+    async fn put(&self, key: &BlobKey, bytes: Bytes, content_type: &str) -> Result<()> {
         let blob = Blob {
             bytes,
             content_type: content_type.to_owned(),
         };
-        self.blobs.lock().expect("lock").insert(key.to_owned(), blob);
+        self.blobs.lock().expect("lock").insert(key.to_string(), blob);
         Ok(())
     }
-    async fn get(&self, key: &str) -> Result<Blob> {
+    async fn get(&self, key: &BlobKey) -> Result<Blob> {
         self.blobs
             .lock()
             .expect("lock")
-            .get(key)
+            .get(key.as_str())
             .cloned()
             .ok_or(Error::not_found("blob"))
     }
-    async fn delete(&self, key: &str) -> Result<()> {
-        self.blobs.lock().expect("lock").remove(key);
+    async fn delete(&self, key: &BlobKey) -> Result<()> {
+        self.blobs.lock().expect("lock").remove(key.as_str());
         Ok(())
     }
-    async fn signed_url(&self, key: &str, ttl_secs: u64) -> Result<Option<String>> {
+    async fn signed_url(&self, key: &BlobKey, ttl_secs: u64) -> Result<Option<String>> {
         Ok(self.signing.then(|| format!("https://blobs.test/{key}?ttl={ttl_secs}")))
     }
 }

@@ -14,12 +14,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use bytes::Bytes;
+use chatico_core::ids::BlobKey;
 use chatico_core::ports::{BlobStore, ManualClock};
 use chatico_core::retry::RetryPolicy;
 use chatico_core::{Error, ErrorCode};
 use chatico_store::blob::{CloudinaryBlobStore, CloudinaryConfig, SignatureAlgorithm};
 use serde_json::json;
 use sha1::Digest as _;
+
+/// A blob key for a test literal.
+fn k(key: &str) -> BlobKey {
+    BlobKey::parse(key).expect(key)
+}
 
 const CLOUD: &str = "demo-cloud";
 const API_KEY: &str = "123456789012345";
@@ -245,7 +251,7 @@ fn names(fields: &[(String, String)]) -> Vec<&str> {
 async fn signed_upload_then_get_then_destroy() {
     let (base, fake) = start_fake(false).await;
     let s = store(&base);
-    s.put("avatars/u1/a1b2", Bytes::from_static(PNG), "image/png")
+    s.put(&k("avatars/u1/a1b2"), Bytes::from_static(PNG), "image/png")
         .await
         .expect("upload accepted by the signature-checking mock");
 
@@ -262,15 +268,15 @@ async fn signed_upload_then_get_then_destroy() {
         Some((Some("a1b2.png".into()), Some("image/png".into()), PNG.len()))
     );
 
-    let blob = s.get("avatars/u1/a1b2").await.expect("get");
+    let blob = s.get(&k("avatars/u1/a1b2")).await.expect("get");
     assert_eq!(blob.bytes, Bytes::from_static(PNG));
     assert_eq!(blob.content_type, "image/png");
     assert_eq!(
-        s.signed_url("avatars/u1/a1b2", 60).await.expect("url"),
+        s.signed_url(&k("avatars/u1/a1b2"), 60).await.expect("url"),
         Some(format!("{base}/{CLOUD}/image/upload/avatars/u1/a1b2"))
     );
 
-    s.delete("avatars/u1/a1b2").await.expect("destroy");
+    s.delete(&k("avatars/u1/a1b2")).await.expect("destroy");
     let log = fake.log.lock().expect("lock").clone();
     let del = log.last().expect("destroy logged");
     assert_eq!(del.endpoint, "destroy");
@@ -278,9 +284,9 @@ async fn signed_upload_then_get_then_destroy() {
         names(&del.fields),
         ["api_key", "invalidate", "public_id", "signature", "timestamp"]
     );
-    assert_eq!(s.get("avatars/u1/a1b2").await, Err(Error::not_found("blob")));
+    assert_eq!(s.get(&k("avatars/u1/a1b2")).await, Err(Error::not_found("blob")));
     // Destroying a missing asset ("not found") is not an error.
-    s.delete("avatars/u1/a1b2").await.expect("destroy again");
+    s.delete(&k("avatars/u1/a1b2")).await.expect("destroy again");
 }
 
 #[tokio::test]
@@ -289,7 +295,7 @@ async fn sha256_signatures_when_configured() {
     let mut c = config(&base, Arc::new(ManualClock::new(NOW_MS)));
     c.signature_algorithm = SignatureAlgorithm::Sha256;
     let s = CloudinaryBlobStore::new(c).expect("store");
-    s.put("k256", Bytes::from_static(PNG), "image/png")
+    s.put(&k("k256"), Bytes::from_static(PNG), "image/png")
         .await
         .expect("sha256 upload");
     let log = fake.log.lock().expect("lock").clone();
@@ -299,12 +305,12 @@ async fn sha256_signatures_when_configured() {
         .find(|(k, _)| k == "signature")
         .map(|(_, v)| v.len());
     assert_eq!(sig, Some(64), "SHA-256 hex");
-    s.delete("k256").await.expect("sha256 destroy");
+    s.delete(&k("k256")).await.expect("sha256 destroy");
 
     // The same mock refuses SHA-1 signatures: the check is real.
     let sha1_store = store(&base);
     let e = sha1_store
-        .put("k1", Bytes::from_static(PNG), "image/png")
+        .put(&k("k1"), Bytes::from_static(PNG), "image/png")
         .await
         .expect_err("wrong digest");
     assert_eq!(e.code(), ErrorCode::Internal, "{e}");
@@ -317,11 +323,14 @@ async fn a_wrong_secret_is_refused_and_nothing_is_stored() {
     let mut c = config(&base, Arc::new(ManualClock::new(NOW_MS)));
     c.api_secret = "not-the-secret".into();
     let s = CloudinaryBlobStore::new(c).expect("store");
-    let e = s.put("k", Bytes::from_static(PNG), "image/png").await.expect_err("401");
+    let e = s
+        .put(&k("k"), Bytes::from_static(PNG), "image/png")
+        .await
+        .expect_err("401");
     assert_eq!(e.code(), ErrorCode::Internal);
     assert_eq!(e.body().message, "internal error", "no Cloudinary details on the wire");
     assert!(fake.assets.lock().expect("lock").is_empty());
-    let e = s.delete("k").await.expect_err("401 on destroy");
+    let e = s.delete(&k("k")).await.expect_err("401 on destroy");
     assert_eq!(e.code(), ErrorCode::Internal);
 }
 
@@ -332,13 +341,15 @@ async fn a_stale_timestamp_is_a_configuration_error_not_the_users() {
     let s = CloudinaryBlobStore::new(config(&base, clock.clone())).expect("store");
     clock.advance(-2 * 3600 * 1000);
     let e = s
-        .put("k", Bytes::from_static(PNG), "image/png")
+        .put(&k("k"), Bytes::from_static(PNG), "image/png")
         .await
         .expect_err("stale");
     assert_eq!(e.code(), ErrorCode::Internal, "{e}");
     assert!(fake.assets.lock().expect("lock").is_empty());
     clock.set(NOW_MS);
-    s.put("k", Bytes::from_static(PNG), "image/png").await.expect("fresh");
+    s.put(&k("k"), Bytes::from_static(PNG), "image/png")
+        .await
+        .expect("fresh");
 }
 
 #[tokio::test]
@@ -346,7 +357,7 @@ async fn a_file_cloudinary_refuses_is_invalid_input() {
     let (base, _fake) = start_fake(false).await;
     // Declared as an image, but not one (the gateway sniffs first; this is the backstop).
     let e = store(&base)
-        .put("k", Bytes::from_static(b"RIFF....WEBPnot really"), "image/webp")
+        .put(&k("k"), Bytes::from_static(b"RIFF....WEBPnot really"), "image/webp")
         .await
         .expect_err("invalid image file");
     assert_eq!(
@@ -360,15 +371,24 @@ async fn non_images_and_dotted_keys_are_refused_before_any_request() {
     let (base, fake) = start_fake(false).await;
     let s = store(&base);
     let e = s
-        .put("k", Bytes::from_static(b"%PDF-1.7"), "application/pdf")
+        .put(&k("k"), Bytes::from_static(b"%PDF-1.7"), "application/pdf")
         .await
         .expect_err("pdf");
     assert_eq!(
         (e.code(), e.body().field.as_deref()),
         (ErrorCode::InvalidInput, Some("content_type"))
     );
-    for key in ["a.png", "../x", "/x"] {
-        let e = s.put(key, Bytes::from_static(PNG), "image/png").await.expect_err(key);
+    let e = s
+        .put(&k("a.png"), Bytes::from_static(PNG), "image/png")
+        .await
+        .expect_err("dotted");
+    assert_eq!(
+        (e.code(), e.body().field.as_deref()),
+        (ErrorCode::InvalidInput, Some("key"))
+    );
+    // Traversal cannot even be built as a `BlobKey`, so never reaches the store.
+    for key in ["../x", "/x"] {
+        let e = BlobKey::parse(key).expect_err(key);
         assert_eq!(
             (e.code(), e.body().field.as_deref()),
             (ErrorCode::InvalidInput, Some("key"))
@@ -392,7 +412,7 @@ async fn server_errors_are_retried_then_unavailable() {
         .mount(&server)
         .await;
     let e = store(&server.uri())
-        .put("k", Bytes::from_static(PNG), "image/png")
+        .put(&k("k"), Bytes::from_static(PNG), "image/png")
         .await
         .expect_err("502");
     assert_eq!(e.code(), ErrorCode::Unavailable);
@@ -419,10 +439,13 @@ async fn rate_limits_carry_retry_after() {
         .await;
     let s = store(&server.uri());
     assert_eq!(
-        s.put("k", Bytes::from_static(PNG), "image/png").await,
+        s.put(&k("k"), Bytes::from_static(PNG), "image/png").await,
         Err(Error::RateLimited { retry_after_ms: 12_000 })
     );
-    assert_eq!(s.delete("k").await, Err(Error::RateLimited { retry_after_ms: 30_000 }));
+    assert_eq!(
+        s.delete(&k("k")).await,
+        Err(Error::RateLimited { retry_after_ms: 30_000 })
+    );
 }
 
 #[tokio::test]
@@ -444,13 +467,13 @@ async fn delivery_errors_map_and_the_content_type_is_kept() {
         .mount(&server)
         .await;
     let s = store(&server.uri());
-    let blob = s.get("ok").await.expect("get");
+    let blob = s.get(&k("ok")).await.expect("get");
     assert_eq!(
         (blob.content_type.as_str(), &blob.bytes[..]),
         ("image/gif", &b"GIF89a..."[..])
     );
-    assert_eq!(s.get("missing").await, Err(Error::not_found("blob")));
-    assert_eq!(s.get("down").await.expect_err("503").code(), ErrorCode::Unavailable);
+    assert_eq!(s.get(&k("missing")).await, Err(Error::not_found("blob")));
+    assert_eq!(s.get(&k("down")).await.expect_err("503").code(), ErrorCode::Unavailable);
 }
 
 #[test]

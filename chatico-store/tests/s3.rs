@@ -5,9 +5,15 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use chatico_core::ids::BlobKey;
 use chatico_core::retry::RetryPolicy;
 use chatico_core::{Error, ErrorCode, ports::BlobStore};
 use chatico_store::blob::{S3BlobStore, S3Config};
+
+/// A blob key for a test literal.
+fn k(key: &str) -> BlobKey {
+    BlobKey::parse(key).expect(key)
+}
 
 fn s3_url() -> Option<String> {
     match std::env::var("CHATICO_TEST_S3_URL") {
@@ -61,26 +67,26 @@ async fn put_get_delete_round_trip_keeps_bytes_and_content_type() {
         return;
     };
     let payload: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
-    s.put("media/u1/photo-1", Bytes::from(payload.clone()), "image/jpeg")
+    s.put(&k("media/u1/photo-1"), Bytes::from(payload.clone()), "image/jpeg")
         .await
         .expect("put");
-    s.put("avatars/u1/a", Bytes::from_static(b"GIF89a"), "image/gif")
+    s.put(&k("avatars/u1/a"), Bytes::from_static(b"GIF89a"), "image/gif")
         .await
         .expect("put");
-    let blob = s.get("media/u1/photo-1").await.expect("get");
+    let blob = s.get(&k("media/u1/photo-1")).await.expect("get");
     assert_eq!(blob.bytes.len(), payload.len());
     assert!(blob.bytes == payload, "bytes differ");
     assert_eq!(blob.content_type, "image/jpeg");
-    assert_eq!(s.get("avatars/u1/a").await.expect("get").content_type, "image/gif");
+    assert_eq!(s.get(&k("avatars/u1/a")).await.expect("get").content_type, "image/gif");
 
-    s.delete("media/u1/photo-1").await.expect("delete");
-    assert_eq!(s.get("media/u1/photo-1").await, Err(Error::not_found("blob")));
+    s.delete(&k("media/u1/photo-1")).await.expect("delete");
+    assert_eq!(s.get(&k("media/u1/photo-1")).await, Err(Error::not_found("blob")));
     // Deleting again, or a key that never existed, is not an error.
-    s.delete("media/u1/photo-1").await.expect("delete again");
-    s.delete("never/was").await.expect("delete missing");
+    s.delete(&k("media/u1/photo-1")).await.expect("delete again");
+    s.delete(&k("never/was")).await.expect("delete missing");
     // The other object is untouched.
     assert_eq!(
-        s.get("avatars/u1/a").await.expect("get").bytes,
+        s.get(&k("avatars/u1/a")).await.expect("get").bytes,
         Bytes::from_static(b"GIF89a")
     );
 }
@@ -89,14 +95,14 @@ async fn put_get_delete_round_trip_keeps_bytes_and_content_type() {
 async fn signed_url_is_a_presigned_get_that_fetches_the_bytes() {
     let Some((url, bucket, s)) = store().await else { return };
     s.put(
-        "media/x/y.png",
+        &k("media/x/y.png"),
         Bytes::from_static(b"\x89PNG\r\n\x1a\nrest"),
         "image/png",
     )
     .await
     .expect("put");
     let signed = s
-        .signed_url("media/x/y.png", 300)
+        .signed_url(&k("media/x/y.png"), 300)
         .await
         .expect("sign")
         .expect("some url");
@@ -124,7 +130,7 @@ async fn signed_url_is_a_presigned_get_that_fetches_the_bytes() {
     );
 
     for bad_ttl in [0, 7 * 24 * 3600 + 1] {
-        let e = s.signed_url("media/x/y.png", bad_ttl).await.expect_err("ttl");
+        let e = s.signed_url(&k("media/x/y.png"), bad_ttl).await.expect_err("ttl");
         assert_eq!(e.code(), ErrorCode::InvalidInput);
     }
 }
@@ -137,14 +143,14 @@ async fn a_prefix_namespaces_every_key_in_the_bucket() {
     c.prefix = Some("tenant-a".into());
     let a = S3BlobStore::new(c).expect("store");
     let plain = S3BlobStore::new(config(&url, &bucket)).expect("store");
-    a.put("k1", Bytes::from_static(b"one"), "text/plain")
+    a.put(&k("k1"), Bytes::from_static(b"one"), "text/plain")
         .await
         .expect("put");
     assert_eq!(
-        plain.get("tenant-a/k1").await.expect("raw").bytes,
+        plain.get(&k("tenant-a/k1")).await.expect("raw").bytes,
         Bytes::from_static(b"one")
     );
-    assert_eq!(plain.get("k1").await, Err(Error::not_found("blob")));
+    assert_eq!(plain.get(&k("k1")).await, Err(Error::not_found("blob")));
 }
 
 #[tokio::test]
@@ -153,11 +159,12 @@ async fn bad_keys_are_refused_before_any_request() {
         return;
     };
     for key in ["../x", "/abs", "a//b", ".hidden", "a b"] {
-        let e = s.put(key, Bytes::from_static(b"x"), "text/plain").await.expect_err(key);
+        // The store takes only `BlobKey`s: such a key cannot even be built.
+        let e = BlobKey::parse(key).expect_err(key);
         assert_eq!(e.code(), ErrorCode::InvalidInput, "{key}");
     }
     let e = s
-        .put("ok", Bytes::from_static(b"x"), "not a type")
+        .put(&k("ok"), Bytes::from_static(b"x"), "not a type")
         .await
         .expect_err("ct");
     assert_eq!(e.code(), ErrorCode::InvalidInput);
@@ -169,7 +176,7 @@ async fn a_missing_bucket_or_a_dead_endpoint_is_unavailable() {
     // A bucket that does not exist: the server answers NoSuchBucket (404) on put.
     let s = S3BlobStore::new(config(&url, "chatico-no-such-bucket-zz")).expect("store");
     let e = s
-        .put("k", Bytes::from_static(b"x"), "text/plain")
+        .put(&k("k"), Bytes::from_static(b"x"), "text/plain")
         .await
         .expect_err("no bucket");
     assert_eq!(e.code(), ErrorCode::Unavailable, "{e}");
@@ -179,14 +186,14 @@ async fn a_missing_bucket_or_a_dead_endpoint_is_unavailable() {
     let dead = format!("http://{}", listener.local_addr().expect("addr"));
     drop(listener);
     let s = S3BlobStore::new(config(&dead, "b")).expect("store");
-    let e = s.get("k").await.expect_err("dead");
+    let e = s.get(&k("k")).await.expect_err("dead");
     assert_eq!(e.code(), ErrorCode::Unavailable, "{e}");
 }
 
 #[tokio::test]
 async fn plain_http_needs_allow_http_and_secrets_are_not_printed() {
     let Some((url, bucket, s)) = store().await else { return };
-    s.put("k", Bytes::from_static(b"x"), "text/plain")
+    s.put(&k("k"), Bytes::from_static(b"x"), "text/plain")
         .await
         .expect("put over http, allowed");
     let mut c = config(&url, &bucket);
@@ -194,6 +201,6 @@ async fn plain_http_needs_allow_http_and_secrets_are_not_printed() {
     c.allow_http = false;
     let strict = S3BlobStore::new(c).expect("builds");
     // The same object, through a store that may not use plain HTTP: refused, not fetched.
-    let e = strict.get("k").await.expect_err("http refused");
+    let e = strict.get(&k("k")).await.expect_err("http refused");
     assert_eq!(e.code(), ErrorCode::Unavailable, "{e}");
 }

@@ -76,11 +76,11 @@ impl Engine {
             purpose,
             created_at: self.now(),
         };
-        blobs.put(key.as_str(), bytes, content_type).await?;
+        blobs.put(&key, bytes, content_type).await?;
         match self.register_blob(actor, meta).await {
             Ok(meta) => Ok(meta),
             Err(e) => {
-                if let Err(d) = blobs.delete(key.as_str()).await {
+                if let Err(d) = blobs.delete(&key).await {
                     tracing::warn!(target: "chatico::engine", error = %d, %key, "orphan blob not deleted");
                 }
                 Err(e)
@@ -117,6 +117,11 @@ impl Engine {
     /// above their `joined_seq`). Anything else, a missing or malformed key included, is
     /// `not_found`: the answer never tells whether someone else's blob exists.
     pub async fn blob_for_reading(&self, actor: UserId, key: &str) -> Result<BlobMeta> {
+        self.readable_blob(actor, key).await.map(|(_, meta)| meta)
+    }
+
+    /// [`Engine::blob_for_reading`], with the parsed key.
+    async fn readable_blob(&self, actor: UserId, key: &str) -> Result<(BlobKey, BlobMeta)> {
         let hidden = || Error::not_found("blob");
         let key = BlobKey::parse(key).map_err(|_| hidden())?;
         let meta = self.store.get_blob(key.as_str()).await?.ok_or_else(hidden)?;
@@ -124,18 +129,18 @@ impl Engine {
             BlobPurpose::Avatar => true,
             BlobPurpose::Media => meta.owner_id == actor || self.store.blob_shared_with(key.as_str(), actor).await?,
         };
-        if readable { Ok(meta) } else { Err(hidden()) }
+        if readable { Ok((key, meta)) } else { Err(hidden()) }
     }
 
     /// A blob for the caller to read, if they may ([`Engine::blob_for_reading`]): a signed
     /// URL when the blob store makes them, otherwise the bytes.
     pub async fn open_blob(&self, actor: UserId, key: &str) -> Result<BlobContent> {
-        let meta = self.blob_for_reading(actor, key).await?;
+        let (key, meta) = self.readable_blob(actor, key).await?;
         let blobs = self.blob_store()?;
-        if let Some(url) = blobs.signed_url(&meta.key, SIGNED_URL_TTL_SECS).await? {
+        if let Some(url) = blobs.signed_url(&key, SIGNED_URL_TTL_SECS).await? {
             return Ok(BlobContent::Redirect { url });
         }
-        let blob = blobs.get(&meta.key).await?;
+        let blob = blobs.get(&key).await?;
         Ok(BlobContent::Bytes { meta, blob })
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chatico_core::error::{Error, Result};
+use chatico_core::ids::BlobKey;
 use chatico_core::media::{ImageFormat, OCTET_STREAM};
 use chatico_core::ports::{Blob, BlobStore, Clock, SystemClock};
 use chatico_core::retry::RetryPolicy;
@@ -16,7 +17,7 @@ use serde::Deserialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::{validate_content_type, validate_key};
+use super::validate_content_type;
 
 /// Cloudinary's API base URL.
 pub const CLOUDINARY_API_BASE: &str = "https://api.cloudinary.com";
@@ -231,7 +232,7 @@ impl CloudinaryBlobStore {
     }
 
     /// The public delivery URL of `key`.
-    pub fn delivery_url(&self, key: &str) -> Result<String> {
+    pub fn delivery_url(&self, key: &BlobKey) -> Result<String> {
         check_public_id(key)?;
         Ok(format!("{}/{key}", self.delivery_prefix))
     }
@@ -323,11 +324,10 @@ impl CloudinaryBlobStore {
     }
 }
 
-/// Keys are public ids: the generic key rules, and no `.` (Cloudinary would read the part
-/// after it as a format).
-fn check_public_id(key: &str) -> Result<()> {
-    validate_key(key)?;
-    if key.contains('.') {
+/// Keys are public ids: the one [`BlobKey`] rule (the type holds it), and no `.`
+/// (Cloudinary would read the part after it as a format).
+fn check_public_id(key: &BlobKey) -> Result<()> {
+    if key.as_str().contains('.') {
         return Err(Error::invalid("key", "Cloudinary public ids may not contain '.'"));
     }
     Ok(())
@@ -345,8 +345,9 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 #[async_trait]
 impl BlobStore for CloudinaryBlobStore {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<()> {
+    async fn put(&self, key: &BlobKey, bytes: Bytes, content_type: &str) -> Result<()> {
         check_public_id(key)?;
+        let key = key.as_str();
         validate_content_type(content_type)?;
         let Some(format) = ImageFormat::from_content_type(content_type) else {
             return Err(Error::invalid(
@@ -388,8 +389,9 @@ impl BlobStore for CloudinaryBlobStore {
         Ok(())
     }
 
-    async fn get(&self, key: &str) -> Result<Blob> {
+    async fn get(&self, key: &BlobKey) -> Result<Blob> {
         let url = self.delivery_url(key)?;
+        let key = key.as_str();
         let answer = match self.send("get", || self.http.get(&url)).await {
             Ok(a) => a,
             Err(Failure::Status { status, .. }) if status == StatusCode::NOT_FOUND => {
@@ -410,8 +412,9 @@ impl BlobStore for CloudinaryBlobStore {
         })
     }
 
-    async fn delete(&self, key: &str) -> Result<()> {
+    async fn delete(&self, key: &BlobKey) -> Result<()> {
         check_public_id(key)?;
+        let key = key.as_str();
         let timestamp = self.timestamp();
         let params = [
             ("public_id", key),
@@ -440,7 +443,7 @@ impl BlobStore for CloudinaryBlobStore {
         }
     }
 
-    async fn signed_url(&self, key: &str, _ttl_secs: u64) -> Result<Option<String>> {
+    async fn signed_url(&self, key: &BlobKey, _ttl_secs: u64) -> Result<Option<String>> {
         self.delivery_url(key).map(Some)
     }
 }
@@ -522,9 +525,12 @@ mod tests {
 
     #[test]
     fn public_ids_refuse_dots_and_traversal() {
-        for bad in ["a.png", "../x", "a//b", ""] {
-            assert!(check_public_id(bad).is_err(), "{bad}");
+        let key = |s: &str| BlobKey::parse(s).expect(s);
+        assert!(check_public_id(&key("a.png")).is_err());
+        // Traversal never reaches the store: it is not a `BlobKey`.
+        for bad in ["../x", "a//b", ""] {
+            assert!(BlobKey::parse(bad).is_err(), "{bad}");
         }
-        assert!(check_public_id("avatars/u1/0f3c-11_x").is_ok());
+        assert!(check_public_id(&key("avatars/u1/0f3c-11_x")).is_ok());
     }
 }

@@ -4,11 +4,12 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chatico_core::error::{Error, Result};
+use chatico_core::ids::BlobKey;
 use chatico_core::media::OCTET_STREAM;
 use chatico_core::ports::{Blob, BlobStore};
 use tokio::io::AsyncWriteExt;
 
-use super::{validate_content_type, validate_key};
+use super::validate_content_type;
 
 /// Temporary files, renamed into place once complete (same filesystem, so `rename` is atomic).
 const TMP_DIR: &str = ".tmp";
@@ -90,8 +91,8 @@ async fn remove_if_present(path: &Path) -> Result<()> {
 
 #[async_trait]
 impl BlobStore for LocalDiskBlobStore {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<()> {
-        validate_key(key)?;
+    async fn put(&self, key: &BlobKey, bytes: Bytes, content_type: &str) -> Result<()> {
+        let key = key.as_str();
         validate_content_type(content_type)?;
         // Type first, then bytes: once the blob is visible its type is there too.
         self.write_atomic(&self.meta_path(key), content_type.as_bytes()).await?;
@@ -100,8 +101,8 @@ impl BlobStore for LocalDiskBlobStore {
         Ok(())
     }
 
-    async fn get(&self, key: &str) -> Result<Blob> {
-        validate_key(key)?;
+    async fn get(&self, key: &BlobKey) -> Result<Blob> {
+        let key = key.as_str();
         let path = self.data_path(key);
         let bytes = match tokio::fs::read(&path).await {
             Ok(b) => Bytes::from(b),
@@ -121,14 +122,13 @@ impl BlobStore for LocalDiskBlobStore {
         Ok(Blob { bytes, content_type })
     }
 
-    async fn delete(&self, key: &str) -> Result<()> {
-        validate_key(key)?;
+    async fn delete(&self, key: &BlobKey) -> Result<()> {
+        let key = key.as_str();
         remove_if_present(&self.data_path(key)).await?;
         remove_if_present(&self.meta_path(key)).await
     }
 
-    async fn signed_url(&self, key: &str, _ttl_secs: u64) -> Result<Option<String>> {
-        validate_key(key)?;
+    async fn signed_url(&self, _key: &BlobKey, _ttl_secs: u64) -> Result<Option<String>> {
         Ok(None)
     }
 }
@@ -137,6 +137,10 @@ impl BlobStore for LocalDiskBlobStore {
 mod tests {
     use super::*;
     use chatico_core::ErrorCode;
+
+    fn k(key: &str) -> BlobKey {
+        BlobKey::parse(key).expect(key)
+    }
 
     async fn store() -> (tempfile::TempDir, LocalDiskBlobStore) {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -147,26 +151,28 @@ mod tests {
     #[tokio::test]
     async fn put_get_delete_round_trip() {
         let (_dir, s) = store().await;
-        s.put("avatars/u1/abc.png", Bytes::from_static(b"\x89PNG..."), "image/png")
+        s.put(&k("avatars/u1/abc.png"), Bytes::from_static(b"\x89PNG..."), "image/png")
             .await
             .expect("put");
-        let blob = s.get("avatars/u1/abc.png").await.expect("get");
+        let blob = s.get(&k("avatars/u1/abc.png")).await.expect("get");
         assert_eq!(blob.bytes, Bytes::from_static(b"\x89PNG..."));
         assert_eq!(blob.content_type, "image/png");
-        assert_eq!(s.signed_url("avatars/u1/abc.png", 60).await, Ok(None));
-        s.delete("avatars/u1/abc.png").await.expect("delete");
-        assert_eq!(s.get("avatars/u1/abc.png").await, Err(Error::not_found("blob")));
+        assert_eq!(s.signed_url(&k("avatars/u1/abc.png"), 60).await, Ok(None));
+        s.delete(&k("avatars/u1/abc.png")).await.expect("delete");
+        assert_eq!(s.get(&k("avatars/u1/abc.png")).await, Err(Error::not_found("blob")));
         // Deleting a missing key is not an error.
-        s.delete("avatars/u1/abc.png").await.expect("delete again");
-        s.delete("never/existed").await.expect("delete missing");
+        s.delete(&k("avatars/u1/abc.png")).await.expect("delete again");
+        s.delete(&k("never/existed")).await.expect("delete missing");
     }
 
     #[tokio::test]
     async fn missing_keys_and_directories_are_not_found() {
         let (_dir, s) = store().await;
-        assert_eq!(s.get("nope").await, Err(Error::not_found("blob")));
-        s.put("a/b", Bytes::from_static(b"x"), "text/plain").await.expect("put");
-        assert_eq!(s.get("a").await, Err(Error::not_found("blob")));
+        assert_eq!(s.get(&k("nope")).await, Err(Error::not_found("blob")));
+        s.put(&k("a/b"), Bytes::from_static(b"x"), "text/plain")
+            .await
+            .expect("put");
+        assert_eq!(s.get(&k("a")).await, Err(Error::not_found("blob")));
     }
 
     #[tokio::test]
@@ -180,11 +186,13 @@ mod tests {
             ".tmp/x",
             "a\\..\\b",
         ] {
-            let err = s.put(key, Bytes::from_static(b"x"), "text/plain").await.expect_err(key);
+            // The store takes only `BlobKey`s: such a key cannot be built, so never reaches it.
+            let err = BlobKey::parse(key).expect_err(key);
             assert_eq!(err.code(), ErrorCode::InvalidInput, "{key}");
-            assert_eq!(s.get(key).await.expect_err(key).code(), ErrorCode::InvalidInput);
-            assert_eq!(s.delete(key).await.expect_err(key).code(), ErrorCode::InvalidInput);
         }
+        s.put(&k("a/b"), Bytes::from_static(b"x"), "text/plain")
+            .await
+            .expect("put");
         // Only the store's own directory exists beside the root.
         let entries: Vec<_> = std::fs::read_dir(dir.path())
             .expect("read")
@@ -192,7 +200,7 @@ mod tests {
             .collect();
         assert_eq!(entries, vec![std::ffi::OsString::from("blobs")]);
         let err = s
-            .put("ok", Bytes::from_static(b"x"), "text/html\r\nSet-Cookie: a=b")
+            .put(&k("ok"), Bytes::from_static(b"x"), "text/html\r\nSet-Cookie: a=b")
             .await
             .expect_err("header injection");
         assert_eq!(err.code(), ErrorCode::InvalidInput);
@@ -202,11 +210,11 @@ mod tests {
     async fn writes_leave_no_temp_files_and_replace_atomically() {
         let (_dir, s) = store().await;
         for i in 0..20u8 {
-            s.put("k", Bytes::from(vec![i; 1000]), "application/octet-stream")
+            s.put(&k("k"), Bytes::from(vec![i; 1000]), "application/octet-stream")
                 .await
                 .expect("put");
         }
-        assert_eq!(s.get("k").await.expect("get").bytes, Bytes::from(vec![19u8; 1000]));
+        assert_eq!(s.get(&k("k")).await.expect("get").bytes, Bytes::from(vec![19u8; 1000]));
         let tmp: Vec<_> = std::fs::read_dir(s.root().join(TMP_DIR)).expect("tmp").collect();
         assert!(tmp.is_empty(), "temp files left: {tmp:?}");
     }
@@ -215,14 +223,14 @@ mod tests {
     async fn concurrent_writers_and_readers_never_see_a_partial_blob() {
         let (_dir, s) = store().await;
         let big = 256 * 1024;
-        s.put("shared", Bytes::from(vec![0u8; big]), "application/octet-stream")
+        s.put(&k("shared"), Bytes::from(vec![0u8; big]), "application/octet-stream")
             .await
             .expect("seed");
         let writer = {
             let s = s.clone();
             tokio::spawn(async move {
                 for i in 1..=30u8 {
-                    s.put("shared", Bytes::from(vec![i; big]), "application/octet-stream")
+                    s.put(&k("shared"), Bytes::from(vec![i; big]), "application/octet-stream")
                         .await
                         .expect("put");
                 }
@@ -232,7 +240,7 @@ mod tests {
             let s = s.clone();
             tokio::spawn(async move {
                 for _ in 0..100 {
-                    let b = s.get("shared").await.expect("get").bytes;
+                    let b = s.get(&k("shared")).await.expect("get").bytes;
                     assert_eq!(b.len(), big);
                     assert!(b.iter().all(|&x| x == b[0]), "torn read");
                 }

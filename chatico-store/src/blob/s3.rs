@@ -4,6 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chatico_core::error::{Error, Result};
+use chatico_core::ids::BlobKey;
 use chatico_core::media::OCTET_STREAM;
 use chatico_core::ports::{Blob, BlobStore};
 use chatico_core::retry::RetryPolicy;
@@ -15,7 +16,7 @@ use object_store::{
     RetryConfig,
 };
 
-use super::{validate_content_type, validate_key};
+use super::validate_content_type;
 
 /// The longest validity S3 accepts for a presigned URL (7 days).
 pub const MAX_SIGNED_URL_TTL_SECS: u64 = 7 * 24 * 3600;
@@ -109,7 +110,7 @@ impl S3BlobStore {
             return Err(Error::invalid("s3.bucket", "empty"));
         }
         if let Some(prefix) = &config.prefix {
-            validate_key(prefix).map_err(|_| Error::invalid("s3.prefix", "not a valid key prefix"))?;
+            BlobKey::parse(prefix).map_err(|_| Error::invalid("s3.prefix", "not a valid key prefix"))?;
         }
         let retry = RetryConfig {
             backoff: BackoffConfig {
@@ -147,23 +148,22 @@ impl S3BlobStore {
         })
     }
 
-    fn path(&self, key: &str) -> Result<Path> {
-        validate_key(key)?;
+    fn path(&self, key: &BlobKey) -> Result<Path> {
         let full = match &self.prefix {
             Some(p) => format!("{p}/{key}"),
-            None => key.to_owned(),
+            None => key.to_string(),
         };
         Path::parse(full).map_err(|e| Error::invalid("key", e.to_string()))
     }
 }
 
-fn map_error(op: &'static str, key: &str, e: object_store::Error) -> Error {
+fn map_error(op: &'static str, key: &BlobKey, e: object_store::Error) -> Error {
     match e {
         // On a read, the object is missing. On a write, only the bucket can be: that is a
         // configuration problem, not something the caller asked for.
         object_store::Error::NotFound { .. } if op != "put" => Error::not_found("blob"),
         other => {
-            tracing::error!(op, key, error = %other, "s3 blob store call failed");
+            tracing::error!(op, %key, error = %other, "s3 blob store call failed");
             Error::unavailable(format!("s3 {op}: {other}"))
         }
     }
@@ -171,7 +171,7 @@ fn map_error(op: &'static str, key: &str, e: object_store::Error) -> Error {
 
 #[async_trait]
 impl BlobStore for S3BlobStore {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<()> {
+    async fn put(&self, key: &BlobKey, bytes: Bytes, content_type: &str) -> Result<()> {
         let path = self.path(key)?;
         validate_content_type(content_type)?;
         let mut attributes = Attributes::new();
@@ -185,11 +185,11 @@ impl BlobStore for S3BlobStore {
             .put_opts(&path, PutPayload::from(bytes), options)
             .await
             .map_err(|e| map_error("put", key, e))?;
-        tracing::debug!(key, size, content_type, "s3 blob stored");
+        tracing::debug!(%key, size, content_type, "s3 blob stored");
         Ok(())
     }
 
-    async fn get(&self, key: &str) -> Result<Blob> {
+    async fn get(&self, key: &BlobKey) -> Result<Blob> {
         let path = self.path(key)?;
         let result = self.store.get(&path).await.map_err(|e| map_error("get", key, e))?;
         let content_type = result
@@ -202,7 +202,7 @@ impl BlobStore for S3BlobStore {
         Ok(Blob { bytes, content_type })
     }
 
-    async fn delete(&self, key: &str) -> Result<()> {
+    async fn delete(&self, key: &BlobKey) -> Result<()> {
         let path = self.path(key)?;
         match self.store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -210,7 +210,7 @@ impl BlobStore for S3BlobStore {
         }
     }
 
-    async fn signed_url(&self, key: &str, ttl_secs: u64) -> Result<Option<String>> {
+    async fn signed_url(&self, key: &BlobKey, ttl_secs: u64) -> Result<Option<String>> {
         let path = self.path(key)?;
         if ttl_secs == 0 || ttl_secs > MAX_SIGNED_URL_TTL_SECS {
             return Err(Error::invalid(

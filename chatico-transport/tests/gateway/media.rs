@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
+use chatico_core::ids::BlobKey;
 use chatico_core::ports::{Blob, BlobStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -572,16 +573,16 @@ struct SigningStore(chatico_store::blob::LocalDiskBlobStore);
 
 #[async_trait::async_trait]
 impl BlobStore for SigningStore {
-    async fn put(&self, key: &str, bytes: axum::body::Bytes, content_type: &str) -> chatico_core::Result<()> {
+    async fn put(&self, key: &BlobKey, bytes: axum::body::Bytes, content_type: &str) -> chatico_core::Result<()> {
         self.0.put(key, bytes, content_type).await
     }
-    async fn get(&self, key: &str) -> chatico_core::Result<Blob> {
+    async fn get(&self, key: &BlobKey) -> chatico_core::Result<Blob> {
         self.0.get(key).await
     }
-    async fn delete(&self, key: &str) -> chatico_core::Result<()> {
+    async fn delete(&self, key: &BlobKey) -> chatico_core::Result<()> {
         self.0.delete(key).await
     }
-    async fn signed_url(&self, key: &str, ttl_secs: u64) -> chatico_core::Result<Option<String>> {
+    async fn signed_url(&self, key: &BlobKey, ttl_secs: u64) -> chatico_core::Result<Option<String>> {
         Ok(Some(format!(
             "https://blobs.example/{key}?expires-in={ttl_secs}&signature=s"
         )))
