@@ -38,6 +38,7 @@ pub use otp_cache::MemoryOtpCache;
 pub trait SendSyncOutsideWasm: Send + Sync {}
 #[cfg(not(target_family = "wasm"))]
 impl<T: Send + Sync + ?Sized> SendSyncOutsideWasm for T {}
+/// On wasm: no bound (see the native definition).
 #[cfg(target_family = "wasm")]
 pub trait SendSyncOutsideWasm {}
 #[cfg(target_family = "wasm")]
@@ -48,6 +49,7 @@ impl<T: ?Sized> SendSyncOutsideWasm for T {}
 pub trait SendOutsideWasm: Send {}
 #[cfg(not(target_family = "wasm"))]
 impl<T: Send + ?Sized> SendOutsideWasm for T {}
+/// On wasm: no bound (see the native definition).
 #[cfg(target_family = "wasm")]
 pub trait SendOutsideWasm {}
 #[cfg(target_family = "wasm")]

@@ -390,7 +390,7 @@ pub enum SyncOp {
         /// Which earlier message to resend.
         n: usize,
     },
-    /// The sender deletes for everyone the `nth` (mod count) message of `conv`.
+    /// The `nth` (mod count) message of `conv` is deleted for everyone.
     Delete {
         /// Index of the conversation.
         conv: usize,
@@ -440,12 +440,12 @@ pub enum SyncOp {
         /// Archive (`true`) or restore (`false`).
         archived: bool,
     },
-    /// The owner renames `conv`.
+    /// `conv` is renamed (groups only).
     Rename {
         /// Index of the conversation.
         conv: usize,
     },
-    /// The owner makes `user` an admin or a member of `conv`.
+    /// `user` becomes an admin or a member of `conv`.
     Role {
         /// Index of the conversation.
         conv: usize,
