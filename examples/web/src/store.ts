@@ -2,7 +2,7 @@
 //
 // sessionStorage (per tab) rather than localStorage: refresh tokens are single use, so two
 // tabs sharing one session would refresh it twice and the server would revoke it.
-import init, { ChatClient, type ClientEvent, type Session } from "chatico-wasm";
+import init, { ChatClient, type ClientEvent, type Message, type PendingMessage, type Session } from "chatico-wasm";
 
 // The SDK class, for the end-to-end test's reconnect storm (it drives clients of its own in
 // the page, next to the app's).
@@ -43,6 +43,112 @@ function saveState(): void {
 
 export const eventHooks = new Set<(ev: ClientEvent) => void>();
 
+/** The conversation on screen (notifications are for the others, or for a hidden page). */
+export let openConversation: string | null = null;
+export function setOpenConversation(id: string | null): void {
+  openConversation = id;
+  if (id) sessionStorage.setItem(OPEN_KEY, id);
+  else sessionStorage.removeItem(OPEN_KEY);
+}
+export const savedOpenConversation = (): string | null => sessionStorage.getItem(OPEN_KEY);
+const OPEN_KEY = "chatico.open";
+
+/** Messages the server refused for good (the outbox drops them): shown as "not sent" until
+ * the user dismisses them. */
+export interface Failed {
+  pending: PendingMessage;
+  code: string;
+}
+const queuedById = new Map<string, PendingMessage>();
+export const failed: Failed[] = [];
+
+/** Per-tab UI memory (draft, scroll anchor) that survives a reload. */
+export function remember(key: string, value: string | null): void {
+  if (value === null || value === "") sessionStorage.removeItem(`chatico.ui.${key}`);
+  else sessionStorage.setItem(`chatico.ui.${key}`, value);
+}
+export const recall = (key: string): string | null => sessionStorage.getItem(`chatico.ui.${key}`);
+
+/** Groups I left: they stay in the list, marked as left (the SDK's view drops them). */
+export interface LeftGroup {
+  id: string;
+  title: string;
+  at: number;
+}
+const leftKey = () => `chatico.left.${client.userId ?? ""}`;
+export function leftGroups(): LeftGroup[] {
+  try {
+    return JSON.parse(localStorage.getItem(leftKey()) ?? "[]") as LeftGroup[];
+  } catch {
+    return [];
+  }
+}
+export function rememberLeft(g: LeftGroup | null, forget?: string): void {
+  const list = leftGroups().filter((x) => x.id !== (g?.id ?? forget));
+  if (g) list.unshift(g);
+  localStorage.setItem(leftKey(), JSON.stringify(list));
+  invalidate();
+}
+
+// ---- notifications: the tab title, a desktop notification and a sound ----------------
+
+let audio: AudioContext | undefined;
+function chime(): void {
+  try {
+    audio ??= new AudioContext();
+    const o = audio.createOscillator();
+    const g = audio.createGain();
+    o.frequency.value = 880;
+    g.gain.setValueAtTime(0.08, audio.currentTime);
+    g.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + 0.25);
+    o.connect(g).connect(audio.destination);
+    o.start();
+    o.stop(audio.currentTime + 0.25);
+  } catch {
+    // No audio on this page: the notification and the title still tell.
+  }
+}
+
+export function notifyText(m: Message): string {
+  if (!m.content) return "";
+  if (m.content.type === "text") return m.content.text;
+  if (m.content.type === "media") return `📷 ${m.content.caption ?? "Photo"}`;
+  return "";
+}
+
+const lastRing = new Map<string, number>();
+function onMessage(m: Message): void {
+  if (m.sender_id === client.userId || !m.content || m.content.type === "system") return;
+  // Catch-up after a reconnect is not news: only messages of the last minute ring.
+  if (Date.now() - m.created_at > 60_000) return;
+  if (m.conversation_id === openConversation && document.visibilityState === "visible") return;
+  const view = client.conversation(m.conversation_id);
+  if (view?.archived) return;
+  // A burst (a backlog arriving) rings once.
+  const now = Date.now();
+  if (now - (lastRing.get(m.conversation_id) ?? 0) < 1500) return;
+  lastRing.set(m.conversation_id, now);
+  chime();
+  if (typeof Notification !== "undefined" && Notification.permission === "granted") {
+    const who = client.profile(m.sender_id)?.display_name ?? "New message";
+    const title = view?.conversation.kind === "group" ? `${who} in ${view.conversation.title ?? "a group"}` : who;
+    const n = new Notification(title, { body: notifyText(m), tag: m.conversation_id });
+    n.onclick = () => {
+      window.focus();
+      openRequests.forEach((f) => f(m.conversation_id));
+      n.close();
+    };
+  }
+}
+/** Who opens a conversation when a notification is clicked. */
+export const openRequests = new Set<(id: string) => void>();
+
+export function updateTitle(): void {
+  const n = client.userId ? client.totalUnread() : 0;
+  const t = n > 0 ? `(${n}) ChatiCO` : "ChatiCO";
+  if (document.title !== t) document.title = t;
+}
+
 export async function boot(): Promise<boolean> {
   await init({ module_or_path: new URL("assets/chatico_wasm_bg.wasm", document.baseURI) });
   client = new ChatClient(location.origin, { device: browserName() });
@@ -56,13 +162,29 @@ export async function boot(): Promise<boolean> {
         sessionStorage.removeItem(STATE_KEY);
         break;
       case "queued":
+        queuedById.set(ev.pending.client_msg_id, ev.pending);
+        saveState();
+        break;
       case "sent":
-      case "send_failed":
+        queuedById.delete(ev.client_msg_id);
+        saveState();
+        break;
+      case "send_failed": {
+        const p = queuedById.get(ev.client_msg_id);
+        queuedById.delete(ev.client_msg_id);
+        if (p) failed.push({ pending: p, code: ev.error.code });
+        saveState();
+        break;
+      }
       case "synced":
         saveState();
         break;
+      case "change":
+        if (ev.change.kind.type === "message") onMessage(ev.change.kind.message);
+        break;
     }
     for (const h of eventHooks) h(ev);
+    updateTitle();
     invalidate();
   });
   window.addEventListener("online", () => client.reconnectNow());
@@ -74,6 +196,7 @@ export async function boot(): Promise<boolean> {
     client.restoreSession(session);
     const state = sessionStorage.getItem(STATE_KEY);
     if (state) client.importState(state);
+    for (const p of client.pending()) queuedById.set(p.client_msg_id, p);
     client.connect();
     return true;
   } catch {
@@ -83,12 +206,14 @@ export async function boot(): Promise<boolean> {
   }
 }
 
-export async function login(phone: string, code: string): Promise<void> {
-  await client.verifyOtp(phone, code);
+/** Signs in; resolves to whether the account is new (then the app asks for a name). */
+export async function login(phone: string, code: string): Promise<boolean> {
+  const tokens = await client.verifyOtp(phone, code);
   const s = client.session();
   if (s) sessionStorage.setItem(SESSION_KEY, JSON.stringify(s));
   sessionStorage.removeItem(STATE_KEY);
   client.connect();
+  return tokens.new_user;
 }
 
 export async function logout(): Promise<void> {
