@@ -153,7 +153,7 @@ test("1: a 1 000-message chat opens at its first unread, reads only what is show
   // nor logs out, so the app's client keeps the session).
   await dave.page.evaluate(async (n) => {
     const c = new globalThis.chaticoSdk.ChatClient(location.origin, { device: "backlog", maxInflightSends: 64 });
-    c.restoreSession(JSON.parse(sessionStorage.getItem("chatico.session")));
+    c.restoreSession(JSON.parse(localStorage.getItem("chatico.session")));
     c.connect();
     const carol = (await c.listUsers("Carol", undefined, 5))[0];
     const conv = await c.openDirect(carol.id);
@@ -216,7 +216,7 @@ test("5: a new message does not yank a reader down; a button brings them there; 
   await until(async () => (await carol.page.title()) === "ChatiCO", "read once shown");
 });
 
-test("6: multi-line composer, a reply with an emoji, and the draft kept across a reload", async () => {
+test("6: multi-line composer, a reply with an emoji, the draft kept across a reload, a second tab", async () => {
   // Reply from the keyboard: the message menu opens with Enter, moves with the arrows.
   const theirs = msg(carol.page, "Are you still reading?");
   await theirs.getByTestId("message-menu").focus();
@@ -252,6 +252,19 @@ test("6: multi-line composer, a reply with an emoji, and the draft kept across a
   await carol.page.getByTestId("chat-title").filter({ hasText: "Dave" }).waitFor();
   assert.equal(await carol.page.getByTestId("composer").inputValue(), "a draft for later");
   await carol.page.getByTestId("composer").fill("");
+
+  // A second tab is signed in too: it takes the session over, and the first offers it back.
+  const second = await carol.context.newPage();
+  watch(second, "carol-2");
+  await second.goto(base);
+  await until(async () => (await connectionState(second)) === "connected", "the second tab signed in");
+  await carol.page.getByTestId("other-tab").waitFor();
+  await shot(carol.page, "04b-other-tab");
+  await carol.page.getByTestId("use-here").click();
+  await until(async () => (await connectionState(carol.page)) === "connected", "the first tab back");
+  await second.getByTestId("other-tab").waitFor();
+  await second.close();
+  await carol.page.getByTestId("chat-title").filter({ hasText: "Dave" }).waitFor();
 });
 
 test("3: on a 390 px touch screen the last message's menu fits, closes on Escape and outside taps, and delete-for-everyone asks first", async () => {

@@ -335,7 +335,9 @@ export function Chat(props: { c: ConversationView; onBack: () => void; onClosed:
       m.sender_id === me ? tickOf(c, m) : "",
       messages[i - 1]?.sender_id ?? "",
       memberName(c, m.sender_id),
-      quoted ? snippet(quoted) : "",
+      // Names inside (a notice about someone, a quoted sender) arrive later after a reload.
+      m.content?.type === "system" ? systemText(m.content) : "",
+      quoted ? `${memberName(c, quoted.sender_id)}:${snippet(quoted)}` : "",
     ].join("\u0001");
     rows.push(
       <MemoBubble

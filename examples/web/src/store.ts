@@ -1,7 +1,9 @@
-// The app's one ChatClient, its persistence in sessionStorage, and a render signal.
+// The app's one ChatClient, its persistence in localStorage, and a render signal.
 //
-// sessionStorage (per tab) rather than localStorage: refresh tokens are single use, so two
-// tabs sharing one session would refresh it twice and the server would revoke it.
+// One session per browser, used by one tab at a time: refresh tokens are single use, so two
+// tabs refreshing one session would get it revoked. A tab that opens takes the session over
+// (a BroadcastChannel tells the others, which save their state, disconnect and offer
+// "Use here"), as WhatsApp Web does. Per-tab UI memory (draft, open chat) is in sessionStorage.
 import init, { ChatClient, type ClientEvent, type Message, type PendingMessage, type Session } from "chatico-wasm";
 
 // The SDK class, for the end-to-end test's reconnect storm (it drives clients of its own in
@@ -37,7 +39,7 @@ function saveState(): void {
   if (saveTimer !== undefined) return;
   saveTimer = window.setTimeout(() => {
     saveTimer = undefined;
-    if (client.userId) sessionStorage.setItem(STATE_KEY, client.exportState());
+    if (client.userId && !inactive) localStorage.setItem(STATE_KEY, client.exportState());
   }, 200);
 }
 
@@ -155,11 +157,11 @@ export async function boot(): Promise<boolean> {
   client.onEvent((ev: ClientEvent) => {
     switch (ev.type) {
       case "session_refreshed":
-        sessionStorage.setItem(SESSION_KEY, JSON.stringify(ev.session));
+        if (!inactive) localStorage.setItem(SESSION_KEY, JSON.stringify(ev.session));
         break;
       case "session_expired":
-        sessionStorage.removeItem(SESSION_KEY);
-        sessionStorage.removeItem(STATE_KEY);
+        localStorage.removeItem(SESSION_KEY);
+        localStorage.removeItem(STATE_KEY);
         break;
       case "queued":
         queuedById.set(ev.pending.client_msg_id, ev.pending);
@@ -188,30 +190,56 @@ export async function boot(): Promise<boolean> {
     invalidate();
   });
   window.addEventListener("online", () => client.reconnectNow());
-  const saved = sessionStorage.getItem(SESSION_KEY);
+  channel.onmessage = (e: MessageEvent<{ type: string; tab: string }>) => {
+    if (e.data.tab === TAB) return;
+    if (e.data.type === "logout") location.reload();
+    if (e.data.type === "claim" && client.userId && !inactive) {
+      localStorage.setItem(STATE_KEY, client.exportState());
+      client.disconnect();
+      inactive = true;
+      invalidate();
+    }
+  };
+  if (!localStorage.getItem(SESSION_KEY)) return false;
+  return takeOver();
+}
+
+const channel = new BroadcastChannel("chatico.tabs");
+const TAB = crypto.randomUUID();
+/** True while another tab of this browser uses the session. */
+export let inactive = false;
+
+/** Takes the saved session over from any other tab ("Use here"). */
+export async function takeOver(): Promise<boolean> {
+  channel.postMessage({ type: "claim", tab: TAB });
+  // The other tab saves its state and lets go of the session (same process: quick).
+  await new Promise((r) => setTimeout(r, 150));
+  const saved = localStorage.getItem(SESSION_KEY);
   if (!saved) return false;
   try {
     const session = JSON.parse(saved) as Session;
     if (session.refresh_expires_at < Date.now()) throw new Error("expired");
     client.restoreSession(session);
-    const state = sessionStorage.getItem(STATE_KEY);
+    const state = localStorage.getItem(STATE_KEY);
     if (state) client.importState(state);
     for (const p of client.pending()) queuedById.set(p.client_msg_id, p);
+    inactive = false;
     client.connect();
+    invalidate();
     return true;
   } catch {
-    sessionStorage.removeItem(SESSION_KEY);
-    sessionStorage.removeItem(STATE_KEY);
+    localStorage.removeItem(SESSION_KEY);
+    localStorage.removeItem(STATE_KEY);
     return false;
   }
 }
 
-/** Signs in; resolves to whether the account is new (then the app asks for a name). */
 export async function login(phone: string, code: string): Promise<boolean> {
   const tokens = await client.verifyOtp(phone, code);
   const s = client.session();
-  if (s) sessionStorage.setItem(SESSION_KEY, JSON.stringify(s));
-  sessionStorage.removeItem(STATE_KEY);
+  if (s) localStorage.setItem(SESSION_KEY, JSON.stringify(s));
+  localStorage.removeItem(STATE_KEY);
+  channel.postMessage({ type: "claim", tab: TAB });
   client.connect();
   return tokens.new_user;
 }
@@ -220,8 +248,9 @@ export async function logout(): Promise<void> {
   try {
     await client.logout();
   } finally {
-    sessionStorage.removeItem(SESSION_KEY);
-    sessionStorage.removeItem(STATE_KEY);
+    localStorage.removeItem(SESSION_KEY);
+    localStorage.removeItem(STATE_KEY);
+    channel.postMessage({ type: "logout", tab: TAB });
   }
 }
 
