@@ -389,7 +389,7 @@ function MemberRow(props: { c: ConversationView; m: MemberInfo; myRole: string; 
   }
   return (
     <li class="person" data-testid="group-member" data-name={name} data-role={m.role}>
-      <Avatar id={m.user_id} name={name} url={client.profile(m.user_id)?.avatar_url ?? m.avatar_url} size={36} />
+      <Avatar id={m.user_id} name={memberName(c, m.user_id)} url={client.profile(m.user_id)?.avatar_url ?? m.avatar_url} size={36} />
       <div class="person-body">
         <div class="person-name" dir="auto">
           {name}

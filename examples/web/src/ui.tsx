@@ -160,7 +160,7 @@ export function systemText(n: { notice: string; [k: string]: unknown }): string 
     case "member_left":
       return `${nameOf(n.user as string)} left`;
     case "role_changed":
-      return `${nameOf(n.user as string)} is now ${n.role as string}`;
+      return n.role === "member" ? `${nameOf(n.user as string)} is no longer an admin` : `${nameOf(n.user as string)} is now ${n.role === "owner" ? "the owner" : "an admin"}`;
     case "title_changed":
       return `Title changed to “${n.title as string}”`;
     default:
