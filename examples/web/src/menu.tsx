@@ -45,8 +45,9 @@ export function Menu(props: {
     setPos({ top, left });
   }, []);
 
-  // The first item takes the focus once the menu is placed (a hidden one cannot).
-  useEffect(() => {
+  // The first item takes the focus once the menu is placed (a hidden one cannot), before
+  // the menu is painted: it never shows unfocused.
+  useLayoutEffect(() => {
     if (pos) ref.current?.querySelector<HTMLElement>("[role=menuitem]")?.focus();
   }, [pos !== null]);
 
