@@ -784,9 +784,13 @@ impl ChatClient {
         let conv: ConversationId = parse_id(conversation_id)?;
         let inner = self.inner.clone();
         Ok(promise(async move {
-            let mut q = vec![("limit", limit.unwrap_or(50).to_string())];
+            // PROTOCOL.md: `direction=before&anchor=<seq>` (the newest page without an anchor).
+            let mut q = vec![
+                ("limit", limit.unwrap_or(50).to_string()),
+                ("direction", "before".to_owned()),
+            ];
             if let Some(b) = before {
-                q.push(("before", (b as i64).to_string()));
+                q.push(("anchor", (b as i64).to_string()));
             }
             let msgs: Vec<Message> = call(&inner, method::GET, &paths::messages(conv), &q, None).await?;
             if let Some(Some(update)) = inner.with_view(|v| v.load_messages(conv, msgs.clone())) {

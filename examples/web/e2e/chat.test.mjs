@@ -73,6 +73,9 @@ async function login(page, phone, name) {
   await page.getByTestId("code").fill(code);
   await shot(page, `00-${name.toLowerCase()}-login`);
   await page.getByTestId("verify").click();
+  // A new account is asked for a name before anything else.
+  await page.getByTestId("welcome-name").fill(name);
+  await page.getByTestId("welcome-save").click();
   await until(async () => (await connectionState(page)) === "connected", `${name} connected`);
   await page.getByTestId("open-profile").click();
   await page.getByTestId("profile-name").fill(name);
@@ -204,6 +207,10 @@ test("an image message is uploaded, sent and shown on both sides", async () => {
   await alice.page.locator('[data-testid="conversation"][data-title="Bob"]').click();
   const picture = png(320, 200, (x, y) => [(x * 255) / 320, (y * 255) / 200, 160]);
   await alice.page.getByTestId("image-input").setInputFiles({ name: "sunset.png", mimeType: "image/png", buffer: picture });
+  // A preview with a caption before it goes.
+  await alice.page.getByTestId("image-preview").waitFor();
+  await alice.page.getByTestId("caption-input").fill("Sunset");
+  await alice.page.getByTestId("send-image").click();
   const photo = bob.page.locator('img[data-testid="photo"]').last();
   await photo.waitFor();
   await until(() => photo.evaluate((img) => img.complete && img.naturalWidth === 320), "the photo loaded in Bob's page");
@@ -242,6 +249,7 @@ test("delete for everyone, block and unblock, archive, and a group", async () =>
   await mine.hover();
   await mine.getByTestId("message-menu").click();
   await bob.page.getByTestId("delete-everyone").click();
+  await bob.page.getByTestId("confirm-ok").click();
   await alice.page.locator('[data-testid="deleted"]').first().waitFor();
 
   // Alice blocks Bob: her composer gives way to a banner, and Bob's messages are refused.
@@ -251,7 +259,7 @@ test("delete for everyone, block and unblock, archive, and a group", async () =>
   await shot(alice.page, "14-alice-blocked");
   await bob.page.getByTestId("composer").fill("Are you there?");
   await bob.page.getByTestId("send").click();
-  await bob.page.getByTestId("chat-error").filter({ hasText: "not sent" }).waitFor();
+  await bob.page.getByTestId("chat-error").filter({ hasText: "Not delivered" }).waitFor();
   await shot(bob.page, "15-bob-refused");
   await alice.page.getByTestId("unblock").click();
   await alice.page.getByTestId("composer").waitFor();

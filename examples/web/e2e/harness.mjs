@@ -55,9 +55,9 @@ export async function startProxy() {
 }
 
 /** Starts the example server binary; resolves once it listens. */
-export async function startServer({ bin, dataDir, webDir, origins }) {
+export async function startServer({ bin, dataDir, webDir, origins, env = {} }) {
   const child = spawn(bin, ["--addr", "127.0.0.1:0", "--data-dir", dataDir, "--web-dir", webDir, "--allowed-origins", origins.join(",")], {
-    env: { ...process.env, CHATICO_LOG: "info", NO_COLOR: "1", RUST_LOG_STYLE: "never" },
+    env: { ...process.env, CHATICO_LOG: "info", NO_COLOR: "1", RUST_LOG_STYLE: "never", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const codes = new Map();

@@ -2,7 +2,7 @@
 // server. Everything it shows comes from the SDK's local view; every action is an SDK call.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { boot, client, subscribe } from "./store";
+import { boot, client, inactive, subscribe, takeOver } from "./store";
 import { Login } from "./login";
 import { Shell } from "./shell";
 import "./styles.css";
@@ -19,6 +19,17 @@ function App(props: { loggedIn: boolean }) {
   useEffect(() => {
     if (state.state === "logged_out") setLoggedIn(false);
   }, [state.state]);
+  if (loggedIn && inactive) {
+    return (
+      <div class="welcome other-tab" data-testid="other-tab">
+        <h2>ChatiCO is open in another tab</h2>
+        <p>Only one tab at a time can use your session.</p>
+        <button class="primary" data-testid="use-here" onClick={() => void takeOver()} autoFocus>
+          Use here
+        </button>
+      </div>
+    );
+  }
   return loggedIn ? <Shell onLogout={() => setLoggedIn(false)} /> : <Login onDone={() => setLoggedIn(true)} />;
 }
 

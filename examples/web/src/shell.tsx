@@ -2,15 +2,22 @@
 // at a time on a narrow screen), and side panels for the profile, people and a new group.
 import { useEffect, useState } from "preact/hooks";
 import type { ConversationView, User } from "chatico-wasm";
-import { client, logout } from "./store";
-import { Avatar, Icon, Preview, Ticks, avatarOf, peerOf, shortDate, tickOf, titleOf } from "./ui";
+import { client, leftGroups, logout, openRequests, rememberLeft, savedOpenConversation, setOpenConversation, updateTitle } from "./store";
+import { Avatar, Icon, Preview, Ticks, avatarOf, colorKeyOf, peerOf, shortDate, tickOf, titleOf } from "./ui";
 import { Chat } from "./chat";
-import { NewGroupPanel, PeoplePanel, ProfilePanel } from "./panels";
+import { ContactInfo, GroupInfo, NewGroupPanel, PeoplePanel, ProfilePanel } from "./panels";
 
 type Panel = "none" | "profile" | "people" | "group";
 
 export function Shell(props: { onLogout: () => void }) {
-  const [open, setOpen] = useState<string | null>(null);
+  const [open, setOpenState] = useState<string | null>(savedOpenConversation);
+  const [info, setInfo] = useState(false);
+  const [notif, setNotif] = useState(typeof Notification !== "undefined" ? Notification.permission : "denied");
+  const setOpen = (id: string | null) => {
+    setOpenState(id);
+    setOpenConversation(id);
+    setInfo(false);
+  };
   const [archived, setArchived] = useState(false);
   const [panel, setPanel] = useState<Panel>("none");
   const [filter, setFilter] = useState("");
@@ -19,14 +26,22 @@ export function Shell(props: { onLogout: () => void }) {
 
   useEffect(() => {
     client.me().then(setMe, () => {});
+    setOpenConversation(open);
     const t = window.setInterval(() => tick((n) => n + 1), 1000);
-    return () => window.clearInterval(t);
+    openRequests.add(setOpen);
+    return () => {
+      window.clearInterval(t);
+      openRequests.delete(setOpen);
+    };
   }, []);
+  updateTitle();
 
   const state = client.connectionState();
   const list = client.conversations(archived).filter((c) => titleOf(c).toLowerCase().includes(filter.toLowerCase()));
   const archivedCount = archived ? 0 : client.conversations(true).length;
   const current = open ? client.conversation(open) : undefined;
+  const left = archived ? [] : leftGroups().filter((g) => !client.conversation(g.id) && g.title.toLowerCase().includes(filter.toLowerCase()));
+  const leftOpen = open && !current ? left.find((g) => g.id === open) : undefined;
 
   async function doLogout() {
     await logout().catch(() => {});
@@ -34,7 +49,7 @@ export function Shell(props: { onLogout: () => void }) {
   }
 
   return (
-    <div class={`shell ${current ? "has-chat" : ""}`}>
+    <div class={`shell ${current || leftOpen ? "has-chat" : ""} ${info ? "has-info" : ""}`}>
       <aside class="sidebar">
         {panel === "profile" ? (
           <ProfilePanel me={me} onSaved={setMe} onClose={() => setPanel("none")} onLogout={doLogout} />
@@ -58,7 +73,7 @@ export function Shell(props: { onLogout: () => void }) {
         ) : (
           <>
             <header class="bar">
-              <button class="me" onClick={() => setPanel("profile")} title="Profile" data-testid="open-profile">
+              <button class="me" onClick={() => setPanel("profile")} title="Profile" aria-label="Your profile" data-testid="open-profile">
                 <Avatar id={client.userId ?? "me"} name={me?.display_name ?? ""} url={me?.avatar_url} size={40} />
               </button>
               <div class="bar-title">
@@ -75,17 +90,26 @@ export function Shell(props: { onLogout: () => void }) {
                           : state.state.replace("_", " ")}
                 </span>
               </div>
-              <button class="icon-btn" onClick={() => setPanel("people")} title="People" data-testid="open-people">
+              <button class="icon-btn" onClick={() => setPanel("people")} title="People" aria-label="People" data-testid="open-people">
                 <Icon name="people" />
               </button>
-              <button class="icon-btn" onClick={() => setPanel("group")} title="New group" data-testid="open-new-group">
+              <button class="icon-btn" onClick={() => setPanel("group")} title="New group" aria-label="New group" data-testid="open-new-group">
                 <Icon name="group" />
               </button>
             </header>
             <div class="search">
               <Icon name="search" />
-              <input placeholder="Search chats" value={filter} onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
+              <input placeholder="Search chats" aria-label="Search chats" value={filter} onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
             </div>
+            {notif === "default" ? (
+              <button
+                class="archived-row notify-row"
+                data-testid="enable-notifications"
+                onClick={() => void Notification.requestPermission().then(setNotif)}
+              >
+                <Icon name="chat" /> Turn on desktop notifications
+              </button>
+            ) : null}
             {archived ? (
               <button class="archived-row" onClick={() => setArchived(false)} data-testid="show-chats">
                 <Icon name="back" /> Back to chats
@@ -98,6 +122,21 @@ export function Shell(props: { onLogout: () => void }) {
             <ul class="conv-list" data-testid="conversations">
               {list.map((c) => (
                 <ConversationRow key={c.conversation.id} c={c} active={c.conversation.id === open} onClick={() => setOpen(c.conversation.id)} />
+              ))}
+              {left.map((g) => (
+                <li key={g.id} class={`conv left ${g.id === open ? "active" : ""}`} data-testid="conversation" data-title={g.title} data-left="true">
+                  <button class="conv-btn" onClick={() => setOpen(g.id)}>
+                    <Avatar id={g.id} name={g.title} />
+                    <span class="conv-body">
+                      <span class="conv-top">
+                        <span class="conv-title" dir="auto">{g.title}</span>
+                      </span>
+                      <span class="conv-bottom">
+                        <span class="conv-preview">You left this group</span>
+                      </span>
+                    </span>
+                  </button>
+                </li>
               ))}
               {list.length === 0 ? (
                 <li class="empty">
@@ -115,7 +154,39 @@ export function Shell(props: { onLogout: () => void }) {
       </aside>
       <main class="main">
         {current ? (
-          <Chat key={current.conversation.id} c={current} onBack={() => setOpen(null)} onClosed={() => setOpen(null)} />
+          <>
+            <Chat key={current.conversation.id} c={current} onBack={() => setOpen(null)} onClosed={() => setOpen(null)} onInfo={() => setInfo(true)} />
+            {info ? (
+              current.conversation.kind === "group" ? (
+                <GroupInfo
+                  c={current}
+                  onClose={() => setInfo(false)}
+                  onLeft={() => {
+                    rememberLeft({ id: current.conversation.id, title: current.conversation.title ?? "Group", at: Date.now() });
+                    setOpen(null);
+                  }}
+                />
+              ) : (
+                <ContactInfo c={current} onClose={() => setInfo(false)} />
+              )
+            ) : null}
+          </>
+        ) : leftOpen ? (
+          <div class="welcome" data-testid="left-group">
+            <Icon name="group" />
+            <h2 dir="auto">{leftOpen.title}</h2>
+            <p>You left this group on {new Date(leftOpen.at).toLocaleDateString()}. You no longer receive its messages.</p>
+            <button
+              class="ghost"
+              data-testid="forget-group"
+              onClick={() => {
+                rememberLeft(null, leftOpen.id);
+                setOpen(null);
+              }}
+            >
+              Remove from the list
+            </button>
+          </div>
         ) : (
           <div class="welcome">
             <Icon name="chat" />
@@ -132,34 +203,40 @@ export function Shell(props: { onLogout: () => void }) {
 function ConversationRow(props: { c: ConversationView; active: boolean; onClick: () => void }) {
   const c = props.c;
   const peer = peerOf(c);
-  const online = c.conversation.kind === "direct" && peer ? client.presence(peer)?.online : false;
+  // Presence is only current while connected, and never shown for someone blocked.
+  const online =
+    c.conversation.kind === "direct" && peer && client.connectionState().state === "connected" && !client.blockedIds().includes(peer)
+      ? client.presence(peer)?.online
+      : false;
   const last = c.last_message;
   const mine = last && last.sender_id === client.userId && last.content;
   const typing = c.typing.filter((u) => u !== client.userId);
   return (
-    <li class={`conv ${props.active ? "active" : ""}`} onClick={props.onClick} data-testid="conversation" data-title={titleOf(c)}>
-      <Avatar id={c.conversation.id} name={titleOf(c)} url={avatarOf(c)} online={online} />
-      <div class="conv-body">
-        <div class="conv-top">
-          <span class="conv-title">{titleOf(c)}</span>
+    <li class={`conv ${props.active ? "active" : ""}`} data-testid="conversation" data-title={titleOf(c)}>
+      <button class="conv-btn" onClick={props.onClick} aria-current={props.active ? "true" : undefined}>
+      <Avatar id={colorKeyOf(c)} name={titleOf(c)} url={avatarOf(c)} online={online} />
+      <span class="conv-body">
+        <span class="conv-top">
+          <span class="conv-title" dir="auto">{titleOf(c)}</span>
           <span class={`conv-time ${c.unread > 0 ? "unread" : ""}`}>{last ? shortDate(last.created_at) : ""}</span>
-        </div>
-        <div class="conv-bottom">
+        </span>
+        <span class="conv-bottom">
           {typing.length > 0 ? (
             <span class="typing-text">typing…</span>
           ) : (
-            <span class="conv-preview">
+            <span class="conv-preview" dir="auto">
               {mine && last ? <Ticks tick={tickOf(c, last)} /> : null}
               <Preview m={last} />
             </span>
           )}
           {c.unread > 0 ? (
-            <span class="badge" data-testid="unread">
+            <span class="badge" data-testid="unread" aria-label={`${c.unread} unread`}>
               {c.unread}
             </span>
           ) : null}
-        </div>
-      </div>
+        </span>
+      </span>
+      </button>
     </li>
   );
 }

@@ -10,11 +10,19 @@ export function colorOf(id: string): string {
   return PALETTE[h % PALETTE.length];
 }
 
+const seg = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+const firstGrapheme = (s: string): string => seg.segment(s)[Symbol.iterator]().next().value?.segment ?? "";
+
+/** Up to two letters of a name (whole graphemes: an emoji or an accented letter stays whole;
+ * a name that starts with a symbol gives that symbol alone). */
 export function initials(name: string): string {
   const parts = name.trim().split(/\s+/).filter(Boolean);
   if (parts.length === 0) return "?";
-  const first = parts[0].startsWith("+") ? parts[0].slice(-2) : parts[0][0];
-  return (parts.length > 1 ? first + parts[parts.length - 1][0] : first).toUpperCase();
+  if (parts[0].startsWith("+")) return parts[0].slice(-2);
+  const first = firstGrapheme(parts[0]);
+  if (!/\p{L}|\p{N}/u.test(first)) return first;
+  const last = parts.length > 1 ? firstGrapheme(parts[parts.length - 1]) : "";
+  return (first + (/\p{L}/u.test(last) ? last : "")).toUpperCase();
 }
 
 export function Avatar(props: { id: string; name: string; url?: string | null; size?: number; online?: boolean }) {
@@ -63,14 +71,19 @@ export function peerOf(c: ConversationView): UserId | undefined {
 
 export function memberName(c: ConversationView, id: UserId): string {
   const m = c.members.find((x) => x.user_id === id);
-  const p = client.profile(id);
-  return p?.display_name || m?.display_name || "Someone";
+  return knownName(id) || m?.display_name || "…";
 }
 
 export function titleOf(c: ConversationView): string {
   if (c.conversation.kind === "group") return c.conversation.title ?? "Group";
   const peer = peerOf(c);
   return peer ? memberName(c, peer) : "Saved messages";
+}
+
+/** Whose colour a conversation's avatar takes: the peer's in a direct chat (one colour per
+ * person everywhere), the group's own otherwise. */
+export function colorKeyOf(c: ConversationView): string {
+  return c.conversation.kind === "direct" ? (peerOf(c) ?? client.userId ?? c.conversation.id) : c.conversation.id;
 }
 
 export function avatarOf(c: ConversationView): string | null {
@@ -124,7 +137,7 @@ export function Preview(props: { m: Message | null | undefined }) {
   }
   switch (m.content.type) {
     case "text":
-      return <>{m.content.text}</>;
+      return <bdi>{m.content.text}</bdi>;
     case "media":
       return (
         <span class="inline-icon">
@@ -147,7 +160,7 @@ export function systemText(n: { notice: string; [k: string]: unknown }): string 
     case "member_left":
       return `${nameOf(n.user as string)} left`;
     case "role_changed":
-      return `${nameOf(n.user as string)} is now ${n.role as string}`;
+      return n.role === "member" ? `${nameOf(n.user as string)} is no longer an admin` : `${nameOf(n.user as string)} is now ${n.role === "owner" ? "the owner" : "an admin"}`;
     case "title_changed":
       return `Title changed to “${n.title as string}”`;
     default:
@@ -155,12 +168,74 @@ export function systemText(n: { notice: string; [k: string]: unknown }): string 
   }
 }
 
-export function nameOf(id: string): string {
-  if (id === client.userId) return "You";
-  return client.profile(id)?.display_name ?? "Someone";
+const asked = new Set<string>();
+/** A user's name from the local view; an unknown user (e.g. one who left a group before a
+ * reload) is fetched once and the view redraws when the profile arrives. */
+export function knownName(id: string): string | undefined {
+  const p = client.profile(id);
+  if (p) return p.display_name;
+  if (!asked.has(id)) {
+    asked.add(id);
+    client.getUser(id).catch(() => {});
+  }
+  return undefined;
 }
 
-export function Icon(props: { name: "search" | "send" | "clip" | "back" | "more" | "archive" | "group" | "people" | "close" | "camera" | "logout" | "chat" | "ban"; size?: number }) {
+export function nameOf(id: string): string {
+  if (id === client.userId) return "You";
+  return knownName(id) ?? "…";
+}
+
+/** A text for a person instead of a developer's error message. */
+export function humanError(e: unknown): string {
+  const err = e as { code?: string; message?: string; field?: string; retry_after_ms?: number };
+  switch (err?.code) {
+    case "unavailable":
+      return "Can't reach the server right now. Check your connection and try again.";
+    case "rate_limited":
+      return `Too many tries. Wait ${Math.max(1, Math.ceil((err.retry_after_ms ?? 1000) / 1000))} seconds and try again.`;
+    case "forbidden":
+      return "You're not allowed to do that here.";
+    case "not_found":
+      return "That isn't there any more.";
+    case "too_large":
+      return "That file is too big.";
+    case "conflict":
+      return "That was changed meanwhile. Try again.";
+    case "unauthorized":
+      return "Your session ended. Please sign in again.";
+    case "invalid_input":
+      switch (err.field) {
+        case "phone":
+          return "That doesn't look like a phone number. Start with + and the country code, e.g. +1 415 555 0100.";
+        case "code":
+          return "The code is the 6 digits we texted you.";
+        case "display_name":
+          return "Please enter a name (up to 64 characters).";
+        case "title":
+          return "Please enter a group name (up to 100 characters).";
+        case "content_type":
+        case "image":
+          return "Only PNG, JPEG, GIF and WebP pictures can be sent.";
+        default:
+          return "Something in what you entered isn't right. Please check it.";
+      }
+    default:
+      return "Something went wrong. Please try again.";
+  }
+}
+
+export function dayLabel(ts: number): string {
+  const d = new Date(ts);
+  const now = new Date();
+  if (d.toDateString() === now.toDateString()) return "Today";
+  const y = new Date(now);
+  y.setDate(now.getDate() - 1);
+  if (d.toDateString() === y.toDateString()) return "Yesterday";
+  return d.toLocaleDateString([], { weekday: "long", day: "numeric", month: "long", year: d.getFullYear() === now.getFullYear() ? undefined : "numeric" });
+}
+
+export function Icon(props: { name: "search" | "send" | "clip" | "back" | "more" | "archive" | "group" | "people" | "close" | "camera" | "logout" | "chat" | "ban" | "smile" | "down" | "reply"; size?: number }) {
   const paths: Record<string, string> = {
     search: "M10.5 3a7.5 7.5 0 015.9 12.1l4.2 4.2-1.4 1.4-4.2-4.2A7.5 7.5 0 1110.5 3zm0 2a5.5 5.5 0 100 11 5.5 5.5 0 000-11z",
     send: "M3 20.5v-7l9-1.5-9-1.5v-7L22 12z",
@@ -174,6 +249,9 @@ export function Icon(props: { name: "search" | "send" | "clip" | "back" | "more"
     camera: "M12 9a4 4 0 100 8 4 4 0 000-8zm8-3h-3.2l-1.8-2H9L7.2 6H4a2 2 0 00-2 2v11a2 2 0 002 2h16a2 2 0 002-2V8a2 2 0 00-2-2z",
     logout: "M16 17v-3H9v-4h7V7l5 5zM14 2a2 2 0 012 2v2h-2V4H5v16h9v-2h2v2a2 2 0 01-2 2H5a2 2 0 01-2-2V4a2 2 0 012-2z",
     chat: "M4 4h16a2 2 0 012 2v10a2 2 0 01-2 2H8l-5 4V6a2 2 0 011-2z",
+    smile: "M12 2a10 10 0 110 20 10 10 0 010-20zm0 2a8 8 0 100 16 8 8 0 000-16zm-3.5 5a1.5 1.5 0 110 3 1.5 1.5 0 010-3zm7 0a1.5 1.5 0 110 3 1.5 1.5 0 010-3zM7 14h10a5 5 0 01-10 0z",
+    down: "M7.4 8.6L12 13.2l4.6-4.6L18 10l-6 6-6-6z",
+    reply: "M10 9V5l-7 7 7 7v-4.1c5 0 8.5 1.6 11 5.1-1-5-4-10-11-11z",
     ban: "M12 2a10 10 0 110 20 10 10 0 010-20zm0 2a8 8 0 00-6.3 12.9L16.9 5.7A8 8 0 0012 4zm6.3 3.1L7.1 18.3A8 8 0 0018.3 7.1z",
   };
   const size = props.size ?? 22;
