@@ -1140,3 +1140,61 @@ fn a_message_lost_with_the_socket_is_reported_before_those_that_overtook_it() {
     assert_eq!(reported_seqs(&mut m), (2..=9).collect::<Vec<_>>());
     assert_eq!(m.cursor(), 12);
 }
+
+/// A held message is not in the view until it is reported (the app, drawing from the view,
+/// never shows seq 3 above a missing seq 2), and a delete of it that arrives while it waits
+/// is applied after it, so it does not reappear as if never deleted.
+#[test]
+fn a_held_message_enters_the_view_when_reported_with_the_changes_that_waited() {
+    let (mut m, _) = scripted();
+    let seqs = |m: &ClientMachine| m.view().messages(CONV).iter().map(|x| x.seq).collect::<Vec<_>>();
+    m.frame(10, 1, live(&msg(3, user(2), "m3"), 6));
+    assert_eq!(reported_seqs(&mut m), Vec::<i64>::new(), "held: seq 2 is missing");
+    assert_eq!(seqs(&m), vec![1], "a held message is not in the view");
+    m.frame(
+        11,
+        1,
+        ServerFrame::Event {
+            event: Event::Change(Change {
+                pos: 7,
+                conversation_id: Some(CONV),
+                kind: ChangeKind::MessageDeleted { seq: 3, deleted_at: 11 },
+            }),
+        },
+    );
+    let mut kinds = Vec::new();
+    while let Some(o) = m.poll() {
+        if let Output::Event(ClientEvent::Change(c)) = o {
+            kinds.push(c.kind);
+        }
+    }
+    assert!(
+        kinds.is_empty(),
+        "the delete of a held message waits with it: {kinds:?}"
+    );
+    m.frame(12, 1, live(&msg(2, user(2), "m2"), 5));
+    // The conversation was learned over REST after a subscription "from now": its floor is
+    // unknown, so even seq 2 waits for the server's checkpoint.
+    m.frame(
+        13,
+        1,
+        ServerFrame::Cursor {
+            pos: 7,
+            caught_up: true,
+        },
+    );
+    let mut order = Vec::new();
+    while let Some(o) = m.poll() {
+        if let Output::Event(ClientEvent::Change(c)) = o {
+            order.push(match c.kind {
+                ChangeKind::Message { message } => format!("message {}", message.seq),
+                ChangeKind::MessageDeleted { seq, .. } => format!("deleted {seq}"),
+                other => format!("{other:?}"),
+            });
+        }
+    }
+    assert_eq!(order, vec!["message 2", "message 3", "deleted 3"]);
+    assert_eq!(seqs(&m), vec![1, 2, 3]);
+    let three = m.view().messages(CONV).into_iter().find(|x| x.seq == 3).cloned();
+    assert_eq!(three.and_then(|x| x.deleted_at), Some(11), "seq 3 reads as deleted");
+}

@@ -185,6 +185,14 @@ pub enum Output {
 }
 
 /// What a frame id in flight waits for.
+/// A message event the reorder buffer holds, with the deletes and hides of that message that
+/// arrived while it waited (applied right after it).
+#[derive(Debug, Clone)]
+struct Held {
+    event: Event,
+    after: Vec<Event>,
+}
+
 #[derive(Debug)]
 enum Pending {
     Auth,
@@ -267,7 +275,7 @@ pub struct ClientMachine {
     me: UserId,
     durable: DurableState,
     view: LocalView,
-    reorder: Reorder<Vec<ClientEvent>>,
+    reorder: Reorder<Held>,
     rng: StdRng,
     phase: Phase,
     attempt: u32,
@@ -457,7 +465,7 @@ impl ClientMachine {
         self.shutdown();
         self.phase = Phase::Stopped;
         let held = self.reorder.release_all();
-        self.emit_all(held.into_iter().flatten());
+        self.report_held(held);
         if self.state != ConnectionState::LoggedOut {
             self.set_state(ConnectionState::Disconnected);
         }
@@ -564,7 +572,7 @@ impl ClientMachine {
             ServerFrame::Event { event } => self.on_event(now, event),
             ServerFrame::Cursor { pos, caught_up } => {
                 let held = self.reorder.release_up_to(pos);
-                self.emit_all(held.into_iter().flatten());
+                self.report_held(held);
                 self.durable.sync.checkpoint(pos);
                 let subscribed = self.conn_mut().is_some_and(|c| c.subscribed);
                 // A subscription "from now" is established by its first checkpoint, which
@@ -961,7 +969,7 @@ impl ClientMachine {
             self.on_event(now, Event::Change(change));
         }
         let held = self.reorder.release_up_to(page.next);
-        self.emit_all(held.into_iter().flatten());
+        self.report_held(held);
         self.durable.sync.checkpoint(page.next);
         if page.limited {
             self.catch_up(page.next);
@@ -1023,29 +1031,69 @@ impl ClientMachine {
                     }
                 }
                 ChangeKind::ConversationCreated { conversation } => self.reorder.created(conversation.id),
+                // A change to a message that is still held waits with it: applied first, it
+                // would find no message in the view, and the message would then appear as if
+                // it had never been deleted or hidden.
+                ChangeKind::MessageDeleted { seq, .. } | ChangeKind::MessageHidden { seq } => {
+                    if let Some(held) = c.conversation_id.and_then(|conv| self.reorder.held_mut(conv, *seq)) {
+                        held.after.push(event);
+                        return;
+                    }
+                }
                 _ => {}
             }
         }
-        let updates = self.view.apply_event(&event);
-        let mut reload = false;
-        let mut events = vec![match event {
-            Event::Change(c) => ClientEvent::Change(c),
-            other => ClientEvent::Ephemeral(other),
-        }];
-        for u in updates {
-            reload |= matches!(u, ViewUpdate::ConversationUnknown { .. });
-            events.push(ClientEvent::View(u));
-        }
         match message {
             Some((conv, seq, pos)) => {
-                let ready = self.reorder.offer(conv, seq, pos, events);
-                self.emit_all(ready.into_iter().flatten());
+                let ready = self.reorder.offer(
+                    conv,
+                    seq,
+                    pos,
+                    Held {
+                        event,
+                        after: Vec::new(),
+                    },
+                );
+                self.report_held(ready);
             }
-            None => self.emit_all(events),
+            None => {
+                if self.report(event) {
+                    self.request_reload();
+                }
+            }
+        }
+    }
+
+    /// Reports messages the reorder buffer released, each followed by the changes to it that
+    /// waited with it.
+    fn report_held(&mut self, held: Vec<Held>) {
+        let mut reload = false;
+        for h in held {
+            reload |= self.report(h.event);
+            for e in h.after {
+                reload |= self.report(e);
+            }
         }
         if reload {
             self.request_reload();
         }
+    }
+
+    /// Applies an event to the view and reports it with the view updates it caused, so the
+    /// app never sees in the view a message it has not been told of. True when the view met a
+    /// conversation it does not know (the caller asks for a reload, once per batch).
+    fn report(&mut self, event: Event) -> bool {
+        let updates = self.view.apply_event(&event);
+        self.emit(match event {
+            Event::Change(c) => ClientEvent::Change(c),
+            other => ClientEvent::Ephemeral(other),
+        });
+        let mut reload = false;
+        for u in updates {
+            reload |= matches!(u, ViewUpdate::ConversationUnknown { .. });
+            self.emit(ClientEvent::View(u));
+        }
+        reload
     }
 
     /// Sends what the outbox holds: oldest first, not already in flight, within the window.

@@ -51,6 +51,11 @@ impl<T> Reorder<T> {
         self.held.values().map(BTreeMap::len).sum()
     }
 
+    /// The held message `seq` of `conv`, if it is held.
+    pub fn held_mut(&mut self, conv: ConversationId, seq: i64) -> Option<&mut T> {
+        self.held.get_mut(&conv)?.get_mut(&seq).map(|(_, item)| item)
+    }
+
     /// A conversation just created: its messages start at seq 1.
     pub fn created(&mut self, conv: ConversationId) {
         self.floors.entry(conv).or_insert(0);
