@@ -53,6 +53,34 @@ impl MemoryPresence {
         Ok(out)
     }
 
+    /// Adds `connection` of `user`: (whether it was new, whether it is the user's first
+    /// here).
+    pub fn add(&self, user: UserId, connection: u64) -> Result<(bool, bool)> {
+        let mut inner = self.lock()?;
+        let conns = inner.connections.entry(user).or_default();
+        let was_empty = conns.is_empty();
+        let inserted = conns.insert(connection);
+        Ok((inserted, inserted && was_empty))
+    }
+
+    /// Removes `connection` of `user`: (whether it was there, whether it was the user's last
+    /// here — their typing entries here end then).
+    pub fn remove(&self, user: UserId, connection: u64) -> Result<(bool, bool)> {
+        let mut inner = self.lock()?;
+        let (removed, last) = match inner.connections.get_mut(&user) {
+            Some(conns) => {
+                let removed = conns.remove(&connection);
+                (removed, removed && conns.is_empty())
+            }
+            None => (false, false),
+        };
+        if last {
+            inner.connections.remove(&user);
+            inner.typing.retain(|(_, u), _| *u != user);
+        }
+        Ok((removed, last))
+    }
+
     /// Whether `user` has a connection open here.
     pub fn has_connections(&self, user: UserId) -> Result<bool> {
         Ok(self.lock()?.connections.contains_key(&user))
@@ -63,23 +91,11 @@ impl MemoryPresence {
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
 impl PresenceTracker for MemoryPresence {
     async fn connect(&self, user: UserId, connection: u64, _now: Timestamp) -> Result<bool> {
-        let mut inner = self.lock()?;
-        let conns = inner.connections.entry(user).or_default();
-        let was_offline = conns.is_empty();
-        Ok(conns.insert(connection) && was_offline)
+        Ok(self.add(user, connection)?.1)
     }
 
     async fn disconnect(&self, user: UserId, connection: u64, _now: Timestamp) -> Result<bool> {
-        let mut inner = self.lock()?;
-        let last = match inner.connections.get_mut(&user) {
-            Some(conns) => conns.remove(&connection) && conns.is_empty(),
-            None => false,
-        };
-        if last {
-            inner.connections.remove(&user);
-            inner.typing.retain(|(_, u), _| *u != user);
-        }
-        Ok(last)
+        Ok(self.remove(user, connection)?.1)
     }
 
     async fn online(&self, users: &[UserId]) -> Result<Vec<UserId>> {
@@ -92,8 +108,16 @@ impl PresenceTracker for MemoryPresence {
             .collect())
     }
 
-    async fn set_typing(&self, conversation: ConversationId, user: UserId, expires_at: Timestamp) -> Result<()> {
-        self.lock()?.typing.insert((conversation, user), expires_at);
+    async fn set_typing(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut inner = self.lock()?;
+        inner.typing.retain(|_, exp| *exp > now);
+        inner.typing.insert((conversation, user), expires_at);
         Ok(())
     }
 

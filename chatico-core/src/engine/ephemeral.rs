@@ -19,7 +19,7 @@ impl Engine {
         let now = self.now();
         let expires_at = now + self.config.limits.typing_expiry_ms;
         if typing {
-            self.presence.set_typing(conversation, actor, expires_at).await?;
+            self.presence.set_typing(conversation, actor, expires_at, now).await?;
         } else {
             self.presence.clear_typing(conversation, actor).await?;
         }

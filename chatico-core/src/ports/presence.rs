@@ -51,8 +51,15 @@ pub trait PresenceTracker: SendSyncOutsideWasm {
     async fn disconnect(&self, user: UserId, connection: u64, now: Timestamp) -> Result<bool>;
     /// Which of `users` are online, in the order given, once each.
     async fn online(&self, users: &[UserId]) -> Result<Vec<UserId>>;
-    /// `user` types in `conversation` until `expires_at` (replacing an earlier entry).
-    async fn set_typing(&self, conversation: ConversationId, user: UserId, expires_at: Timestamp) -> Result<()>;
+    /// `user` types in `conversation` until `expires_at` (replacing an earlier entry); `now`
+    /// lets an implementation drop what already expired.
+    async fn set_typing(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<()>;
     /// `user` stopped typing in `conversation`.
     async fn clear_typing(&self, conversation: ConversationId, user: UserId) -> Result<()>;
     /// Live typing entries (`expires_at > now`) in `conversations`, sorted by conversation

@@ -64,9 +64,9 @@ pub async fn presence_online_answers_in_order_once_each(p: &dyn PresenceTracker)
 pub async fn presence_typing_set_clear_expire(p: &dyn PresenceTracker) {
     let (a, b) = (user(1), user(2));
     let (c1, c2, c3) = (conv(1), conv(2), conv(3));
-    p.set_typing(c1, b, NOW + 100).await.expect("set");
-    p.set_typing(c1, a, NOW + 50).await.expect("set");
-    p.set_typing(c2, a, NOW + 100).await.expect("set");
+    p.set_typing(c1, b, NOW + 100, NOW).await.expect("set");
+    p.set_typing(c1, a, NOW + 50, NOW).await.expect("set");
+    p.set_typing(c2, a, NOW + 100, NOW).await.expect("set");
     let t = |c, u, e| Typing {
         conversation_id: c,
         user_id: u,
@@ -84,7 +84,7 @@ pub async fn presence_typing_set_clear_expire(p: &dyn PresenceTracker) {
         vec![t(c1, b, NOW + 100), t(c2, a, NOW + 100)]
     );
     // A refresh replaces the expiry.
-    p.set_typing(c1, a, NOW + 500).await.expect("refresh");
+    p.set_typing(c1, a, NOW + 500, NOW).await.expect("refresh");
     assert_eq!(
         p.typing(&[c1], NOW + 200).await.expect("typing"),
         vec![t(c1, a, NOW + 500)]
@@ -102,9 +102,9 @@ pub async fn presence_going_offline_ends_typing(p: &dyn PresenceTracker) {
     p.connect(a, 1, NOW).await.expect("connect");
     p.connect(a, 2, NOW).await.expect("connect");
     p.connect(b, 1, NOW).await.expect("connect");
-    p.set_typing(c1, a, NOW + 1000).await.expect("set");
-    p.set_typing(c2, a, NOW + 1000).await.expect("set");
-    p.set_typing(c1, b, NOW + 1000).await.expect("set");
+    p.set_typing(c1, a, NOW + 1000, NOW).await.expect("set");
+    p.set_typing(c2, a, NOW + 1000, NOW).await.expect("set");
+    p.set_typing(c1, b, NOW + 1000, NOW).await.expect("set");
     p.disconnect(a, 1, NOW).await.expect("one device");
     assert_eq!(p.typing(&[c1, c2], NOW).await.expect("typing").len(), 3);
     assert!(p.disconnect(a, 2, NOW).await.expect("last device"));
