@@ -595,7 +595,7 @@ impl PresenceTracker for RedisPresence {
                 // What clients were last told still holds: re-register without events.
                 tracing::info!(target: "chatico::presence", node = %self.node, "redis lost the shared state; re-registered this node's connections");
             } else {
-                tracing::info!(target: "chatico::presence", node = %self.node, status, dirty, online = on.len(), offline = off.len(), "re-registered this node's connections");
+                tracing::info!(target: "chatico::presence", node = %self.node, status = %status, dirty, online = on.len(), offline = off.len(), "re-registered this node's connections");
                 changes.online = on;
                 changes.offline = off.into_iter().map(|u| (u, now)).collect();
             }

@@ -128,7 +128,7 @@ impl Engine {
         let found = self.store.get_users(users).await?;
         let blocked: HashSet<UserId> = self.store.blocked_either_way(actor).await?.into_iter().collect();
         let ids: Vec<UserId> = found.iter().map(|u| u.id).collect();
-        let online: HashSet<UserId> = self.presence.online(&ids).await?.into_iter().collect();
+        let online = self.online_set(&ids).await?;
         let by_id: BTreeMap<UserId, Presence> = found
             .into_iter()
             .map(|u| {
@@ -223,7 +223,7 @@ impl Engine {
         let mut found = self.store.get_users(users).await?;
         found.sort_by_key(|u| u.id);
         let ids: Vec<UserId> = found.iter().map(|u| u.id).collect();
-        let online: HashSet<UserId> = self.presence.online(&ids).await?.into_iter().collect();
+        let online = self.online_set(&ids).await?;
         Ok(found
             .into_iter()
             .map(|u| Presence {
@@ -232,6 +232,11 @@ impl Engine {
                 last_seen_at: u.last_seen_at,
             })
             .collect())
+    }
+
+    /// Which of `users` are online (cluster-wide with a shared presence tracker).
+    pub(super) async fn online_set(&self, users: &[UserId]) -> Result<HashSet<UserId>> {
+        Ok(self.presence.online(users).await?.into_iter().collect())
     }
 
     /// Whether `user` is online (cluster-wide with a shared presence tracker).
