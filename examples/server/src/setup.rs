@@ -484,7 +484,7 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Args, check_cluster_args, use_colour};
+    use super::{Args, check_cluster_args, redis_url, use_colour};
     use clap::Parser;
     use std::ffi::OsStr;
 
