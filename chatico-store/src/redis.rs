@@ -571,7 +571,12 @@ impl PresenceTracker for RedisPresence {
         if self.retired.load(Ordering::SeqCst) {
             return Ok(PresenceChanges::default());
         }
-        let (status, _) = match self.renew(now).await {
+        // A connection broken by a Redis restart shows on its first use: one retry at once.
+        let renewed = match self.renew(now).await {
+            Ok(r) => Ok(r),
+            Err(_) => self.renew(now).await,
+        };
+        let (status, _) = match renewed {
             Ok(r) => r,
             Err(e) => {
                 self.failed("lease renewal", &e);
