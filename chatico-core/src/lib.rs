@@ -21,6 +21,7 @@ pub mod memory;
 pub mod model;
 pub mod otp_cache;
 pub mod ports;
+pub mod presence;
 pub mod protocol;
 pub mod retry;
 pub mod sync;
@@ -31,6 +32,7 @@ pub use config::{AuthConfig, Config, Limits};
 pub use engine::Engine;
 pub use error::{Error, ErrorBody, ErrorCode, Result};
 pub use otp_cache::MemoryOtpCache;
+pub use presence::MemoryPresence;
 
 /// `Send + Sync` outside wasm, nothing on wasm (browser futures and JS handles are not
 /// `Send`). Port traits use it as their supertrait.

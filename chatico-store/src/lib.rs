@@ -3,7 +3,8 @@
 //! Where ChatiCO keeps its data: the [`chatico_core::ports::Store`] port on SQLite (feature
 //! `sqlite`, the default: an embedded file, nothing to run) and on Postgres (feature
 //! `postgres`), both through sqlx with embedded migrations applied on open
-//! (`migrations/sqlite`, `migrations/postgres`). Blob stores live beside them.
+//! (`migrations/sqlite`, `migrations/postgres`). Blob stores live beside them, and (feature
+//! `redis`) the state several gateway nodes share: presence, typing and the OTP cache.
 //!
 //! Both backends keep the port's contracts: every write is one transaction that records its
 //! sync changes; `insert_message` allocates a gap-free seq, is idempotent on
@@ -34,3 +35,6 @@ pub use sqlite::{SqliteConfig, SqliteDurability, SqliteStore};
 pub mod postgres;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresConfig, PostgresStore};
+
+#[cfg(feature = "redis")]
+pub mod redis;

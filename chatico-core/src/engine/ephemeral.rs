@@ -1,10 +1,11 @@
-//! Presence, typing and sync (persistent changes plus the ephemeral snapshot).
+//! Presence, typing and sync (persistent changes plus the ephemeral snapshot). Presence
+//! and typing reach the [`crate::ports::PresenceTracker`] from here only.
 
 use std::collections::{BTreeMap, HashSet};
 
 use crate::error::{Error, Result};
-use crate::ids::{ConversationId, UserId};
-use crate::model::{Presence, Typing};
+use crate::ids::{ConversationId, Timestamp, UserId};
+use crate::model::Presence;
 use crate::sync::{Change, ChangeKind, EphemeralSnapshot, Event, SyncCursor, SyncPage};
 
 use super::{Engine, Outcome, SyncResponse, deliver, page, validate};
@@ -17,14 +18,10 @@ impl Engine {
         self.member(actor, conversation).await?;
         let now = self.now();
         let expires_at = now + self.config.limits.typing_expiry_ms;
-        {
-            let mut eph = self.ephemeral()?;
-            eph.typing.retain(|_, exp| *exp > now);
-            if typing {
-                eph.typing.insert((conversation, actor), expires_at);
-            } else {
-                eph.typing.remove(&(conversation, actor));
-            }
+        if typing {
+            self.presence.set_typing(conversation, actor, expires_at, now).await?;
+        } else {
+            self.presence.clear_typing(conversation, actor).await?;
         }
         let blocked: HashSet<UserId> = self.store.blocked_either_way(actor).await?.into_iter().collect();
         let recipients: Vec<UserId> = self
@@ -45,58 +42,80 @@ impl Engine {
         Ok(Outcome::with((), vec![deliver(&recipients, event)]))
     }
 
-    /// A connection of `user` opened. The first one makes them online: users who have them
-    /// as a contact or share a conversation with them are told (not across a block).
+    /// A connection of `user` opened on this node. When the presence tracker reports the
+    /// user's first connection (cluster-wide with a shared tracker), users who have them as
+    /// a contact or share a conversation with them are told (not across a block).
     pub async fn connected(&self, user: UserId, connection_id: u64) -> Result<Outcome<()>> {
-        let first = {
-            let mut eph = self.ephemeral()?;
-            let conns = eph.connections.entry(user).or_default();
-            let was_offline = conns.is_empty();
-            conns.insert(connection_id) && was_offline
-        };
-        if !first {
+        if !self.presence.connect(user, connection_id, self.now()).await? {
             return Ok(Outcome::new(()));
         }
+        self.presence_event(user, true, None).await
+    }
+
+    /// A connection of `user` on this node closed. When it was their last one (cluster-wide
+    /// with a shared tracker), they go offline: last seen is stored and the same audience as
+    /// [`Engine::connected`] is told; their typing indicators end.
+    pub async fn disconnected(&self, user: UserId, connection_id: u64) -> Result<Outcome<()>> {
+        let now = self.now();
+        if !self.presence.disconnect(user, connection_id, now).await? {
+            return Ok(Outcome::new(()));
+        }
+        self.went_offline(user, now).await
+    }
+
+    /// Stores last seen and tells the audience that `user` went offline at `last_seen`.
+    async fn went_offline(&self, user: UserId, last_seen: Timestamp) -> Result<Outcome<()>> {
+        if let Err(e) = self.store.set_last_seen(user, last_seen).await {
+            // The connection is gone whatever the store says; peers still learn it.
+            tracing::warn!(target: "chatico::engine", error = %e, %user, "last seen not stored");
+        }
+        self.presence_event(user, false, Some(last_seen)).await
+    }
+
+    async fn presence_event(&self, user: UserId, online: bool, last_seen_at: Option<Timestamp>) -> Result<Outcome<()>> {
         let recipients = self.audience(user).await?;
         let event = Event::Presence(Presence {
             user_id: user,
-            online: true,
-            last_seen_at: None,
+            online,
+            last_seen_at,
         });
         Ok(Outcome::with((), vec![deliver(&recipients, event)]))
     }
 
-    /// A connection of `user` closed. When it was the last one, they go offline: last seen
-    /// is stored and the same audience as [`Engine::connected`] is told; their typing
-    /// indicators end.
-    pub async fn disconnected(&self, user: UserId, connection_id: u64) -> Result<Outcome<()>> {
-        let last = {
-            let mut eph = self.ephemeral()?;
-            let removed_last = match eph.connections.get_mut(&user) {
-                Some(conns) => conns.remove(&connection_id) && conns.is_empty(),
-                None => false,
-            };
-            if removed_last {
-                eph.connections.remove(&user);
-                eph.typing.retain(|(_, u), _| *u != user);
+    /// The presence tracker's periodic tick, called by the gateway every few seconds (see
+    /// [`crate::ports::PresenceTracker::maintain`]): renews this node's lease, re-registers
+    /// its connections when the shared state lost them, and reaps dead nodes. The outcome
+    /// carries an `offline` event (last seen = the dead node's lease expiry, also stored)
+    /// for each user who had connections only on a reaped node, and an `online` event for
+    /// each user this node brought back after it had been reaped itself. With the default
+    /// in-memory tracker it only drops expired typing entries.
+    ///
+    /// A failure of one user's event (their audience could not be read) is logged and the
+    /// others still go out; the tracker's own failure is returned.
+    pub async fn maintain_presence(&self) -> Result<Outcome<()>> {
+        let changes = self.presence.maintain(self.now()).await?;
+        let mut deliveries = Vec::new();
+        for (user, last_seen) in changes.offline {
+            match self.went_offline(user, last_seen).await {
+                Ok(out) => deliveries.extend(out.deliveries),
+                Err(e) => tracing::warn!(target: "chatico::engine", error = %e, %user, "offline event of a reaped user not sent"),
             }
-            removed_last
-        };
-        if !last {
-            return Ok(Outcome::new(()));
         }
-        let now = self.now();
-        if let Err(e) = self.store.set_last_seen(user, now).await {
-            // The connection is gone whatever the store says; peers still learn it.
-            tracing::warn!(target: "chatico::engine", error = %e, %user, "last seen not stored");
+        for user in changes.online {
+            match self.presence_event(user, true, None).await {
+                Ok(out) => deliveries.extend(out.deliveries),
+                Err(e) => tracing::warn!(target: "chatico::engine", error = %e, %user, "online event of a re-registered user not sent"),
+            }
         }
-        let recipients = self.audience(user).await?;
-        let event = Event::Presence(Presence {
-            user_id: user,
-            online: false,
-            last_seen_at: Some(now),
-        });
-        Ok(Outcome::with((), vec![deliver(&recipients, event)]))
+        Ok(Outcome::with((), deliveries))
+    }
+
+    /// Graceful shutdown of this node (before its connections are closed): with a shared
+    /// tracker, the disconnects that follow make no one offline, so a rolling restart does
+    /// not flap presence; users who do not reconnect elsewhere go offline when the node's
+    /// lease lapses and another node reaps it. See [`crate::ports::PresenceTracker::retire`].
+    pub async fn retire_presence(&self) -> Result<()> {
+        self.presence.retire(self.now()).await
     }
 
     /// Presence of `users` as the caller sees it (offline, no last seen across a block).
@@ -108,14 +127,15 @@ impl Engine {
         }
         let found = self.store.get_users(users).await?;
         let blocked: HashSet<UserId> = self.store.blocked_either_way(actor).await?.into_iter().collect();
-        let eph = self.ephemeral()?;
+        let ids: Vec<UserId> = found.iter().map(|u| u.id).collect();
+        let online = self.online_set(&ids).await?;
         let by_id: BTreeMap<UserId, Presence> = found
             .into_iter()
             .map(|u| {
                 let hidden = blocked.contains(&u.id);
                 let p = Presence {
                     user_id: u.id,
-                    online: !hidden && eph.connections.contains_key(&u.id),
+                    online: !hidden && online.contains(&u.id),
                     last_seen_at: if hidden { None } else { u.last_seen_at },
                 };
                 (u.id, p)
@@ -186,37 +206,11 @@ impl Engine {
     /// Presence of the caller's contacts and conversation peers, and live typing in the
     /// caller's conversations — nothing across a block.
     async fn snapshot(&self, actor: UserId) -> Result<EphemeralSnapshot> {
-        let interests = self.interests(actor).await?;
+        let (conversations, interests) = self.interests(actor).await?;
         let presence = self.presence_of_unchecked(&interests).await?;
-        let now = self.now();
-        let typing_now: Vec<(ConversationId, UserId, i64)> = {
-            let mut eph = self.ephemeral()?;
-            eph.typing.retain(|_, exp| *exp > now);
-            eph.typing.iter().map(|((c, u), exp)| (*c, *u, *exp)).collect()
-        };
         let blocked: HashSet<UserId> = self.store.blocked_either_way(actor).await?.into_iter().collect();
-        let mut member_of: BTreeMap<ConversationId, bool> = BTreeMap::new();
-        let mut typing = Vec::new();
-        for (c, u, exp) in typing_now {
-            if u == actor || blocked.contains(&u) {
-                continue;
-            }
-            let is_member = match member_of.get(&c) {
-                Some(m) => *m,
-                None => {
-                    let m = self.store.get_member(c, actor).await?.is_some();
-                    member_of.insert(c, m);
-                    m
-                }
-            };
-            if is_member {
-                typing.push(Typing {
-                    conversation_id: c,
-                    user_id: u,
-                    expires_at: exp,
-                });
-            }
-        }
+        let mut typing = self.presence.typing(&conversations, self.now()).await?;
+        typing.retain(|t| t.user_id != actor && !blocked.contains(&t.user_id));
         typing.sort_by_key(|t| (t.conversation_id, t.user_id));
         Ok(EphemeralSnapshot { presence, typing })
     }
@@ -228,21 +222,25 @@ impl Engine {
         }
         let mut found = self.store.get_users(users).await?;
         found.sort_by_key(|u| u.id);
-        let eph = self.ephemeral()?;
+        let ids: Vec<UserId> = found.iter().map(|u| u.id).collect();
+        let online = self.online_set(&ids).await?;
         Ok(found
             .into_iter()
             .map(|u| Presence {
                 user_id: u.id,
-                online: eph.connections.contains_key(&u.id),
+                online: online.contains(&u.id),
                 last_seen_at: u.last_seen_at,
             })
             .collect())
     }
 
-    /// Whether `user` has an open connection on this node.
-    pub fn is_online(&self, user: UserId) -> bool {
-        self.ephemeral()
-            .map(|e| e.connections.contains_key(&user))
-            .unwrap_or(false)
+    /// Which of `users` are online (cluster-wide with a shared presence tracker).
+    pub(super) async fn online_set(&self, users: &[UserId]) -> Result<HashSet<UserId>> {
+        Ok(self.presence.online(users).await?.into_iter().collect())
+    }
+
+    /// Whether `user` is online (cluster-wide with a shared presence tracker).
+    pub async fn is_online(&self, user: UserId) -> Result<bool> {
+        Ok(!self.presence.online(&[user]).await?.is_empty())
     }
 }

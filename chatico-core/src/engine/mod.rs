@@ -33,10 +33,11 @@
 //!
 //! # Ephemeral state
 //!
-//! Presence (open connections per user) and typing indicators live in this `Engine`'s
-//! memory: one node's view. Several gateway nodes each track their own connections, so a
-//! user connected to two nodes looks offline to one node's audience when their connection
-//! there closes; a shared presence store for multi-node deployments is not built yet.
+//! Presence (open connections per user) and typing indicators go through the
+//! [`PresenceTracker`] port, and only from `engine/ephemeral.rs`: in this process's memory
+//! by default ([`crate::presence::MemoryPresence`], one node), or shared by several nodes
+//! ([`Engine::with_presence`], e.g. Redis). The tracker reports the cluster-wide
+//! online/offline transitions; the engine turns each into exactly one presence event.
 
 mod blobs;
 mod conversations;
@@ -48,8 +49,8 @@ pub(crate) mod validate;
 #[cfg(feature = "server")]
 mod auth;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +58,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, MessageId, SessionId, Timestamp, UserId};
 use crate::model::{Content, Conversation, ConversationKind, Member, NewMessage, SystemNotice, User};
-use crate::ports::{BlobStore, Clock, Store};
+use crate::ports::{BlobStore, Clock, PresenceTracker, Store};
+use crate::presence::MemoryPresence;
 use crate::sync::{Change, Delivery, Event, SyncCursor};
 
 #[cfg(feature = "server")]
@@ -85,15 +87,6 @@ pub struct AuthContext {
     pub session_id: SessionId,
 }
 
-/// In-memory presence and typing state of this node.
-#[derive(Debug, Default)]
-pub(crate) struct Ephemeral {
-    /// Open connections per user.
-    connections: HashMap<UserId, HashSet<u64>>,
-    /// Who is typing where, until when.
-    typing: HashMap<(ConversationId, UserId), Timestamp>,
-}
-
 #[cfg(feature = "server")]
 struct AuthParts {
     tokens: TokenService,
@@ -107,7 +100,8 @@ pub struct Engine {
     /// Where uploads go ([`Engine::with_blob_store`]).
     blobs: Option<Arc<dyn BlobStore>>,
     config: Config,
-    ephemeral: Mutex<Ephemeral>,
+    /// Presence and typing ([`Engine::with_presence`]); used only by `ephemeral.rs`.
+    presence: Arc<dyn PresenceTracker>,
     /// Kinds of the conversations seen so far. A kind never changes, so a send reads the
     /// conversation only when it needs more (a reply). Bounded: emptied when full.
     kinds: Mutex<HashMap<ConversationId, ConversationKind>>,
@@ -142,7 +136,7 @@ impl Engine {
             clock,
             blobs: None,
             config,
-            ephemeral: Mutex::new(Ephemeral::default()),
+            presence: Arc::new(MemoryPresence::new()),
             kinds: Mutex::new(HashMap::new()),
         })
     }
@@ -189,6 +183,14 @@ impl Engine {
         self.with_otp(verifier, cache)
     }
 
+    /// Tracks presence and typing with `presence` instead of this process's memory: a
+    /// tracker shared by several nodes (Redis) makes presence and typing cluster-wide. Set it
+    /// before the engine serves connections.
+    pub fn with_presence(mut self, presence: Arc<dyn PresenceTracker>) -> Self {
+        self.presence = presence;
+        self
+    }
+
     /// The configuration the engine enforces.
     pub fn config(&self) -> &Config {
         &self.config
@@ -207,12 +209,6 @@ impl Engine {
 
     fn now(&self) -> Timestamp {
         self.clock.now_ms()
-    }
-
-    fn ephemeral(&self) -> Result<MutexGuard<'_, Ephemeral>> {
-        self.ephemeral
-            .lock()
-            .map_err(|_| Error::internal("ephemeral state lock poisoned"))
     }
 
     // ---- shared helpers ------------------------------------------------------------------
@@ -254,14 +250,22 @@ impl Engine {
 
     /// Everyone who shares a conversation with `user` (not `user`).
     async fn co_members(&self, user: UserId) -> Result<BTreeSet<UserId>> {
+        Ok(self.conversations_and_co_members(user).await?.1)
+    }
+
+    /// The conversations `user` is a member of (archived too), and everyone who shares one
+    /// with them (not `user`).
+    async fn conversations_and_co_members(&self, user: UserId) -> Result<(Vec<ConversationId>, BTreeSet<UserId>)> {
+        let mut conversations = Vec::new();
         let mut out = BTreeSet::new();
         for archived in [false, true] {
             for s in self.store.list_conversations(user, archived, PEER_SCAN_LIMIT).await? {
+                conversations.push(s.conversation.id);
                 out.extend(s.members.iter().map(|m| m.user_id));
             }
         }
         out.remove(&user);
-        Ok(out)
+        Ok((conversations, out))
     }
 
     /// Who is told about `user`'s presence and profile: users who have `user` as a contact
@@ -276,16 +280,17 @@ impl Engine {
         Ok(out.into_iter().collect())
     }
 
-    /// Whose presence `user` sees in a sync snapshot: their contacts and users sharing a
-    /// conversation with them, except across a block.
-    async fn interests(&self, user: UserId) -> Result<Vec<UserId>> {
-        let mut out = self.co_members(user).await?;
+    /// Whose presence `user` sees in a sync snapshot (their contacts and users sharing a
+    /// conversation with them, except across a block and except `user`), with the
+    /// conversations `user` is in.
+    async fn interests(&self, user: UserId) -> Result<(Vec<ConversationId>, Vec<UserId>)> {
+        let (conversations, mut out) = self.conversations_and_co_members(user).await?;
         out.extend(self.store.list_contacts(user).await?.into_iter().map(|u| u.id));
         for b in self.store.blocked_either_way(user).await? {
             out.remove(&b);
         }
         out.remove(&user);
-        Ok(out.into_iter().collect())
+        Ok((conversations, out.into_iter().collect()))
     }
 
     /// Writes a system notice into a conversation's timeline and queues its change for
@@ -379,6 +384,8 @@ mod tests {
         ));
         is_send(e.connected(u, 1));
         is_send(e.disconnected(u, 1));
+        is_send(e.maintain_presence());
+        is_send(e.retire_presence());
         is_send(e.typing(u, c, true));
         is_send(e.sync(u, 0, 10));
         is_send(e.create_group(u, "t".into(), vec![]));

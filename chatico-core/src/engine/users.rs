@@ -44,7 +44,8 @@ impl Engine {
         }
         let blocked: HashSet<UserId> = self.store.blocked_either_way(viewer).await?.into_iter().collect();
         let phones = self.phones_visible_to(viewer).await?;
-        let eph = self.ephemeral()?;
+        let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+        let online = self.online_set(&ids).await?;
         Ok(users
             .iter()
             .map(|u| {
@@ -56,7 +57,7 @@ impl Engine {
                     p.last_seen_at = None;
                     p.online = false;
                 } else {
-                    p.online = eph.connections.contains_key(&u.id);
+                    p.online = online.contains(&u.id);
                 }
                 p
             })
@@ -158,7 +159,7 @@ impl Engine {
         let mut recipients = self.audience(actor).await?;
         recipients.push(actor);
         let mut profile = UserProfile::from_user(&after);
-        profile.online = self.ephemeral()?.connections.contains_key(&actor);
+        profile.online = self.is_online(actor).await?;
         // Those who may see the number get it in the event, the others the same profile
         // without it.
         let viewers = self.phone_viewers_of(actor).await?;

@@ -8,6 +8,7 @@ mod backplane;
 mod blob;
 mod clock;
 mod otp;
+mod presence;
 mod store;
 
 pub use backplane::{
@@ -18,4 +19,5 @@ pub use blob::{Blob, BlobStore};
 pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
 pub use otp::{OtpCache, OtpCheck, OtpEntry, OtpVerifier, SmsSender, VerifyOutcome};
+pub use presence::{PresenceChanges, PresenceTracker};
 pub use store::{NewConversation, Store};

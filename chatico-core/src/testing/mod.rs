@@ -41,6 +41,7 @@ pub mod conversations;
 pub mod fixtures;
 pub mod messages;
 pub mod props;
+pub mod shared_state;
 pub mod sync;
 pub mod users;
 

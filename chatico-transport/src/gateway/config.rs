@@ -84,6 +84,11 @@ pub struct GatewayConfig {
     /// control message carries them to other nodes; this check bounds how long a socket can
     /// outlive its session when that message was lost. Default 60 s.
     pub session_check_interval: Duration,
+    /// How often the gateway runs the engine's presence tick
+    /// ([`Engine::maintain_presence`](chatico_core::Engine::maintain_presence)): renews this
+    /// node's presence lease and reaps dead nodes. Keep it well under the shared tracker's
+    /// lease (15 s by default). Default 5 s.
+    pub presence_interval: Duration,
     /// How long a closing connection may take to write its close frame, and then to wait
     /// for the client's close reply. Default 5 s.
     pub close_timeout: Duration,
@@ -122,6 +127,7 @@ impl Default for GatewayConfig {
             checkpoint_every: 64,
             resync_interval: Duration::from_secs(60),
             session_check_interval: Duration::from_secs(60),
+            presence_interval: Duration::from_secs(5),
             close_timeout: Duration::from_secs(5),
             slow_consumer_close_timeout: Duration::from_secs(30),
             sync_page: 200,

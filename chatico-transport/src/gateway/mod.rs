@@ -210,10 +210,11 @@ impl GatewayBuilder {
             || c.checkpoint_every == 0
             || c.sync_page == 0
             || c.session_check_interval.is_zero()
+            || c.presence_interval.is_zero()
         {
             return Err(Error::invalid(
                 "gateway config",
-                "max_frame_bytes >= 1024, outbound_queue, checkpoint_every, sync_page and session_check_interval > 0",
+                "max_frame_bytes >= 1024, outbound_queue, checkpoint_every, sync_page, session_check_interval and presence_interval > 0",
             ));
         }
         let backplane = self
@@ -241,6 +242,9 @@ impl GatewayBuilder {
         });
         tokio::spawn(dispatch(Arc::downgrade(&shared), stream));
         tokio::spawn(check_sessions(Arc::downgrade(&shared)));
+        // The first presence tick registers this node's lease before it serves anyone.
+        maintain_presence(&shared).await;
+        tokio::spawn(presence_ticks(Arc::downgrade(&shared)));
         Ok(Gateway { shared })
     }
 }
@@ -312,6 +316,32 @@ async fn check_sessions(shared: Weak<Shared>) {
     }
 }
 
+/// One presence tick: the engine renews this node's lease and reaps dead nodes; the
+/// presence events that produced are fanned out like any other.
+async fn maintain_presence(s: &Shared) {
+    if s.shutting_down.load(Ordering::SeqCst) {
+        return;
+    }
+    match s.engine.maintain_presence().await {
+        Ok(out) => s.publish(out.deliveries).await,
+        Err(e) => tracing::warn!(error = %e, "presence tick failed; presence is this node's own view until it works"),
+    }
+}
+
+/// Runs [`maintain_presence`] every `presence_interval`. Ends when the gateway is dropped.
+async fn presence_ticks(shared: Weak<Shared>) {
+    let Some(interval) = shared.upgrade().map(|s| s.config.presence_interval) else {
+        return;
+    };
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(s) = shared.upgrade() else { return };
+        maintain_presence(&s).await;
+    }
+}
+
 impl Gateway {
     /// A builder over `engine` with the default config and an in-process backplane.
     pub fn builder(engine: Arc<Engine>) -> GatewayBuilder {
@@ -380,7 +410,8 @@ impl Gateway {
         self.shared.hub.connection_count()
     }
 
-    /// Graceful shutdown: refuses new WebSocket handshakes, asks every connection (also
+    /// Graceful shutdown: retires this node's presence (no user goes offline because this
+    /// node stops; see [`Engine::retire_presence`]), refuses new WebSocket handshakes, asks every connection (also
     /// those still authenticating) to close with 1001 "going away", and waits until each has
     /// written its close frame and ended — at most `close_timeout` plus a second (a close
     /// frame gets `close_timeout` to be written, and as long again for the client's reply).
@@ -389,6 +420,11 @@ impl Gateway {
     pub async fn shutdown(&self) -> usize {
         let s = &self.shared;
         s.shutting_down.store(true, Ordering::SeqCst);
+        // Before any socket closes: with a shared presence tracker, the disconnects that
+        // follow make no one offline (their clients reconnect to another node).
+        if let Err(e) = s.engine.retire_presence().await {
+            tracing::warn!(error = %e, "presence retirement failed");
+        }
         s.shutdown.send_replace(true);
         s.hub.close_all(close_code::GOING_AWAY);
         let deadline = tokio::time::Instant::now() + 2 * s.config.close_timeout + Duration::from_secs(1);

@@ -8,12 +8,14 @@
 //!   steps ([`Api::open_direct`], [`Api::send_text`]).
 //! - [`Ws`]: a WebSocket client speaking the JSON protocol (requests with ids, a backlog of
 //!   frames read meanwhile, subscribe up to the caught-up cursor, close codes).
+//! - [`RedisServer`]: a test's own `redis-server` on a free port (kill, restart empty).
 //! - [`client`] (feature `client`): settings and helpers for the native client SDK's tests.
 //!
 //! Every wait is bounded by [`PATIENCE`]: a hang fails the test instead of stalling the suite.
 
 #[cfg(feature = "client")]
 pub mod client;
+mod redis_server;
 mod rest;
 mod server;
 mod sms;
@@ -21,6 +23,7 @@ mod ws;
 
 use std::time::Duration;
 
+pub use redis_server::{RedisServer, which};
 pub use rest::{Api, User};
 pub use server::{GatewayConfigExt, TestServer, TestServerBuilder, test_config};
 pub use sms::{RecordingSms, code_in};

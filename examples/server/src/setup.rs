@@ -7,9 +7,10 @@ use std::sync::Arc;
 use axum::Router;
 use chatico_core::engine::Engine;
 use chatico_core::memory::MemoryStore;
-use chatico_core::ports::{Backplane, BlobStore, NodeId, SmsSender, Store, SystemClock};
+use chatico_core::ports::{Backplane, BlobStore, NodeId, OtpCache, SmsSender, Store, SystemClock};
 use chatico_core::{Config, MemoryOtpCache};
 use chatico_store::blob::{CloudinaryBlobStore, CloudinaryConfig, LocalDiskBlobStore, S3BlobStore, S3Config};
+use chatico_store::redis::{RedisOtpCache, RedisPresence, RedisState, RedisStateConfig};
 use chatico_store::{PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
 use chatico_transport::backplane::BrokerConfig;
 use chatico_transport::backplane::nats::NatsBackplane;
@@ -48,6 +49,11 @@ pub struct Args {
     /// every start.
     #[arg(long, env = "CHATICO_NODE_ID")]
     pub node_id: Option<String>,
+    /// The Redis holding the state nodes share: presence, typing, OTP codes and their
+    /// counters (`redis://HOST:PORT[/DB]`). Default: the `--backplane` URL when that is
+    /// `redis://`; required with a `nats://` backplane. Needs `--backplane`.
+    #[arg(long, env = "CHATICO_REDIS_URL")]
+    pub redis_url: Option<String>,
     /// The JWT signing secret (at least 32 bytes). Default: generated on first start and kept
     /// in `<data-dir>/jwt-secret`.
     #[arg(long, env = "CHATICO_JWT_SECRET", hide_env_values = true)]
@@ -284,6 +290,9 @@ fn is_postgres(url: &str) -> bool {
 /// PostgreSQL; SQLite and the memory store belong to one process.
 pub fn check_cluster_args(args: &Args) -> Result<(), String> {
     let Some(bp) = &args.backplane else {
+        if args.redis_url.is_some() {
+            return Err("--redis-url holds the state several nodes share: give --backplane too".into());
+        }
         return Ok(());
     };
     if !(bp.starts_with("redis://") || bp.starts_with("nats://")) {
@@ -301,7 +310,28 @@ pub fn check_cluster_args(args: &Args) -> Result<(), String> {
     if args.node_id.as_deref().is_some_and(|n| n.trim().is_empty()) {
         return Err("--node-id must not be empty".into());
     }
-    Ok(())
+    match &args.redis_url {
+        Some(url) if !url.starts_with("redis://") => {
+            Err(format!("unsupported --redis-url {url:?}: use redis://HOST:PORT[/DB]"))
+        }
+        None if bp.starts_with("nats://") => Err(
+            "a nats:// --backplane needs --redis-url redis://HOST:PORT: several nodes share presence, \
+             typing and OTP codes and their attempt limits through Redis"
+                .into(),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The Redis of the shared state: `--redis-url`, else a `redis://` backplane's URL; none
+/// for one node. (Checked by [`check_cluster_args`].)
+pub fn redis_url(args: &Args) -> Option<String> {
+    args.backplane.as_ref()?;
+    args.redis_url.clone().or_else(|| {
+        args.backplane
+            .clone()
+            .filter(|bp| bp.starts_with("redis://"))
+    })
 }
 
 /// Connects the backplane `--backplane` names (checked by [`check_cluster_args`]).
@@ -371,7 +401,21 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
     config.auth.jwt_secret = jwt_secret(args)?;
     config.validate().map_err(|e| format!("configuration: {e}"))?;
     let engine = Engine::new(store, Arc::new(SystemClock), config).map_err(|e| format!("engine: {e}"))?;
-    let otp_cache = Arc::new(MemoryOtpCache::new());
+    let node_id = args
+        .node_id
+        .clone()
+        .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+    let (engine, otp_cache): (Engine, Arc<dyn OtpCache>) = match redis_url(args) {
+        Some(url) => {
+            let state = RedisState::connect(&url, RedisStateConfig::default())
+                .await
+                .map_err(|e| format!("shared state {url}: {e}"))?;
+            tracing::info!(url, "shared state (presence, typing, OTP): Redis");
+            let presence = Arc::new(RedisPresence::new(state.clone(), &node_id));
+            (engine.with_presence(presence), Arc::new(RedisOtpCache::new(state)))
+        }
+        None => (engine, Arc::new(MemoryOtpCache::new())),
+    };
     let engine = match args.sms {
         SmsKind::Console => {
             tracing::warn!("DEVELOPMENT MODE: login codes are printed to this console, no SMS is sent");
@@ -406,9 +450,7 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
     if let Some(url) = &args.backplane {
         builder = builder.backplane(backplane(url).await?);
     }
-    if let Some(id) = &args.node_id {
-        builder = builder.node_id(NodeId(id.clone()));
-    }
+    builder = builder.node_id(NodeId(node_id));
     let gateway = builder
         .config(GatewayConfig {
             origins: OriginPolicy::List(origins),
@@ -442,7 +484,7 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Args, check_cluster_args, use_colour};
+    use super::{Args, check_cluster_args, redis_url, use_colour};
     use clap::Parser;
     use std::ffi::OsStr;
 
@@ -467,10 +509,23 @@ mod tests {
             check(&[&["--backplane", "redis://127.0.0.1:6379"][..], &pg].concat()),
             Ok(())
         );
+        let e = check(&[&["--backplane", "nats://127.0.0.1:4222"][..], &pg].concat()).expect_err("nats alone");
+        assert!(e.contains("--redis-url"), "{e}");
         assert_eq!(
-            check(&[&["--backplane", "nats://127.0.0.1:4222"][..], &pg].concat()),
+            check(&[&["--backplane", "nats://127.0.0.1:4222", "--redis-url", "redis://r:6379"][..], &pg].concat()),
             Ok(())
         );
+        let e = check(&[&["--backplane", "nats://h:1", "--redis-url", "nats://h:2"][..], &pg].concat()).expect_err("scheme");
+        assert!(e.contains("--redis-url"), "{e}");
+        let parse = |a: &[&str]| Args::try_parse_from(std::iter::once("chatico-server").chain(a.iter().copied())).expect("parse");
+        assert_eq!(redis_url(&parse(&["--backplane", "redis://b:1"])).as_deref(), Some("redis://b:1"));
+        assert_eq!(
+            redis_url(&parse(&["--backplane", "redis://b:1", "--redis-url", "redis://s:2"])).as_deref(),
+            Some("redis://s:2")
+        );
+        assert_eq!(redis_url(&parse(&[])), None);
+        let e = check(&["--redis-url", "redis://r:6379"]).expect_err("state without a backplane");
+        assert!(e.contains("--backplane"), "{e}");
         let e = check(&[&["--backplane", "nats://h:1", "--node-id", " "][..], &pg].concat()).expect_err("empty id");
         assert!(e.contains("--node-id"), "{e}");
     }
