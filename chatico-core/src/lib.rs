@@ -22,6 +22,7 @@ pub mod model;
 pub mod otp_cache;
 pub mod ports;
 pub mod protocol;
+pub mod push;
 pub mod retry;
 pub mod sync;
 #[cfg(feature = "testing")]

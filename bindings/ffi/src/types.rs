@@ -593,6 +593,13 @@ pub enum ChatEvent {
         conversation_id: String,
         archived: bool,
     },
+    /// Pushes from the conversation muted (until `until`, ms since the Unix epoch, or until
+    /// unmuted) or unmuted, on any of the user's devices.
+    Muted {
+        conversation_id: String,
+        muted: bool,
+        until: Option<i64>,
+    },
     ContactAdded {
         user_id: String,
     },
@@ -712,6 +719,11 @@ fn change_event(c: Change) -> ChatEvent {
         ChangeKind::Archived { archived } => ChatEvent::Archived {
             conversation_id: conv,
             archived,
+        },
+        ChangeKind::Muted { muted, until } => ChatEvent::Muted {
+            conversation_id: conv,
+            muted,
+            until,
         },
         ChangeKind::ContactAdded { user_id } => ChatEvent::ContactAdded {
             user_id: user_id.to_string(),

@@ -18,6 +18,12 @@ pub struct ConversationView {
     pub members: Vec<MemberInfo>,
     /// Archived for the caller.
     pub archived: bool,
+    /// Pushes muted by the caller (from the `muted` changes of sync).
+    #[serde(default)]
+    pub muted: bool,
+    /// End of the mute (ms since the Unix epoch); `None` = until unmuted.
+    #[serde(default)]
+    pub muted_until: Option<Timestamp>,
     /// The caller's own watermarks.
     pub delivered_seq: i64,
     /// The caller's read watermark.
@@ -191,11 +197,15 @@ impl LocalView {
         let old_marks = old
             .as_ref()
             .map(|o| (o.conversation.last_seq, o.delivered_seq, o.read_seq));
-        let (messages, typing) = old.map(|old| (old.messages, old.typing)).unwrap_or_default();
+        let (messages, typing, muted, muted_until) = old
+            .map(|old| (old.messages, old.typing, old.muted, old.muted_until))
+            .unwrap_or_default();
         let mut view = ConversationView {
             conversation: s.conversation,
             members: s.members,
             archived: s.me.archived,
+            muted,
+            muted_until,
             delivered_seq: s.me.delivered_seq,
             read_seq: s.me.read_seq,
             last_message: None,
@@ -357,6 +367,8 @@ impl LocalView {
                             })
                             .collect(),
                         archived: false,
+                        muted: false,
+                        muted_until: None,
                         delivered_seq: 0,
                         read_seq: 0,
                         last_message: None,
@@ -466,6 +478,10 @@ impl LocalView {
                 }
             }
             ChangeKind::Archived { archived } => view.archived = *archived,
+            ChangeKind::Muted { muted, until } => {
+                view.muted = *muted;
+                view.muted_until = if *muted { *until } else { None };
+            }
             _ => {}
         }
         self.trim(&mut view);
@@ -625,7 +641,20 @@ mod tests {
         assert!(v.conversations(false).is_empty());
         assert_eq!(v.conversations(true).len(), 1);
 
-        let upd = v.apply_change(&change(11, Some(cid), ChangeKind::MemberLeft { user_id: me, by: bob }));
+        v.apply_change(&change(
+            11,
+            Some(cid),
+            ChangeKind::Muted {
+                muted: true,
+                until: Some(99),
+            },
+        ));
+        let c = v.conversation(cid).expect("conversation");
+        assert_eq!((c.muted, c.muted_until), (true, Some(99)));
+        v.apply_change(&change(12, Some(cid), ChangeKind::Muted { muted: false, until: None }));
+        assert!(!v.conversation(cid).expect("conversation").muted);
+
+        let upd = v.apply_change(&change(13, Some(cid), ChangeKind::MemberLeft { user_id: me, by: bob }));
         assert_eq!(upd, vec![ViewUpdate::ConversationRemoved { conversation_id: cid }]);
         assert!(v.conversation(cid).is_none());
     }
@@ -700,6 +729,8 @@ mod tests {
             user_id: me,
             role: Role::Member,
             archived: false,
+            muted: false,
+            muted_until: None,
             delivered_seq: 0,
             read_seq: 0,
             joined_at: 100,

@@ -6,6 +6,7 @@
 //! - [`Api`]: REST calls against any base URL (the in-process gateway, a spawned example
 //!   server, a gateway nested under a prefix), including OTP login and the common set-up
 //!   steps ([`Api::open_direct`], [`Api::send_text`]).
+//! - [`RecordingPush`]: a push sender recording every notification, failing on request.
 //! - [`Ws`]: a WebSocket client speaking the JSON protocol (requests with ids, a backlog of
 //!   frames read meanwhile, subscribe up to the caught-up cursor, close codes).
 //! - [`client`] (feature `client`): settings and helpers for the native client SDK's tests.
@@ -14,6 +15,7 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+mod push;
 mod rest;
 mod server;
 mod sms;
@@ -21,6 +23,7 @@ mod ws;
 
 use std::time::Duration;
 
+pub use push::{PushAttempt, RecordingPush};
 pub use rest::{Api, User};
 pub use server::{GatewayConfigExt, TestServer, TestServerBuilder, test_config};
 pub use sms::{RecordingSms, code_in};
