@@ -839,8 +839,9 @@ impl Store for MemoryStore {
         if !g.sessions.contains_key(&device.session_id) {
             return Err(Error::not_found("session"));
         }
-        g.push_devices
-            .retain(|sid, d| *sid == device.session_id || (d.platform, d.token.as_str()) != (device.platform, &device.token));
+        g.push_devices.retain(|sid, d| {
+            *sid == device.session_id || (d.platform, d.token.as_str()) != (device.platform, device.token.as_str())
+        });
         g.push_devices.insert(device.session_id, device.clone());
         Ok(())
     }
@@ -865,7 +866,8 @@ impl Store for MemoryStore {
     async fn remove_push_token(&self, platform: Platform, token: &str) -> Result<u64> {
         let mut g = self.lock()?;
         let before = g.push_devices.len();
-        g.push_devices.retain(|_, d| (d.platform, d.token.as_str()) != (platform, token));
+        g.push_devices
+            .retain(|_, d| (d.platform, d.token.as_str()) != (platform, token));
         Ok((before - g.push_devices.len()) as u64)
     }
 

@@ -444,7 +444,8 @@ mod tests {
     #[test]
     fn payloads_read_back_from_apns_and_fcm_shapes() {
         let c = c(5);
-        let apns = format!(r#"{{"aps":{{"badge":3}},"chatico_conversation":"{c}","chatico_seq":12,"chatico_kind":"reply"}}"#);
+        let apns =
+            format!(r#"{{"aps":{{"badge":3}},"chatico_conversation":"{c}","chatico_seq":12,"chatico_kind":"reply"}}"#);
         let t = parse_payload(&apns).unwrap();
         assert_eq!((t.conversation_id, t.seq, t.kind), (c, 12, PushKind::Reply));
         let fcm = format!(r#"{{"data":{{"chatico_conversation":"{c}","chatico_seq":"3"}}}}"#);

@@ -73,9 +73,18 @@ impl Mock {
             .strip_prefix("/3/device/")
             .ok_or_else(|| format!("path {}", parts.uri.path()))?
             .to_owned();
-        let h = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let h = |n: &str| {
+            parts
+                .headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
         let auth = h("authorization");
-        let jwt = auth.strip_prefix("bearer ").ok_or("authorization is not `bearer <jwt>`")?;
+        let jwt = auth
+            .strip_prefix("bearer ")
+            .ok_or("authorization is not `bearer <jwt>`")?;
         let header = jsonwebtoken::decode_header(jwt).map_err(|e| e.to_string())?;
         if header.alg != Algorithm::ES256 || header.kid.as_deref() != Some(KEY_ID) {
             return Err(format!("jwt header {header:?}"));
@@ -85,7 +94,9 @@ impl Mock {
         v.set_required_spec_claims(&["iss"]);
         v.validate_exp = false;
         let key = DecodingKey::from_ec_pem(self.public_key_pem.as_bytes()).map_err(|e| e.to_string())?;
-        let claims = jsonwebtoken::decode::<Value>(jwt, &key, &v).map_err(|e| format!("jwt: {e}"))?.claims;
+        let claims = jsonwebtoken::decode::<Value>(jwt, &key, &v)
+            .map_err(|e| format!("jwt: {e}"))?
+            .claims;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(|e| e.to_string())?
@@ -124,7 +135,10 @@ impl Mock {
                 StatusCode::GONE,
                 json!({ "reason": "Unregistered", "timestamp": 1_700_000_000_000_i64 }).to_string(),
             ),
-            t if t.starts_with("bad") => (StatusCode::BAD_REQUEST, json!({ "reason": "BadDeviceToken" }).to_string()),
+            t if t.starts_with("bad") => (
+                StatusCode::BAD_REQUEST,
+                json!({ "reason": "BadDeviceToken" }).to_string(),
+            ),
             t if t.starts_with("bbb") => (
                 StatusCode::TOO_MANY_REQUESTS,
                 json!({ "reason": "TooManyRequests" }).to_string(),
@@ -257,15 +271,24 @@ async fn sends_the_exact_request_over_http2_and_reuses_the_provider_token() {
     assert_eq!(*apns.mock.accepted.lock().expect("lock"), 2);
     let tokens = apns.mock.tokens.lock().expect("lock").clone();
     assert_eq!(tokens.len(), 2);
-    assert_eq!(tokens[0], tokens[1], "the provider token is reused, not signed per request");
+    assert_eq!(
+        tokens[0], tokens[1],
+        "the provider token is reused, not signed per request"
+    );
 }
 
 #[tokio::test]
 async fn apple_error_answers_map_to_push_errors() {
     let apns = start().await;
     let s = sender(&apns);
-    assert_eq!(s.send(&notification("deadbeef", Some("hi"))).await, Err(PushError::Unregistered));
-    assert_eq!(s.send(&notification("bad0", Some("hi"))).await, Err(PushError::Unregistered));
+    assert_eq!(
+        s.send(&notification("deadbeef", Some("hi"))).await,
+        Err(PushError::Unregistered)
+    );
+    assert_eq!(
+        s.send(&notification("bad0", Some("hi"))).await,
+        Err(PushError::Unregistered)
+    );
     match s.send(&notification("bbb1", Some("hi"))).await {
         Err(PushError::Retry { retry_after, .. }) => assert_eq!(retry_after, Some(Duration::from_secs(5))),
         other => panic!("{other:?}"),
@@ -274,9 +297,16 @@ async fn apple_error_answers_map_to_push_errors() {
         s.send(&notification("c0ffee", Some("hi"))).await,
         Err(PushError::Retry { retry_after: None, .. })
     ));
-    assert!(apns.mock.mismatches.lock().expect("lock").is_empty(), "{:?}", apns.mock.mismatches);
+    assert!(
+        apns.mock.mismatches.lock().expect("lock").is_empty(),
+        "{:?}",
+        apns.mock.mismatches
+    );
     // A token that is not hex never leaves the process.
-    assert_eq!(s.send(&notification("not-hex", None)).await, Err(PushError::Unregistered));
+    assert_eq!(
+        s.send(&notification("not-hex", None)).await,
+        Err(PushError::Unregistered)
+    );
     assert_eq!(*apns.mock.accepted.lock().expect("lock"), 4);
 }
 

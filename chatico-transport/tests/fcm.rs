@@ -79,8 +79,12 @@ impl Match for ValidGrant {
         if req.headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/x-www-form-urlencoded") {
             return false;
         }
-        let Some(assertion) = get("assertion") else { return false };
-        let Ok(header) = jsonwebtoken::decode_header(&assertion) else { return false };
+        let Some(assertion) = get("assertion") else {
+            return false;
+        };
+        let Ok(header) = jsonwebtoken::decode_header(&assertion) else {
+            return false;
+        };
         if header.alg != Algorithm::RS256 || header.kid.as_deref() != Some(KEY_ID) {
             return false;
         }
@@ -182,7 +186,9 @@ async fn sends_the_exact_message_and_reuses_the_access_token() {
         .await;
     let s = sender(&server);
     s.send(&notification("device-token-1")).await.expect("first send");
-    s.send(&notification("device-token-1")).await.expect("second send, same token");
+    s.send(&notification("device-token-1"))
+        .await
+        .expect("second send, same token");
     // `expect(..)` counts are verified when the server drops.
 }
 
@@ -209,11 +215,21 @@ async fn unregistered_tokens_quota_and_outages_map_to_push_errors() {
             "busy",
             ResponseTemplate::new(429)
                 .insert_header("retry-after", "7")
-                .set_body_json(fcm_error(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded.")),
+                .set_body_json(fcm_error(
+                    429,
+                    "RESOURCE_EXHAUSTED",
+                    "QUOTA_EXCEEDED",
+                    "Quota exceeded.",
+                )),
         ),
         (
             "down",
-            ResponseTemplate::new(503).set_body_json(fcm_error(503, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable.")),
+            ResponseTemplate::new(503).set_body_json(fcm_error(
+                503,
+                "UNAVAILABLE",
+                "UNAVAILABLE",
+                "The service is currently unavailable.",
+            )),
         ),
         (
             "bad",
@@ -243,7 +259,10 @@ async fn unregistered_tokens_quota_and_outages_map_to_push_errors() {
         s.send(&notification("down")).await,
         Err(PushError::Retry { retry_after: None, .. })
     ));
-    assert!(matches!(s.send(&notification("bad")).await, Err(PushError::Rejected(_))));
+    assert!(matches!(
+        s.send(&notification("bad")).await,
+        Err(PushError::Rejected(_))
+    ));
 }
 
 #[tokio::test]

@@ -651,7 +651,14 @@ mod tests {
         ));
         let c = v.conversation(cid).expect("conversation");
         assert_eq!((c.muted, c.muted_until), (true, Some(99)));
-        v.apply_change(&change(12, Some(cid), ChangeKind::Muted { muted: false, until: None }));
+        v.apply_change(&change(
+            12,
+            Some(cid),
+            ChangeKind::Muted {
+                muted: false,
+                until: None,
+            },
+        ));
         assert!(!v.conversation(cid).expect("conversation").muted);
 
         let upd = v.apply_change(&change(13, Some(cid), ChangeKind::MemberLeft { user_id: me, by: bob }));
@@ -729,8 +736,6 @@ mod tests {
             user_id: me,
             role: Role::Member,
             archived: false,
-            muted: false,
-            muted_until: None,
             delivered_seq: 0,
             read_seq: 0,
             joined_at: 100,

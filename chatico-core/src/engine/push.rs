@@ -10,7 +10,7 @@ use crate::model::{Content, ConversationKind, SystemNotice};
 use crate::protocol::RegisterPushRequest;
 use crate::push::{DEFAULT_TITLE, Platform, PushDevice, PushIntent, PushKind, PushNotification};
 
-use super::{AuthContext, Engine, Outcome, live, validate};
+use super::{AuthContext, Engine, Outcome, live};
 
 /// Longest device token accepted (FCM tokens are ~160 characters, APNs tokens 64 hex digits).
 const MAX_TOKEN_CHARS: usize = 4096;
@@ -51,13 +51,12 @@ impl Engine {
             return Err(Error::invalid("token", "an APNs device token is hexadecimal"));
         }
         printable("app_id", &req.app_id, MAX_APP_ID_CHARS)?;
-        if let Some(l) = &req.locale {
-            if l.is_empty()
+        if let Some(l) = &req.locale
+            && (l.is_empty()
                 || l.len() > MAX_LOCALE_CHARS
-                || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return Err(Error::invalid("locale", "a BCP 47 tag such as fr-CA"));
-            }
+                || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(Error::invalid("locale", "a BCP 47 tag such as fr-CA"));
         }
         let device = PushDevice {
             session_id: ctx.session_id,
@@ -93,14 +92,20 @@ impl Engine {
         }
         self.member(actor, conversation).await?;
         let change = self.store.set_mute(conversation, actor, true, until).await?;
-        Ok(Outcome::with((), change.map(|c| live(&[actor], c)).into_iter().collect()))
+        Ok(Outcome::with(
+            (),
+            change.map(|c| live(&[actor], c)).into_iter().collect(),
+        ))
     }
 
     /// Lifts the caller's mute of a conversation (nothing changes when it was not muted).
     pub async fn unmute(&self, actor: UserId, conversation: ConversationId) -> Result<Outcome<()>> {
         self.member(actor, conversation).await?;
         let change = self.store.set_mute(conversation, actor, false, None).await?;
-        Ok(Outcome::with((), change.map(|c| live(&[actor], c)).into_iter().collect()))
+        Ok(Outcome::with(
+            (),
+            change.map(|c| live(&[actor], c)).into_iter().collect(),
+        ))
     }
 
     /// Removes a token the provider reported invalid (APNs `Unregistered`, FCM
@@ -155,7 +160,11 @@ impl Engine {
             .into_iter()
             .filter(|u| !blocked.contains(u) && !muted.contains(u))
             .map(|u| {
-                let kind = if replied_to == Some(u) { PushKind::Reply } else { intent.kind };
+                let kind = if replied_to == Some(u) {
+                    PushKind::Reply
+                } else {
+                    intent.kind
+                };
                 (u, kind)
             })
             .collect())

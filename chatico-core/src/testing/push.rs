@@ -100,7 +100,10 @@ pub async fn push_devices_register_replace_and_move(store: &dyn Store) {
         .expect_err("no such session");
     assert_eq!(err.code(), ErrorCode::NotFound);
     assert!(store.unregister_push_device(s2.id).await.expect("unregister"));
-    assert!(!store.unregister_push_device(s2.id).await.expect("again"), "second time false");
+    assert!(
+        !store.unregister_push_device(s2.id).await.expect("again"),
+        "second time false"
+    );
     assert!(!store.unregister_push_device(ghost.id).await.expect("ghost"));
     assert_eq!(
         tokens(&store.push_devices(a.id, T0 + 1000).await.expect("list")),
@@ -133,10 +136,20 @@ pub async fn push_devices_go_with_sessions_and_invalid_tokens(store: &dyn Store)
 
     assert_eq!(store.delete_user_sessions(a.id).await.expect("logout everywhere"), 2);
     assert!(store.push_devices(a.id, T0).await.expect("list").is_empty());
-    assert_eq!(store.push_devices(b.id, T0).await.expect("list").len(), 1, "others keep theirs");
+    assert_eq!(
+        store.push_devices(b.id, T0).await.expect("list").len(),
+        1,
+        "others keep theirs"
+    );
 
     let t3 = format!("t{}", T0 + 3);
-    assert_eq!(store.remove_push_token(Platform::Apns, &t3).await.expect("other platform"), 0);
+    assert_eq!(
+        store
+            .remove_push_token(Platform::Apns, &t3)
+            .await
+            .expect("other platform"),
+        0
+    );
     assert_eq!(store.remove_push_token(Platform::Fcm, &t3).await.expect("remove"), 1);
     assert!(store.push_devices(b.id, T0).await.expect("list").is_empty());
     assert_eq!(store.remove_push_token(Platform::Fcm, &t3).await.expect("again"), 0);
@@ -158,32 +171,33 @@ pub async fn mutes_record_targeted_changes_and_list_members(store: &dyn Store) {
     let audience = [owner.id, a.id, b.id];
 
     let until = T0 + 3_600_000;
-    let c = fx.checked(&audience, store.set_mute(conv.id, a.id, true, Some(until))).await;
+    let c = fx
+        .checked(&audience, store.set_mute(conv.id, a.id, true, Some(until)))
+        .await;
     assert!(c.is_some());
-    let c = fx.checked(&audience, store.set_mute(conv.id, a.id, true, Some(until))).await;
+    let c = fx
+        .checked(&audience, store.set_mute(conv.id, a.id, true, Some(until)))
+        .await;
     assert_eq!(c, None, "unchanged state records nothing");
     let c = fx.checked(&audience, store.set_mute(conv.id, a.id, true, None)).await;
     assert!(c.is_some(), "a new end time is a change");
     fx.checked(&audience, store.set_mute(conv.id, b.id, true, Some(T0 + 1)))
         .await
         .expect("b muted");
-    assert_eq!(
-        store.mutes(conv.id).await.expect("mutes"),
-        {
-            let mut v = vec![
-                Mute {
-                    user_id: a.id,
-                    until: None,
-                },
-                Mute {
-                    user_id: b.id,
-                    until: Some(T0 + 1),
-                },
-            ];
-            v.sort_by_key(|m| m.user_id);
-            v
-        }
-    );
+    assert_eq!(store.mutes(conv.id).await.expect("mutes"), {
+        let mut v = vec![
+            Mute {
+                user_id: a.id,
+                until: None,
+            },
+            Mute {
+                user_id: b.id,
+                until: Some(T0 + 1),
+            },
+        ];
+        v.sort_by_key(|m| m.user_id);
+        v
+    });
     let c = fx.checked(&audience, store.set_mute(conv.id, a.id, false, None)).await;
     assert!(c.is_some());
     assert_eq!(
@@ -223,7 +237,10 @@ pub async fn mutes_record_targeted_changes_and_list_members(store: &dyn Store) {
     assert_eq!(err.code(), ErrorCode::NotFound);
 
     store.remove_member(conv.id, b.id, b.id).await.expect("b leaves");
-    assert!(store.mutes(conv.id).await.expect("mutes").is_empty(), "only current members");
+    assert!(
+        store.mutes(conv.id).await.expect("mutes").is_empty(),
+        "only current members"
+    );
 }
 
 /// `total_unread` sums `last_seq - read_seq` over the user's conversations.
@@ -238,12 +255,18 @@ pub async fn total_unread_sums_over_conversations(store: &dyn Store) {
     fx.send_n(g.id, a.id, 1).await; // a's own message moves a's read watermark to 5
     assert_eq!(store.total_unread(a.id).await.expect("unread"), 3);
     assert_eq!(store.total_unread(b.id).await.expect("unread"), 5);
-    store
-        .update_receipts(d.id, a.id, None, Some(2))
-        .await
-        .expect("read 2");
+    assert_eq!(
+        store.total_unread(c.id).await.expect("unread"),
+        1,
+        "a's message is unread for c"
+    );
+    store.update_receipts(d.id, a.id, None, Some(2)).await.expect("read 2");
     assert_eq!(store.total_unread(a.id).await.expect("unread"), 1);
     fx.send(g.id, c.id).await;
     assert_eq!(store.total_unread(a.id).await.expect("unread"), 2);
-    assert_eq!(store.total_unread(c.id).await.expect("unread"), 1, "a's message is unread for c");
+    assert_eq!(
+        store.total_unread(c.id).await.expect("unread"),
+        0,
+        "c's own message reads up to it"
+    );
 }

@@ -49,7 +49,8 @@ use uuid::Uuid;
 
 use crate::codec::{
     self, ChangeRow, NewChange, RowExt, blob_from_row, conversation_from_row, kind_str, member_from_row,
-    message_from_row, name_lower, purpose_str, push_device_from_row, session_from_row, summary_from_row, sync_page, user_from_row,
+    message_from_row, name_lower, purpose_str, push_device_from_row, session_from_row, summary_from_row, sync_page,
+    user_from_row,
 };
 use crate::db_error::{BatchError, db, is_unique_violation, map_err, raw};
 use crate::writer::{BatchInsert, InsertResult, Writer};
@@ -1163,7 +1164,10 @@ impl<B: Backend> Store for SqlStore<B> {
             .int(device.updated_at)
             .execute(&mut tx)
             .await
-            .map_err(conflict_on_unique("register push device", "push token registered concurrently"))?;
+            .map_err(conflict_on_unique(
+                "register push device",
+                "push token registered concurrently",
+            ))?;
         if n == 0 {
             return Err(Error::not_found("session"));
         }

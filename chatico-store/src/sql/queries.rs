@@ -148,7 +148,6 @@ pub const TOTAL_UNREAD: &str = "SELECT CAST(COALESCE(SUM(CASE WHEN c.last_seq > 
        THEN c.last_seq - m.read_seq ELSE 0 END), 0) AS BIGINT) AS total \
      FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = $1";
 
-
 /// The columns of a sync row (`codec::change_from_row`): the change `ch` and the message it
 /// refers to `m` (`m_*`, NULL for other changes).
 macro_rules! change_columns {

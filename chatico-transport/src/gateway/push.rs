@@ -232,7 +232,9 @@ impl Worker {
         let attempts = self.config.retry.max_attempts.max(1);
         for attempt in 1..=attempts {
             let result = {
-                let Ok(_permit) = self.sends.acquire().await else { return };
+                let Ok(_permit) = self.sends.acquire().await else {
+                    return;
+                };
                 self.sender.send(&n).await
             };
             match result {

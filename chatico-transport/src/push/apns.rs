@@ -246,7 +246,11 @@ mod tests {
     #[test]
     fn error_reasons_map_to_push_errors() {
         assert_eq!(
-            classify(StatusCode::GONE, None, r#"{"reason":"Unregistered","timestamp":1700000000000}"#),
+            classify(
+                StatusCode::GONE,
+                None,
+                r#"{"reason":"Unregistered","timestamp":1700000000000}"#
+            ),
             PushError::Unregistered
         );
         assert_eq!(
@@ -258,7 +262,11 @@ mod tests {
             PushError::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(2)
         ));
         assert!(matches!(
-            classify(StatusCode::SERVICE_UNAVAILABLE, None, r#"{"reason":"ServiceUnavailable"}"#),
+            classify(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                r#"{"reason":"ServiceUnavailable"}"#
+            ),
             PushError::Retry { .. }
         ));
         assert!(matches!(

@@ -55,7 +55,8 @@ impl fmt::Debug for ServiceAccountKey {
 impl ServiceAccountKey {
     /// Reads a key file's JSON.
     pub fn from_json(json: &str) -> Result<Self> {
-        serde_json::from_str(json).map_err(|e| Error::invalid("fcm.service_account", format!("not a service-account key: {e}")))
+        serde_json::from_str(json)
+            .map_err(|e| Error::invalid("fcm.service_account", format!("not a service-account key: {e}")))
     }
 }
 
@@ -94,7 +95,9 @@ pub struct FcmSender {
 
 impl fmt::Debug for FcmSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FcmSender").field("send_url", &self.send_url).finish_non_exhaustive()
+        f.debug_struct("FcmSender")
+            .field("send_url", &self.send_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,7 +128,10 @@ impl FcmSender {
             return Err(Error::invalid("fcm.project_id", "letters, digits and '-' only"));
         }
         if k.client_email.is_empty() || !k.token_uri.starts_with("http") {
-            return Err(Error::invalid("fcm.service_account", "client_email and token_uri are required"));
+            return Err(Error::invalid(
+                "fcm.service_account",
+                "client_email and token_uri are required",
+            ));
         }
         let signing_key = EncodingKey::from_rsa_pem(k.private_key.as_bytes())
             .map_err(|_| Error::invalid("fcm.private_key", "not an RSA private key in PEM"))?;
@@ -192,7 +198,9 @@ impl FcmSender {
                 .ok()
                 .and_then(|v| v["error"].as_str().map(str::to_owned))
                 .unwrap_or_default();
-            return Err(PushError::Rejected(format!("fcm token endpoint refused the grant ({status} {err})")));
+            return Err(PushError::Rejected(format!(
+                "fcm token endpoint refused the grant ({status} {err})"
+            )));
         }
         let t: TokenResponse = serde_json::from_str(&body)
             .map_err(|_| PushError::Rejected("fcm token endpoint answered no access_token".into()))?;
@@ -210,8 +218,11 @@ impl FcmSender {
 
     /// The HTTP v1 message for `n`.
     pub fn message(n: &PushNotification) -> Value {
-        let data: serde_json::Map<String, Value> =
-            n.data().into_iter().map(|(k, v)| (k.to_owned(), Value::String(v))).collect();
+        let data: serde_json::Map<String, Value> = n
+            .data()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::String(v)))
+            .collect();
         let mut notification = json!({ "title": n.title });
         let mut aps_alert = json!({ "title": n.title });
         if let Some(b) = &n.body {
@@ -305,10 +316,16 @@ mod tests {
             classify(StatusCode::TOO_MANY_REQUESTS, Some(Duration::from_secs(3)), quota),
             PushError::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(3)
         ));
-        assert!(matches!(classify(StatusCode::SERVICE_UNAVAILABLE, None, ""), PushError::Retry { .. }));
+        assert!(matches!(
+            classify(StatusCode::SERVICE_UNAVAILABLE, None, ""),
+            PushError::Retry { .. }
+        ));
         let invalid = r#"{"error":{"code":400,"status":"INVALID_ARGUMENT",
             "details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"INVALID_ARGUMENT"}]}}"#;
-        assert!(matches!(classify(StatusCode::BAD_REQUEST, None, invalid), PushError::Rejected(_)));
+        assert!(matches!(
+            classify(StatusCode::BAD_REQUEST, None, invalid),
+            PushError::Rejected(_)
+        ));
     }
 
     #[test]

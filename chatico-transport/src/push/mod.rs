@@ -56,7 +56,10 @@ fn unix_now() -> u64 {
 fn transport_error(what: &str, e: &reqwest::Error) -> chatico_core::push::PushError {
     chatico_core::push::PushError::Retry {
         retry_after: None,
-        reason: format!("{what}: {}", if e.is_timeout() { "timeout" } else { "connection failed" }),
+        reason: format!(
+            "{what}: {}",
+            if e.is_timeout() { "timeout" } else { "connection failed" }
+        ),
     }
 }
 

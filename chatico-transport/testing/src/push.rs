@@ -90,7 +90,10 @@ impl RecordingPush {
                 return got;
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                panic!("{} push attempts to {token} after {PATIENCE:?}, expected {n}", got.len());
+                panic!(
+                    "{} push attempts to {token} after {PATIENCE:?}, expected {n}",
+                    got.len()
+                );
             }
         }
     }

@@ -8,9 +8,9 @@ use std::time::Duration;
 use chatico_core::engine::Engine;
 use chatico_core::memory::MemoryStore;
 use chatico_core::ports::{Backplane, BlobStore, Clock, ManualClock, SystemClock};
+use chatico_core::push::PushSender;
 use chatico_core::{Config, MemoryOtpCache};
 use chatico_store::blob::LocalDiskBlobStore;
-use chatico_core::push::PushSender;
 use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy, PushConfig, RateLimit};
 
 use crate::rest::{Api, User};

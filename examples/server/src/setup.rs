@@ -8,13 +8,13 @@ use axum::Router;
 use chatico_core::engine::Engine;
 use chatico_core::memory::MemoryStore;
 use chatico_core::ports::{Backplane, BlobStore, NodeId, SmsSender, Store, SystemClock};
+use chatico_core::push::{Platform, PushRouter};
 use chatico_core::{Config, MemoryOtpCache};
 use chatico_store::blob::{CloudinaryBlobStore, CloudinaryConfig, LocalDiskBlobStore, S3BlobStore, S3Config};
 use chatico_store::{PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
 use chatico_transport::backplane::BrokerConfig;
 use chatico_transport::backplane::nats::NatsBackplane;
 use chatico_transport::backplane::redis::RedisBackplane;
-use chatico_core::push::{Platform, PushRouter};
 use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy, PushConfig, RateLimit, ServeConfig};
 use chatico_transport::push::{APNS_SANDBOX, ApnsConfig, ApnsSender, FcmConfig, FcmSender, ServiceAccountKey};
 use chatico_transport::sms::{
@@ -399,8 +399,8 @@ fn push_router(args: &Args) -> Result<Option<PushRouter>, String> {
         tracing::info!(sandbox = args.apns_sandbox, "push: APNs");
     }
     if let Some(file) = &args.fcm_service_account_file {
-        let json = std::fs::read_to_string(file)
-            .map_err(|e| format!("--fcm-service-account-file {}: {e}", file.display()))?;
+        let json =
+            std::fs::read_to_string(file).map_err(|e| format!("--fcm-service-account-file {}: {e}", file.display()))?;
         let key = ServiceAccountKey::from_json(&json).map_err(|e| format!("fcm: {e}"))?;
         let sender = FcmSender::new(FcmConfig::new(key)).map_err(|e| format!("fcm: {e}"))?;
         router = router.with(Platform::Fcm, Arc::new(sender));
