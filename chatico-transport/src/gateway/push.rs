@@ -5,7 +5,7 @@
 //! ([`Engine::push_recipients`], [`Engine::push_notifications`]); this module only moves
 //! them in time:
 //!
-//! - [`Pusher::offer`] runs on the send path after the acknowledgement and the fan-out:
+//! - `Pusher::offer` runs on the send path after the acknowledgement and the fan-out:
 //!   [`chatico_core::push::intent_of`] (pure, no I/O) and a `try_send` into a bounded queue.
 //!   A full queue drops the push (counted, logged): a provider outage or a slow store never
 //!   slows or fails a send.
