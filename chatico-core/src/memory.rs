@@ -674,6 +674,8 @@ impl Store for MemoryStore {
                     me: me.clone(),
                     last_message,
                     unread: (conv.last_seq - me.read_seq).max(0),
+                    muted: false,
+                    muted_until: None,
                     members,
                 },
             ));
@@ -911,6 +913,18 @@ impl Store for MemoryStore {
             })
             .collect();
         out.sort_by_key(|m| m.user_id);
+        Ok(out)
+    }
+
+    async fn user_mutes(&self, user: UserId) -> Result<Vec<(ConversationId, Option<Timestamp>)>> {
+        let g = self.lock()?;
+        let mut out: Vec<(ConversationId, Option<Timestamp>)> = g
+            .mutes
+            .iter()
+            .filter(|((_, u), _)| *u == user)
+            .map(|((c, _), until)| (*c, *until))
+            .collect();
+        out.sort_by_key(|(c, _)| *c);
         Ok(out)
     }
 

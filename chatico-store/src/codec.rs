@@ -383,6 +383,8 @@ pub(crate) fn summary_from_row(r: &impl RowExt) -> Result<ConversationSummary> {
     let members = members_from_json(&r.text("members_json")?)?;
     Ok(ConversationSummary {
         unread: (conversation.last_seq - me.read_seq).max(0),
+        muted: false,
+        muted_until: None,
         conversation,
         me,
         last_message,

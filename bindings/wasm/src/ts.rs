@@ -88,7 +88,7 @@ export interface Message {
   content: Content | null; reply_to_seq?: number; created_at: Timestamp; deleted_at?: Timestamp;
 }
 export interface ConversationSummary {
-  conversation: Conversation; me: Member; last_message: Message | null; unread: number; members: MemberInfo[];
+  conversation: Conversation; me: Member; last_message: Message | null; unread: number; muted: boolean; muted_until?: number; members: MemberInfo[];
 }
 export interface ConversationDetails { conversation: Conversation; members: Member[]; }
 /** A conversation of the local view: `typing` lists who is typing now. */

@@ -197,15 +197,13 @@ impl LocalView {
         let old_marks = old
             .as_ref()
             .map(|o| (o.conversation.last_seq, o.delivered_seq, o.read_seq));
-        let (messages, typing, muted, muted_until) = old
-            .map(|old| (old.messages, old.typing, old.muted, old.muted_until))
-            .unwrap_or_default();
+        let (messages, typing) = old.map(|old| (old.messages, old.typing)).unwrap_or_default();
         let mut view = ConversationView {
             conversation: s.conversation,
             members: s.members,
             archived: s.me.archived,
-            muted,
-            muted_until,
+            muted: s.muted,
+            muted_until: s.muted_until,
             delivered_seq: s.me.delivered_seq,
             read_seq: s.me.read_seq,
             last_message: None,
@@ -746,6 +744,8 @@ mod tests {
             me: member,
             last_message: Some(msg(cid, 1, bob)),
             unread: 1,
+            muted: false,
+            muted_until: None,
             members: vec![],
         };
         let mut v = LocalView::new(me);

@@ -244,6 +244,9 @@ pub trait Store: SendSyncOutsideWasm {
     /// The mutes of the conversation's current members, expired ones included (the caller
     /// compares with its clock), ordered by user id.
     async fn mutes(&self, conversation: ConversationId) -> Result<Vec<Mute>>;
+    /// Every mute of `user` (expired ones too), as (conversation, until), ordered by
+    /// conversation id.
+    async fn user_mutes(&self, user: UserId) -> Result<Vec<(ConversationId, Option<Timestamp>)>>;
     /// The user's total unread count: over every conversation they are a member of,
     /// `last_seq - read_seq` (at least 0), summed.
     async fn total_unread(&self, user: UserId) -> Result<i64>;

@@ -167,6 +167,7 @@ pub async fn mutes_record_targeted_changes_and_list_members(store: &dyn Store) {
         fx.user("x").await,
     );
     let conv = fx.group(&owner, &[&a, &b]).await;
+    let other = fx.group(&owner, &[&a]).await;
     let start = fx.latest_pos().await;
     let audience = [owner.id, a.id, b.id];
 
@@ -198,15 +199,29 @@ pub async fn mutes_record_targeted_changes_and_list_members(store: &dyn Store) {
         v.sort_by_key(|m| m.user_id);
         v
     });
+    fx.checked(&[owner.id, a.id], store.set_mute(other.id, a.id, true, Some(T0 + 7)))
+        .await
+        .expect("a mutes another");
+    let mut want = vec![(conv.id, None), (other.id, Some(T0 + 7))];
+    want.sort();
+    assert_eq!(store.user_mutes(a.id).await.expect("user mutes"), want);
+    assert!(store.user_mutes(owner.id).await.expect("user mutes").is_empty());
+    store.set_mute(other.id, a.id, false, None).await.expect("unmute other");
     let c = fx.checked(&audience, store.set_mute(conv.id, a.id, false, None)).await;
     assert!(c.is_some());
+    assert!(store.user_mutes(a.id).await.expect("user mutes").is_empty());
     assert_eq!(
         fx.checked(&audience, store.set_mute(conv.id, a.id, false, None)).await,
         None,
         "unmuting twice records nothing"
     );
 
-    let seen = fx.sync_all(a.id, start, 10).await;
+    let seen: Vec<_> = fx
+        .sync_all(a.id, start, 10)
+        .await
+        .into_iter()
+        .filter(|c| c.conversation_id == Some(conv.id))
+        .collect();
     let kinds: Vec<ChangeKind> = seen.iter().map(|c| c.kind.clone()).collect();
     assert_eq!(
         kinds,
@@ -225,7 +240,6 @@ pub async fn mutes_record_targeted_changes_and_list_members(store: &dyn Store) {
             },
         ]
     );
-    assert!(seen.iter().all(|c| c.conversation_id == Some(conv.id)));
     assert!(
         fx.sync_all(owner.id, start, 10).await.is_empty(),
         "targeted at the user only"

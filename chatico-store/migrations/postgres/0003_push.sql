@@ -21,3 +21,4 @@ CREATE TABLE mutes (
     muted_until     BIGINT,
     PRIMARY KEY (conversation_id, user_id)
 );
+CREATE INDEX mutes_user ON mutes (user_id);

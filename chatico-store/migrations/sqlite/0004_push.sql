@@ -21,3 +21,4 @@ CREATE TABLE mutes (
     muted_until     INTEGER,
     PRIMARY KEY (conversation_id, user_id)
 ) WITHOUT ROWID;
+CREATE INDEX mutes_user ON mutes (user_id);

@@ -1251,6 +1251,18 @@ impl<B: Backend> Store for SqlStore<B> {
             .collect()
     }
 
+    async fn user_mutes(&self, user: UserId) -> Result<Vec<(ConversationId, Option<Timestamp>)>> {
+        let mut conn = self.reader().await?;
+        B::stmt(q::USER_MUTES)
+            .id(user.0)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(db("user mutes"))?
+            .iter()
+            .map(|r| Ok((ConversationId(r.uuid("conversation_id")?), r.opt_int("muted_until")?)))
+            .collect()
+    }
+
     async fn total_unread(&self, user: UserId) -> Result<i64> {
         let mut conn = self.reader().await?;
         B::stmt(q::TOTAL_UNREAD)

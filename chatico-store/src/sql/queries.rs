@@ -143,6 +143,9 @@ pub const DELETE_MUTE: &str = "DELETE FROM mutes WHERE conversation_id = $1 AND 
 pub const MUTES: &str = "SELECT mu.user_id, mu.muted_until FROM mutes mu \
      JOIN members m ON m.conversation_id = mu.conversation_id AND m.user_id = mu.user_id \
      WHERE mu.conversation_id = $1 ORDER BY mu.user_id";
+/// $1 user: every mute of the user.
+pub const USER_MUTES: &str =
+    "SELECT conversation_id, muted_until FROM mutes WHERE user_id = $1 ORDER BY conversation_id";
 /// $1 user: column `total`, the unread count over their conversations.
 pub const TOTAL_UNREAD: &str = "SELECT CAST(COALESCE(SUM(CASE WHEN c.last_seq > m.read_seq \
        THEN c.last_seq - m.read_seq ELSE 0 END), 0) AS BIGINT) AS total \

@@ -221,6 +221,20 @@ async fn a_muted_conversation_is_not_pushed_until_unmuted() {
         .collect();
     assert_eq!(muted.len(), 1, "{sync}");
     assert_eq!(muted[0]["kind"]["until"], json!(now + 600_000));
+    // ... and a device that starts from the conversation list sees it there.
+    let list = srv.get("/v1/conversations", &b).await;
+    let entry = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|s| s["conversation"]["id"] == json!(g))
+        .expect("the group");
+    assert_eq!(
+        (&entry["muted"], &entry["muted_until"]),
+        (&json!(true), &json!(now + 600_000))
+    );
+    let list = srv.get("/v1/conversations", &c).await;
+    assert_eq!(list[0]["muted"], json!(false), "per user");
 
     srv.send_text(&g, &a, "m1", "hi").await;
     push.wait_attempts("fcm-c", 1).await;
