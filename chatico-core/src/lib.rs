@@ -23,6 +23,7 @@ pub mod otp_cache;
 pub mod ports;
 pub mod presence;
 pub mod protocol;
+pub mod push;
 pub mod retry;
 pub mod sync;
 #[cfg(feature = "testing")]

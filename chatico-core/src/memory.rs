@@ -15,6 +15,7 @@ use crate::model::{
     MemberInfo, Message, NewMessage, ProfilePatch, Role, Session, User, direct_pair,
 };
 use crate::ports::{NewConversation, Store};
+use crate::push::{Mute, Platform, PushDevice};
 use crate::sync::{Change, ChangeKind, SyncCursor, SyncPage};
 
 /// See the module docs.
@@ -52,6 +53,10 @@ struct Inner {
     conv_changes: HashMap<ConversationId, Vec<SyncCursor>>,
     targeted: HashMap<UserId, Vec<SyncCursor>>,
     user_convs: HashMap<UserId, BTreeSet<ConversationId>>,
+    /// Push devices by session.
+    push_devices: HashMap<SessionId, PushDevice>,
+    /// Mutes: (conversation, user) → until (`None` = until unmuted).
+    mutes: HashMap<(ConversationId, UserId), Option<Timestamp>>,
 }
 
 #[derive(Debug, Clone)]
@@ -325,13 +330,19 @@ impl Store for MemoryStore {
     }
 
     async fn delete_session(&self, id: SessionId) -> Result<bool> {
-        Ok(self.lock()?.sessions.remove(&id).is_some())
+        let mut g = self.lock()?;
+        g.push_devices.remove(&id);
+        Ok(g.sessions.remove(&id).is_some())
     }
 
     async fn delete_user_sessions(&self, user: UserId) -> Result<u64> {
         let mut g = self.lock()?;
         let before = g.sessions.len();
         g.sessions.retain(|_, s| s.user_id != user);
+        let Inner {
+            sessions, push_devices, ..
+        } = &mut *g;
+        push_devices.retain(|sid, _| sessions.contains_key(sid));
         Ok((before - g.sessions.len()) as u64)
     }
 
@@ -663,6 +674,8 @@ impl Store for MemoryStore {
                     me: me.clone(),
                     last_message,
                     unread: (conv.last_seq - me.read_seq).max(0),
+                    muted: false,
+                    muted_until: None,
                     members,
                 },
             ));
@@ -821,6 +834,110 @@ impl Store for MemoryStore {
             )
         });
         Ok((m, change))
+    }
+
+    async fn register_push_device(&self, device: &PushDevice) -> Result<()> {
+        let mut g = self.lock()?;
+        if !g.sessions.contains_key(&device.session_id) {
+            return Err(Error::not_found("session"));
+        }
+        g.push_devices.retain(|sid, d| {
+            *sid == device.session_id || (d.platform, d.token.as_str()) != (device.platform, device.token.as_str())
+        });
+        g.push_devices.insert(device.session_id, device.clone());
+        Ok(())
+    }
+
+    async fn unregister_push_device(&self, session: SessionId) -> Result<bool> {
+        Ok(self.lock()?.push_devices.remove(&session).is_some())
+    }
+
+    async fn push_devices(&self, user: UserId, now: Timestamp) -> Result<Vec<PushDevice>> {
+        let g = self.lock()?;
+        let mut out: Vec<PushDevice> = g
+            .push_devices
+            .values()
+            .filter(|d| d.user_id == user)
+            .filter(|d| g.sessions.get(&d.session_id).is_some_and(|s| s.expires_at > now))
+            .cloned()
+            .collect();
+        out.sort_by_key(|d| d.session_id);
+        Ok(out)
+    }
+
+    async fn remove_push_token(&self, platform: Platform, token: &str) -> Result<u64> {
+        let mut g = self.lock()?;
+        let before = g.push_devices.len();
+        g.push_devices
+            .retain(|_, d| (d.platform, d.token.as_str()) != (platform, token));
+        Ok((before - g.push_devices.len()) as u64)
+    }
+
+    async fn set_mute(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        muted: bool,
+        until: Option<Timestamp>,
+    ) -> Result<Option<Change>> {
+        let mut g = self.lock()?;
+        if !g.join_pos.contains_key(&(conversation, user)) {
+            return Err(Error::not_found("member"));
+        }
+        let before = g.mutes.get(&(conversation, user)).copied();
+        let after = muted.then_some(until);
+        if before == after {
+            return Ok(None);
+        }
+        match after {
+            Some(u) => g.mutes.insert((conversation, user), u),
+            None => g.mutes.remove(&(conversation, user)),
+        };
+        let until = if muted { until } else { None };
+        Ok(Some(g.record(
+            Some(conversation),
+            Some(user),
+            ChangeKind::Muted { muted, until },
+        )))
+    }
+
+    async fn mutes(&self, conversation: ConversationId) -> Result<Vec<Mute>> {
+        let g = self.lock()?;
+        let mut out: Vec<Mute> = g
+            .mutes
+            .iter()
+            .filter(|((c, u), _)| *c == conversation && g.join_pos.contains_key(&(*c, *u)))
+            .map(|((_, u), until)| Mute {
+                user_id: *u,
+                until: *until,
+            })
+            .collect();
+        out.sort_by_key(|m| m.user_id);
+        Ok(out)
+    }
+
+    async fn user_mutes(&self, user: UserId) -> Result<Vec<(ConversationId, Option<Timestamp>)>> {
+        let g = self.lock()?;
+        let mut out: Vec<(ConversationId, Option<Timestamp>)> = g
+            .mutes
+            .iter()
+            .filter(|((_, u), _)| *u == user)
+            .map(|((c, _), until)| (*c, *until))
+            .collect();
+        out.sort_by_key(|(c, _)| *c);
+        Ok(out)
+    }
+
+    async fn total_unread(&self, user: UserId) -> Result<i64> {
+        let g = self.lock()?;
+        let mut total = 0;
+        for c in g.user_convs.get(&user).into_iter().flatten() {
+            let last = g.conversations.get(c).map_or(0, |c| c.last_seq);
+            if let Some(m) = g.members.get(c).and_then(|ms| ms.iter().find(|m| m.user_id == user)) {
+                total += (last - m.read_seq).max(0);
+            }
+        }
+        Ok(total)
     }
 
     async fn insert_blob(&self, meta: &BlobMeta) -> Result<()> {

@@ -360,6 +360,12 @@ pub struct ConversationSummary {
     pub last_message: Option<Message>,
     /// `last_seq - read_seq` (never negative).
     pub unread: i64,
+    /// Pushes from this conversation muted by the caller (filled by the engine).
+    #[serde(default)]
+    pub muted: bool,
+    /// End of the caller's mute (ms since the Unix epoch); absent = until unmuted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_until: Option<Timestamp>,
     /// Every member, with enough profile to draw them.
     pub members: Vec<MemberInfo>,
 }

@@ -400,6 +400,31 @@ pub struct ArchiveRequest {
     pub archived: bool,
 }
 
+/// `PUT /v1/conversations/{id}/mute`: no pushes from this conversation for the caller (all
+/// their devices) until `until`, or until unmuted when it is absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MuteRequest {
+    /// End of the mute (ms since the Unix epoch, in the future); absent = until unmuted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+}
+
+/// `PUT /v1/push/device`: registers (or replaces) the push token of the caller's session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RegisterPushRequest {
+    /// `apns` or `fcm`.
+    pub platform: crate::push::Platform,
+    /// The provider's device token (at most 4096 printable ASCII characters).
+    pub token: String,
+    /// The app's bundle id (APNs topic) or Android package (at most 255 characters).
+    pub app_id: String,
+    /// The device's locale (BCP 47, e.g. `fr-CA`), if the app gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+}
+
 /// `POST /v1/conversations/{id}/typing`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -486,6 +511,8 @@ pub enum ChangeKey {
     RoleChanged(ConversationId, UserId, Role),
     /// The archived flag became this.
     Archived(ConversationId, bool),
+    /// Muted or unmuted, until when.
+    Muted(ConversationId, bool, Option<Timestamp>),
     /// The user was added to the contacts.
     ContactAdded(UserId),
     /// The user was removed from the contacts.
@@ -519,6 +546,7 @@ impl ChangeKey {
             ChangeKind::MemberLeft { user_id, by } => ChangeKey::MemberLeft(c, *user_id, *by),
             ChangeKind::RoleChanged { user_id, role } => ChangeKey::RoleChanged(c, *user_id, *role),
             ChangeKind::Archived { archived } => ChangeKey::Archived(c, *archived),
+            ChangeKind::Muted { muted, until } => ChangeKey::Muted(c, *muted, *until),
             ChangeKind::ContactAdded { user_id } => ChangeKey::ContactAdded(*user_id),
             ChangeKind::ContactRemoved { user_id } => ChangeKey::ContactRemoved(*user_id),
             ChangeKind::Blocked { user_id } => ChangeKey::Blocked(*user_id),

@@ -111,6 +111,15 @@ pub enum ChangeKind {
         /// `true` when archived, `false` when restored.
         archived: bool,
     },
+    /// Muted / unmuted for the target user (targeted change, `set_mute`): no pushes from
+    /// the conversation while muted.
+    Muted {
+        /// `true` when muted, `false` when unmuted.
+        muted: bool,
+        /// End of the mute (ms since the Unix epoch); `None` = until unmuted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<Timestamp>,
+    },
     /// Contact list changed (targeted change, `add_contact` / `remove_contact`; no
     /// conversation).
     ContactAdded {

@@ -177,6 +177,8 @@ impl Server {
             },
             last_message: self.messages.last().cloned(),
             unread: self.conversation.last_seq - r,
+            muted: false,
+            muted_until: None,
             members: self
                 .users
                 .iter()

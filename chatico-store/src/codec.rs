@@ -9,6 +9,7 @@ use chatico_core::model::{
     BlobMeta, BlobPurpose, Content, Conversation, ConversationKind, ConversationSummary, Member, MemberInfo, Message,
     NewMessage, Role, Session, User,
 };
+use chatico_core::push::{Platform, PushDevice};
 use chatico_core::sync::{Change, ChangeKind, SyncCursor, SyncPage};
 use chatico_core::{Error, Result};
 use serde::Deserialize;
@@ -148,6 +149,18 @@ pub(crate) fn session_from_row(r: &impl RowExt) -> Result<Session> {
         created_at: r.int("created_at")?,
         expires_at: r.int("expires_at")?,
         device: r.opt_text("device")?,
+    })
+}
+
+pub(crate) fn push_device_from_row(r: &impl RowExt) -> Result<PushDevice> {
+    Ok(PushDevice {
+        session_id: SessionId(r.uuid("session_id")?),
+        user_id: UserId(r.uuid("user_id")?),
+        platform: Platform::parse(&r.text("platform")?)?,
+        token: r.text("token")?,
+        app_id: r.text("app_id")?,
+        locale: r.opt_text("locale")?,
+        updated_at: r.int("updated_at")?,
     })
 }
 
@@ -370,6 +383,8 @@ pub(crate) fn summary_from_row(r: &impl RowExt) -> Result<ConversationSummary> {
     let members = members_from_json(&r.text("members_json")?)?;
     Ok(ConversationSummary {
         unread: (conversation.last_seq - me.read_seq).max(0),
+        muted: false,
+        muted_until: None,
         conversation,
         me,
         last_message,

@@ -12,8 +12,10 @@
 //!   over tokio-tungstenite — with the transport-free state of `chatico_core::client`.
 //! - [`sms`] (feature `sms`; `twilio` adds the Twilio adapters): SMS senders (console for
 //!   development, Twilio Messages) and Twilio Verify.
+//! - [`push`] (feature `push`; `fcm` and `apns` add the providers): push senders for devices
+//!   without a live connection (Firebase Cloud Messaging HTTP v1, APNs over HTTP/2).
 //!
-//! The three trees import nothing of each other, and each feature builds alone (CI checks
+//! The trees import nothing of each other, and each feature builds alone (CI checks
 //! every feature alone with `cargo hack check --each-feature`). Which one you need:
 //!
 //! | who | features |
@@ -21,6 +23,7 @@
 //! | a host server that serves chat (REST + WebSocket) | `gateway` |
 //! | an app (or binding) that talks to a ChatiCO server | `client` (no default features) |
 //! | an operator sending real login codes | `twilio` (beside `gateway`); `sms` alone gives the console sender for development |
+//! | an operator pushing to phones | `fcm` and/or `apns` (beside `gateway`) |
 //!
 //! The defaults (`gateway`, `twilio`) are what a server needs; an app depends on this crate
 //! with `default-features = false, features = ["client"]`.
@@ -35,5 +38,7 @@ pub mod backplane;
 pub mod client;
 #[cfg(feature = "gateway")]
 pub mod gateway;
+#[cfg(feature = "push")]
+pub mod push;
 #[cfg(feature = "sms")]
 pub mod sms;

@@ -470,6 +470,46 @@ impl ChatClient {
         .await
     }
 
+    // ---- push ----
+
+    /// Registers this device's push token for the session (again after the OS rotated it).
+    /// `app_id`: the bundle id (APNs topic) or Android package; `locale`: e.g. `fr-CA`.
+    pub async fn register_push(
+        &self,
+        platform: PushPlatform,
+        token: String,
+        app_id: String,
+        locale: Option<String>,
+    ) -> Result<(), ChatError> {
+        let c = self.sdk();
+        on_rt(async move {
+            Ok(c.register_push(platform.into(), &token, &app_id, locale.as_deref())
+                .await?)
+        })
+        .await
+    }
+
+    /// Removes this session's push token.
+    pub async fn unregister_push(&self) -> Result<(), ChatError> {
+        let c = self.sdk();
+        on_rt(async move { Ok(c.unregister_push().await?) }).await
+    }
+
+    /// Mutes a conversation's pushes (every device of the user) until `until_ms` or until
+    /// unmuted.
+    pub async fn mute(&self, conversation_id: String, until_ms: Option<i64>) -> Result<(), ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.mute(id, until_ms).await?) }).await
+    }
+
+    /// Lifts the mute of a conversation.
+    pub async fn unmute(&self, conversation_id: String) -> Result<(), ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.unmute(id).await?) }).await
+    }
+
     // ---- media ----
 
     /// Uploads an image (PNG, JPEG, GIF or WebP).

@@ -429,6 +429,56 @@ impl From<core_client::PendingMessage> for PendingMessage {
     }
 }
 
+/// The push service of a device token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PushPlatform {
+    /// Apple Push Notification service.
+    Apns,
+    /// Firebase Cloud Messaging.
+    Fcm,
+}
+
+impl From<PushPlatform> for sdk::PushPlatform {
+    fn from(p: PushPlatform) -> Self {
+        match p {
+            PushPlatform::Apns => sdk::PushPlatform::Apns,
+            PushPlatform::Fcm => sdk::PushPlatform::Fcm,
+        }
+    }
+}
+
+/// Why a push was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PushKind {
+    Message,
+    Reply,
+    Invitation,
+}
+
+/// What to open for a received push ([`parse_push_payload`]).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PushTarget {
+    pub conversation_id: String,
+    pub seq: i64,
+    pub kind: PushKind,
+}
+
+/// Reads a received push back: `payload_json` is the JSON of the APNs `userInfo` or of the
+/// FCM `data` map. `InvalidInput` when it is not a ChatiCO push.
+#[uniffi::export]
+pub fn parse_push_payload(payload_json: String) -> Result<PushTarget, ChatError> {
+    let t = sdk::parse_push_payload(&payload_json)?;
+    Ok(PushTarget {
+        conversation_id: t.conversation_id.to_string(),
+        seq: t.seq,
+        kind: match t.kind {
+            sdk::PushKind::Message => PushKind::Message,
+            sdk::PushKind::Reply => PushKind::Reply,
+            sdk::PushKind::Invitation => PushKind::Invitation,
+        },
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum BlobPurpose {
     Avatar,
@@ -473,6 +523,9 @@ pub struct ConversationView {
     pub conversation: Conversation,
     pub members: Vec<MemberInfo>,
     pub archived: bool,
+    /// Pushes muted by the user (on any device), until `muted_until` or until unmuted.
+    pub muted: bool,
+    pub muted_until: Option<i64>,
     /// The caller's own watermarks.
     pub delivered_seq: i64,
     pub read_seq: i64,
@@ -488,6 +541,8 @@ impl ConversationView {
             conversation: v.conversation.clone().into(),
             members: v.members.iter().cloned().map(Into::into).collect(),
             archived: v.archived,
+            muted: v.muted,
+            muted_until: v.muted_until,
             delivered_seq: v.delivered_seq,
             read_seq: v.read_seq,
             unread: v.unread(),
@@ -592,6 +647,13 @@ pub enum ChatEvent {
     Archived {
         conversation_id: String,
         archived: bool,
+    },
+    /// Pushes from the conversation muted (until `until`, ms since the Unix epoch, or until
+    /// unmuted) or unmuted, on any of the user's devices.
+    Muted {
+        conversation_id: String,
+        muted: bool,
+        until: Option<i64>,
     },
     ContactAdded {
         user_id: String,
@@ -712,6 +774,11 @@ fn change_event(c: Change) -> ChatEvent {
         ChangeKind::Archived { archived } => ChatEvent::Archived {
             conversation_id: conv,
             archived,
+        },
+        ChangeKind::Muted { muted, until } => ChatEvent::Muted {
+            conversation_id: conv,
+            muted,
+            until,
         },
         ChangeKind::ContactAdded { user_id } => ChatEvent::ContactAdded {
             user_id: user_id.to_string(),

@@ -319,6 +319,30 @@ class ChatThroughFfi(unittest.IsolatedAsyncioTestCase):
         await alice.client.disconnect()
 
 
+    async def test_push_token_mute_and_payload(self):
+        alice = await login(self.server, "+15557000021", "Alice")
+        bob = await login(self.server, "+15557000022", "Bob")
+        with self.assertRaises(ffi.ChatError.InvalidInput) as e:
+            await bob.client.register_push(ffi.PushPlatform.APNS, "not hex", "com.example.chat", None)
+        self.assertEqual(e.exception.field, "token")
+        await bob.client.register_push(ffi.PushPlatform.FCM, "fcm-token", "com.example.chat", "en-GB")
+        conv = (await alice.client.open_direct(bob.id)).id
+        await bob.client.mute(conv, None)
+        await bob.client.connect()
+        await eventually("bob's view is muted", lambda: bob.client.conversation(conv) is not None
+                         and bob.client.conversation(conv).muted)
+        await bob.client.unmute(conv)
+        await eventually("bob's view is unmuted", lambda: not bob.client.conversation(conv).muted)
+        await bob.client.unregister_push()
+        # A received push (FCM `data`, or APNs `userInfo`) read back into what to open.
+        target = ffi.parse_push_payload(
+            '{"chatico_conversation": "%s", "chatico_seq": "7", "chatico_kind": "reply"}' % conv)
+        self.assertEqual((target.conversation_id, target.seq, target.kind), (conv, 7, ffi.PushKind.REPLY))
+        with self.assertRaises(ffi.ChatError.InvalidInput):
+            ffi.parse_push_payload('{"aps": {}}')
+        await bob.client.disconnect()
+
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     failed = len(result.failures) + len(result.errors)

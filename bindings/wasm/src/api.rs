@@ -772,6 +772,34 @@ impl ChatClient {
         }))
     }
 
+    /// Mutes a conversation's pushes for the user (all devices) until `untilMs`, or until
+    /// unmuted when it is absent.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn mute(
+        &self,
+        #[wasm_bindgen(js_name = conversationId)] conversation_id: &str,
+        #[wasm_bindgen(js_name = untilMs)] until_ms: Option<f64>,
+    ) -> JsResult<js_sys::Promise> {
+        let conv: ConversationId = parse_id(conversation_id)?;
+        let inner = self.inner.clone();
+        Ok(promise(async move {
+            let body = json(&chatico_core::protocol::MuteRequest {
+                until: until_ms.map(|u| u as i64),
+            })?;
+            call_unit(&inner, method::PUT, &paths::mute(conv), body).await
+        }))
+    }
+
+    /// Lifts the mute of a conversation.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn unmute(&self, #[wasm_bindgen(js_name = conversationId)] conversation_id: &str) -> JsResult<js_sys::Promise> {
+        let conv: ConversationId = parse_id(conversation_id)?;
+        let inner = self.inner.clone();
+        Ok(promise(async move {
+            call_unit(&inner, method::DELETE, &paths::mute(conv), None).await
+        }))
+    }
+
     /// A page of history: `limit` messages older than `before` (the newest when absent),
     /// ascending seq; loaded into the local view too.
     #[wasm_bindgen(unchecked_return_type = "Promise<Message[]>")]

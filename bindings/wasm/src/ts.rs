@@ -88,12 +88,12 @@ export interface Message {
   content: Content | null; reply_to_seq?: number; created_at: Timestamp; deleted_at?: Timestamp;
 }
 export interface ConversationSummary {
-  conversation: Conversation; me: Member; last_message: Message | null; unread: number; members: MemberInfo[];
+  conversation: Conversation; me: Member; last_message: Message | null; unread: number; muted: boolean; muted_until?: number; members: MemberInfo[];
 }
 export interface ConversationDetails { conversation: Conversation; members: Member[]; }
 /** A conversation of the local view: `typing` lists who is typing now. */
 export interface ConversationView {
-  conversation: Conversation; members: MemberInfo[]; archived: boolean; delivered_seq: number; read_seq: number;
+  conversation: Conversation; members: MemberInfo[]; archived: boolean; muted: boolean; muted_until: number | null; delivered_seq: number; read_seq: number;
   last_message: Message | null; unread: number; typing: UserId[];
 }
 export interface UpdateGroupRequest { title?: string; avatar_url?: string | null; }
@@ -118,6 +118,7 @@ export type ChangeKind =
   | { type: "member_left"; user_id: UserId; by: UserId }
   | { type: "role_changed"; user_id: UserId; role: Role }
   | { type: "archived"; archived: boolean }
+  | { type: "muted"; muted: boolean; until?: number }
   | { type: "contact_added"; user_id: UserId }
   | { type: "contact_removed"; user_id: UserId }
   | { type: "blocked"; user_id: UserId }

@@ -18,6 +18,12 @@ pub struct ConversationView {
     pub members: Vec<MemberInfo>,
     /// Archived for the caller.
     pub archived: bool,
+    /// Pushes muted by the caller (from the `muted` changes of sync).
+    #[serde(default)]
+    pub muted: bool,
+    /// End of the mute (ms since the Unix epoch); `None` = until unmuted.
+    #[serde(default)]
+    pub muted_until: Option<Timestamp>,
     /// The caller's own watermarks.
     pub delivered_seq: i64,
     /// The caller's read watermark.
@@ -196,6 +202,8 @@ impl LocalView {
             conversation: s.conversation,
             members: s.members,
             archived: s.me.archived,
+            muted: s.muted,
+            muted_until: s.muted_until,
             delivered_seq: s.me.delivered_seq,
             read_seq: s.me.read_seq,
             last_message: None,
@@ -357,6 +365,8 @@ impl LocalView {
                             })
                             .collect(),
                         archived: false,
+                        muted: false,
+                        muted_until: None,
                         delivered_seq: 0,
                         read_seq: 0,
                         last_message: None,
@@ -466,6 +476,10 @@ impl LocalView {
                 }
             }
             ChangeKind::Archived { archived } => view.archived = *archived,
+            ChangeKind::Muted { muted, until } => {
+                view.muted = *muted;
+                view.muted_until = if *muted { *until } else { None };
+            }
             _ => {}
         }
         self.trim(&mut view);
@@ -625,7 +639,27 @@ mod tests {
         assert!(v.conversations(false).is_empty());
         assert_eq!(v.conversations(true).len(), 1);
 
-        let upd = v.apply_change(&change(11, Some(cid), ChangeKind::MemberLeft { user_id: me, by: bob }));
+        v.apply_change(&change(
+            11,
+            Some(cid),
+            ChangeKind::Muted {
+                muted: true,
+                until: Some(99),
+            },
+        ));
+        let c = v.conversation(cid).expect("conversation");
+        assert_eq!((c.muted, c.muted_until), (true, Some(99)));
+        v.apply_change(&change(
+            12,
+            Some(cid),
+            ChangeKind::Muted {
+                muted: false,
+                until: None,
+            },
+        ));
+        assert!(!v.conversation(cid).expect("conversation").muted);
+
+        let upd = v.apply_change(&change(13, Some(cid), ChangeKind::MemberLeft { user_id: me, by: bob }));
         assert_eq!(upd, vec![ViewUpdate::ConversationRemoved { conversation_id: cid }]);
         assert!(v.conversation(cid).is_none());
     }
@@ -710,6 +744,8 @@ mod tests {
             me: member,
             last_message: Some(msg(cid, 1, bob)),
             unread: 1,
+            muted: false,
+            muted_until: None,
             members: vec![],
         };
         let mut v = LocalView::new(me);

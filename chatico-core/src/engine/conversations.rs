@@ -1,9 +1,9 @@
 //! Conversations: direct and group, membership, roles, archive.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::error::{Error, Result};
-use crate::ids::{ConversationId, UserId};
+use crate::ids::{ConversationId, Timestamp, UserId};
 use crate::model::{Conversation, ConversationKind, ConversationSummary, Member, Role, SystemNotice};
 use crate::ports::NewConversation;
 use crate::sync::{Change, ChangeKind, Delivery};
@@ -360,7 +360,7 @@ impl Engine {
     }
 
     /// The caller's conversations (archived or not), newest activity first, each with its
-    /// last visible message, unread count and members. `limit` is clamped. Members in a block
+    /// last visible message, unread count, the caller's mute and members. `limit` is clamped. Members in a block
     /// with the caller (either way) show watermarks of 0.
     pub async fn list_conversations(
         &self,
@@ -370,6 +370,13 @@ impl Engine {
     ) -> Result<Vec<ConversationSummary>> {
         let limit = page(limit, self.config.limits.max_conversation_page);
         let mut list = self.store.list_conversations(actor, archived, limit).await?;
+        let mutes: HashMap<ConversationId, Option<Timestamp>> =
+            self.store.user_mutes(actor).await?.into_iter().collect();
+        for s in list.iter_mut() {
+            if let Some(until) = mutes.get(&s.conversation.id) {
+                (s.muted, s.muted_until) = (true, *until);
+            }
+        }
         let blocked: HashSet<UserId> = self.store.blocked_either_way(actor).await?.into_iter().collect();
         if !blocked.is_empty() {
             for m in list.iter_mut().flat_map(|s| s.members.iter_mut()) {

@@ -43,6 +43,7 @@ mod blobs;
 mod conversations;
 mod ephemeral;
 mod messages;
+mod push;
 mod users;
 pub(crate) mod validate;
 
@@ -105,6 +106,8 @@ pub struct Engine {
     /// Kinds of the conversations seen so far. A kind never changes, so a send reads the
     /// conversation only when it needs more (a reply). Bounded: emptied when full.
     kinds: Mutex<HashMap<ConversationId, ConversationKind>>,
+    /// Message text in pushes ([`Engine::with_push_previews`]).
+    push_previews: bool,
     #[cfg(feature = "server")]
     auth: AuthParts,
 }
@@ -138,6 +141,7 @@ impl Engine {
             config,
             presence: Arc::new(MemoryPresence::new()),
             kinds: Mutex::new(HashMap::new()),
+            push_previews: false,
         })
     }
 

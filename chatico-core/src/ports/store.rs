@@ -7,6 +7,7 @@ use crate::model::{
     BlobMeta, Conversation, ConversationKind, ConversationSummary, HistoryQuery, Member, Message, NewMessage,
     ProfilePatch, Role, Session, User,
 };
+use crate::push::{Mute, Platform, PushDevice};
 use crate::sync::{Change, SyncCursor, SyncPage};
 
 /// A conversation to create, with its initial members.
@@ -93,9 +94,9 @@ pub trait Store: SendSyncOutsideWasm {
         new_hash: &str,
         expires_at: Timestamp,
     ) -> Result<bool>;
-    /// Revokes one session; false if it did not exist.
+    /// Revokes one session (and removes its push device); false if it did not exist.
     async fn delete_session(&self, id: SessionId) -> Result<bool>;
-    /// Revokes every session of the user; returns how many.
+    /// Revokes every session of the user (and removes their push devices); returns how many.
     async fn delete_user_sessions(&self, user: UserId) -> Result<u64>;
 
     // ---- contacts and blocks -----------------------------------------------------------
@@ -212,6 +213,43 @@ pub trait Store: SendSyncOutsideWasm {
         delivered: Option<i64>,
         read: Option<i64>,
     ) -> Result<(Member, Option<Change>)>;
+
+    // ---- push devices, mutes, badges ---------------------------------------------------
+
+    /// Registers `device` as its session's one push device, replacing what the session had;
+    /// the same `(platform, token)` registered by any other session is removed (a token
+    /// belongs to one install; a new login on it takes it over). `NotFound("session")` if
+    /// the session does not exist (revoked meanwhile): nothing is written.
+    async fn register_push_device(&self, device: &PushDevice) -> Result<()>;
+    /// Removes the session's push device; false if it had none. `delete_session` and
+    /// `delete_user_sessions` also remove the devices of the sessions they delete, in the
+    /// same transaction.
+    async fn unregister_push_device(&self, session: SessionId) -> Result<bool>;
+    /// The push devices of `user` whose session has not expired at `now`, ordered by
+    /// session id.
+    async fn push_devices(&self, user: UserId, now: Timestamp) -> Result<Vec<PushDevice>>;
+    /// Removes every registration of `(platform, token)` (the provider said it is invalid);
+    /// answers how many.
+    async fn remove_push_token(&self, platform: Platform, token: &str) -> Result<u64>;
+    /// Mutes (`muted`, until `until` or until unmuted when `None`) or unmutes the
+    /// conversation for `user`, recording `Muted` (targeted) when the state changes.
+    /// `NotFound("member")` if not a member.
+    async fn set_mute(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        muted: bool,
+        until: Option<Timestamp>,
+    ) -> Result<Option<Change>>;
+    /// The mutes of the conversation's current members, expired ones included (the caller
+    /// compares with its clock), ordered by user id.
+    async fn mutes(&self, conversation: ConversationId) -> Result<Vec<Mute>>;
+    /// Every mute of `user` (expired ones too), as (conversation, until), ordered by
+    /// conversation id.
+    async fn user_mutes(&self, user: UserId) -> Result<Vec<(ConversationId, Option<Timestamp>)>>;
+    /// The user's total unread count: over every conversation they are a member of,
+    /// `last_seq - read_seq` (at least 0), summed.
+    async fn total_unread(&self, user: UserId) -> Result<i64>;
 
     // ---- blobs -------------------------------------------------------------------------
 

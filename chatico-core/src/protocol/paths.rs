@@ -53,6 +53,8 @@ pub const MEMBER_ROLE: &str = "/v1/conversations/{conversation_id}/members/{user
 pub const LEAVE: &str = "/v1/conversations/{conversation_id}/leave";
 /// `PUT`: archive or restore a conversation for the caller.
 pub const ARCHIVE: &str = "/v1/conversations/{conversation_id}/archive";
+/// `PUT` mutes (pushes), `DELETE` unmutes a conversation for the caller.
+pub const MUTE: &str = "/v1/conversations/{conversation_id}/mute";
 /// `GET` a page of history, `POST` a message.
 pub const MESSAGES: &str = "/v1/conversations/{conversation_id}/messages";
 /// `DELETE` a message (`?scope=me` or `everyone`).
@@ -61,6 +63,8 @@ pub const MESSAGE: &str = "/v1/conversations/{conversation_id}/messages/{seq}";
 pub const RECEIPTS: &str = "/v1/conversations/{conversation_id}/receipts";
 /// `POST`: start or stop the typing indicator.
 pub const TYPING: &str = "/v1/conversations/{conversation_id}/typing";
+/// `PUT` registers or replaces, `DELETE` removes the push token of the caller's session.
+pub const PUSH_DEVICE: &str = "/v1/push/device";
 /// `GET` a page of changes after a cursor.
 pub const SYNC: &str = "/v1/sync";
 /// `POST`: upload a blob (the body is the raw bytes).
@@ -74,7 +78,7 @@ pub const WS: &str = "/v1/ws";
 
 /// Every REST route template with a request method, for checks that a router and a
 /// document cover the same set (the WebSocket endpoint is `GET`).
-pub const ALL: [&str; 31] = [
+pub const ALL: [&str; 33] = [
     AUTH_OTP,
     AUTH_VERIFY,
     AUTH_REFRESH,
@@ -97,10 +101,12 @@ pub const ALL: [&str; 31] = [
     MEMBER_ROLE,
     LEAVE,
     ARCHIVE,
+    MUTE,
     MESSAGES,
     MESSAGE,
     RECEIPTS,
     TYPING,
+    PUSH_DEVICE,
     SYNC,
     BLOBS,
     BLOB,
@@ -161,6 +167,11 @@ pub fn leave(id: ConversationId) -> String {
 /// The path of [`ARCHIVE`] for `id`.
 pub fn archive(id: ConversationId) -> String {
     fill(ARCHIVE, &[("conversation_id", &id)])
+}
+
+/// The path of [`MUTE`] for `id`.
+pub fn mute(id: ConversationId) -> String {
+    fill(MUTE, &[("conversation_id", &id)])
 }
 
 /// The path of [`MESSAGES`] for `id`.
@@ -231,6 +242,7 @@ mod tests {
             (MEMBER_ROLE, member_role(c, u)),
             (LEAVE, leave(c)),
             (ARCHIVE, archive(c)),
+            (MUTE, mute(c)),
             (MESSAGES, messages(c)),
             (MESSAGE, message(c, 7)),
             (RECEIPTS, receipts(c)),

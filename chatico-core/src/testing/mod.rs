@@ -41,6 +41,7 @@ pub mod conversations;
 pub mod fixtures;
 pub mod messages;
 pub mod props;
+pub mod push;
 pub mod shared_state;
 pub mod sync;
 pub mod users;
@@ -48,6 +49,7 @@ pub mod users;
 pub use conversations::*;
 pub use fixtures::{Fx, T0};
 pub use messages::*;
+pub use push::*;
 pub use sync::*;
 pub use users::*;
 
@@ -172,6 +174,11 @@ macro_rules! __store_conformance_list {
             sync_targeted_changes_reach_only_the_target
             sync_message_changes_resolve_to_tombstones
             sync_positions_are_unique_across_users
+            // push devices, mutes, badge
+            push_devices_register_replace_and_move
+            push_devices_go_with_sessions_and_invalid_tokens
+            mutes_record_targeted_changes_and_list_members
+            total_unread_sums_over_conversations
         );
     };
 }

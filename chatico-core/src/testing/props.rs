@@ -596,7 +596,7 @@ impl SyncClient {
         };
         let targeted = matches!(
             &change.kind,
-            ChangeKind::MessageHidden { .. } | ChangeKind::Archived { .. }
+            ChangeKind::MessageHidden { .. } | ChangeKind::Archived { .. } | ChangeKind::Muted { .. }
         ) || matches!(&change.kind, ChangeKind::MemberLeft { user_id, .. } if *user_id == me);
         if let ChangeKind::MemberJoined { user_id, role } = &change.kind
             && *user_id == me
@@ -664,6 +664,7 @@ impl SyncClient {
                 conv.members.insert(*user_id, *role);
             }
             ChangeKind::Archived { archived } => conv.archived = *archived,
+            ChangeKind::Muted { .. } => {}
             other => panic!("{other:?} must not carry a conversation id"),
         }
     }

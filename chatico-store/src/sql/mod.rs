@@ -40,6 +40,7 @@ use chatico_core::model::{
     NewMessage, ProfilePatch, Role, Session, User, direct_pair,
 };
 use chatico_core::ports::{NewConversation, Store};
+use chatico_core::push::{Mute, Platform, PushDevice};
 use chatico_core::sync::{Change, ChangeKind, SyncCursor, SyncPage};
 use chatico_core::{Error, Result};
 use sqlx::pool::PoolConnection;
@@ -48,7 +49,8 @@ use uuid::Uuid;
 
 use crate::codec::{
     self, ChangeRow, NewChange, RowExt, blob_from_row, conversation_from_row, kind_str, member_from_row,
-    message_from_row, name_lower, purpose_str, session_from_row, summary_from_row, sync_page, user_from_row,
+    message_from_row, name_lower, purpose_str, push_device_from_row, session_from_row, summary_from_row, sync_page,
+    user_from_row,
 };
 use crate::db_error::{BatchError, db, is_unique_violation, map_err, raw};
 use crate::writer::{BatchInsert, InsertResult, Writer};
@@ -691,13 +693,35 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn delete_session(&self, id: SessionId) -> Result<bool> {
-        let stmt = B::stmt(q::DELETE_SESSION).id(id.0);
-        Ok(self.write_one("delete session", stmt).await? == 1)
+        let mut tx = self.begin().await?;
+        B::stmt(q::DELETE_PUSH_DEVICE)
+            .id(id.0)
+            .execute(&mut tx)
+            .await
+            .map_err(db("delete push device"))?;
+        let n = B::stmt(q::DELETE_SESSION)
+            .id(id.0)
+            .execute(&mut tx)
+            .await
+            .map_err(db("delete session"))?;
+        commit(tx).await?;
+        Ok(n == 1)
     }
 
     async fn delete_user_sessions(&self, user: UserId) -> Result<u64> {
-        let stmt = B::stmt(q::DELETE_USER_SESSIONS).id(user.0);
-        self.write_one("delete user sessions", stmt).await
+        let mut tx = self.begin().await?;
+        B::stmt(q::DELETE_USER_PUSH_DEVICES)
+            .id(user.0)
+            .execute(&mut tx)
+            .await
+            .map_err(db("delete push devices"))?;
+        let n = B::stmt(q::DELETE_USER_SESSIONS)
+            .id(user.0)
+            .execute(&mut tx)
+            .await
+            .map_err(db("delete user sessions"))?;
+        commit(tx).await?;
+        Ok(n)
     }
 
     // ---- contacts and blocks -----------------------------------------------------------
@@ -1120,6 +1144,134 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     // ---- blobs -------------------------------------------------------------------------
+
+    async fn register_push_device(&self, device: &PushDevice) -> Result<()> {
+        let mut tx = self.begin().await?;
+        B::stmt(q::DELETE_PUSH_TOKEN_ELSEWHERE)
+            .text(device.platform.as_str())
+            .text(&device.token)
+            .id(device.session_id.0)
+            .execute(&mut tx)
+            .await
+            .map_err(db("move push token"))?;
+        let n = B::stmt(q::UPSERT_PUSH_DEVICE)
+            .id(device.session_id.0)
+            .id(device.user_id.0)
+            .text(device.platform.as_str())
+            .text(&device.token)
+            .text(&device.app_id)
+            .opt_text(device.locale.as_deref())
+            .int(device.updated_at)
+            .execute(&mut tx)
+            .await
+            .map_err(conflict_on_unique(
+                "register push device",
+                "push token registered concurrently",
+            ))?;
+        if n == 0 {
+            return Err(Error::not_found("session"));
+        }
+        commit(tx).await
+    }
+
+    async fn unregister_push_device(&self, session: SessionId) -> Result<bool> {
+        let stmt = B::stmt(q::DELETE_PUSH_DEVICE).id(session.0);
+        Ok(self.write_one("unregister push device", stmt).await? > 0)
+    }
+
+    async fn push_devices(&self, user: UserId, now: Timestamp) -> Result<Vec<PushDevice>> {
+        let mut conn = self.reader().await?;
+        B::stmt(q::PUSH_DEVICES)
+            .id(user.0)
+            .int(now)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(db("push devices"))?
+            .iter()
+            .map(push_device_from_row)
+            .collect()
+    }
+
+    async fn remove_push_token(&self, platform: Platform, token: &str) -> Result<u64> {
+        let stmt = B::stmt(q::DELETE_PUSH_TOKEN).text(platform.as_str()).text(token);
+        self.write_one("remove push token", stmt).await
+    }
+
+    async fn set_mute(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        muted: bool,
+        until: Option<Timestamp>,
+    ) -> Result<Option<Change>> {
+        let mut tx = self.begin().await?;
+        fetch_member::<B>(&mut tx, B::SQL.lock_member, conversation, user)
+            .await?
+            .ok_or_else(|| Error::not_found("member"))?;
+        let before: Option<Option<Timestamp>> = B::stmt(q::GET_MUTE)
+            .id(conversation.0)
+            .id(user.0)
+            .fetch_optional(&mut tx)
+            .await
+            .map_err(db("get mute"))?
+            .map(|r| r.opt_int("muted_until"))
+            .transpose()?;
+        let after = muted.then_some(until);
+        if before == after {
+            return Ok(None);
+        }
+        let write = match after {
+            Some(u) => B::stmt(q::UPSERT_MUTE).id(conversation.0).id(user.0).opt_int(u),
+            None => B::stmt(q::DELETE_MUTE).id(conversation.0).id(user.0),
+        };
+        write.execute(&mut tx).await.map_err(db("set mute"))?;
+        let kind = ChangeKind::Muted {
+            muted,
+            until: after.flatten(),
+        };
+        let change = record::<B>(&mut tx, NewChange::targeted(user, Some(conversation), kind)?).await?;
+        commit(tx).await?;
+        Ok(Some(change))
+    }
+
+    async fn mutes(&self, conversation: ConversationId) -> Result<Vec<Mute>> {
+        let mut conn = self.reader().await?;
+        B::stmt(q::MUTES)
+            .id(conversation.0)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(db("mutes"))?
+            .iter()
+            .map(|r| {
+                Ok(Mute {
+                    user_id: UserId(r.uuid("user_id")?),
+                    until: r.opt_int("muted_until")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn user_mutes(&self, user: UserId) -> Result<Vec<(ConversationId, Option<Timestamp>)>> {
+        let mut conn = self.reader().await?;
+        B::stmt(q::USER_MUTES)
+            .id(user.0)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(db("user mutes"))?
+            .iter()
+            .map(|r| Ok((ConversationId(r.uuid("conversation_id")?), r.opt_int("muted_until")?)))
+            .collect()
+    }
+
+    async fn total_unread(&self, user: UserId) -> Result<i64> {
+        let mut conn = self.reader().await?;
+        B::stmt(q::TOTAL_UNREAD)
+            .id(user.0)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(db("total unread"))?
+            .int("total")
+    }
 
     async fn insert_blob(&self, meta: &BlobMeta) -> Result<()> {
         let size = i64::try_from(meta.size).map_err(|_| Error::invalid("size", "too large"))?;

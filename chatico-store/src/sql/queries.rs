@@ -110,6 +110,47 @@ macro_rules! summary_columns {
 }
 pub(crate) use summary_columns;
 
+// ---- push devices and mutes ----------------------------------------------------------------
+
+/// $1 session, $2 user, $3 platform, $4 token, $5 app id, $6 locale, $7 now: the session's
+/// device, replacing its previous one; writes nothing when the session does not exist.
+pub const UPSERT_PUSH_DEVICE: &str = "INSERT INTO push_devices \
+     (session_id, user_id, platform, token, app_id, locale, updated_at) \
+     SELECT $1, $2, $3, $4, $5, $6, $7 FROM sessions WHERE id = $1 \
+     ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, platform = excluded.platform, \
+       token = excluded.token, app_id = excluded.app_id, locale = excluded.locale, updated_at = excluded.updated_at";
+/// $1 platform, $2 token, $3 the session keeping it.
+pub const DELETE_PUSH_TOKEN_ELSEWHERE: &str =
+    "DELETE FROM push_devices WHERE platform = $1 AND token = $2 AND session_id <> $3";
+/// $1 platform, $2 token.
+pub const DELETE_PUSH_TOKEN: &str = "DELETE FROM push_devices WHERE platform = $1 AND token = $2";
+/// $1 session.
+pub const DELETE_PUSH_DEVICE: &str = "DELETE FROM push_devices WHERE session_id = $1";
+/// $1 user.
+pub const DELETE_USER_PUSH_DEVICES: &str = "DELETE FROM push_devices WHERE user_id = $1";
+/// $1 user, $2 now: devices of live sessions.
+pub const PUSH_DEVICES: &str = "SELECT d.session_id, d.user_id, d.platform, d.token, d.app_id, d.locale, d.updated_at \
+     FROM push_devices d JOIN sessions s ON s.id = d.session_id \
+     WHERE d.user_id = $1 AND s.expires_at > $2 ORDER BY d.session_id";
+/// $1 conversation, $2 user: column `muted_until` (a row = muted).
+pub const GET_MUTE: &str = "SELECT muted_until FROM mutes WHERE conversation_id = $1 AND user_id = $2";
+/// $1 conversation, $2 user, $3 until.
+pub const UPSERT_MUTE: &str = "INSERT INTO mutes (conversation_id, user_id, muted_until) VALUES ($1, $2, $3) \
+     ON CONFLICT (conversation_id, user_id) DO UPDATE SET muted_until = excluded.muted_until";
+/// $1 conversation, $2 user.
+pub const DELETE_MUTE: &str = "DELETE FROM mutes WHERE conversation_id = $1 AND user_id = $2";
+/// $1 conversation: mutes of current members.
+pub const MUTES: &str = "SELECT mu.user_id, mu.muted_until FROM mutes mu \
+     JOIN members m ON m.conversation_id = mu.conversation_id AND m.user_id = mu.user_id \
+     WHERE mu.conversation_id = $1 ORDER BY mu.user_id";
+/// $1 user: every mute of the user.
+pub const USER_MUTES: &str =
+    "SELECT conversation_id, muted_until FROM mutes WHERE user_id = $1 ORDER BY conversation_id";
+/// $1 user: column `total`, the unread count over their conversations.
+pub const TOTAL_UNREAD: &str = "SELECT CAST(COALESCE(SUM(CASE WHEN c.last_seq > m.read_seq \
+       THEN c.last_seq - m.read_seq ELSE 0 END), 0) AS BIGINT) AS total \
+     FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = $1";
+
 /// The columns of a sync row (`codec::change_from_row`): the change `ch` and the message it
 /// refers to `m` (`m_*`, NULL for other changes).
 macro_rules! change_columns {

@@ -44,6 +44,7 @@ use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use chatico_core::client::{ClientEvent, ConnectionState, Session, ViewUpdate};
+pub use chatico_core::push::{Platform as PushPlatform, PushKind, PushTarget, parse_payload as parse_push_payload};
 pub use chatico_core::retry::RetryPolicy;
 pub use types::ClientConfig;
 

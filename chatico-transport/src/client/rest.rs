@@ -14,9 +14,10 @@ use chatico_core::model::{
 pub(crate) use chatico_core::protocol::paths;
 use chatico_core::protocol::{
     AddMembersRequest, ArchiveRequest, AuthTokens, Changed, ConversationDetails, CreateGroupRequest, DeleteScope,
-    OpenDirectRequest, OtpRequest, OtpRequested, PostMessage, ReceiptBody, RefreshRequest, Revoked, SetRoleRequest,
-    SyncResponse, TypingRequest, UpdateGroupRequest, VerifyRequest,
+    MuteRequest, OpenDirectRequest, OtpRequest, OtpRequested, PostMessage, ReceiptBody, RefreshRequest,
+    RegisterPushRequest, Revoked, SetRoleRequest, SyncResponse, TypingRequest, UpdateGroupRequest, VerifyRequest,
 };
+use chatico_core::push::Platform;
 use chatico_core::sync::SyncCursor;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -460,6 +461,45 @@ impl Client {
             Some(&ArchiveRequest { archived }),
         )
         .await
+    }
+
+    /// Registers this session's push token (call again when the OS rotates it): `app_id` is
+    /// the bundle id (APNs) or Android package, `locale` a BCP 47 tag.
+    pub async fn register_push(
+        &self,
+        platform: Platform,
+        token: &str,
+        app_id: &str,
+        locale: Option<&str>,
+    ) -> Result<()> {
+        let body = RegisterPushRequest {
+            platform,
+            token: token.to_owned(),
+            app_id: app_id.to_owned(),
+            locale: locale.map(str::to_owned),
+        };
+        let _: serde_json::Value = call(&self.inner, Method::PUT, paths::PUSH_DEVICE, &[], Some(&body)).await?;
+        Ok(())
+    }
+
+    /// Removes this session's push token (logout removes it too).
+    pub async fn unregister_push(&self) -> Result<()> {
+        let _: serde_json::Value = call(&self.inner, Method::DELETE, paths::PUSH_DEVICE, &[], NO_BODY).await?;
+        Ok(())
+    }
+
+    /// Mutes a conversation's pushes for the user (every device) until `until` (ms since the
+    /// Unix epoch, in the future) or until unmuted.
+    pub async fn mute(&self, conversation: ConversationId, until: Option<i64>) -> Result<()> {
+        let body = MuteRequest { until };
+        let _: serde_json::Value = call(&self.inner, Method::PUT, &paths::mute(conversation), &[], Some(&body)).await?;
+        Ok(())
+    }
+
+    /// Lifts the user's mute of a conversation.
+    pub async fn unmute(&self, conversation: ConversationId) -> Result<()> {
+        let _: serde_json::Value = call(&self.inner, Method::DELETE, &paths::mute(conversation), &[], NO_BODY).await?;
+        Ok(())
     }
 
     /// A page of history: `limit` messages before (older than) `before`, or the newest when

@@ -30,6 +30,7 @@ pub mod error;
 pub mod hub;
 pub mod limits;
 mod openapi;
+pub mod push;
 mod rest;
 mod serve;
 mod ws;
@@ -43,6 +44,7 @@ use chatico_core::engine::Engine;
 use chatico_core::ids::UserId;
 use chatico_core::ports::{Backplane, BackplaneEvent, EncodedDelivery, Envelope, NodeId, Payload};
 use chatico_core::protocol::close_code;
+use chatico_core::push::PushSender;
 use chatico_core::sync::{Control, Delivery};
 use chatico_core::{Error, Result};
 use futures::StreamExt;
@@ -54,6 +56,7 @@ use crate::backplane::InProcessBackplane;
 pub use config::{GatewayConfig, OriginPolicy, RateLimit};
 pub use error::AppError;
 pub use openapi::openapi;
+pub use push::{PushConfig, PushStats};
 pub use serve::ServeConfig;
 
 /// State shared by every handler and connection of one gateway.
@@ -77,6 +80,8 @@ pub(crate) struct Shared {
     pub tasks: AtomicUsize,
     /// Notified whenever a connection ends (shutdown waits on it).
     pub conn_ended: Notify,
+    /// The push pipeline, when a sender is configured ([`GatewayBuilder::push`]).
+    pub push: Option<push::Pusher>,
 }
 
 /// Counts one WebSocket connection task in [`Shared::tasks`] while it lives.
@@ -113,6 +118,9 @@ impl Shared {
         for d in deliveries {
             if d.recipients.is_empty() {
                 continue;
+            }
+            if let Some(p) = &self.push {
+                p.offer(&d);
             }
             let frame = Arc::new(hub::event_frame(&d.event));
             self.hub.dispatch_frame(&d.recipients, &frame);
@@ -180,9 +188,19 @@ pub struct GatewayBuilder {
     backplane: Option<Arc<dyn Backplane>>,
     node_id: Option<NodeId>,
     config: GatewayConfig,
+    push: Option<(Arc<dyn PushSender>, push::PushConfig)>,
 }
 
 impl GatewayBuilder {
+    /// Sends push notifications to devices without a live connection through `sender`
+    /// (e.g. a [`chatico_core::push::PushRouter`] over the APNs and FCM senders), queued,
+    /// collapsed and retried as `config` says. Without it nothing is pushed (devices still
+    /// register).
+    pub fn push(mut self, sender: Arc<dyn PushSender>, config: push::PushConfig) -> Self {
+        self.push = Some((sender, config));
+        self
+    }
+
     /// The fan-out backplane (default: an [`InProcessBackplane`], for one node).
     pub fn backplane(mut self, backplane: Arc<dyn Backplane>) -> Self {
         self.backplane = Some(backplane);
@@ -221,7 +239,11 @@ impl GatewayBuilder {
             .backplane
             .unwrap_or_else(|| Arc::new(InProcessBackplane::default()) as Arc<dyn Backplane>);
         let stream = backplane.subscribe().await?;
+        let push = self
+            .push
+            .map(|(sender, config)| push::Pusher::start(self.engine.clone(), sender, config));
         let shared = Arc::new(Shared {
+            push,
             rate: limits::RateLimiter::new(self.config.rate_limit, self.engine.clock().clone()),
             hub: hub::Hub::new(self.config.outbound_queue),
             engine: self.engine,
@@ -350,6 +372,7 @@ impl Gateway {
             backplane: None,
             node_id: None,
             config: GatewayConfig::default(),
+            push: None,
         }
     }
 
@@ -403,6 +426,11 @@ impl Gateway {
     /// Whether the backplane link is up (false between a reported loss and its recovery).
     pub fn backplane_link_up(&self) -> bool {
         self.shared.link_up.load(Ordering::SeqCst)
+    }
+
+    /// Counters of the push pipeline (all zero without [`GatewayBuilder::push`]).
+    pub fn push_stats(&self) -> push::PushStats {
+        self.shared.push.as_ref().map(push::Pusher::stats).unwrap_or_default()
     }
 
     /// Open WebSocket connections and listeners on this node.

@@ -34,6 +34,7 @@ use super::rest;
         (name = "messages", description = "History, send, delete, receipts, typing"),
         (name = "sync", description = "Changes since a cursor"),
         (name = "blobs", description = "Image uploads"),
+        (name = "push", description = "Push device tokens and conversation mutes"),
         (name = "meta", description = "This document and the WebSocket endpoint"),
     )
 )]

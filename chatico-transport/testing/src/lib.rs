@@ -6,6 +6,7 @@
 //! - [`Api`]: REST calls against any base URL (the in-process gateway, a spawned example
 //!   server, a gateway nested under a prefix), including OTP login and the common set-up
 //!   steps ([`Api::open_direct`], [`Api::send_text`]).
+//! - [`RecordingPush`]: a push sender recording every notification, failing on request.
 //! - [`Ws`]: a WebSocket client speaking the JSON protocol (requests with ids, a backlog of
 //!   frames read meanwhile, subscribe up to the caught-up cursor, close codes).
 //! - [`RedisServer`]: a test's own `redis-server` on a free port (kill, restart empty).
@@ -15,6 +16,7 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+mod push;
 mod redis_server;
 mod rest;
 mod server;
@@ -23,6 +25,7 @@ mod ws;
 
 use std::time::Duration;
 
+pub use push::{PushAttempt, RecordingPush};
 pub use redis_server::{RedisServer, which};
 pub use rest::{Api, User};
 pub use server::{GatewayConfigExt, TestServer, TestServerBuilder, test_config};

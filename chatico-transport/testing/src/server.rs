@@ -8,9 +8,10 @@ use std::time::Duration;
 use chatico_core::engine::Engine;
 use chatico_core::memory::MemoryStore;
 use chatico_core::ports::{Backplane, BlobStore, Clock, ManualClock, SystemClock};
+use chatico_core::push::PushSender;
 use chatico_core::{Config, MemoryOtpCache};
 use chatico_store::blob::LocalDiskBlobStore;
-use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy, RateLimit};
+use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy, PushConfig, RateLimit};
 
 use crate::rest::{Api, User};
 use crate::sms::RecordingSms;
@@ -69,6 +70,8 @@ pub struct TestServerBuilder {
     /// The store and clock of the node this one starts beside (see [`TestServer::start_beside`]).
     beside: Option<(Arc<MemoryStore>, Arc<ManualClock>)>,
     wrap_blobs: Box<dyn FnOnce(LocalDiskBlobStore) -> Arc<dyn BlobStore> + Send>,
+    push: Option<(Arc<dyn PushSender>, PushConfig)>,
+    push_previews: bool,
 }
 
 impl TestServerBuilder {
@@ -105,6 +108,18 @@ impl TestServerBuilder {
         self
     }
 
+    /// Pushes through `sender` with `config` (default: no pushes).
+    pub fn push(mut self, sender: Arc<dyn PushSender>, config: PushConfig) -> Self {
+        self.push = Some((sender, config));
+        self
+    }
+
+    /// Message text in pushes (default off).
+    pub fn push_previews(mut self, on: bool) -> Self {
+        self.push_previews = on;
+        self
+    }
+
     /// Starts the engine and the gateway and serves it on `127.0.0.1:0`.
     pub async fn start(self) -> TestServer {
         let (store, manual) = self.beside.unwrap_or_else(|| {
@@ -124,8 +139,12 @@ impl TestServerBuilder {
         let engine = Engine::new(store.clone(), clock, self.engine_config)
             .expect("engine")
             .with_local_otp(Arc::new(MemoryOtpCache::new()), sms.clone())
-            .with_blob_store((self.wrap_blobs)(blobs));
+            .with_blob_store((self.wrap_blobs)(blobs))
+            .with_push_previews(self.push_previews);
         let mut b = Gateway::builder(Arc::new(engine)).config(self.config);
+        if let Some((sender, config)) = self.push {
+            b = b.push(sender, config);
+        }
         if let Some(bp) = self.backplane {
             b = b.backplane(bp);
         }
@@ -170,6 +189,8 @@ impl TestServer {
             system_clock: false,
             beside: None,
             wrap_blobs: Box::new(|local| Arc::new(local)),
+            push: None,
+            push_previews: false,
         }
     }
 

@@ -4,5 +4,6 @@
 
 mod common;
 mod flows;
+mod push;
 mod revocation;
 mod storm;

@@ -7,6 +7,7 @@ mod defects;
 mod media;
 mod method_errors;
 mod openapi;
+mod push;
 mod resume;
 mod revocation;
 mod seed_flow;

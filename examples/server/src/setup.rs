@@ -8,6 +8,7 @@ use axum::Router;
 use chatico_core::engine::Engine;
 use chatico_core::memory::MemoryStore;
 use chatico_core::ports::{Backplane, BlobStore, NodeId, OtpCache, SmsSender, Store, SystemClock};
+use chatico_core::push::{Platform, PushRouter};
 use chatico_core::{Config, MemoryOtpCache};
 use chatico_store::blob::{CloudinaryBlobStore, CloudinaryConfig, LocalDiskBlobStore, S3BlobStore, S3Config};
 use chatico_store::redis::{RedisOtpCache, RedisPresence, RedisState, RedisStateConfig};
@@ -15,7 +16,8 @@ use chatico_store::{PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
 use chatico_transport::backplane::BrokerConfig;
 use chatico_transport::backplane::nats::NatsBackplane;
 use chatico_transport::backplane::redis::RedisBackplane;
-use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy, RateLimit, ServeConfig};
+use chatico_transport::gateway::{Gateway, GatewayConfig, OriginPolicy, PushConfig, RateLimit, ServeConfig};
+use chatico_transport::push::{APNS_SANDBOX, ApnsConfig, ApnsSender, FcmConfig, FcmSender, ServiceAccountKey};
 use chatico_transport::sms::{
     ConsoleSmsSender, MessagesFrom, TwilioAuth, TwilioMessagesConfig, TwilioMessagesSender, TwilioVerify,
     TwilioVerifyConfig,
@@ -76,6 +78,24 @@ pub struct Args {
     /// The Verify service SID (`VA…`) for `--sms twilio-verify`.
     #[arg(long, env = "TWILIO_VERIFY_SERVICE_SID")]
     pub twilio_verify_service_sid: Option<String>,
+    /// APNs signing key file (`AuthKey_XXXXXXXXXX.p8`): enables pushes to Apple devices.
+    #[arg(long, env = "APNS_KEY_FILE")]
+    pub apns_key_file: Option<PathBuf>,
+    /// The APNs key's id (10 characters).
+    #[arg(long, env = "APNS_KEY_ID")]
+    pub apns_key_id: Option<String>,
+    /// The Apple developer team id.
+    #[arg(long, env = "APNS_TEAM_ID")]
+    pub apns_team_id: Option<String>,
+    /// Use the APNs development (sandbox) endpoint (apps built for development).
+    #[arg(long, env = "APNS_SANDBOX")]
+    pub apns_sandbox: bool,
+    /// Firebase service-account key file (JSON): enables pushes through FCM.
+    #[arg(long, env = "FCM_SERVICE_ACCOUNT_FILE")]
+    pub fcm_service_account_file: Option<PathBuf>,
+    /// Show message text in pushes (default: "New message" only; the app fetches the rest).
+    #[arg(long, env = "CHATICO_PUSH_PREVIEWS")]
+    pub push_previews: bool,
     /// Where uploads go.
     #[arg(long, env = "CHATICO_BLOBS", value_enum, default_value_t = BlobKind::Local)]
     pub blobs: BlobKind,
@@ -391,6 +411,34 @@ async fn open_store(args: &Args) -> Result<Arc<dyn Store>, String> {
     Ok(Arc::new(store))
 }
 
+/// The push senders the flags configure (`None` when neither APNs nor FCM is).
+fn push_router(args: &Args) -> Result<Option<PushRouter>, String> {
+    let mut router = PushRouter::new();
+    if let Some(file) = &args.apns_key_file {
+        let key = std::fs::read_to_string(file).map_err(|e| format!("--apns-key-file {}: {e}", file.display()))?;
+        let mut config = ApnsConfig::new(
+            key,
+            required(&args.apns_key_id, "--apns-key-id / APNS_KEY_ID")?,
+            required(&args.apns_team_id, "--apns-team-id / APNS_TEAM_ID")?,
+        );
+        if args.apns_sandbox {
+            config.base_url = APNS_SANDBOX.to_owned();
+        }
+        let sender = ApnsSender::new(config).map_err(|e| format!("apns: {e}"))?;
+        router = router.with(Platform::Apns, Arc::new(sender));
+        tracing::info!(sandbox = args.apns_sandbox, "push: APNs");
+    }
+    if let Some(file) = &args.fcm_service_account_file {
+        let json =
+            std::fs::read_to_string(file).map_err(|e| format!("--fcm-service-account-file {}: {e}", file.display()))?;
+        let key = ServiceAccountKey::from_json(&json).map_err(|e| format!("fcm: {e}"))?;
+        let sender = FcmSender::new(FcmConfig::new(key)).map_err(|e| format!("fcm: {e}"))?;
+        router = router.with(Platform::Fcm, Arc::new(sender));
+        tracing::info!("push: FCM");
+    }
+    Ok((!router.is_empty()).then_some(router))
+}
+
 /// Assembles the server for the address it is bound to.
 pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
     std::fs::create_dir_all(&args.data_dir)
@@ -439,7 +487,10 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
             engine.with_otp(Arc::new(verify), otp_cache)
         }
     };
-    let engine = engine.with_blob_store(blob_store(args).await?);
+    let engine = engine
+        .with_blob_store(blob_store(args).await?)
+        .with_push_previews(args.push_previews);
+    let push = push_router(args)?;
     let origins = if args.allowed_origins.is_empty() {
         let port = bound.port();
         vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")]
@@ -451,6 +502,9 @@ pub async fn build(args: &Args, bound: SocketAddr) -> Result<Server, String> {
         builder = builder.backplane(backplane(url).await?);
     }
     builder = builder.node_id(NodeId(node_id));
+    if let Some(push) = push {
+        builder = builder.push(Arc::new(push), PushConfig::default());
+    }
     let gateway = builder
         .config(GatewayConfig {
             origins: OriginPolicy::List(origins),

@@ -208,3 +208,72 @@ fn rand_suffix() -> String {
         .unwrap_or(0);
     format!("{}-{n}", std::process::id())
 }
+
+/// APNs and FCM are configured from files named by flags or environment variables (like
+/// Twilio's credentials); a key that cannot be used stops the server at start with a clear
+/// error. The keys are throwaway test keys (`chatico-transport/tests/testdata`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_credentials_come_from_flags_and_environment() {
+    let dir = std::env::temp_dir().join(format!("chatico-server-push-{}", rand_suffix()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let apns_key = dir.join("AuthKey_ABC123DEFG.p8");
+    std::fs::write(
+        &apns_key,
+        include_str!("../../../chatico-transport/tests/testdata/apns-test-key.p8"),
+    )
+    .expect("p8");
+    let fcm_key = dir.join("service-account.json");
+    let sa = json!({
+        "type": "service_account",
+        "project_id": "demo-project",
+        "private_key_id": "0123456789abcdef",
+        "private_key": include_str!("../../../chatico-transport/tests/testdata/fcm-test-key.pem"),
+        "client_email": "push@demo-project.iam.gserviceaccount.com",
+        "token_uri": "https://oauth2.example.invalid/token",
+    });
+    std::fs::write(&fcm_key, sa.to_string()).expect("json");
+
+    let run = |extra: &[(&str, &std::path::Path)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatico-server"));
+        cmd.args(["--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.join("data"))
+            .args(["--apns-key-id", "ABC123DEFG"])
+            .env("APNS_TEAM_ID", "DEF123GHIJ")
+            .env("CHATICO_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("spawn chatico-server")
+    };
+    let mut child = run(&[("APNS_KEY_FILE", &apns_key), ("FCM_SERVICE_ACCOUNT_FILE", &fcm_key)]);
+    let out = child.stdout.take().expect("stdout");
+    let mut seen = Vec::new();
+    for line in BufReader::new(out).lines().map_while(Result::ok) {
+        let done = line.contains("listening on http://");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = seen.join("\n");
+    assert!(log.contains("push: APNs") && log.contains("push: FCM"), "{log}");
+    assert!(!log.contains("BEGIN PRIVATE KEY"), "keys are never logged");
+
+    // A file that is not a key: the server refuses to start and says why.
+    let bad = dir.join("not-a-key.p8");
+    std::fs::write(&bad, "nope").expect("bad");
+    let out = run(&[("APNS_KEY_FILE", &bad)]).wait_with_output().expect("run");
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("apns"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

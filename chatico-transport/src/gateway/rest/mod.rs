@@ -11,6 +11,7 @@ mod blobs;
 mod conversations;
 mod extract;
 mod messages;
+mod push;
 mod sync;
 mod users;
 
@@ -58,6 +59,8 @@ pub(crate) fn api() -> OpenApiRouter<S> {
         .routes(routes!(conversations::set_role))
         .routes(routes!(conversations::leave))
         .routes(routes!(conversations::archive))
+        .routes(routes!(push::mute, push::unmute))
+        .routes(routes!(push::register_device, push::unregister_device))
         .routes(routes!(messages::history, messages::send))
         .routes(routes!(messages::delete_message))
         .routes(routes!(messages::receipts_handler))
