@@ -191,7 +191,7 @@ impl Engine {
         seq: i64,
         kind: PushKind,
     ) -> Result<Vec<PushNotification>> {
-        if self.push_connected(user) {
+        if self.push_connected(&[user]).await.contains(&user) {
             return Ok(Vec::new());
         }
         let now = self.now();
