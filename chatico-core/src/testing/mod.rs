@@ -171,6 +171,7 @@ macro_rules! __store_conformance_list {
             sync_targeted_changes_reach_only_the_target
             sync_message_changes_resolve_to_tombstones
             sync_positions_are_unique_across_users
+            audience_is_who_sync_shows_each_range_to
         );
     };
 }

@@ -9,11 +9,18 @@
 //! - [`Ws`]: a WebSocket client speaking the JSON protocol (requests with ids, a backlog of
 //!   frames read meanwhile, subscribe up to the caught-up cursor, close codes).
 //! - [`client`] (feature `client`): settings and helpers for the native client SDK's tests.
+//! - [`process`]: the example server as a real process (console read line by line, OTP
+//!   codes from it), and `redis-server` / `nats-server` on their own ports, killed and
+//!   restarted at will.
+//! - [`fault`]: a TCP fault proxy (pass, latency, blackhole, reset, down) to put between a
+//!   node and its broker.
 //!
 //! Every wait is bounded by [`PATIENCE`]: a hang fails the test instead of stalling the suite.
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod fault;
+pub mod process;
 mod rest;
 mod server;
 mod sms;
