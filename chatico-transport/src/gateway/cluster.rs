@@ -130,7 +130,10 @@ impl LossWatch {
     }
 
     fn arrived(&mut self, pos: SyncCursor, now: Instant) {
-        if self.started && pos > self.settled {
+        if self.started && pos == self.settled + 1 && self.arrived.is_empty() {
+            // In order (the common case): settled at once, nothing kept.
+            self.settled = pos;
+        } else if self.started && pos > self.settled {
             self.arrived.insert(pos);
             // Positions are commit-ordered: everything below an arrived one is committed.
             self.note(pos, now);
