@@ -48,7 +48,9 @@ impl FaultProxy {
         let (mode, rx) = watch::channel((Fault::Pass, 0));
         let task = tokio::spawn(async move {
             loop {
-                let Ok((client, _)) = listener.accept().await else { continue };
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
                 let rx = rx.clone();
                 let (fault, _) = *rx.borrow();
                 if fault == Fault::Down {

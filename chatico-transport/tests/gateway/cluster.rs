@@ -103,18 +103,27 @@ async fn a_change_the_backplane_lost_reaches_an_idle_connection_within_the_loss_
             .expect("the lost change arrived through the loss watcher");
         assert_eq!(text_of(&got), format!("lost {i}"));
         let took = sent.elapsed();
-        assert!(took >= Duration::from_millis(900), "it came live, not repaired: {took:?}");
+        assert!(
+            took >= Duration::from_millis(900),
+            "it came live, not repaired: {took:?}"
+        );
         eprintln!("repaired in {took:?}");
     }
     assert!(bp.dropped.load(Ordering::SeqCst) >= 3);
     // Nothing twice: the next frames up to a quiet checkpoint hold no message again.
-    let more = tokio::time::timeout(Duration::from_millis(1500), wb.until(|f| is_change(&f["event"], "message")))
-        .await;
+    let more = tokio::time::timeout(
+        Duration::from_millis(1500),
+        wb.until(|f| is_change(&f["event"], "message")),
+    )
+    .await;
     assert!(more.is_err(), "a message arrived twice: {more:?}");
     let h = health(&node2.gateway).await;
     assert_eq!(h["status"], "ok", "{h}");
     assert!(h["backplane"]["repairs"].as_u64().expect("repairs") >= 3, "{h}");
-    assert!(h["backplane"]["last_repair"]["connections"].as_u64().expect("conns") >= 1, "{h}");
+    assert!(
+        h["backplane"]["last_repair"]["connections"].as_u64().expect("conns") >= 1,
+        "{h}"
+    );
     // Node 1 published those positions itself: nothing for it to repair.
     let h1 = health(&srv.gateway).await;
     assert_eq!(h1["backplane"]["repairs"], 0, "{h1}");
@@ -131,13 +140,17 @@ async fn a_silent_subscription_is_reported_and_resubscribed() {
 
     // Every current subscription goes silent, and new ones are refused for now.
     bp.refuse.store(true, Ordering::SeqCst);
-    bp.dead_upto.store(bp.subscribes.load(Ordering::SeqCst), Ordering::SeqCst);
+    bp.dead_upto
+        .store(bp.subscribes.load(Ordering::SeqCst), Ordering::SeqCst);
     for g in [&srv.gateway, &node2.gateway] {
         let h = health_until(g, Duration::from_secs(5), "stalled", |h| {
             h["backplane"]["stalled"] == true && h["status"] == "degraded"
         })
         .await;
-        assert_eq!(h["backplane"]["link_up"], true, "a silent stall reports no link loss: {h}");
+        assert_eq!(
+            h["backplane"]["link_up"], true,
+            "a silent stall reports no link loss: {h}"
+        );
     }
     // The REST endpoint says the same, with 200 (a degraded node still serves).
     let (status, body) = node2.call(Method::GET, "/v1/health", None, None).await;
@@ -160,5 +173,9 @@ async fn a_silent_subscription_is_reported_and_resubscribed() {
     srv.send_text(&d, &a, "live", "live again").await;
     let got = wb.event(|e| is_change(e, "message")).await;
     assert_eq!(text_of(&got), "live again");
-    assert!(sent.elapsed() < Duration::from_millis(900), "live, not repaired: {:?}", sent.elapsed());
+    assert!(
+        sent.elapsed() < Duration::from_millis(900),
+        "live, not repaired: {:?}",
+        sent.elapsed()
+    );
 }

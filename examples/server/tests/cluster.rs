@@ -167,7 +167,10 @@ impl Cluster {
             if pred(&h) {
                 return h;
             }
-            assert!(Instant::now() < deadline, "node {i}: {what} within {within:?}; health: {h}");
+            assert!(
+                Instant::now() < deadline,
+                "node {i}: {what} within {within:?}; health: {h}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -241,6 +244,9 @@ fn record(mut rx: broadcast::Receiver<ClientEvent>, conv: Arc<Mutex<Option<Conve
                     log.acked.push(message.seq)
                 }
                 ClientEvent::Synced { cursor, .. } => log.cursors.push(cursor),
+                ClientEvent::SendFailed { client_msg_id, error } => {
+                    log.broken = Some(format!("send {client_msg_id:?} refused: {error}"));
+                }
                 _ => {}
             }
         }
@@ -322,11 +328,16 @@ async fn reaches_across(members: &[Member], conv: ConversationId, from: usize, t
     let before = members[from].log().acked.len();
     let sent = Instant::now();
     members[from].client.send_text(conv, format!("probe {what}"));
-    eventually(LIVE * 2, "the probe acknowledged", || members[from].log().acked.len() > before).await;
-    let seq = *members[from].log().acked.last().expect("acked");
-    eventually(REPAIR, &format!("{what}: the probe (seq {seq}) reaches node {}", members[to].node), || {
-        members[to].has(seq)
+    eventually(LIVE * 2, "the probe acknowledged", || {
+        members[from].log().acked.len() > before
     })
+    .await;
+    let seq = *members[from].log().acked.last().expect("acked");
+    eventually(
+        REPAIR,
+        &format!("{what}: the probe (seq {seq}) reaches node {}", members[to].node),
+        || members[to].has(seq),
+    )
     .await;
     sent.elapsed()
 }
@@ -336,7 +347,10 @@ async fn reaches_across(members: &[Member], conv: ConversationId, from: usize, t
 /// acknowledged send, and its cursor never went back.
 async fn check(members: &[Member], conv: ConversationId, base: i64, what: &str) {
     for m in members {
-        eventually(SETTLE, &format!("{what}: outboxes drained"), || m.client.pending().is_empty()).await;
+        eventually(SETTLE, &format!("{what}: outboxes drained"), || {
+            m.client.pending().is_empty()
+        })
+        .await;
     }
     let acked: BTreeSet<i64> = members.iter().flat_map(|m| m.log().acked.clone()).collect();
     let last = members
@@ -346,10 +360,14 @@ async fn check(members: &[Member], conv: ConversationId, base: i64, what: &str) 
         .max()
         .unwrap_or(0);
     for (u, m) in members.iter().enumerate() {
-        eventually(SETTLE, &format!("{what}: member {u} has every message up to {last}"), || {
-            let log = m.log();
-            (base + 1..=last).all(|s| log.seqs.contains(&s))
-        })
+        eventually(
+            SETTLE,
+            &format!("{what}: member {u} has every message up to {last}"),
+            || {
+                let log = m.log();
+                (base + 1..=last).all(|s| log.seqs.contains(&s))
+            },
+        )
         .await;
     }
     // A moment for any late duplicate to show.
@@ -365,7 +383,10 @@ async fn check(members: &[Member], conv: ConversationId, base: i64, what: &str) 
             m.node
         );
         for s in &acked {
-            assert!(log.seqs.contains(s), "{what}: acknowledged seq {s} missing at member {u}");
+            assert!(
+                log.seqs.contains(s),
+                "{what}: acknowledged seq {s} missing at member {u}"
+            );
         }
         assert!(
             log.cursors.windows(2).all(|w| w[0] <= w[1]),
@@ -374,7 +395,11 @@ async fn check(members: &[Member], conv: ConversationId, base: i64, what: &str) 
         );
     }
     assert!(acked.len() >= members.len(), "{what}: the storm was acknowledged");
-    eprintln!("{what}: {} acknowledged, last seq {last}, all {} members exact", acked.len(), members.len());
+    eprintln!(
+        "{what}: {} acknowledged, last seq {last}, all {} members exact",
+        acked.len(),
+        members.len()
+    );
 }
 
 // ---- two nodes: live delivery and logout everywhere ------------------------------------
@@ -391,7 +416,9 @@ async fn two_nodes_deliver_live_and_log_out_everywhere(kind: BrokerKind) {
     let conv = n1.api.open_direct(&alice, &bob).await;
 
     // Bob listens on node 2; Alice sends through node 1.
-    let mut ws = Ws::open(&format!("ws://{}/v1/ws", n2.addr), None, None).await.expect("ws");
+    let mut ws = Ws::open(&format!("ws://{}/v1/ws", n2.addr), None, None)
+        .await
+        .expect("ws");
     ws.auth(&bob.token).await;
     ws.subscribe(None).await;
     let sent_at = Instant::now();
@@ -405,7 +432,12 @@ async fn two_nodes_deliver_live_and_log_out_everywhere(kind: BrokerKind) {
     // Logout-everywhere through node 1 closes Bob's socket on node 2 with 4001.
     let (status, _) = n1
         .api
-        .call(reqwest::Method::POST, "/v1/auth/logout-everywhere", Some(&bob.token), None)
+        .call(
+            reqwest::Method::POST,
+            "/v1/auth/logout-everywhere",
+            Some(&bob.token),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     let (code, _) = tokio::time::timeout(LIVE, ws.close_code())
@@ -521,7 +553,8 @@ async fn broker_killed_and_restarted(kind: BrokerKind) {
     tokio::time::sleep(left).await;
     c.broker.restart();
     for i in 0..NODES {
-        c.health_until(i, LIVE * 2, "is back to ok", |h| h["status"] == "ok").await;
+        c.health_until(i, LIVE * 2, "is back to ok", |h| h["status"] == "ok")
+            .await;
     }
     storm(&ms, conv, "after", 8).await;
     check(&ms, conv, base, &what).await;
