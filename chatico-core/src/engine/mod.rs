@@ -118,7 +118,7 @@ pub struct Engine {
 /// Most conversation kinds [`Engine`] remembers (~40 bytes each).
 const KIND_CACHE_MAX: usize = 100_000;
 
-/// The widest position range [`Engine::audience`] answers in one call.
+/// The widest position range [`Engine::position_audience`] answers in one call.
 pub const AUDIENCE_SPAN_MAX: SyncCursor = 10_000;
 
 impl std::fmt::Debug for Engine {
@@ -212,7 +212,7 @@ impl Engine {
     /// gateway node whose live copy of those positions never arrived checkpoints only their
     /// connections. A range wider than [`AUDIENCE_SPAN_MAX`] positions is refused
     /// (`invalid_input`): the caller asks in slices.
-    pub async fn audience(&self, from: SyncCursor, to: SyncCursor) -> Result<Vec<UserId>> {
+    pub async fn position_audience(&self, from: SyncCursor, to: SyncCursor) -> Result<Vec<UserId>> {
         if from < 0 || to.saturating_sub(from) > AUDIENCE_SPAN_MAX {
             return Err(Error::invalid(
                 "range",

@@ -4,7 +4,7 @@
 //! - **Loss watcher** ([`watch`]): the node reads the store's newest position every
 //!   `poll_interval` and notes every position that arrives (its own deliveries at publish,
 //!   other nodes' in their envelopes). A position committed `loss_after` ago that has not
-//!   arrived is lost: the node asks the store who it concerns ([`Engine::audience`]) and
+//!   arrived is lost: the node asks the store who it concerns ([`Engine::position_audience`]) and
 //!   asks only those users' connections here to checkpoint (re-sync from their cursor; a
 //!   connection sends each position once, so a late live copy is dropped). This one
 //!   mechanism covers a dropped pub/sub message, a node that died between commit and
@@ -18,7 +18,7 @@
 //!   it `stalled` (health: `degraded`) and it drops the subscription and subscribes again,
 //!   until something arrives.
 //!
-//! [`Engine::audience`]: chatico_core::Engine::audience
+//! [`Engine::position_audience`]: chatico_core::Engine::position_audience
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -233,7 +233,7 @@ async fn repair(s: &Shared, (from, to): (SyncCursor, SyncCursor)) -> Option<(Syn
     let mut at = from;
     while at < to {
         let end = to.min(at + AUDIENCE_SPAN_MAX);
-        match s.engine.audience(at, end).await {
+        match s.engine.position_audience(at, end).await {
             Ok(who) => {
                 users += who.len() as u64;
                 conns += s.hub.checkpoint_users(&who) as u64;

@@ -162,7 +162,8 @@ async fn pump(
                 continue;
             }
         };
-        if let Fault::Latency(d) = rx.borrow().0 {
+        let fault = rx.borrow().0;
+        if let Fault::Latency(d) = fault {
             tokio::time::sleep(d).await;
         }
         // A blackhole switched on while this chunk was read: hold it until it passes.
