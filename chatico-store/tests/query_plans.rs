@@ -50,7 +50,7 @@ mod sqlite {
                 // `SCAN <x>` without an index is a full scan, unless x is one of the
                 // statement's own bounded intermediate results (CTEs, the JSON input list).
                 let scanned = step.strip_prefix("SCAN ").map(|r| r.split(' ').next().unwrap_or(""));
-                let intermediate = ["p", "latest", "page", "picked", "json_each", "k", "j", "CONSTANT"];
+                let intermediate = ["p", "latest", "page", "picked", "json_each", "k", "j", "c", "CONSTANT"];
                 let full_scan = scanned.is_some_and(|x| !intermediate.contains(&x))
                     && !step.contains("USING INDEX")
                     && !step.contains("USING COVERING INDEX");
