@@ -317,13 +317,55 @@ async fn storm(members: &[Member], conv: ConversationId, tag: &str, per_member: 
     }
 }
 
+/// How a probe message must travel in [`reaches_across`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// Live over the backplane (well under the loss window).
+    Live,
+    /// The backplane cannot carry it: only the receiving node's loss watcher can deliver it
+    /// (after the 1 s loss window, within [`REPAIR`]).
+    Repaired,
+}
+
 /// `from` sends one message with nobody else writing; `to` (on another node) must report it
-/// within [`REPAIR`]. Returns how long it took.
-async fn reaches_across(members: &[Member], conv: ConversationId, from: usize, to: usize, what: &str) -> Duration {
+/// within [`REPAIR`], by `path`. Returns how long it took.
+async fn reaches_across(
+    members: &[Member],
+    conv: ConversationId,
+    from: usize,
+    to: usize,
+    path: Route,
+    what: &str,
+) -> Duration {
     assert_ne!(members[from].node, members[to].node);
-    // Quiet first: every member's outbox empty.
+    // Quiet first: every member's outbox empty, and the receipts the clients send for what
+    // they received settled (they make the receiving node's connections checkpoint: a path
+    // other than the one under test).
     for m in members {
         eventually(SETTLE, "outboxes drained", || m.client.pending().is_empty()).await;
+    }
+    // Quiet: no member's client reported anything for 2 s (with the backplane down, the
+    // receipts for repaired messages are repaired in turn, a second later each).
+    let activity = || -> Vec<(usize, usize)> {
+        members
+            .iter()
+            .map(|m| {
+                let log = m.log();
+                (log.seqs.len(), log.cursors.len())
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + SETTLE;
+    let mut last = activity();
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(2) {
+        assert!(Instant::now() < deadline, "{what}: the cluster never went quiet");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = activity();
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        }
     }
     let before = members[from].log().acked.len();
     let sent = Instant::now();
@@ -339,7 +381,15 @@ async fn reaches_across(members: &[Member], conv: ConversationId, from: usize, t
         || members[to].has(seq),
     )
     .await;
-    sent.elapsed()
+    let took = sent.elapsed();
+    match path {
+        Route::Live => assert!(took < Duration::from_millis(900), "{what}: not live: {took:?}"),
+        Route::Repaired => assert!(
+            took >= Duration::from_millis(900),
+            "{what}: arrived in {took:?}, before the loss window: not through the loss watcher"
+        ),
+    }
+    took
 }
 
 /// The checker: after the faults heal, every member reports every message stored after
@@ -473,13 +523,15 @@ async fn steady_state_across_three_nodes() {
     let (ms, conv, base) = members(&c).await;
     storm(&ms, conv, "steady", 15).await;
     check(&ms, conv, base, what).await;
-    let took = reaches_across(&ms, conv, 0, 1, what).await;
+    let took = reaches_across(&ms, conv, 0, 1, Route::Live, what).await;
     eprintln!("{what}: cross-node probe {took:?}");
     for i in 0..NODES {
         let h = c.health(i).await;
         assert_eq!(h["status"], "ok", "{what}: node {i}: {h}");
         assert_eq!(h["backplane"]["gaps"], 0, "{what}: node {i}: {h}");
         assert_eq!(h["backplane"]["resubscribes"], 0, "{what}: node {i}: {h}");
+        // Nothing was lost on the way, so nothing was repaired.
+        assert_eq!(h["backplane"]["repairs"], 0, "{what}: node {i}: {h}");
     }
 }
 
@@ -509,6 +561,7 @@ async fn sigkill_a_node_mid_storm() {
         conv,
         0,
         1,
+        Route::Live,
         what,
     )
     .await;
@@ -547,7 +600,7 @@ async fn broker_killed_and_restarted(kind: BrokerKind) {
         .await;
     }
     storm(&ms, conv, "during", 5).await;
-    let took = reaches_across(&ms, conv, 0, 1, &what).await;
+    let took = reaches_across(&ms, conv, 0, 1, Route::Repaired, &what).await;
     eprintln!("{what}: cross-node probe with the broker down {took:?}");
     let left = Duration::from_secs(5).saturating_sub(killed.elapsed());
     tokio::time::sleep(left).await;
@@ -558,8 +611,12 @@ async fn broker_killed_and_restarted(kind: BrokerKind) {
     }
     storm(&ms, conv, "after", 8).await;
     check(&ms, conv, base, &what).await;
-    let took = reaches_across(&ms, conv, 1, 2, &what).await;
+    let took = reaches_across(&ms, conv, 1, 2, Route::Live, &what).await;
     eprintln!("{what}: cross-node probe after the restart {took:?}");
+    for i in 0..NODES {
+        let h = c.health(i).await;
+        assert!(h["backplane"]["repairs"].as_u64().unwrap_or(0) >= 1, "{what}: node {i}: {h}");
+    }
 }
 
 /// `CLIENT KILL TYPE pubsub` mid-storm: every node's subscription is cut and comes back;
@@ -579,7 +636,7 @@ async fn client_kill_type_pubsub() {
         storm(&ms, conv, "between", 3).await;
     }
     check(&ms, conv, base, what).await;
-    reaches_across(&ms, conv, 2, 0, what).await;
+    reaches_across(&ms, conv, 2, 0, Route::Live, what).await;
     for i in 0..NODES {
         c.health_until(i, LIVE * 2, "is ok", |h| h["status"] == "ok").await;
     }
@@ -606,9 +663,10 @@ async fn blackholed_subscription_is_detected_and_repaired() {
     eprintln!("{what}: degraded: {h}");
     storm(&ms, conv, "during", 5).await;
     // Into the stalled node and out of it, with nobody else writing.
-    let took = reaches_across(&ms, conv, 0, 2, what).await;
+    let took = reaches_across(&ms, conv, 0, 2, Route::Repaired, what).await;
     eprintln!("{what}: into the stalled node {took:?}");
-    reaches_across(&ms, conv, 2, 1, what).await;
+    let took = reaches_across(&ms, conv, 2, 1, Route::Repaired, what).await;
+    eprintln!("{what}: out of the stalled node {took:?}");
     c.proxies[2].set(Fault::Pass);
     let h = c
         .health_until(2, Duration::from_secs(10), "recovers", |h| h["status"] == "ok")
