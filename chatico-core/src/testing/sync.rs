@@ -334,12 +334,18 @@ pub async fn audience_is_who_sync_shows_each_range_to(store: &dyn Store) {
     store.add_contact(x.id, o.id, fx.tick()).await.expect("contact");
     let other = fx.group(&x, &[&c]).await;
     fx.send(other.id, c.id).await;
-    store.add_members(conv.id, &[(b.id, Role::Member)], fx.tick()).await.expect("add");
+    store
+        .add_members(conv.id, &[(b.id, Role::Member)], fx.tick())
+        .await
+        .expect("add");
     fx.send(conv.id, b.id).await;
     store.remove_member(conv.id, a.id, o.id).await.expect("remove");
     fx.send(conv.id, o.id).await;
     store.set_archived(other.id, c.id, true).await.expect("archive");
-    store.add_members(conv.id, &[(a.id, Role::Member)], fx.tick()).await.expect("re-add");
+    store
+        .add_members(conv.id, &[(a.id, Role::Member)], fx.tick())
+        .await
+        .expect("re-add");
     fx.send(conv.id, o.id).await;
     store.block(b.id, x.id, fx.tick()).await.expect("block");
     let latest = fx.latest_pos().await;
@@ -362,7 +368,10 @@ pub async fn audience_is_who_sync_shows_each_range_to(store: &dyn Store) {
             assert_eq!(got, expected, "audience({from}, {to})");
         }
     }
-    assert!(store.audience(latest, start).await.expect("audience").is_empty(), "to < from");
+    assert!(
+        store.audience(latest, start).await.expect("audience").is_empty(),
+        "to < from"
+    );
     // The removed-then-re-added member sees the changes from their new join only: not the
     // message sent while they were out (they got their targeted MemberLeft before it).
     let out_msg = visible[&o.id]
@@ -372,5 +381,11 @@ pub async fn audience_is_who_sync_shows_each_range_to(store: &dyn Store) {
         .filter(|&p| p > start)
         .max()
         .expect("a change `a` does not see");
-    assert!(!store.audience(out_msg - 1, out_msg).await.expect("audience").contains(&a.id));
+    assert!(
+        !store
+            .audience(out_msg - 1, out_msg)
+            .await
+            .expect("audience")
+            .contains(&a.id)
+    );
 }

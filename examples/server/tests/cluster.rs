@@ -615,7 +615,10 @@ async fn broker_killed_and_restarted(kind: BrokerKind) {
     eprintln!("{what}: cross-node probe after the restart {took:?}");
     for i in 0..NODES {
         let h = c.health(i).await;
-        assert!(h["backplane"]["repairs"].as_u64().unwrap_or(0) >= 1, "{what}: node {i}: {h}");
+        assert!(
+            h["backplane"]["repairs"].as_u64().unwrap_or(0) >= 1,
+            "{what}: node {i}: {h}"
+        );
     }
 }
 
