@@ -146,6 +146,11 @@ impl LossWatch {
         self.note(latest, now);
     }
 
+    /// Nothing above `settled` is known or kept.
+    fn is_idle(&self) -> bool {
+        self.known.is_empty() && self.arrived.is_empty()
+    }
+
     /// Settles every position known for at least `grace`; returns the range `(from, to]`
     /// spanning those among them that never arrived, if any.
     fn due(&mut self, now: Instant, grace: Duration) -> Option<(SyncCursor, SyncCursor)> {
@@ -209,12 +214,20 @@ pub(crate) async fn watch(shared: Weak<Shared>) {
             Ok(latest) => lock(&s.cluster.watch).observe(latest, Instant::now()),
             Err(e) => tracing::debug!(error = %e, "loss watcher: newest position unavailable"),
         }
-        let grace = if s.cluster.repair_now.swap(false, Ordering::SeqCst) {
-            cfg.poll_interval
-        } else {
-            cfg.loss_after
+        // After a gap, what is missing is judged after one poll interval instead of the
+        // whole loss window, until a repair ran or nothing is left unsettled (a gap seen
+        // before the store's newest position shows the lost one must not be forgotten).
+        let forced = s.cluster.repair_now.load(Ordering::SeqCst);
+        let grace = if forced { cfg.poll_interval } else { cfg.loss_after };
+        let (due, idle) = {
+            let mut w = lock(&s.cluster.watch);
+            let due = w.due(Instant::now(), grace);
+            (due, w.is_idle())
         };
-        if let Some((from, to)) = lock(&s.cluster.watch).due(Instant::now(), grace) {
+        if forced && (due.is_some() || idle) {
+            s.cluster.repair_now.store(false, Ordering::SeqCst);
+        }
+        if let Some((from, to)) = due {
             pending = Some(match pending {
                 Some((f, t)) => (f.min(from), t.max(to)),
                 None => (from, to),

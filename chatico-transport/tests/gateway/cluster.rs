@@ -102,9 +102,12 @@ async fn a_change_the_backplane_lost_reaches_an_idle_connection_within_the_loss_
             .await
             .expect("the lost change arrived through the loss watcher");
         assert_eq!(text_of(&got), format!("lost {i}"));
+        // The node repairs one poll interval (250 ms) after it saw the position at the
+        // earliest (sooner than the 1 s loss window when a gap in node 1's sequence showed
+        // the loss first); live delivery takes a few ms.
         let took = sent.elapsed();
         assert!(
-            took >= Duration::from_millis(900),
+            took >= Duration::from_millis(250),
             "it came live, not repaired: {took:?}"
         );
         eprintln!("repaired in {took:?}");
