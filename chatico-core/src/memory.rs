@@ -993,6 +993,40 @@ impl Store for MemoryStore {
     async fn latest_pos(&self) -> Result<SyncCursor> {
         Ok(self.lock()?.changes.len() as SyncCursor)
     }
+
+    async fn audience(&self, from: SyncCursor, to: SyncCursor) -> Result<Vec<UserId>> {
+        let g = self.lock()?;
+        let (lo, hi) = (from.max(0) as usize, (to.max(0) as usize).min(g.changes.len()));
+        let mut out = BTreeSet::new();
+        let mut convs = HashSet::new();
+        for r in g.changes.get(lo..hi).unwrap_or(&[]) {
+            match (r.target, r.conversation_id) {
+                (Some(t), _) => {
+                    out.insert(t);
+                }
+                (None, Some(c)) => {
+                    convs.insert(c);
+                }
+                (None, None) => {}
+            }
+        }
+        for c in convs {
+            // The conversation's last change in the range: a member sees a change in the
+            // range iff they joined at or before its last one.
+            let Some(last) = g.conv_changes.get(&c).and_then(|list| {
+                let end = list.partition_point(|&p| p <= to);
+                list[..end].last().copied().filter(|&p| p > from)
+            }) else {
+                continue;
+            };
+            for m in g.members.get(&c).into_iter().flatten() {
+                if g.join_pos.get(&(c, m.user_id)).is_some_and(|&jp| jp <= last) {
+                    out.insert(m.user_id);
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
 }
 
 #[cfg(test)]

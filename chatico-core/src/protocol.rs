@@ -485,6 +485,77 @@ pub struct Revoked {
     pub sessions: u64,
 }
 
+/// `GET /v1/health`: how this node's delivery is doing, as the node itself sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    /// `ok`; `degraded` while the backplane link is down or silently stalled (live events
+    /// from other nodes then come from the store's tail, about a second late); or
+    /// `shutting_down` (answered with 503).
+    pub status: HealthStatus,
+    /// This node's name on the backplane.
+    pub node_id: String,
+    /// Open WebSocket connections (and listeners) on this node.
+    pub connections: u64,
+    /// The backplane as this node sees it.
+    pub backplane: BackplaneHealth,
+}
+
+/// The overall state in [`Health`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// Everything works.
+    Ok,
+    /// Delivery from other nodes is not working live (link down or stalled); the store-tail
+    /// repair still delivers, with about a second of delay.
+    Degraded,
+    /// The node is draining its connections.
+    ShuttingDown,
+}
+
+/// The backplane part of [`Health`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackplaneHealth {
+    /// Whether the broker link is up (false between a reported loss and its return).
+    pub link_up: bool,
+    /// True when the subscription went silent without a reported loss (the node's own
+    /// probes did not come back); the node resubscribes until one does.
+    pub stalled: bool,
+    /// Milliseconds since anything last arrived over the backplane (`None`: nothing yet).
+    pub last_arrival_ms: Option<u64>,
+    /// Every store position up to this one either arrived over the backplane or was
+    /// repaired.
+    pub watermark: SyncCursor,
+    /// Repairs so far: ranges of committed positions that did not arrive in time, whose
+    /// audience's connections on this node were re-synced from the store.
+    pub repairs: u64,
+    /// The latest repair, if any.
+    pub last_repair: Option<Repair>,
+    /// Gaps seen in other nodes' envelope sequences (lost envelopes).
+    pub gaps: u64,
+    /// Times the node dropped a silent subscription and subscribed again.
+    pub resubscribes: u64,
+}
+
+/// One repair in [`BackplaneHealth`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Repair {
+    /// When it ran (ms since the Unix epoch).
+    pub at: Timestamp,
+    /// The positions repaired: `from < pos <= to`.
+    pub from: SyncCursor,
+    /// See `from`.
+    pub to: SyncCursor,
+    /// Users those positions concern.
+    pub users: u64,
+    /// Connections on this node told to re-sync.
+    pub connections: u64,
+}
+
 /// What identifies a change independently of its `pos`: two changes with the same key have
 /// the same effect. Live changes may carry `pos: 0` (the position is not known when they are
 /// fanned out), so the gateway and clients deduplicate by this key (see docs/PROTOCOL.md,

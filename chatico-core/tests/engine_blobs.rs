@@ -239,3 +239,29 @@ fn the_latest_position_is_the_store_log_end() {
     let page = block_on(h.engine.sync(b, after, 10)).expect("sync").page;
     assert!(page.changes.is_empty(), "nothing after the log end");
 }
+
+#[test]
+fn the_audience_of_a_position_range_is_its_users_and_bad_ranges_are_refused() {
+    let h = Harness::new();
+    let [a, b, c] = h.users(&["A", "B", "C"])[..] else {
+        unreachable!()
+    };
+    let d = h.direct(a, b);
+    let before = block_on(h.engine.latest_position()).expect("pos");
+    h.say(a, d, "hi");
+    let after = block_on(h.engine.latest_position()).expect("pos");
+    let who = block_on(h.engine.position_audience(before, after)).expect("audience");
+    assert_eq!(who, sorted(vec![a, b]), "the direct conversation's members, not {c}");
+    assert!(
+        block_on(h.engine.position_audience(after, after))
+            .expect("empty")
+            .is_empty()
+    );
+    for (from, to) in [(-1, 5), (0, chatico_core::engine::AUDIENCE_SPAN_MAX + 1)] {
+        assert_eq!(
+            invalid_field(block_on(h.engine.position_audience(from, to))).as_deref(),
+            Some("range"),
+            "({from}, {to})"
+        );
+    }
+}

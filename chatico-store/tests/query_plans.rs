@@ -1,5 +1,6 @@
 //! Reads are single statements served by indexes: the query plans of the screen-shaped
-//! reads (conversation list, history pages, sync pages, idempotency lookups) contain no full
+//! reads (conversation list, history pages, sync pages, idempotency lookups, and the loss
+//! watcher's audience of a position range) contain no full
 //! scan of a table, on either backend. Together with each read being one statement (one
 //! round trip, whatever the number of conversations or members), this is the "no N+1" check.
 
@@ -41,6 +42,7 @@ mod sqlite {
             ("get by client id", q::GET_MESSAGE_BY_CLIENT_ID, 2),
             ("latest pos", q::SQL.latest_pos, 0),
             ("blob shared with", q::SQL.blob_shared_with, 2),
+            ("audience", q::AUDIENCE, 2),
         ] {
             let plan = plan(&store, sql, params).await;
             eprintln!("{name}:\n  {}", plan.join("\n  "));
@@ -48,7 +50,7 @@ mod sqlite {
                 // `SCAN <x>` without an index is a full scan, unless x is one of the
                 // statement's own bounded intermediate results (CTEs, the JSON input list).
                 let scanned = step.strip_prefix("SCAN ").map(|r| r.split(' ').next().unwrap_or(""));
-                let intermediate = ["p", "latest", "page", "picked", "json_each", "k", "j", "CONSTANT"];
+                let intermediate = ["p", "latest", "page", "picked", "json_each", "k", "j", "c", "CONSTANT"];
                 let full_scan = scanned.is_some_and(|x| !intermediate.contains(&x))
                     && !step.contains("USING INDEX")
                     && !step.contains("USING COVERING INDEX");
@@ -104,6 +106,7 @@ mod postgres {
             ("batch read", q::BATCH_READ, vec!["uuids", "uuids", "texts"]),
             ("get by client id", q::GET_MESSAGE_BY_CLIENT_ID, vec!["uuid", "text"]),
             ("blob shared with", q::SQL.blob_shared_with, vec!["text", "uuid"]),
+            ("audience", q::AUDIENCE, vec!["int8", "int8"]),
         ];
         for (name, sql, params) in cases {
             let text = format!("EXPLAIN {sql}");

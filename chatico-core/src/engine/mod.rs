@@ -115,6 +115,9 @@ pub struct Engine {
 /// Most conversation kinds [`Engine`] remembers (~40 bytes each).
 const KIND_CACHE_MAX: usize = 100_000;
 
+/// The widest position range [`Engine::position_audience`] answers in one call.
+pub const AUDIENCE_SPAN_MAX: SyncCursor = 10_000;
+
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
@@ -209,6 +212,20 @@ impl Engine {
     /// "from now" (a WebSocket `subscribe` without `since`) and wants only what comes next.
     pub async fn latest_position(&self) -> Result<SyncCursor> {
         self.store.latest_pos().await
+    }
+
+    /// The users the changes with `from < pos <= to` concern ([`Store::audience`]): a
+    /// gateway node whose live copy of those positions never arrived checkpoints only their
+    /// connections. A range wider than [`AUDIENCE_SPAN_MAX`] positions is refused
+    /// (`invalid_input`): the caller asks in slices.
+    pub async fn position_audience(&self, from: SyncCursor, to: SyncCursor) -> Result<Vec<UserId>> {
+        if from < 0 || to.saturating_sub(from) > AUDIENCE_SPAN_MAX {
+            return Err(Error::invalid(
+                "range",
+                format!("from >= 0 and at most {AUDIENCE_SPAN_MAX} positions"),
+            ));
+        }
+        self.store.audience(from, to).await
     }
 
     fn now(&self) -> Timestamp {

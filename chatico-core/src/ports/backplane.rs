@@ -49,6 +49,13 @@ pub enum Payload {
     Delivery(EncodedDelivery),
     /// An instruction for every node.
     Control(Control),
+    /// "This node is alive": published by every node at a fixed interval, so the others see
+    /// a gap in its sequence even when it has nothing else to say.
+    Heartbeat,
+    /// A node's self-probe: published when nothing arrived for a while, to learn whether
+    /// its own subscription still receives (other nodes ignore it). The number tells one
+    /// probe from the next.
+    Probe(u64),
 }
 
 /// A delivery whose event is already encoded as the frame clients receive.
@@ -95,6 +102,12 @@ struct Header {
     change: Option<(SyncCursor, ChangeKey)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     control: Option<Control>,
+    /// Added in place (version 1): a node that predates them reads a heartbeat or a probe
+    /// as a delivery to nobody.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    beat: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    probe: Option<u64>,
 }
 
 impl Envelope {
@@ -105,6 +118,7 @@ impl Envelope {
         let (recipients, change, control, frame) = match &self.payload {
             Payload::Delivery(d) => (d.recipients.clone(), d.change.clone(), None, &d.frame[..]),
             Payload::Control(c) => (Vec::new(), None, Some(c.clone()), &[][..]),
+            Payload::Heartbeat | Payload::Probe(_) => (Vec::new(), None, None, &[][..]),
         };
         let header = Header {
             v: ENVELOPE_VERSION,
@@ -114,6 +128,11 @@ impl Envelope {
             recipients,
             change,
             control,
+            beat: matches!(self.payload, Payload::Heartbeat),
+            probe: match self.payload {
+                Payload::Probe(n) => Some(n),
+                _ => None,
+            },
         };
         // Plain data: serialising cannot fail.
         let mut out = serde_json::to_vec(&header).unwrap_or_default();
@@ -134,9 +153,11 @@ impl Envelope {
         if header.v != ENVELOPE_VERSION {
             return Err(bad(&format!("unknown version {}", header.v)));
         }
-        let payload = match header.control {
-            Some(c) => Payload::Control(c),
-            None => Payload::Delivery(EncodedDelivery {
+        let payload = match (header.control, header.probe) {
+            (Some(c), _) => Payload::Control(c),
+            (None, Some(n)) => Payload::Probe(n),
+            (None, None) if header.beat => Payload::Heartbeat,
+            (None, None) => Payload::Delivery(EncodedDelivery {
                 recipients: header.recipients,
                 change: header.change,
                 frame: bytes.slice(nl + 1..),
@@ -165,6 +186,12 @@ pub trait Backplane: SendSyncOutsideWasm {
     async fn publish(&self, envelope: Envelope) -> Result<()>;
     /// Subscribes to every envelope published from now on.
     async fn subscribe(&self) -> Result<EventStream>;
+    /// Drops and re-opens the connection(s) to the broker. A node calls it when its
+    /// subscription went silent without reporting [`BackplaneEvent::LinkDown`] (its own
+    /// probes stopped coming back), before subscribing again. Default: nothing to re-open.
+    async fn reconnect(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -203,6 +230,16 @@ mod tests {
             }),
         };
         assert_eq!(Envelope::decode(Bytes::from(c.encode())).expect("decode"), c);
+
+        for payload in [Payload::Heartbeat, Payload::Probe(3)] {
+            let e = Envelope {
+                origin: NodeId("n3".into()),
+                epoch: 2,
+                seq: 9,
+                payload,
+            };
+            assert_eq!(Envelope::decode(Bytes::from(e.encode())).expect("decode"), e);
+        }
     }
 
     #[test]

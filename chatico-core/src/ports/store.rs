@@ -276,4 +276,12 @@ pub trait Store: SendSyncOutsideWasm {
     async fn sync(&self, user: UserId, since: SyncCursor, limit: u32) -> Result<SyncPage>;
     /// The newest committed position.
     async fn latest_pos(&self) -> Result<SyncCursor>;
+    /// Who the changes with `from < pos <= to` concern: exactly the users for whom `sync`
+    /// from `from` returns at least one change at or below `to` (the audience rules of
+    /// [`crate::sync`] as they stand now), each once, ordered by id. Empty when `to <= from`.
+    /// A gateway node asks it for positions that were committed but whose live delivery
+    /// never arrived (a lost pub/sub message, a node that died between commit and publish,
+    /// a broker outage) and checkpoints only those users' connections. SQL backends answer
+    /// in one statement from the position index and the members' primary key.
+    async fn audience(&self, from: SyncCursor, to: SyncCursor) -> Result<Vec<UserId>>;
 }

@@ -75,10 +75,12 @@ pub const BLOB: &str = "/v1/blobs/{key}";
 pub const OPENAPI: &str = "/v1/openapi.json";
 /// The WebSocket endpoint (docs/PROTOCOL.md).
 pub const WS: &str = "/v1/ws";
+/// `GET` this node's health: backplane link, silent stalls, repairs (no authentication).
+pub const HEALTH: &str = "/v1/health";
 
 /// Every REST route template with a request method, for checks that a router and a
 /// document cover the same set (the WebSocket endpoint is `GET`).
-pub const ALL: [&str; 33] = [
+pub const ALL: [&str; 34] = [
     AUTH_OTP,
     AUTH_VERIFY,
     AUTH_REFRESH,
@@ -112,6 +114,7 @@ pub const ALL: [&str; 33] = [
     BLOB,
     OPENAPI,
     WS,
+    HEALTH,
 ];
 
 /// A template with its `{name}` parameters replaced, in order.

@@ -179,6 +179,7 @@ macro_rules! __store_conformance_list {
             push_devices_go_with_sessions_and_invalid_tokens
             mutes_record_targeted_changes_and_list_members
             total_unread_sums_over_conversations
+            audience_is_who_sync_shows_each_range_to
         );
     };
 }

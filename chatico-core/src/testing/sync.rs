@@ -314,3 +314,78 @@ pub async fn sync_positions_are_unique_across_users(store: &dyn Store) {
         }
     }
 }
+
+/// `audience(from, to)` is exactly the users for whom a sync from `from` returns a change at
+/// or below `to`, for every range of a log with targeted changes, joins, a removal (the
+/// removed user keeps their targeted `MemberLeft` only), a re-join and several
+/// conversations; each user once, ordered by id; empty ranges are empty.
+pub async fn audience_is_who_sync_shows_each_range_to(store: &dyn Store) {
+    let fx = Fx::new(store);
+    let (o, a, b, c, x) = (
+        fx.user("o").await,
+        fx.user("a").await,
+        fx.user("b").await,
+        fx.user("c").await,
+        fx.user("x").await,
+    );
+    let start = fx.latest_pos().await;
+    let conv = fx.group(&o, &[&a]).await;
+    fx.send(conv.id, a.id).await;
+    store.add_contact(x.id, o.id, fx.tick()).await.expect("contact");
+    let other = fx.group(&x, &[&c]).await;
+    fx.send(other.id, c.id).await;
+    store
+        .add_members(conv.id, &[(b.id, Role::Member)], fx.tick())
+        .await
+        .expect("add");
+    fx.send(conv.id, b.id).await;
+    store.remove_member(conv.id, a.id, o.id).await.expect("remove");
+    fx.send(conv.id, o.id).await;
+    store.set_archived(other.id, c.id, true).await.expect("archive");
+    store
+        .add_members(conv.id, &[(a.id, Role::Member)], fx.tick())
+        .await
+        .expect("re-add");
+    fx.send(conv.id, o.id).await;
+    store.block(b.id, x.id, fx.tick()).await.expect("block");
+    let latest = fx.latest_pos().await;
+    assert!(latest - start >= 15, "the script records a log to slice");
+
+    let everyone = [o.id, a.id, b.id, c.id, x.id];
+    let mut visible: BTreeMap<UserId, Vec<SyncCursor>> = BTreeMap::new();
+    for u in everyone {
+        visible.insert(u, fx.sync_all(u, 0, 100).await.iter().map(|c| c.pos).collect());
+    }
+    for from in start..=latest {
+        for to in from..=latest + 1 {
+            let mut expected: Vec<UserId> = visible
+                .iter()
+                .filter(|(_, ps)| ps.iter().any(|&p| p > from && p <= to))
+                .map(|(u, _)| *u)
+                .collect();
+            expected.sort_unstable();
+            let got = store.audience(from, to).await.expect("audience");
+            assert_eq!(got, expected, "audience({from}, {to})");
+        }
+    }
+    assert!(
+        store.audience(latest, start).await.expect("audience").is_empty(),
+        "to < from"
+    );
+    // The removed-then-re-added member sees the changes from their new join only: not the
+    // message sent while they were out (they got their targeted MemberLeft before it).
+    let out_msg = visible[&o.id]
+        .iter()
+        .copied()
+        .filter(|p| !visible[&a.id].contains(p))
+        .filter(|&p| p > start)
+        .max()
+        .expect("a change `a` does not see");
+    assert!(
+        !store
+            .audience(out_msg - 1, out_msg)
+            .await
+            .expect("audience")
+            .contains(&a.id)
+    );
+}

@@ -4,7 +4,7 @@
 //! text is fixed (prepared once per connection) whatever the batch size.
 
 use crate::sql::Dialect;
-pub use crate::sql::queries::{GET_MESSAGE_BY_CLIENT_ID, HISTORY_BEFORE};
+pub use crate::sql::queries::{AUDIENCE, GET_MESSAGE_BY_CLIENT_ID, HISTORY_BEFORE};
 use crate::sql::queries::{change_columns, history_after, summary_columns};
 
 /// The dialect's statements (see the crate-private `Dialect` for each one's parameters).

@@ -1339,4 +1339,22 @@ impl<B: Backend> Store for SqlStore<B> {
             .map_err(db("latest pos"))?
             .int("latest")
     }
+
+    async fn audience(&self, from: SyncCursor, to: SyncCursor) -> Result<Vec<UserId>> {
+        if to <= from {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.reader().await?;
+        let mut users = B::stmt(q::AUDIENCE)
+            .int(from)
+            .int(to)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(db("audience"))?
+            .iter()
+            .map(|r| r.uuid("id").map(UserId))
+            .collect::<Result<Vec<_>>>()?;
+        users.sort_unstable();
+        Ok(users)
+    }
 }

@@ -183,3 +183,19 @@ macro_rules! history_after {
     };
 }
 pub(crate) use history_after;
+
+/// $1 from (exclusive), $2 to (inclusive): the users the changes in that range concern
+/// (`Store::audience`). A targeted change concerns its target; a conversation change the
+/// current members who joined at or before it, so per conversation only its last change in
+/// the range matters. Reads the position range of the `changes` primary key and each
+/// conversation's members by the `members` primary key.
+pub const AUDIENCE: &str = "\
+SELECT target_user AS id FROM changes WHERE pos > $1 AND pos <= $2 AND target_user IS NOT NULL
+UNION
+SELECT mb.user_id FROM (
+    SELECT conversation_id, MAX(pos) AS last FROM changes
+     WHERE pos > $1 AND pos <= $2 AND target_user IS NULL AND conversation_id IS NOT NULL
+     GROUP BY conversation_id
+  ) c
+  JOIN members mb ON mb.conversation_id = c.conversation_id
+ WHERE mb.joined_pos <= c.last";

@@ -5,7 +5,7 @@
 //! size. `BEGIN IMMEDIATE` holds the write lock, so the `lock_*` statements lock nothing more.
 
 use crate::sql::Dialect;
-pub use crate::sql::queries::{GET_MESSAGE_BY_CLIENT_ID, HISTORY_BEFORE};
+pub use crate::sql::queries::{AUDIENCE, GET_MESSAGE_BY_CLIENT_ID, HISTORY_BEFORE};
 use crate::sql::queries::{change_columns, history_after, summary_columns};
 
 /// The dialect's statements (see the crate-private `Dialect` for each one's parameters).

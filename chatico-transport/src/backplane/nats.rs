@@ -101,6 +101,15 @@ impl Backplane for NatsBackplane {
         self.publisher.offer(&envelope)
     }
 
+    /// Makes the client drop its connection and connect again (its subscriptions are
+    /// restored on the new connection).
+    async fn reconnect(&self) -> Result<()> {
+        self.client
+            .force_reconnect()
+            .await
+            .map_err(|e| Error::unavailable(format!("nats backplane: {e}")))
+    }
+
     async fn subscribe(&self) -> Result<EventStream> {
         let mut sub = self
             .client

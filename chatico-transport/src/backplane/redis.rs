@@ -7,6 +7,7 @@
 //! [`BackplaneEvent::LinkDown`] / [`BackplaneEvent::LinkUp`]: the stream never ends on a Redis
 //! failure. Redis pub/sub is at most once; what it loses, clients recover by sync.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,11 +19,17 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
 
 use super::relay::{BrokerConfig, Inbox, Publisher};
 
+/// Longest wait for Redis to accept a connection, answer a command or confirm a
+/// subscription.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A backplane over Redis pub/sub. See the module docs.
 pub struct RedisBackplane {
     client: redis::Client,
     config: BrokerConfig,
     publisher: Publisher,
+    /// The publishing connection; [`Backplane::reconnect`] replaces it.
+    conn: Arc<Mutex<ConnectionManager>>,
 }
 
 impl std::fmt::Debug for RedisBackplane {
@@ -43,18 +50,13 @@ impl RedisBackplane {
     pub async fn connect(url: &str, config: BrokerConfig) -> Result<Self> {
         config.check()?;
         let client = redis::Client::open(url).map_err(|e| Error::invalid("backplane url", e.to_string()))?;
-        let cm_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_min_delay(config.reconnect_min)
-            .set_max_delay(config.reconnect_max);
-        let mut conn = ConnectionManager::new_with_config(client.clone(), cm_config)
-            .await
-            .map_err(unavailable)?;
+        let conn = Arc::new(Mutex::new(Self::manager(&client, &config).await?));
         let (publisher, mut rx) = Publisher::new(config.publish_queue);
         let channel = config.channel.clone();
+        let publishing = conn.clone();
         tokio::spawn(async move {
             while let Some(bytes) = rx.recv().await {
+                let mut conn = publishing.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 let r: redis::RedisResult<()> = redis::cmd("PUBLISH")
                     .arg(&channel)
                     .arg(&bytes[..])
@@ -69,13 +71,36 @@ impl RedisBackplane {
             client,
             config,
             publisher,
+            conn,
         })
     }
 
+    /// A publishing connection (it reconnects by itself after an I/O error).
+    async fn manager(client: &redis::Client, config: &BrokerConfig) -> Result<ConnectionManager> {
+        let cm_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(OPEN_TIMEOUT))
+            .set_response_timeout(Some(OPEN_TIMEOUT))
+            .set_min_delay(config.reconnect_min)
+            .set_max_delay(config.reconnect_max);
+        ConnectionManager::new_with_config(client.clone(), cm_config)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// A new pub/sub connection subscribed to `channel`, within [`OPEN_TIMEOUT`] (a broker
+    /// that accepts the connection but never answers must not hang the reader).
     async fn open(client: &redis::Client, channel: &str) -> redis::RedisResult<PubSub> {
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(channel).await?;
-        Ok(pubsub)
+        let open = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(channel).await?;
+            Ok(pubsub)
+        };
+        tokio::time::timeout(OPEN_TIMEOUT, open).await.unwrap_or_else(|_| {
+            Err(redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "redis did not answer the subscription in time",
+            )))
+        })
     }
 }
 
@@ -83,6 +108,14 @@ impl RedisBackplane {
 impl Backplane for RedisBackplane {
     async fn publish(&self, envelope: Envelope) -> Result<()> {
         self.publisher.offer(&envelope)
+    }
+
+    /// Replaces the publishing connection (the subscription gets a new connection at every
+    /// `subscribe`). On failure the old one stays.
+    async fn reconnect(&self) -> Result<()> {
+        let fresh = Self::manager(&self.client, &self.config).await?;
+        *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
     }
 
     async fn subscribe(&self) -> Result<EventStream> {

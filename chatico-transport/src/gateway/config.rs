@@ -107,6 +107,45 @@ pub struct GatewayConfig {
     pub origins: OriginPolicy,
     /// Per-user request budget. Default 50/s, burst 200.
     pub rate_limit: RateLimit,
+    /// Loss and stall detection between nodes (see [`ClusterConfig`]).
+    pub cluster: ClusterConfig,
+}
+
+/// How a node notices what the backplane lost or stopped delivering (docs/DEPLOYMENT.md).
+///
+/// - **Loss**: the node reads the store's newest position every `poll_interval`. A position
+///   committed that long (`loss_after`) without its envelope arriving is lost: the node asks
+///   the store who it concerns and checkpoints only those users' connections here.
+/// - **Gaps**: every node publishes a heartbeat every `heartbeat_interval`; a jump in a
+///   node's envelope sequence repairs at once and re-checks open sessions.
+/// - **Silent stalls**: when nothing arrived (not even its own heartbeats) for
+///   `probe_after`, the node publishes a probe to itself; when two probes in a row do not
+///   come back within `probe_after` each, it reports `stalled` and resubscribes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// How often the node publishes a heartbeat. Default 500 ms.
+    pub heartbeat_interval: Duration,
+    /// How often the node reads the store's newest position. Default 250 ms.
+    pub poll_interval: Duration,
+    /// How long a committed position may take to arrive before it counts as lost. Default
+    /// 1 s.
+    pub loss_after: Duration,
+    /// Silence before a self-probe, and the time each probe has to come back. Default 1 s.
+    pub probe_after: Duration,
+    /// Longest wait for the broker when resubscribing. Default 2 s.
+    pub resubscribe_timeout: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            heartbeat_interval: Duration::from_millis(500),
+            poll_interval: Duration::from_millis(250),
+            loss_after: Duration::from_secs(1),
+            probe_after: Duration::from_secs(1),
+            resubscribe_timeout: Duration::from_secs(2),
+        }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -136,6 +175,7 @@ impl Default for GatewayConfig {
                 per_second: 50,
                 burst: 200,
             },
+            cluster: ClusterConfig::default(),
         }
     }
 }

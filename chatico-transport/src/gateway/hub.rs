@@ -57,6 +57,7 @@ pub fn event_frame(event: &Event) -> OutFrame {
 pub struct ConnControl {
     notify: Notify,
     code: AtomicU16,
+    checkpoint: Notify,
 }
 
 impl ConnControl {
@@ -77,6 +78,18 @@ impl ConnControl {
             0 => None,
             c => Some(c),
         }
+    }
+
+    /// Asks the connection to run a checkpoint now (a re-sync from its cursor): changes it
+    /// should have received live may have been lost between nodes. Requests made before the
+    /// connection looks are kept (one is enough).
+    pub fn request_checkpoint(&self) {
+        self.checkpoint.notify_one();
+    }
+
+    /// Resolves once a checkpoint was asked for (consumes the request).
+    pub async fn checkpoint_requested(&self) {
+        self.checkpoint.notified().await
     }
 
     /// Resolves once a close was asked for.
@@ -233,6 +246,20 @@ impl Hub {
             }
         }
         stats
+    }
+
+    /// Asks every connection of these users on this node to run a checkpoint
+    /// ([`ConnControl::request_checkpoint`]); returns how many connections were asked.
+    pub fn checkpoint_users(&self, users: &[UserId]) -> usize {
+        let mut n = 0;
+        for user in users {
+            let shard = self.shard(user).read().unwrap_or_else(|e| e.into_inner());
+            for c in shard.get(user).into_iter().flatten() {
+                c.ctl.request_checkpoint();
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Asks every connection of `user` on this node to close with `code`.

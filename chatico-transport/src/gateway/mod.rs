@@ -25,6 +25,7 @@
 //! ([`Engine::with_blob_store`](chatico_core::Engine::with_blob_store)); without one they
 //! answer `unavailable`.
 
+mod cluster;
 pub mod config;
 pub mod error;
 pub mod hub;
@@ -35,19 +36,18 @@ mod rest;
 mod serve;
 mod ws;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Router;
 use chatico_core::engine::Engine;
 use chatico_core::ids::UserId;
-use chatico_core::ports::{Backplane, BackplaneEvent, EncodedDelivery, Envelope, NodeId, Payload};
+use chatico_core::ports::{Backplane, EncodedDelivery, Envelope, NodeId, Payload};
 use chatico_core::protocol::close_code;
 use chatico_core::push::PushSender;
 use chatico_core::sync::{Control, Delivery};
 use chatico_core::{Error, Result};
-use futures::StreamExt;
 use tokio::sync::{Notify, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -63,10 +63,14 @@ pub use serve::ServeConfig;
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,
     pub backplane: Arc<dyn Backplane>,
-    /// This node's name on the backplane, its boot epoch and its last envelope's sequence.
+    /// This node's name on the backplane, its boot epoch and its last envelope's sequence
+    /// (held while the envelope is queued, so envelopes leave in sequence order and a
+    /// receiver can tell a gap from a race).
     pub node_id: NodeId,
     pub epoch: u64,
-    pub seq: AtomicU64,
+    pub seq: tokio::sync::Mutex<u64>,
+    /// Loss watcher, stall detection and health.
+    pub cluster: cluster::Cluster,
     /// False between a backplane `LinkDown` and the next `LinkUp`.
     pub link_up: AtomicBool,
     pub hub: hub::Hub,
@@ -102,12 +106,19 @@ impl Drop for TaskGuard {
 }
 
 impl Shared {
-    fn envelope(&self, payload: Payload) -> Envelope {
-        Envelope {
+    /// Publishes `payload` in this node's next envelope. A failure is logged, not returned:
+    /// what the backplane loses, the other nodes' loss watchers repair.
+    async fn send(&self, payload: Payload) {
+        let mut seq = self.seq.lock().await;
+        *seq += 1;
+        let envelope = Envelope {
             origin: self.node_id.clone(),
             epoch: self.epoch,
-            seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
+            seq: *seq,
             payload,
+        };
+        if let Err(e) = self.backplane.publish(envelope).await {
+            tracing::warn!(error = %e, "backplane publish failed; other nodes repair from the store");
         }
     }
 
@@ -124,14 +135,15 @@ impl Shared {
             }
             let frame = Arc::new(hub::event_frame(&d.event));
             self.hub.dispatch_frame(&d.recipients, &frame);
+            if let Some((pos, _)) = &frame.change {
+                self.cluster.arrived(*pos);
+            }
             let payload = Payload::Delivery(EncodedDelivery {
                 recipients: d.recipients,
                 change: frame.change.clone(),
                 frame: frame.text.clone().into(),
             });
-            if let Err(e) = self.backplane.publish(self.envelope(payload)).await {
-                tracing::warn!(error = %e, "backplane publish failed; clients recover by sync");
-            }
+            self.send(payload).await;
         }
     }
 
@@ -141,9 +153,9 @@ impl Shared {
     pub async fn control(&self, controls: Vec<Control>) {
         for c in controls {
             self.hub.apply(&c);
-            if let Err(e) = self.backplane.publish(self.envelope(Payload::Control(c))).await {
-                tracing::warn!(error = %e, "backplane publish of a control failed; the periodic session check covers it");
-            }
+            // Lost on the way, it shows as a gap at the other nodes (they re-check their
+            // sessions at once), and the periodic session check covers it anyway.
+            self.send(Payload::Control(c)).await;
         }
     }
 
@@ -155,6 +167,9 @@ impl Shared {
         match envelope.payload {
             Payload::Delivery(d) => match Utf8Bytes::try_from(d.frame) {
                 Ok(text) => {
+                    if let Some((pos, _)) = &d.change {
+                        self.cluster.arrived(*pos);
+                    }
                     self.hub
                         .dispatch_frame(&d.recipients, &Arc::new(hub::OutFrame { change: d.change, text }));
                 }
@@ -163,6 +178,8 @@ impl Shared {
                 }
             },
             Payload::Control(c) => self.hub.apply(&c),
+            // Liveness only (the dispatcher tracked the sequence).
+            Payload::Heartbeat | Payload::Probe(_) => {}
         }
     }
 }
@@ -254,7 +271,8 @@ impl GatewayBuilder {
             epoch: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64),
-            seq: AtomicU64::new(0),
+            seq: tokio::sync::Mutex::new(0),
+            cluster: cluster::Cluster::default(),
             link_up: AtomicBool::new(true),
             config: self.config,
             shutting_down: AtomicBool::new(false),
@@ -262,7 +280,8 @@ impl GatewayBuilder {
             tasks: AtomicUsize::new(0),
             conn_ended: Notify::new(),
         });
-        tokio::spawn(dispatch(Arc::downgrade(&shared), stream));
+        tokio::spawn(cluster::dispatch(Arc::downgrade(&shared), stream));
+        tokio::spawn(cluster::watch(Arc::downgrade(&shared)));
         tokio::spawn(check_sessions(Arc::downgrade(&shared)));
         // The first presence tick registers this node's lease before it serves anyone.
         maintain_presence(&shared).await;
@@ -271,40 +290,8 @@ impl GatewayBuilder {
     }
 }
 
-/// Routes what other nodes publish to this node's connections, acts on every control, and
-/// follows the backplane link: when it comes back after a loss, the node re-checks its open
-/// sessions against the store at once (a revocation may have been published meanwhile).
-/// Ends when the gateway is dropped or the backplane stream ends.
-async fn dispatch(shared: Weak<Shared>, mut stream: chatico_core::ports::EventStream) {
-    while let Some(event) = stream.next().await {
-        let Some(s) = shared.upgrade() else { return };
-        match event {
-            BackplaneEvent::Envelope(e) => s.receive(e),
-            BackplaneEvent::LinkDown => {
-                if s.link_up.swap(false, Ordering::SeqCst) {
-                    tracing::warn!(node = %s.node_id, "backplane link down; other nodes' events stop until it is back (clients still resume by sync)");
-                }
-            }
-            BackplaneEvent::LinkUp => {
-                if !s.link_up.swap(true, Ordering::SeqCst) {
-                    tracing::info!(node = %s.node_id, "backplane link up; re-checking open sessions");
-                    let weak = shared.clone();
-                    tokio::spawn(async move {
-                        if let Some(s) = weak.upgrade() {
-                            close_dead_sessions(&s).await;
-                        }
-                    });
-                }
-            }
-        }
-    }
-    if shared.upgrade().is_some() {
-        tracing::error!("backplane stream ended; live events stop until restart (clients still resume by sync)");
-    }
-}
-
 /// Closes (4001) this node's connections whose session is no longer live.
-async fn close_dead_sessions(s: &Shared) {
+pub(crate) async fn close_dead_sessions(s: &Shared) {
     let sessions = s.hub.sessions();
     if sessions.is_empty() {
         return;
@@ -431,6 +418,12 @@ impl Gateway {
     /// Counters of the push pipeline (all zero without [`GatewayBuilder::push`]).
     pub fn push_stats(&self) -> push::PushStats {
         self.shared.push.as_ref().map(push::Pusher::stats).unwrap_or_default()
+    }
+
+    /// This node's health: backplane link, silent stalls, repairs (what `GET /v1/health`
+    /// answers).
+    pub fn health(&self) -> chatico_core::protocol::Health {
+        self.shared.cluster.health(&self.shared)
     }
 
     /// Open WebSocket connections and listeners on this node.

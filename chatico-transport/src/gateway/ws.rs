@@ -440,6 +440,7 @@ enum Wake {
     Closed(u16),
     Inbound(Option<Result<Message, WsError>>),
     Live(Option<Arc<OutFrame>>),
+    Checkpoint,
     Timer,
 }
 
@@ -481,6 +482,7 @@ where
                     code = ctl.closed() => Wake::Closed(code),
                     f = self.reg.rx.recv() => Wake::Live(f),
                     m = self.ws.next() => Wake::Inbound(m),
+                    _ = ctl.checkpoint_requested() => Wake::Checkpoint,
                     _ = &mut sleep => Wake::Timer,
                 }
             } else {
@@ -489,6 +491,7 @@ where
                     code = ctl.closed() => Wake::Closed(code),
                     m = self.ws.next() => Wake::Inbound(m),
                     f = self.reg.rx.recv() => Wake::Live(f),
+                    _ = ctl.checkpoint_requested() => Wake::Checkpoint,
                     _ = &mut sleep => Wake::Timer,
                 }
             };
@@ -499,6 +502,11 @@ where
                 Wake::Inbound(m) => Box::pin(self.on_inbound(m)).await,
                 Wake::Live(None) => return Stop::Close(close_code::INTERNAL_ERROR, "internal error"),
                 Wake::Live(Some(f)) => Box::pin(self.on_live(f)).await,
+                // Asked by the node's loss watcher: a change for this user was committed but
+                // its live copy never arrived. Before `subscribe`, the subscription's own
+                // sync will cover it.
+                Wake::Checkpoint if self.subscribed => Box::pin(self.run_checkpoint(None)).await,
+                Wake::Checkpoint => Ok(()),
                 Wake::Timer => Box::pin(self.on_timer()).await,
             };
             if let Err(stop) = r {

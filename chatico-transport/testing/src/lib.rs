@@ -11,11 +11,18 @@
 //!   frames read meanwhile, subscribe up to the caught-up cursor, close codes).
 //! - [`RedisServer`]: a test's own `redis-server` on a free port (kill, restart empty).
 //! - [`client`] (feature `client`): settings and helpers for the native client SDK's tests.
+//! - [`process`]: the example server as a real process (console read line by line, OTP
+//!   codes from it), and `redis-server` / `nats-server` on their own ports, killed and
+//!   restarted at will.
+//! - [`fault`]: a TCP fault proxy (pass, latency, blackhole, reset, down) to put between a
+//!   node and its broker.
 //!
 //! Every wait is bounded by [`PATIENCE`]: a hang fails the test instead of stalling the suite.
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod fault;
+pub mod process;
 mod push;
 mod redis_server;
 mod rest;

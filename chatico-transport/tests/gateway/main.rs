@@ -2,6 +2,7 @@
 //! and tokio-tungstenite), the in-memory store.
 
 mod bad_input;
+mod cluster;
 mod common;
 mod defects;
 mod media;

@@ -41,9 +41,15 @@ async fn the_document_covers_exactly_the_protocol_paths() {
             );
         }
     }
-    assert_eq!(operations, 40);
+    assert_eq!(operations, 41);
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    // The health document is described, not just named.
+    assert!(doc["components"]["schemas"]["Health"].is_object());
+    assert!(
+        doc["paths"][paths::HEALTH]["get"]["security"].is_null(),
+        "health needs no token"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,109 +2,25 @@
 //! Logs in by reading the code from its output, chats over the WebSocket, restarts with the
 //! same JWT secret, and shuts down gracefully on SIGTERM (WebSockets closed with 1001).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use chatico_test_support::{Api, User, Ws, code_in, text_of};
+use chatico_test_support::process::{ServerProcess, unique_suffix};
+use chatico_test_support::{Ws, text_of};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::json;
 
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    addr: String,
-    api: Api,
-}
-
-impl Running {
-    fn start(data_dir: &std::path::Path) -> Running {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatico-server"))
-            .args(["--addr", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("CHATICO_LOG", "info")
-            // Piped logs must be plain without help from NO_COLOR (see `piped_logs_...`).
-            .env_remove("NO_COLOR")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn chatico-server");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut r = Running {
-            child,
-            lines,
-            addr: String::new(),
-            api: Api::new(""),
-        };
-        let line = r.wait_line(|l| l.contains("listening on http://"));
-        let start = line.find("http://").expect("url") + "http://".len();
-        r.addr = line[start..]
-            .split(|c: char| c.is_whitespace() || c == ')' || c == '"')
-            .next()
-            .expect("addr")
-            .to_owned();
-        r.api = Api::new(format!("http://{}", r.addr));
-        r
-    }
-
-    fn wait_line(&self, pred: impl Fn(&str) -> bool) -> String {
-        loop {
-            let l = self
-                .lines
-                .recv_timeout(Duration::from_secs(30))
-                .expect("server output line");
-            if pred(&l) {
-                return l;
-            }
-        }
-    }
-
-    fn sigterm(&self) {
-        self.signal("-TERM");
-    }
-
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    /// OTP login through the REST API, reading the code from the server's DEVELOPMENT MODE
-    /// console line.
-    async fn login(&self, phone: &str) -> User {
-        self.api
-            .login_with(phone, || {
-                let line =
-                    self.wait_line(|l| l.contains("DEVELOPMENT MODE") && l.contains(phone) && l.contains("code is "));
-                code_in(line.split("code is ").nth(1).expect("code in the console line"))
-            })
-            .await
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The example server on a fresh port over `data_dir` (the shared harness: console lines,
+/// OTP codes from them).
+fn start(data_dir: &std::path::Path) -> ServerProcess {
+    let args = vec!["--data-dir".to_owned(), data_dir.to_string_lossy().into_owned()];
+    ServerProcess::start(std::path::Path::new(env!("CARGO_BIN_EXE_chatico-server")), &args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_server_runs_from_nothing_and_shuts_down_gracefully() {
-    let data_dir = std::env::temp_dir().join(format!("chatico-server-test-{}", rand_suffix()));
-    let mut srv = Running::start(&data_dir);
+    let data_dir = std::env::temp_dir().join(format!("chatico-server-test-{}", unique_suffix()));
+    let mut srv = start(&data_dir);
     let secret_path = data_dir.join("jwt-secret");
     let secret = std::fs::read_to_string(&secret_path).expect("the secret was generated");
     assert_eq!(secret.trim().len(), 64);
@@ -129,7 +45,7 @@ async fn the_example_server_runs_from_nothing_and_shuts_down_gracefully() {
     assert_eq!(text_of(&got), "hello bob");
 
     // SIGTERM: the socket is closed with 1001 and the process exits cleanly.
-    srv.sigterm();
+    srv.signal("-TERM");
     let (code, _) = ws.close_code().await;
     assert_eq!(code, 1001);
     drop(ws);
@@ -137,7 +53,7 @@ async fn the_example_server_runs_from_nothing_and_shuts_down_gracefully() {
     assert!(status.success(), "{status}");
 
     // A restart keeps the secret.
-    let srv2 = Running::start(&data_dir);
+    let srv2 = start(&data_dir);
     assert_eq!(std::fs::read_to_string(&secret_path).expect("secret"), secret);
     drop(srv2);
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -157,8 +73,8 @@ async fn open_socket(addr: &str, token: Option<&str>) -> Ws {
 /// gets a 1001 close frame before the process exits (none a bare TCP close).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_sends_every_open_websocket_its_1001() {
-    let data_dir = std::env::temp_dir().join(format!("chatico-server-test-{}", rand_suffix()));
-    let mut srv = Running::start(&data_dir);
+    let data_dir = std::env::temp_dir().join(format!("chatico-server-test-{}", unique_suffix()));
+    let mut srv = start(&data_dir);
     let token = srv.login("+15550001003").await.token;
     let mut sockets = Vec::new();
     for _ in 0..6 {
@@ -184,8 +100,8 @@ async fn ctrl_c_sends_every_open_websocket_its_1001() {
 /// line is found by grep as plain text.
 #[tokio::test]
 async fn piped_logs_have_no_colour_codes() {
-    let data_dir = std::env::temp_dir().join(format!("chatico-server-test-{}", rand_suffix()));
-    let srv = Running::start(&data_dir);
+    let data_dir = std::env::temp_dir().join(format!("chatico-server-test-{}", unique_suffix()));
+    let srv = start(&data_dir);
     let phone = "+15550001004";
     let (status, _) = srv
         .api

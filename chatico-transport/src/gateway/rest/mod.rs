@@ -10,6 +10,7 @@ mod auth;
 mod blobs;
 mod conversations;
 mod extract;
+mod health;
 mod messages;
 mod push;
 mod sync;
@@ -70,6 +71,7 @@ pub(crate) fn api() -> OpenApiRouter<S> {
         .routes(routes!(blobs::download))
         .routes(routes!(super::openapi::openapi_json))
         .routes(routes!(super::ws::upgrade))
+        .routes(routes!(health::health))
 }
 
 /// The gateway router over `shared`.
