@@ -2,6 +2,8 @@
 //! Logs in by reading the code from its output, chats over the WebSocket, restarts with the
 //! same JWT secret, and shuts down gracefully on SIGTERM (WebSockets closed with 1001).
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chatico_test_support::process::{ServerProcess, unique_suffix};
@@ -116,21 +118,12 @@ async fn piped_logs_have_no_colour_codes() {
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
-fn rand_suffix() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{}-{n}", std::process::id())
-}
-
 /// APNs and FCM are configured from files named by flags or environment variables (like
 /// Twilio's credentials); a key that cannot be used stops the server at start with a clear
 /// error. The keys are throwaway test keys (`chatico-transport/tests/testdata`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_credentials_come_from_flags_and_environment() {
-    let dir = std::env::temp_dir().join(format!("chatico-server-push-{}", rand_suffix()));
+    let dir = std::env::temp_dir().join(format!("chatico-server-push-{}", unique_suffix()));
     std::fs::create_dir_all(&dir).expect("dir");
     let apns_key = dir.join("AuthKey_ABC123DEFG.p8");
     std::fs::write(
