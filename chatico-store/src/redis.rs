@@ -93,7 +93,10 @@ impl RedisState {
     /// reached now. Later outages are survived: the connection comes back by itself.
     pub async fn connect(url: &str, config: RedisStateConfig) -> Result<Self> {
         if config.prefix.is_empty() || config.lease < Duration::from_secs(1) {
-            return Err(Error::invalid("redis state config", "prefix must not be empty; lease >= 1 s"));
+            return Err(Error::invalid(
+                "redis state config",
+                "prefix must not be empty; lease >= 1 s",
+            ));
         }
         let client = redis::Client::open(url).map_err(|e| Error::invalid("redis url", e.to_string()))?;
         let cm = ConnectionManagerConfig::new()
@@ -296,7 +299,9 @@ pub struct RedisPresence {
 
 impl std::fmt::Debug for RedisPresence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisPresence").field("node", &self.node).finish_non_exhaustive()
+        f.debug_struct("RedisPresence")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
     }
 }
 

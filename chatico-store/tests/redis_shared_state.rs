@@ -46,7 +46,9 @@ async fn state(s: &RedisServer) -> RedisState {
 async fn presence() -> WithServer<RedisPresence> {
     let s = server();
     let p = RedisPresence::new(state(&s).await, "n1");
-    p.maintain(chatico_core::testing::shared_state::NOW).await.expect("register");
+    p.maintain(chatico_core::testing::shared_state::NOW)
+        .await
+        .expect("register");
     WithServer { value: p, _server: s }
 }
 
@@ -79,8 +81,15 @@ async fn one_user_on_two_nodes_goes_offline_when_both_closed() {
     assert!(a.connect(u, 1, T).await.expect("a"), "first device anywhere: online");
     assert!(!b.connect(u, 1, T).await.expect("b"), "second node: no transition");
     assert!(!a.disconnect(u, 1, T).await.expect("a off"), "still on b");
-    assert_eq!(a.online(&[u]).await.expect("online"), vec![u], "node a sees b's connection");
-    assert!(b.disconnect(u, 1, T).await.expect("b off"), "last one anywhere: offline");
+    assert_eq!(
+        a.online(&[u]).await.expect("online"),
+        vec![u],
+        "node a sees b's connection"
+    );
+    assert!(
+        b.disconnect(u, 1, T).await.expect("b off"),
+        "last one anywhere: offline"
+    );
     assert!(a.online(&[u]).await.expect("online").is_empty());
 }
 
@@ -105,9 +114,19 @@ async fn the_reaper_turns_a_dead_nodes_users_offline_once() {
     let mut offline = rb.expect("b").offline;
     offline.extend(rc.expect("c").offline);
     assert_eq!(offline, vec![(only_a, T + LEASE)], "last seen is the lease's expiry");
-    assert_eq!(b.online(&[only_a, both]).await.expect("online"), vec![both], "b still holds `both`");
-    assert!(b.typing(&[conv], T + LEASE + 1).await.expect("typing").is_empty(), "typing ended");
-    assert_eq!(b.maintain(T + LEASE + 2).await.expect("again"), PresenceChanges::default());
+    assert_eq!(
+        b.online(&[only_a, both]).await.expect("online"),
+        vec![both],
+        "b still holds `both`"
+    );
+    assert!(
+        b.typing(&[conv], T + LEASE + 1).await.expect("typing").is_empty(),
+        "typing ended"
+    );
+    assert_eq!(
+        b.maintain(T + LEASE + 2).await.expect("again"),
+        PresenceChanges::default()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,7 +139,10 @@ async fn a_retired_node_hands_over_without_flapping() {
     a.retire(T + 1_000).await.expect("retire");
     assert!(!a.disconnect(moves, 1, T + 1_000).await.expect("closed by shutdown"));
     assert!(!a.disconnect(leaves, 2, T + 1_000).await.expect("closed by shutdown"));
-    assert_eq!(a.maintain(T + 2_000).await.expect("retired"), PresenceChanges::default());
+    assert_eq!(
+        a.maintain(T + 2_000).await.expect("retired"),
+        PresenceChanges::default()
+    );
     // The client reconnects to b: still online, so no event.
     assert!(!b.connect(moves, 1, T + 2_000).await.expect("reconnect"));
     assert_eq!(b.online(&[moves, leaves]).await.expect("online"), vec![moves, leaves]);
@@ -138,13 +160,19 @@ async fn a_node_reaped_while_alive_comes_back_with_online_events() {
     let u = user(1);
     a.connect(u, 1, T).await.expect("connect");
     // a is cut off longer than its lease; b reaps it.
-    assert_eq!(b.maintain(T + LEASE + 1).await.expect("reap").offline, vec![(u, T + LEASE)]);
+    assert_eq!(
+        b.maintain(T + LEASE + 1).await.expect("reap").offline,
+        vec![(u, T + LEASE)]
+    );
     // a is back: its connection is still open, so u comes online again, once.
     let changes = a.maintain(T + LEASE + 2).await.expect("renew");
     assert_eq!(changes.online, vec![u]);
     assert!(changes.offline.is_empty());
     assert_eq!(b.online(&[u]).await.expect("online"), vec![u]);
-    assert_eq!(a.maintain(T + LEASE + 3).await.expect("again"), PresenceChanges::default());
+    assert_eq!(
+        a.maintain(T + LEASE + 3).await.expect("again"),
+        PresenceChanges::default()
+    );
 }
 
 /// Retries `maintain` until Redis answers again (the connection manager reconnects).
@@ -166,9 +194,21 @@ async fn redis_restarted_empty_nodes_reregister_silently() {
     a.connect(u, 1, T).await.expect("connect");
     b.connect(v, 1, T).await.expect("connect");
     s.restart();
-    assert_eq!(maintain_until_ok(&a, T + 5_000).await, PresenceChanges::default(), "no events");
-    assert_eq!(maintain_until_ok(&b, T + 5_000).await, PresenceChanges::default(), "no events");
-    assert_eq!(a.online(&[u, v]).await.expect("online"), vec![u, v], "both re-registered");
+    assert_eq!(
+        maintain_until_ok(&a, T + 5_000).await,
+        PresenceChanges::default(),
+        "no events"
+    );
+    assert_eq!(
+        maintain_until_ok(&b, T + 5_000).await,
+        PresenceChanges::default(),
+        "no events"
+    );
+    assert_eq!(
+        a.online(&[u, v]).await.expect("online"),
+        vec![u, v],
+        "both re-registered"
+    );
     // Presence keeps working afterwards: exactly one offline for u.
     assert!(a.disconnect(u, 1, T + 6_000).await.expect("off"));
     assert_eq!(b.online(&[u, v]).await.expect("online"), vec![v]);
@@ -184,12 +224,18 @@ async fn redis_down_presence_degrades_to_the_node_and_otp_fails_closed() {
     s.kill();
     // Presence: this node's own view, no error.
     assert_eq!(a.online(&[u, v]).await.expect("online"), vec![u]);
-    assert!(a.connect(v, 1, T).await.expect("connect while down"), "first here: online");
+    assert!(
+        a.connect(v, 1, T).await.expect("connect while down"),
+        "first here: online"
+    );
     assert!(!a.is_healthy());
     // OTP: unavailable, never a silent pass.
     let e = otp.hit("rl:x", T, 1000).await.expect_err("fails closed");
     assert_eq!(e.code(), ErrorCode::Unavailable);
-    let e = otp.check_and_consume("otp:x", b"h", T, 5).await.expect_err("fails closed");
+    let e = otp
+        .check_and_consume("otp:x", b"h", T, 5)
+        .await
+        .expect_err("fails closed");
     assert_eq!(e.code(), ErrorCode::Unavailable);
     assert!(a.maintain(T + 1_000).await.is_err(), "lease cannot be renewed");
     s.restart();
@@ -198,7 +244,16 @@ async fn redis_down_presence_degrades_to_the_node_and_otp_fails_closed() {
     assert!(a.is_healthy());
     let b = node(&s, "b", T + 5_000).await;
     assert_eq!(b.online(&[u, v]).await.expect("online"), vec![u, v]);
-    otp.hit("rl:x", T, 1000).await.expect("otp works again");
+    // The cache's own connection reconnects by itself (with backoff, at most 1 s apart).
+    let mut recovered = false;
+    for _ in 0..60 {
+        if otp.hit("rl:x", T, 1000).await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recovered, "otp works again once redis is back");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,7 +287,10 @@ async fn the_attempt_limit_holds_across_connections() {
     }
     assert_eq!(evaluated, 5, "exactly the attempt limit was evaluated");
     assert_eq!(
-        caches[1].check_and_consume("otp:code:+15550001", b"right", T + 2, 5).await.expect("check"),
+        caches[1]
+            .check_and_consume("otp:code:+15550001", b"right", T + 2, 5)
+            .await
+            .expect("check"),
         OtpCheck::Missing
     );
 }

@@ -98,13 +98,17 @@ impl Engine {
         for (user, last_seen) in changes.offline {
             match self.went_offline(user, last_seen).await {
                 Ok(out) => deliveries.extend(out.deliveries),
-                Err(e) => tracing::warn!(target: "chatico::engine", error = %e, %user, "offline event of a reaped user not sent"),
+                Err(e) => {
+                    tracing::warn!(target: "chatico::engine", error = %e, %user, "offline event of a reaped user not sent")
+                }
             }
         }
         for user in changes.online {
             match self.presence_event(user, true, None).await {
                 Ok(out) => deliveries.extend(out.deliveries),
-                Err(e) => tracing::warn!(target: "chatico::engine", error = %e, %user, "online event of a re-registered user not sent"),
+                Err(e) => {
+                    tracing::warn!(target: "chatico::engine", error = %e, %user, "online event of a re-registered user not sent")
+                }
             }
         }
         Ok(Outcome::with((), deliveries))

@@ -29,22 +29,43 @@ fn conv(n: u128) -> ConversationId {
 pub async fn presence_connect_reports_the_first_connection_only(p: &dyn PresenceTracker) {
     let a = user(1);
     assert!(p.connect(a, 1, NOW).await.expect("connect"), "first connection: online");
-    assert!(!p.connect(a, 2, NOW).await.expect("connect"), "second device: no transition");
-    assert!(!p.connect(a, 1, NOW).await.expect("connect"), "same connection again: nothing");
-    assert!(p.connect(user(2), 1, NOW).await.expect("connect"), "connection ids are per user");
+    assert!(
+        !p.connect(a, 2, NOW).await.expect("connect"),
+        "second device: no transition"
+    );
+    assert!(
+        !p.connect(a, 1, NOW).await.expect("connect"),
+        "same connection again: nothing"
+    );
+    assert!(
+        p.connect(user(2), 1, NOW).await.expect("connect"),
+        "connection ids are per user"
+    );
 }
 
 /// Only the last connection's end is a transition to offline; unknown connections change
 /// nothing.
 pub async fn presence_disconnect_reports_the_last_connection_only(p: &dyn PresenceTracker) {
     let a = user(1);
-    assert!(!p.disconnect(a, 9, NOW).await.expect("unknown"), "unknown user: nothing");
+    assert!(
+        !p.disconnect(a, 9, NOW).await.expect("unknown"),
+        "unknown user: nothing"
+    );
     p.connect(a, 1, NOW).await.expect("connect");
     p.connect(a, 2, NOW).await.expect("connect");
-    assert!(!p.disconnect(a, 9, NOW).await.expect("unknown"), "unknown connection: nothing");
-    assert!(!p.disconnect(a, 1, NOW).await.expect("disconnect"), "one device left: online");
+    assert!(
+        !p.disconnect(a, 9, NOW).await.expect("unknown"),
+        "unknown connection: nothing"
+    );
+    assert!(
+        !p.disconnect(a, 1, NOW).await.expect("disconnect"),
+        "one device left: online"
+    );
     assert_eq!(p.online(&[a]).await.expect("online"), vec![a]);
-    assert!(p.disconnect(a, 2, NOW).await.expect("disconnect"), "last device: offline");
+    assert!(
+        p.disconnect(a, 2, NOW).await.expect("disconnect"),
+        "last device: offline"
+    );
     assert!(!p.disconnect(a, 2, NOW).await.expect("again"), "twice: nothing");
     assert!(p.online(&[a]).await.expect("online").is_empty());
     assert!(p.connect(a, 3, NOW).await.expect("connect"), "back: online again");
@@ -151,7 +172,10 @@ fn entry(hash: &[u8], sent_at: i64, ttl: i64) -> OtpEntry {
 pub async fn otp_put_get_expire_replace(c: &dyn OtpCache) {
     assert_eq!(c.get("otp:a", NOW).await.expect("get"), None);
     c.put("otp:a", entry(b"h1", NOW, 1000)).await.expect("put");
-    assert_eq!(c.get("otp:a", NOW + 999).await.expect("get"), Some(entry(b"h1", NOW, 1000)));
+    assert_eq!(
+        c.get("otp:a", NOW + 999).await.expect("get"),
+        Some(entry(b"h1", NOW, 1000))
+    );
     assert_eq!(c.get("otp:a", NOW + 1000).await.expect("get"), None, "expired");
     c.put("otp:a", entry(b"h2", NOW + 10, 1000)).await.expect("put");
     assert_eq!(
@@ -189,7 +213,9 @@ pub async fn otp_check_and_consume_counts_and_consumes(c: &dyn OtpCache) {
     );
     c.put("otp:m", entry(b"right", NOW, 100)).await.expect("put");
     assert_eq!(
-        c.check_and_consume("otp:m", b"right", NOW + 100, 3).await.expect("check"),
+        c.check_and_consume("otp:m", b"right", NOW + 100, 3)
+            .await
+            .expect("check"),
         OtpCheck::Missing,
         "expired"
     );

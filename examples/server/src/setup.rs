@@ -347,11 +347,9 @@ pub fn check_cluster_args(args: &Args) -> Result<(), String> {
 /// for one node. (Checked by [`check_cluster_args`].)
 pub fn redis_url(args: &Args) -> Option<String> {
     args.backplane.as_ref()?;
-    args.redis_url.clone().or_else(|| {
-        args.backplane
-            .clone()
-            .filter(|bp| bp.starts_with("redis://"))
-    })
+    args.redis_url
+        .clone()
+        .or_else(|| args.backplane.clone().filter(|bp| bp.starts_with("redis://")))
 }
 
 /// Connects the backplane `--backplane` names (checked by [`check_cluster_args`]).
@@ -566,13 +564,25 @@ mod tests {
         let e = check(&[&["--backplane", "nats://127.0.0.1:4222"][..], &pg].concat()).expect_err("nats alone");
         assert!(e.contains("--redis-url"), "{e}");
         assert_eq!(
-            check(&[&["--backplane", "nats://127.0.0.1:4222", "--redis-url", "redis://r:6379"][..], &pg].concat()),
+            check(
+                &[
+                    &["--backplane", "nats://127.0.0.1:4222", "--redis-url", "redis://r:6379"][..],
+                    &pg
+                ]
+                .concat()
+            ),
             Ok(())
         );
-        let e = check(&[&["--backplane", "nats://h:1", "--redis-url", "nats://h:2"][..], &pg].concat()).expect_err("scheme");
+        let e = check(&[&["--backplane", "nats://h:1", "--redis-url", "nats://h:2"][..], &pg].concat())
+            .expect_err("scheme");
         assert!(e.contains("--redis-url"), "{e}");
-        let parse = |a: &[&str]| Args::try_parse_from(std::iter::once("chatico-server").chain(a.iter().copied())).expect("parse");
-        assert_eq!(redis_url(&parse(&["--backplane", "redis://b:1"])).as_deref(), Some("redis://b:1"));
+        let parse = |a: &[&str]| {
+            Args::try_parse_from(std::iter::once("chatico-server").chain(a.iter().copied())).expect("parse")
+        };
+        assert_eq!(
+            redis_url(&parse(&["--backplane", "redis://b:1"])).as_deref(),
+            Some("redis://b:1")
+        );
         assert_eq!(
             redis_url(&parse(&["--backplane", "redis://b:1", "--redis-url", "redis://s:2"])).as_deref(),
             Some("redis://s:2")

@@ -119,7 +119,10 @@ fn suffix() -> String {
 }
 
 fn cluster(what: &str) -> Option<Cluster> {
-    let Some(pg) = std::env::var("CHATICO_TEST_POSTGRES_URL").ok().filter(|v| !v.is_empty()) else {
+    let Some(pg) = std::env::var("CHATICO_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
         eprintln!("SKIPPED {what}: CHATICO_TEST_POSTGRES_URL is not set (scripts/test-all.sh sets it)");
         return None;
     };
@@ -211,22 +214,31 @@ fn from(ip: &str) -> Api {
         .local_address(ip.parse::<std::net::IpAddr>().expect("ip"))
         .build()
         .expect("client");
-    Api { http, base: String::new() }
+    Api {
+        http,
+        base: String::new(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otp_sent_through_one_node_is_verified_on_the_other() {
-    let Some(mut c) = cluster("otp across nodes") else { return };
+    let Some(mut c) = cluster("otp across nodes") else {
+        return;
+    };
     login(&mut c, "+15550003001", 0, 1).await;
     login(&mut c, "+15550003002", 1, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_wrong_guesses_over_both_nodes_hit_the_shared_limits() {
-    let Some(mut c) = cluster("otp limits across nodes") else { return };
+    let Some(mut c) = cluster("otp limits across nodes") else {
+        return;
+    };
     let phone = "+15550003101";
     let api = c.nodes[0].api();
-    let (s, _) = api.call(Method::POST, "/v1/auth/otp", None, Some(json!({ "phone": phone }))).await;
+    let (s, _) = api
+        .call(Method::POST, "/v1/auth/otp", None, Some(json!({ "phone": phone })))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let code = c.nodes[0].code_for(phone);
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -256,37 +268,60 @@ async fn parallel_wrong_guesses_over_both_nodes_hit_the_shared_limits() {
         }
     }
     // The per-caller limit (60 an hour) is one counter for the cluster, not one per node.
-    assert_eq!((unauthorized, limited), (60, 40), "exactly the verification limit got through");
+    assert_eq!(
+        (unauthorized, limited),
+        (60, 40),
+        "exactly the verification limit got through"
+    );
     // The code's attempt limit (5) was reached across nodes: the right code no longer works.
     let late = from("127.0.0.3");
     for base in &bases {
         let (s, v) = late
-            .call(Method::POST, &format!("{base}/v1/auth/verify"), None, Some(json!({ "phone": phone, "code": code })))
+            .call(
+                Method::POST,
+                &format!("{base}/v1/auth/verify"),
+                None,
+                Some(json!({ "phone": phone, "code": code })),
+            )
             .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "exhausted code still worked: {v}");
     }
     // And 4 wrong guesses over both nodes leave a fresh code usable: the limit is 5, once.
     let phone = "+15550003102";
-    let (s, _) = api.call(Method::POST, "/v1/auth/otp", None, Some(json!({ "phone": phone }))).await;
+    let (s, _) = api
+        .call(Method::POST, "/v1/auth/otp", None, Some(json!({ "phone": phone })))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let code = c.nodes[0].code_for(phone);
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let g = from("127.0.0.4");
     for i in 0..4 {
         let (s, _) = g
-            .call(Method::POST, &format!("{}/v1/auth/verify", bases[i % 2]), None, Some(json!({ "phone": phone, "code": wrong })))
+            .call(
+                Method::POST,
+                &format!("{}/v1/auth/verify", bases[i % 2]),
+                None,
+                Some(json!({ "phone": phone, "code": wrong })),
+            )
             .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
     let (s, v) = g
-        .call(Method::POST, &format!("{}/v1/auth/verify", bases[1]), None, Some(json!({ "phone": phone, "code": code })))
+        .call(
+            Method::POST,
+            &format!("{}/v1/auth/verify", bases[1]),
+            None,
+            Some(json!({ "phone": phone, "code": code })),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_user_on_two_nodes_is_offline_only_when_both_close() {
-    let Some(mut c) = cluster("multi-device presence across nodes") else { return };
+    let Some(mut c) = cluster("multi-device presence across nodes") else {
+        return;
+    };
     let alice = login(&mut c, "+15550003201", 0, 0).await;
     let bob = login(&mut c, "+15550003202", 1, 1).await;
     c.nodes[0].api().open_direct(&bob, &alice).await;
@@ -299,7 +334,10 @@ async fn one_user_on_two_nodes_is_offline_only_when_both_close() {
     // The second device and the first one's end: no event at all.
     let none = presence_events(&mut watcher, &alice.id, Duration::from_secs(2)).await;
     assert!(none.is_empty(), "no transition while a device stays: {none:?}");
-    assert!(online(&c.nodes[0].api(), &bob, &alice).await, "node 1 sees node 2's socket");
+    assert!(
+        online(&c.nodes[0].api(), &bob, &alice).await,
+        "node 1 sees node 2's socket"
+    );
     drop(on_n2);
     let (ev, _) = next_presence(&mut watcher, &alice.id, Duration::from_secs(5)).await;
     assert_eq!(ev["online"], false);
@@ -310,7 +348,9 @@ async fn one_user_on_two_nodes_is_offline_only_when_both_close() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_nodes_users_go_offline_within_twenty_seconds() {
-    let Some(mut c) = cluster("SIGKILLed node presence") else { return };
+    let Some(mut c) = cluster("SIGKILLed node presence") else {
+        return;
+    };
     let alice = login(&mut c, "+15550003301", 1, 1).await;
     let bob = login(&mut c, "+15550003302", 0, 0).await;
     c.nodes[0].api().open_direct(&bob, &alice).await;
@@ -328,7 +368,9 @@ async fn a_killed_nodes_users_go_offline_within_twenty_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_empty_nodes_reregister_without_events() {
-    let Some(mut c) = cluster("redis restarted empty") else { return };
+    let Some(mut c) = cluster("redis restarted empty") else {
+        return;
+    };
     let alice = login(&mut c, "+15550003401", 1, 1).await;
     let bob = login(&mut c, "+15550003402", 0, 0).await;
     c.nodes[0].api().open_direct(&bob, &alice).await;
@@ -340,12 +382,18 @@ async fn redis_restarted_empty_nodes_reregister_without_events() {
     // Two presence ticks (5 s each) and some slack: the nodes notice and re-register.
     let events = presence_events(&mut watcher, &alice.id, Duration::from_secs(12)).await;
     assert!(events.is_empty(), "no presence event on re-registration: {events:?}");
-    assert!(online(&c.nodes[0].api(), &bob, &alice).await, "alice re-registered by node 2");
+    assert!(
+        online(&c.nodes[0].api(), &bob, &alice).await,
+        "alice re-registered by node 2"
+    );
     // The backplane's publish connection finds out about the restart on its first use, and
     // that envelope is lost (pub/sub is at most once; a message is recovered by sync, a
     // presence event is not). One message through node 2 takes that loss.
     let conv = c.nodes[1].api().open_direct(&alice, &bob).await;
-    c.nodes[1].api().send_text(&conv, &alice, "warm-up", "after the restart").await;
+    c.nodes[1]
+        .api()
+        .send_text(&conv, &alice, "warm-up", "after the restart")
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // The state works again: alice leaving is one offline event.
     drop(_alice_ws);
