@@ -57,11 +57,14 @@ impl RedisBackplane {
         tokio::spawn(async move {
             while let Some(bytes) = rx.recv().await {
                 let mut conn = publishing.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                let r: redis::RedisResult<()> = redis::cmd("PUBLISH")
-                    .arg(&channel)
-                    .arg(&bytes[..])
-                    .query_async(&mut conn)
-                    .await;
+                let publish = redis::cmd("PUBLISH").arg(&channel).arg(&bytes[..]).clone();
+                let mut r: redis::RedisResult<()> = publish.query_async(&mut conn).await;
+                // A connection broken while idle (Redis restarted) is noticed on its next use:
+                // the write fails, nothing was published, and the manager reconnects. One
+                // retry keeps that first envelope (a presence event has no sync to repair it).
+                if r.as_ref().is_err_and(|e| e.is_io_error() || e.is_connection_dropped()) {
+                    r = publish.query_async(&mut conn).await;
+                }
                 if let Err(e) = r {
                     tracing::warn!(error = %e, "redis backplane: publish failed; envelope lost (clients recover by sync)");
                 }

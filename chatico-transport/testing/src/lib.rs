@@ -33,7 +33,8 @@ mod ws;
 use std::time::Duration;
 
 pub use push::{PushAttempt, RecordingPush};
-pub use redis_server::{RedisServer, which};
+pub use process::which;
+pub use redis_server::RedisServer;
 pub use rest::{Api, User};
 pub use server::{GatewayConfigExt, TestServer, TestServerBuilder, test_config};
 pub use sms::{RecordingSms, code_in};

@@ -6,29 +6,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::process::{free_port, which};
+
 /// A `redis-server` child process (no persistence: a restart starts empty), killed on drop.
 #[derive(Debug)]
 pub struct RedisServer {
     bin: PathBuf,
     port: u16,
     child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// `bin` on `PATH` (or in /usr/sbin, /usr/bin).
-pub fn which(bin: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .chain(["/usr/sbin".into(), "/usr/bin".into()])
-            .map(|d| d.join(bin))
-            .find(|f| f.is_file())
-    })
 }
 
 impl RedisServer {

@@ -71,6 +71,9 @@ struct Cluster {
     pg: String,
     schema: String,
     broker: BrokerProcess,
+    /// The Redis holding shared state (presence, OTP) when the backplane is NATS: the example
+    /// server refuses several NATS nodes without one.
+    state: Option<BrokerProcess>,
     proxies: Vec<FaultProxy>,
     ports: Vec<u16>,
     nodes: Vec<Option<ServerProcess>>,
@@ -81,6 +84,10 @@ impl Cluster {
     async fn start(kind: BrokerKind, n: usize, what: &str) -> Option<Cluster> {
         let pg = postgres_url(what)?;
         let broker = BrokerProcess::start(kind)?;
+        let state = match kind {
+            BrokerKind::Nats => Some(BrokerProcess::start(BrokerKind::Redis)?),
+            _ => None,
+        };
         let mut proxies = Vec::new();
         for _ in 0..n {
             proxies.push(FaultProxy::start(broker.addr()).await);
@@ -90,6 +97,7 @@ impl Cluster {
             pg,
             schema: format!("cluster_{suffix}"),
             broker,
+            state,
             proxies,
             ports: (0..n).map(|_| chatico_test_support::process::free_port()).collect(),
             nodes: (0..n).map(|_| None).collect(),
@@ -124,6 +132,10 @@ impl Cluster {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        let mut args = args;
+        if let Some(state) = &self.state {
+            args.extend(["--redis-url".to_owned(), state.url()]);
+        }
         self.nodes[i] = Some(ServerProcess::start(server_bin(), &args));
     }
 
