@@ -32,8 +32,8 @@ mod ws;
 
 use std::time::Duration;
 
-pub use push::{PushAttempt, RecordingPush};
 pub use process::which;
+pub use push::{PushAttempt, RecordingPush};
 pub use redis_server::RedisServer;
 pub use rest::{Api, User};
 pub use server::{GatewayConfigExt, TestServer, TestServerBuilder, test_config};
