@@ -386,6 +386,9 @@ async fn reaches_across(
         members[from].log().acked.len() > before
     })
     .await;
+    // The commit is behind the acknowledgement: on a loaded machine (Postgres shared with the
+    // rest of the suite) it alone can take seconds, which says nothing about the route.
+    let acked = Instant::now();
     let seq = *members[from].log().acked.last().expect("acked");
     eventually(
         REPAIR,
@@ -395,7 +398,15 @@ async fn reaches_across(
     .await;
     let took = sent.elapsed();
     match path {
-        Route::Live => assert!(took < Duration::from_millis(900), "{what}: not live: {took:?}"),
+        // Live: within a few hundred ms of the commit; a repair comes a loss window (1 s)
+        // after it.
+        Route::Live => {
+            let after_ack = acked.elapsed();
+            assert!(
+                after_ack < Duration::from_millis(900),
+                "{what}: not live: {after_ack:?} after the acknowledgement ({took:?} after the send)"
+            );
+        }
         // The watcher repairs one poll interval (250 ms) after it saw the position at the
         // earliest (the full 1 s loss window unless a sequence gap showed the loss first).
         Route::Repaired => assert!(
