@@ -282,10 +282,20 @@ impl GatewayBuilder {
         });
         tokio::spawn(cluster::dispatch(Arc::downgrade(&shared), stream));
         tokio::spawn(cluster::watch(Arc::downgrade(&shared)));
-        tokio::spawn(check_sessions(Arc::downgrade(&shared)));
+        // Every `session_check_interval`: close the connections of sessions no longer live
+        // (4001), whichever path revoked them, here or on another node.
+        tokio::spawn(every(
+            Arc::downgrade(&shared),
+            |c| c.session_check_interval,
+            |s| async move { close_dead_sessions(&s).await },
+        ));
         // The first presence tick registers this node's lease before it serves anyone.
         maintain_presence(&shared).await;
-        tokio::spawn(presence_ticks(Arc::downgrade(&shared)));
+        tokio::spawn(every(
+            Arc::downgrade(&shared),
+            |c| c.presence_interval,
+            |s| async move { maintain_presence(&s).await },
+        ));
         Ok(Gateway { shared })
     }
 }
@@ -308,12 +318,14 @@ pub(crate) async fn close_dead_sessions(s: &Shared) {
     }
 }
 
-/// Every `session_check_interval`, asks the engine which of this node's open sessions are
-/// no longer live and closes their connections with 4001: a socket never outlives its
-/// session, whichever path revoked it (here or on another node, with or without a control
-/// message that arrived). Ends when the gateway is dropped.
-async fn check_sessions(shared: Weak<Shared>) {
-    let Some(interval) = shared.upgrade().map(|s| s.config.session_check_interval) else {
+/// Runs `task` every `interval` (read from the config; the first run one interval after the
+/// start), ending when the gateway is dropped. A run that overruns delays the next one.
+async fn every<F, Fut>(shared: Weak<Shared>, interval: fn(&GatewayConfig) -> Duration, task: F)
+where
+    F: Fn(Arc<Shared>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(interval) = shared.upgrade().map(|s| interval(&s.config)) else {
         return;
     };
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
@@ -321,7 +333,7 @@ async fn check_sessions(shared: Weak<Shared>) {
     loop {
         tick.tick().await;
         let Some(s) = shared.upgrade() else { return };
-        close_dead_sessions(&s).await;
+        task(s).await;
     }
 }
 
@@ -334,20 +346,6 @@ async fn maintain_presence(s: &Shared) {
     match s.engine.maintain_presence().await {
         Ok(out) => s.publish(out.deliveries).await,
         Err(e) => tracing::warn!(error = %e, "presence tick failed; presence is this node's own view until it works"),
-    }
-}
-
-/// Runs [`maintain_presence`] every `presence_interval`. Ends when the gateway is dropped.
-async fn presence_ticks(shared: Weak<Shared>) {
-    let Some(interval) = shared.upgrade().map(|s| s.config.presence_interval) else {
-        return;
-    };
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(s) = shared.upgrade() else { return };
-        maintain_presence(&s).await;
     }
 }
 
