@@ -3,7 +3,7 @@
 //! multi-device presence across nodes, the reaper (driven by explicit times, no sleeping), a
 //! graceful retirement, Redis losing its data, Redis down.
 //!
-//! Each test starts its own `redis-server` on a free port (`chatico_test_support::RedisServer`)
+//! Each test starts its own `redis-server` on a free port (`chatico_test_support::process::BrokerProcess`)
 //! and needs the binary (the Debian package `redis-server`).
 #![cfg(feature = "redis")]
 
@@ -15,7 +15,7 @@ use chatico_core::ErrorCode;
 use chatico_core::ids::UserId;
 use chatico_core::ports::{OtpCache, OtpCheck, OtpEntry, PresenceChanges, PresenceTracker};
 use chatico_store::redis::{RedisOtpCache, RedisPresence, RedisState, RedisStateConfig};
-use chatico_test_support::RedisServer;
+use chatico_test_support::process::{BrokerKind, BrokerProcess};
 
 const T: i64 = 1_700_000_000_000;
 const LEASE: i64 = 15_000;
@@ -23,7 +23,7 @@ const LEASE: i64 = 15_000;
 /// A value that keeps its Redis server alive.
 struct WithServer<V> {
     value: V,
-    _server: RedisServer,
+    _server: BrokerProcess,
 }
 
 impl<V> Deref for WithServer<V> {
@@ -33,11 +33,11 @@ impl<V> Deref for WithServer<V> {
     }
 }
 
-fn server() -> RedisServer {
-    RedisServer::start("redis shared state").expect("these tests need `redis-server` on PATH")
+fn server() -> BrokerProcess {
+    BrokerProcess::start(BrokerKind::Redis).expect("these tests need `redis-server` on PATH")
 }
 
-async fn state(s: &RedisServer) -> RedisState {
+async fn state(s: &BrokerProcess) -> RedisState {
     RedisState::connect(&s.url(), RedisStateConfig::default())
         .await
         .expect("connect")
@@ -67,7 +67,7 @@ fn user(n: u128) -> UserId {
     UserId(uuid::Uuid::from_u128(0x0100_0000_0000_7000_8000_0000_0000_0000 + n))
 }
 
-async fn node(s: &RedisServer, name: &str, now: i64) -> RedisPresence {
+async fn node(s: &BrokerProcess, name: &str, now: i64) -> RedisPresence {
     let p = RedisPresence::new(state(s).await, name);
     assert_eq!(p.maintain(now).await.expect("register"), PresenceChanges::default());
     p

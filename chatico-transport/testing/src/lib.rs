@@ -9,7 +9,6 @@
 //! - [`RecordingPush`]: a push sender recording every notification, failing on request.
 //! - [`Ws`]: a WebSocket client speaking the JSON protocol (requests with ids, a backlog of
 //!   frames read meanwhile, subscribe up to the caught-up cursor, close codes).
-//! - [`RedisServer`]: a test's own `redis-server` on a free port (kill, restart empty).
 //! - [`client`] (feature `client`): settings and helpers for the native client SDK's tests.
 //! - [`process`]: the example server as a real process (console read line by line, OTP
 //!   codes from it), and `redis-server` / `nats-server` on their own ports, killed and
@@ -24,7 +23,6 @@ pub mod client;
 pub mod fault;
 pub mod process;
 mod push;
-mod redis_server;
 mod rest;
 mod server;
 mod sms;
@@ -34,7 +32,6 @@ use std::time::Duration;
 
 pub use process::which;
 pub use push::{PushAttempt, RecordingPush};
-pub use redis_server::RedisServer;
 pub use rest::{Api, User};
 pub use server::{GatewayConfigExt, TestServer, TestServerBuilder, test_config};
 pub use sms::{RecordingSms, code_in};

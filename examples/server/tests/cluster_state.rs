@@ -15,8 +15,8 @@
 
 use std::time::{Duration, Instant};
 
-use chatico_test_support::process::{ServerProcess, unique_suffix};
-use chatico_test_support::{Api, RedisServer, User, Ws};
+use chatico_test_support::process::{BrokerKind, BrokerProcess, ServerProcess, unique_suffix};
+use chatico_test_support::{Api, User, Ws};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -80,7 +80,7 @@ impl Drop for Node {
 }
 
 struct Cluster {
-    redis: RedisServer,
+    redis: BrokerProcess,
     nodes: Vec<Node>,
 }
 
@@ -92,7 +92,7 @@ fn cluster(what: &str) -> Option<Cluster> {
         eprintln!("SKIPPED {what}: CHATICO_TEST_POSTGRES_URL is not set (scripts/test-all.sh sets it)");
         return None;
     };
-    let redis = RedisServer::start(what)?;
+    let redis = BrokerProcess::start(BrokerKind::Redis)?;
     let schema = format!("state_{}", unique_suffix());
     // Node 1 first: it creates the schema and runs the migrations.
     let n1 = Node::start("s1", &pg, &schema, &redis.url());
