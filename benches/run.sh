@@ -3,7 +3,17 @@
 # gateway, engine and store) and chatico-raw-server (the raw bound), on loopback only, and
 # writes each report as JSON and a table into $OUT.
 #
-#   benches/run.sh [all|idle|fanout|persist|resync|typing]...
+#   benches/run.sh [all|idle|fanout|persist|resync|typing|cluster]...
+#
+# `cluster` (not part of `all`) measures the scale-out of shared/SCALE-OUT.md with the same
+# load tool on four configurations, all on PostgreSQL ($POSTGRES_URL): 1 node with the
+# in-process backplane, 1 node on Redis, 3 nodes on Redis, 3 nodes on NATS (state on Redis);
+# the Redis and NATS are this script's own processes on their own ports. Then
+# chatico-cluster-bench measures the repair and recovery times (loss repair, resubscribe,
+# a killed node's clients caught up and its users offline) on 3 nodes, per broker.
+#   CLUSTER_SHAPES ["10:100 100:10"]  fanout group-size:groups pairs
+#   CLUSTER_IDLE [5000]     idle connections on node 0 (memory per connection)
+#   CLUSTER_LATENCY_LOAD [0.1]  the fanout latency phase's fraction of the max send rate
 #
 # Environment (defaults in brackets):
 #   RUNS [5]               measured runs per scenario (idle: servers restarted per run)
@@ -35,6 +45,11 @@ WARMUP="${WARMUP:-2}"
 OUT="${OUT:-target/bench-results}"
 PORT=18080
 RAW_PORT=19100
+CLUSTER_SHAPES="${CLUSTER_SHAPES:-10:100 100:10}"
+CLUSTER_IDLE="${CLUSTER_IDLE:-5000}"
+CLUSTER_LATENCY_LOAD="${CLUSTER_LATENCY_LOAD:-0.1}"
+REDIS_PORT=16379
+NATS_PORT=14222
 mkdir -p "$OUT"
 
 cargo build --release -p chatico-benches --bins >&2
@@ -44,6 +59,8 @@ LOAD=("$BIN/chatico-load" --url "http://127.0.0.1:$PORT" --raw-url "ws://127.0.0
 
 SERVER_PID=""
 RAW_PID=""
+NODE_PIDS=()
+BROKER_PIDS=()
 
 wait_port() {
   for _ in $(seq 1 200); do
@@ -73,7 +90,15 @@ stop_servers() {
   SERVER_PID=""
   RAW_PID=""
 }
-trap stop_servers EXIT
+stop_cluster() {
+  for p in "${NODE_PIDS[@]}" "${BROKER_PIDS[@]}"; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  NODE_PIDS=()
+  BROKER_PIDS=()
+}
+trap 'stop_servers; stop_cluster' EXIT
 
 load() { # $1: report name, rest: chatico-load arguments
   local name="$1"
@@ -134,6 +159,94 @@ run_typing() {
   stop_servers
 }
 
+start_brokers() { # $1: redis|nats
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    >"$OUT/cluster-redis.log" 2>&1 &
+  BROKER_PIDS+=($!)
+  wait_port "$REDIS_PORT"
+  if [ "$1" = nats ]; then
+    nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$OUT/cluster-nats.log" 2>&1 &
+    BROKER_PIDS+=($!)
+    wait_port "$NATS_PORT"
+  fi
+}
+
+# $1: label, $2: nodes, $3: backplane (none|redis|nats). Node i listens on PORT+i.
+start_cluster() {
+  local label="$1" n="$2" bp="$3" schema
+  schema="chatico_bench_server_cluster_$(date +%s%N)"
+  : >"$OUT/otp.log"
+  local extra=()
+  # One token secret for every node (a token from one is checked by the others).
+  CHATICO_JWT_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+  export CHATICO_JWT_SECRET
+  case "$bp" in
+    redis) start_brokers redis
+      extra=(--backplane "redis://127.0.0.1:$REDIS_PORT") ;;
+    nats) start_brokers nats
+      extra=(--backplane "nats://127.0.0.1:$NATS_PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT") ;;
+  esac
+  for i in $(seq 0 $((n - 1))); do
+    "$BIN/chatico-bench-server" --addr "127.0.0.1:$((PORT + i))" --store "$POSTGRES_URL" \
+      --schema "$schema" --otp-log "$OUT/otp.log" --node-id "n$i" "${extra[@]}" \
+      2>>"$OUT/cluster-$label-node$i.log" &
+    NODE_PIDS+=($!)
+    wait_port $((PORT + i)) # one after the other: the first runs the migrations
+  done
+  NODE_URLS=()
+  for i in $(seq 1 $((n - 1))); do NODE_URLS+=(--node-url "http://127.0.0.1:$((PORT + i))"); done
+}
+
+drop_bench_schemas() {
+  command -v psql >/dev/null || return 0
+  PGOPTIONS='--client-min-messages=warning' psql "$POSTGRES_URL" -Atc "SELECT 'DROP SCHEMA ' || nspname || ' CASCADE;' FROM pg_namespace
+    WHERE nspname LIKE 'chatico\_bench\_server\_cluster\_%' OR nspname LIKE 'chatico\_bench\_cluster\_%'" \
+    | PGOPTIONS='--client-min-messages=warning' psql "$POSTGRES_URL" -q
+}
+
+cluster_load() { # $1: report name, rest: chatico-load arguments (node 0 is the measured pid)
+  local name="$1"
+  shift
+  echo "==> chatico-load $* (${NODE_URLS[*]})" >&2
+  "$BIN/chatico-load" --url "http://127.0.0.1:$PORT" "${NODE_URLS[@]}" --source-addrs "$SOURCE_ADDRS" \
+    --otp-log "$OUT/otp.log" --server-pid "${NODE_PIDS[0]}" --target chatico \
+    --json "$OUT/$name.json" "$@" | tee "$OUT/$name.txt"
+}
+
+run_cluster() {
+  local configs=("inproc:1:none" "redis1:1:redis" "redis3:3:redis" "nats3:3:nats")
+  for cfg in "${configs[@]}"; do
+    IFS=: read -r label n bp <<<"$cfg"
+    for shape in $CLUSTER_SHAPES; do
+      IFS=: read -r gs groups <<<"$shape"
+      start_cluster "$label" "$n" "$bp"
+      cluster_load "cluster-$label-fanout-$gs" --runs "$RUNS" fanout --group-size "$gs" --groups "$groups" \
+        --warmup "$WARMUP" --measure "$MEASURE" --latency-load "$CLUSTER_LATENCY_LOAD"
+      stop_cluster
+      drop_bench_schemas
+    done
+  done
+  # Memory per idle connection on node 0: one node in-process against three on Redis, a fresh
+  # cluster per run.
+  for cfg in "inproc:1:none" "redis3:3:redis"; do
+    IFS=: read -r label n bp <<<"$cfg"
+    local files=()
+    for i in $(seq 1 "$RUNS"); do
+      start_cluster "$label" "$n" "$bp"
+      cluster_load "cluster-$label-idle-run$i" --runs 1 idle --connections "$CLUSTER_IDLE" --hold 10
+      files+=("$OUT/cluster-$label-idle-run$i.json")
+      stop_cluster
+      drop_bench_schemas
+    done
+    "$BIN/chatico-load" merge "${files[@]}" --json "$OUT/cluster-$label-idle.json" | tee "$OUT/cluster-$label-idle.txt"
+  done
+  for b in redis nats; do
+    "$BIN/chatico-cluster-bench" --postgres "$POSTGRES_URL" --broker "$b" --runs "$RUNS" --out "$OUT" \
+      --json "$OUT/cluster-recovery-$b.json" | tee "$OUT/cluster-recovery-$b.txt"
+  done
+  drop_bench_schemas
+}
+
 scenarios=("$@")
 [ ${#scenarios[@]} -eq 0 ] && scenarios=(all)
 for s in "${scenarios[@]}"; do
@@ -144,7 +257,8 @@ for s in "${scenarios[@]}"; do
     persist) run_persist ;;
     resync) run_resync ;;
     typing) run_typing ;;
-    *) echo "unknown scenario $s (all, idle, fanout, persist, resync, typing)" >&2; exit 2 ;;
+    cluster) run_cluster ;;
+    *) echo "unknown scenario $s (all, idle, fanout, persist, resync, typing, cluster)" >&2; exit 2 ;;
   esac
 done
 echo "reports in $OUT" >&2

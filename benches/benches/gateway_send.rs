@@ -144,6 +144,10 @@ fn websocket_roundtrip(c: &mut Criterion) {
             otp_log: otp_path.clone(),
             gateway: server::bench_gateway_config(),
             config: server::bench_config(),
+            backplane: None,
+            redis_url: None,
+            node_id: None,
+            schema: None,
         })
         .await
         .expect("server");

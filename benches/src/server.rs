@@ -29,7 +29,8 @@ pub enum StoreChoice {
     /// `synchronous=FULL`, group commit), as the example server opens it.
     Sqlite(std::path::PathBuf),
     /// Postgres at this URL (`postgres://...`), in a fresh schema named after the server's
-    /// start time, so runs never see each other's rows.
+    /// start time, so runs never see each other's rows (or in the schema
+    /// [`ServerOptions::schema`] names, which several nodes share).
     Postgres(String),
 }
 
@@ -51,7 +52,7 @@ impl std::str::FromStr for StoreChoice {
 }
 
 /// Opens the chosen store.
-pub async fn open_store(choice: &StoreChoice) -> chatico_core::Result<Arc<dyn Store>> {
+pub async fn open_store(choice: &StoreChoice, schema: Option<&str>) -> chatico_core::Result<Arc<dyn Store>> {
     use chatico_store::{PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
     match choice {
         StoreChoice::Memory => Ok(Arc::new(MemoryStore::new())),
@@ -62,7 +63,7 @@ pub async fn open_store(choice: &StoreChoice) -> chatico_core::Result<Arc<dyn St
                 .map(|d| d.as_millis())
                 .unwrap_or(0);
             let config = PostgresConfig {
-                schema: Some(format!("chatico_bench_server_{started}")),
+                schema: Some(schema.map_or_else(|| format!("chatico_bench_server_{started}"), str::to_owned)),
                 ..PostgresConfig::default()
             };
             Ok(Arc::new(PostgresStore::connect(url, config).await?))
@@ -133,6 +134,16 @@ pub struct ServerOptions {
     pub otp_log: PathBuf,
     pub gateway: GatewayConfig,
     pub config: Config,
+    /// Cluster mode: the backplane (`redis://...` or `nats://...`) joining this node to the
+    /// others; `None` is the single-node in-process backplane.
+    pub backplane: Option<String>,
+    /// The Redis of the state nodes share (presence, typing, OTP): default the backplane's
+    /// URL when that is Redis; required with NATS.
+    pub redis_url: Option<String>,
+    /// This node's id (generated when absent).
+    pub node_id: Option<String>,
+    /// The Postgres schema (several nodes must name the same one).
+    pub schema: Option<String>,
 }
 
 /// A started bench server.
@@ -144,13 +155,61 @@ pub struct RunningServer {
 
 /// Binds, builds the engine and gateway, and serves in a spawned task.
 pub async fn start(opts: ServerOptions) -> chatico_core::Result<RunningServer> {
-    let store = open_store(&opts.store).await?;
+    if opts.backplane.is_some() && !matches!(opts.store, StoreChoice::Postgres(_)) {
+        return Err(Error::invalid(
+            "store",
+            "a backplane joins nodes on one database: use a postgres:// store",
+        ));
+    }
+    let store = open_store(&opts.store, opts.schema.as_deref()).await?;
     let sms = Arc::new(
         OtpLogSms::open(&opts.otp_log).map_err(|e| Error::unavailable(format!("otp log {:?}: {e}", opts.otp_log)))?,
     );
-    let engine =
-        Engine::new(store, Arc::new(SystemClock), opts.config)?.with_local_otp(Arc::new(MemoryOtpCache::new()), sms);
-    let gateway = Gateway::builder(Arc::new(engine)).config(opts.gateway).start().await?;
+    let engine = Engine::new(store, Arc::new(SystemClock), opts.config)?;
+    let node_id = opts
+        .node_id
+        .clone()
+        .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+    let redis_url = opts
+        .redis_url
+        .clone()
+        .or_else(|| opts.backplane.clone().filter(|b| b.starts_with("redis://")));
+    let engine = match (&opts.backplane, redis_url) {
+        (Some(_), Some(url)) => {
+            use chatico_store::redis::{RedisOtpCache, RedisPresence, RedisState, RedisStateConfig};
+            let state = RedisState::connect(&url, RedisStateConfig::default()).await?;
+            let presence = Arc::new(RedisPresence::new(state.clone(), &node_id));
+            engine
+                .with_presence(presence)
+                .with_local_otp(Arc::new(RedisOtpCache::new(state)), sms)
+        }
+        (Some(_), None) => {
+            return Err(Error::invalid(
+                "redis_url",
+                "a nats:// backplane needs a Redis for the shared state",
+            ));
+        }
+        (None, _) => engine.with_local_otp(Arc::new(MemoryOtpCache::new()), sms),
+    };
+    let mut builder = Gateway::builder(Arc::new(engine)).node_id(chatico_core::ports::NodeId(node_id));
+    match opts.backplane.as_deref() {
+        Some(url) if url.starts_with("redis://") => {
+            use chatico_transport::backplane::{BrokerConfig, redis::RedisBackplane};
+            builder = builder.backplane(Arc::new(RedisBackplane::connect(url, BrokerConfig::default()).await?));
+        }
+        Some(url) if url.starts_with("nats://") => {
+            use chatico_transport::backplane::{BrokerConfig, nats::NatsBackplane};
+            builder = builder.backplane(Arc::new(NatsBackplane::connect(url, BrokerConfig::default()).await?));
+        }
+        Some(other) => {
+            return Err(Error::invalid(
+                "backplane",
+                format!("unknown backplane {other} (redis:// or nats://)"),
+            ));
+        }
+        None => {}
+    }
+    let gateway = builder.config(opts.gateway).start().await?;
     let listener = tokio::net::TcpListener::bind(opts.addr)
         .await
         .map_err(|e| Error::unavailable(format!("bind {}: {e}", opts.addr)))?;

@@ -20,6 +20,10 @@ async fn setup() -> (Common, std::path::PathBuf) {
         otp_log: otp_path.clone(),
         gateway: server::bench_gateway_config(),
         config: server::bench_config(),
+        backplane: None,
+        redis_url: None,
+        node_id: None,
+        schema: None,
     })
     .await
     .expect("bench server");

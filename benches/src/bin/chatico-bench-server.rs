@@ -34,6 +34,25 @@ struct Cli {
     /// Gateway `checkpoint_idle` in milliseconds (default: the gateway's, 250 ms).
     #[arg(long)]
     checkpoint_idle_ms: Option<u64>,
+    /// Cluster mode: the backplane joining the nodes (`redis://HOST:PORT` or
+    /// `nats://HOST:PORT`), as the example server's `--backplane`. Needs a `postgres://` store
+    /// and `--schema` (the same for every node).
+    #[arg(long)]
+    backplane: Option<String>,
+    /// The Redis of the shared state (presence, typing, OTP): default the backplane's URL when
+    /// that is Redis; required with NATS.
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// This node's id on the backplane (generated when absent).
+    #[arg(long)]
+    node_id: Option<String>,
+    /// The Postgres schema (default: a fresh one per start). Several nodes name the same one.
+    #[arg(long)]
+    schema: Option<String>,
+    /// The secret access tokens are signed with (at least 32 bytes). Several nodes need the
+    /// same one: a token from one node is checked by the others. Default: random per start.
+    #[arg(long, env = "CHATICO_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,13 +84,24 @@ fn main() -> std::process::ExitCode {
                 }
                 g
             },
-            config: server::bench_config(),
+            config: {
+                let mut c = server::bench_config();
+                if let Some(s) = &cli.jwt_secret {
+                    c.auth.jwt_secret = s.clone();
+                }
+                c
+            },
+            backplane: cli.backplane.clone(),
+            redis_url: cli.redis_url.clone(),
+            node_id: cli.node_id.clone(),
+            schema: cli.schema.clone(),
         })
         .await?;
         eprintln!(
-            "chatico-bench-server listening on {} (store {:?}, open-file limit {fds}); DEVELOPMENT MODE: OTP codes go to {}",
+            "chatico-bench-server listening on {} (store {:?}, backplane {:?}, open-file limit {fds}); DEVELOPMENT MODE: OTP codes go to {}",
             running.addr,
             cli.store,
+            cli.backplane.as_deref().unwrap_or("in-process"),
             cli.otp_log.display()
         );
         let _ = running.serve.await;

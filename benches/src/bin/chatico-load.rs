@@ -26,6 +26,11 @@ struct Cli {
     /// Base URL of the ChatiCO server (the gateway's routes are under `<url>/v1`).
     #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
     url: String,
+    /// Another node of the same cluster (repeat for each): fanout connects member k of each
+    /// group to node k mod N (--url is node 0) and reports the latency across nodes apart;
+    /// logins and REST calls stay on --url.
+    #[arg(long = "node-url", global = true)]
+    node_urls: Vec<String>,
     /// The server's OTP log: the file its development SMS sender writes codes to
     /// (`chatico-bench-server --otp-log`). Needed for every scenario that logs in.
     #[arg(long, global = true)]
@@ -226,7 +231,7 @@ async fn main_inner(cli: Cli) -> Result<Report, LoadError> {
     ) {
         (Some(path), true) => {
             let otp = OtpLog::follow(path.clone(), cli.otp_digits)?;
-            Some(Arc::new(Server::new(&cli.url, otp)?))
+            Some(Arc::new(Server::new(&cli.url, otp)?.with_nodes(&cli.node_urls)?))
         }
         (None, true) => {
             return Err(LoadError::Usage(

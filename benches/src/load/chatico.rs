@@ -34,6 +34,9 @@ pub struct Server {
     pub otp: OtpLog,
     /// A random tag that makes this tool invocation's phones and message ids unique.
     pub tag: u32,
+    /// Every node's base URL when the server is a cluster (`base` first): scenarios that
+    /// spread connections put connection k on node k mod N. One entry for one node.
+    pub nodes: Vec<String>,
 }
 
 impl Server {
@@ -44,17 +47,35 @@ impl Server {
             .timeout(PATIENCE)
             .build()
             .map_err(|e| LoadError::Setup(format!("http client: {e}")))?;
+        let base = base.trim_end_matches('/').to_owned();
         Ok(Server {
-            base: base.trim_end_matches('/').to_owned(),
+            nodes: vec![base.clone()],
+            base,
             http,
             otp,
             tag: rand::random::<u32>() % 1_000_000,
         })
     }
 
-    /// The WebSocket URL (`ws://.../v1/ws`).
+    /// Adds the other nodes of a cluster (loopback base URLs like `--url`'s). REST calls
+    /// (logins, groups) stay on the first node; WebSockets spread over all of them.
+    pub fn with_nodes(mut self, others: &[String]) -> Result<Server, LoadError> {
+        for o in others {
+            super::net::loopback_addr(o)?;
+            self.nodes.push(o.trim_end_matches('/').to_owned());
+        }
+        Ok(self)
+    }
+
+    /// The WebSocket URL (`ws://.../v1/ws`) of the first node.
     pub fn ws_url(&self) -> String {
-        let rest = self.base.split_once("://").map(|(_, r)| r).unwrap_or(&self.base);
+        self.ws_url_on(0)
+    }
+
+    /// The WebSocket URL of node `node` (mod the number of nodes).
+    pub fn ws_url_on(&self, node: usize) -> String {
+        let base = &self.nodes[node % self.nodes.len()];
+        let rest = base.split_once("://").map(|(_, r)| r).unwrap_or(base);
         format!("ws://{rest}/v1/ws")
     }
 
@@ -168,11 +189,16 @@ impl Server {
 
     /// An authenticated WebSocket (bearer header) that has read its `ready` frame.
     pub async fn connect(&self, user: &User, src: IpAddr) -> Result<Ws, LoadError> {
+        self.connect_on(user, src, 0).await
+    }
+
+    /// [`Server::connect`] to node `node` (mod the number of nodes).
+    pub async fn connect_on(&self, user: &User, src: IpAddr, node: usize) -> Result<Ws, LoadError> {
         let headers = [
             ("sec-websocket-protocol", SUBPROTOCOL_JSON.to_owned()),
             ("authorization", format!("Bearer {}", user.token)),
         ];
-        let mut ws = tokio::time::timeout(PATIENCE, ws_connect(&self.ws_url(), src, &headers))
+        let mut ws = tokio::time::timeout(PATIENCE, ws_connect(&self.ws_url_on(node), src, &headers))
             .await
             .map_err(|_| LoadError::Io("websocket handshake timed out".into()))??;
         let ready = next_text(&mut ws, PATIENCE).await?;
@@ -190,7 +216,18 @@ impl Server {
         src: IpAddr,
         since: Option<i64>,
     ) -> Result<(Ws, i64, Vec<String>), LoadError> {
-        let mut ws = self.connect(user, src).await?;
+        self.connect_subscribed_on(user, src, since, 0).await
+    }
+
+    /// [`Server::connect_subscribed`] on node `node` (mod the number of nodes).
+    pub async fn connect_subscribed_on(
+        &self,
+        user: &User,
+        src: IpAddr,
+        since: Option<i64>,
+        node: usize,
+    ) -> Result<(Ws, i64, Vec<String>), LoadError> {
+        let mut ws = self.connect_on(user, src, node).await?;
         let (cursor, events) = subscribe(&mut ws, since).await?;
         Ok((ws, cursor, events))
     }

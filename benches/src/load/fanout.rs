@@ -11,6 +11,12 @@
 //!    send rate phase 1 reached; latency is receive time minus the *scheduled* send time
 //!    (so a stalled sender cannot hide queueing), over every delivery.
 //!
+//! On a cluster (`--node-url`), member k of each group connects to node k mod N, so the
+//! sender (member 0) is on node 0 and the other members spread over every node; the latency
+//! of the deliveries to a member on another node than the sender is reported on its own
+//! (`chatico_remote_latency_*`: across the backplane), beside that of the deliveries on the
+//! sender's node (`chatico_local_latency_*`).
+//!
 //! The same code drives ChatiCO (a `send` frame per message, deliveries are `event` frames)
 //! and the raw bound (the text itself, deliveries are any text frame).
 
@@ -65,6 +71,25 @@ struct Control {
     closed: AtomicU64,
     flushed: AtomicUsize,
     samples: std::sync::Mutex<Vec<u64>>,
+    /// Latency samples of deliveries to a member on another node than the sender.
+    remote_samples: std::sync::Mutex<Vec<u64>>,
+    /// Latency samples of deliveries to a member on the sender's node (clusters only).
+    local_samples: std::sync::Mutex<Vec<u64>>,
+}
+
+/// Where a member's connection is: which node, and how to tell a sender's node.
+#[derive(Debug, Clone, Copy)]
+struct Placement {
+    group_size: usize,
+    nodes: usize,
+    node: usize,
+}
+
+impl Placement {
+    /// The node of the member with this global index (member k of a group is on node k mod N).
+    fn node_of(&self, index: u32) -> usize {
+        (index as usize % self.group_size.max(1)) % self.nodes.max(1)
+    }
 }
 
 impl Control {
@@ -117,9 +142,12 @@ async fn member(
     kind: Kind,
     me: Option<Sender>,
     bytes: usize,
+    place: Placement,
 ) {
     let mut inflight: u32 = 0;
     let mut samples: Vec<u64> = Vec::new();
+    let mut remote: Vec<u64> = Vec::new();
+    let mut local: Vec<u64> = Vec::new();
     let mut mode = Mode::Idle;
     let mut ticker: Option<tokio::time::Interval> = None;
     let mut seq: u64 = 0;
@@ -171,6 +199,8 @@ async fn member(
                     }
                     Mode::Collect(_) => {
                         ctl.samples.lock().unwrap_or_else(|e| e.into_inner()).append(&mut samples);
+                        ctl.remote_samples.lock().unwrap_or_else(|e| e.into_inner()).append(&mut remote);
+                        ctl.local_samples.lock().unwrap_or_else(|e| e.into_inner()).append(&mut local);
                         ctl.flushed.fetch_add(1, Ordering::Relaxed);
                     }
                     Mode::Idle | Mode::Closed { .. } => {}
@@ -211,6 +241,13 @@ async fn member(
                 }
                 if matches!(mode, Mode::Open { .. }) && ctl.in_window(sent_ns) {
                     samples.push(now.saturating_sub(sent_ns));
+                    if place.nodes > 1 {
+                        if place.node_of(from) == place.node {
+                            local.push(now.saturating_sub(sent_ns));
+                        } else {
+                            remote.push(now.saturating_sub(sent_ns));
+                        }
+                    }
                 }
                 if me.as_ref().is_some_and(|m| m.index == from) {
                     inflight = inflight.saturating_sub(1);
@@ -267,14 +304,21 @@ impl Fleet {
         }
     }
 
-    fn spawn(&mut self, ws: Ws, kind: Kind, me: Option<Sender>, bytes: usize) {
+    fn spawn(&mut self, ws: Ws, kind: Kind, me: Option<Sender>, bytes: usize, place: Placement) {
         self.tasks += 1;
         if me.is_some() {
             self.senders += 1;
         }
         let rx = self.cmd.subscribe();
-        self.handles
-            .push(tokio::spawn(member(ws, self.control.clone(), rx, kind, me, bytes)));
+        self.handles.push(tokio::spawn(member(
+            ws,
+            self.control.clone(),
+            rx,
+            kind,
+            me,
+            bytes,
+            place,
+        )));
     }
 
     /// Waits until every sent message came back (or `limit` passed).
@@ -315,6 +359,8 @@ impl Fleet {
         let start = instant_ns(begin.into_std()) + p.warmup.as_nanos() as u64;
         c.reset(start, start + p.measure.as_nanos() as u64);
         c.samples.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        c.remote_samples.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        c.local_samples.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let _ = self.cmd.send(Mode::Open {
             period_ns,
             start: begin,
@@ -336,6 +382,14 @@ impl Fleet {
         run.set(format!("{n}_half_send_rate"), send_rate);
         run.set(format!("{n}_half_deliveries_per_s"), delivered);
         latency_figures(run, &format!("{n}_latency"), &mut samples, true);
+        let mut remote = std::mem::take(&mut *c.remote_samples.lock().unwrap_or_else(|e| e.into_inner()));
+        if !remote.is_empty() {
+            latency_figures(run, &format!("{n}_remote_latency"), &mut remote, true);
+        }
+        let mut local = std::mem::take(&mut *c.local_samples.lock().unwrap_or_else(|e| e.into_inner()));
+        if !local.is_empty() {
+            latency_figures(run, &format!("{n}_local_latency"), &mut local, true);
+        }
         run.set(
             format!("{n}_lost_after_drain"),
             c.outstanding.load(Ordering::Relaxed).max(0) as f64,
@@ -356,10 +410,17 @@ async fn chatico_fleet(common: &Common, server: &Arc<Server>, p: &FanoutParams) 
         let others: Vec<_> = g[1..].iter().collect();
         conversations.push(Arc::<str>::from(server.create_group(&g[0], &others).await?));
     }
-    let socks: Vec<Result<Ws, LoadError>> = futures::stream::iter(users.iter())
-        .map(|u| {
+    let nodes = server.nodes.len();
+    let socks: Vec<Result<Ws, LoadError>> = futures::stream::iter(users.iter().enumerate())
+        .map(|(i, u)| {
             let src = common.sources.pick();
-            async move { server.connect_subscribed(u, src, None).await.map(|(ws, _, _)| ws) }
+            let node = (i % p.group_size) % nodes;
+            async move {
+                server
+                    .connect_subscribed_on(u, src, None, node)
+                    .await
+                    .map(|(ws, _, _)| ws)
+            }
         })
         .buffered(common.concurrency.max(1))
         .collect()
@@ -378,7 +439,12 @@ async fn chatico_fleet(common: &Common, server: &Arc<Server>, p: &FanoutParams) 
             slot: (g * p.senders_per_group + m) as u32,
             senders: total_senders,
         });
-        fleet.spawn(ws, kind, me, common.payload_bytes);
+        let place = Placement {
+            group_size: p.group_size,
+            nodes,
+            node: m % nodes,
+        };
+        fleet.spawn(ws, kind, me, common.payload_bytes, place);
     }
     Ok(fleet)
 }
@@ -405,7 +471,12 @@ async fn raw_fleet(common: &Common, url: &str, p: &FanoutParams) -> Result<Fleet
             slot: (g * p.senders_per_group + m) as u32,
             senders: total_senders,
         });
-        fleet.spawn(ws?, Kind::Raw, me, common.payload_bytes);
+        let place = Placement {
+            group_size: p.group_size,
+            nodes: 1,
+            node: 0,
+        };
+        fleet.spawn(ws?, Kind::Raw, me, common.payload_bytes, place);
     }
     // Let every connection join its group before anything is sent.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -429,6 +500,9 @@ pub async fn run(common: &Common, p: &FanoutParams) -> Result<Report, LoadError>
     rep.param("latency_load", p.latency_load);
     rep.param("measure_s", p.measure.as_secs_f64());
     rep.param("runs", common.runs);
+    if let Some(s) = &common.server {
+        rep.param("nodes", s.nodes.len());
+    }
     let mut chatico = match (p.chatico, &common.server) {
         (true, Some(s)) => Some(chatico_fleet(common, s, p).await?),
         (true, None) => return Err(LoadError::Usage("fanout on chatico needs --url and --otp-log".into())),

@@ -15,12 +15,15 @@
 //!   restarted at will.
 //! - [`fault`]: a TCP fault proxy (pass, latency, blackhole, reset, down) to put between a
 //!   node and its broker.
+//! - [`pg`]: test schemas in the shared PostgreSQL dropped when a test ends, and a sweep of
+//!   the stale ones killed runs left.
 //!
 //! Every wait is bounded by [`PATIENCE`]: a hang fails the test instead of stalling the suite.
 
 #[cfg(feature = "client")]
 pub mod client;
 pub mod fault;
+pub mod pg;
 pub mod process;
 mod push;
 mod rest;

@@ -275,7 +275,8 @@ impl BrokerProcess {
         wait_listening(self.port, self.kind.bin());
     }
 
-    /// Runs one Redis command (a RESP array of bulk strings) and returns the raw reply.
+    /// Runs one Redis command (a RESP array of bulk strings) and returns the raw reply: a
+    /// whole bulk string (`$N` and its N bytes) or one line (`+OK`, `:3`, `-ERR ...`).
     pub fn redis_command(&self, args: &[&str]) -> String {
         assert_eq!(self.kind, BrokerKind::Redis, "a Redis command to {:?}", self.kind);
         let mut req = format!("*{}\r\n", args.len());
@@ -285,9 +286,27 @@ impl BrokerProcess {
         let mut s = TcpStream::connect(self.addr()).expect("connect to redis");
         s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
         s.write_all(req.as_bytes()).expect("write");
-        let mut buf = [0u8; 512];
-        let n = s.read(&mut buf).expect("redis reply");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).expect("redis reply");
+            got.extend_from_slice(&buf[..n]);
+            let Some(eol) = got.windows(2).position(|w| w == b"\r\n") else {
+                assert!(n > 0, "redis closed before a whole reply line");
+                continue;
+            };
+            let complete = match got.first() {
+                Some(b'$') => {
+                    let len: i64 = String::from_utf8_lossy(&got[1..eol]).parse().expect("bulk length");
+                    len < 0 || got.len() >= eol + 2 + len as usize + 2
+                }
+                _ => true,
+            };
+            if complete {
+                return String::from_utf8_lossy(&got).into_owned();
+            }
+            assert!(n > 0, "redis closed in the middle of a reply");
+        }
     }
 }
 

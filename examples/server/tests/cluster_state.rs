@@ -3,7 +3,7 @@
 //! (its own free port, so it can be restarted empty).
 //!
 //! - an OTP code sent through node 1 is verified on node 2;
-//! - 100 parallel wrong guesses spread over both nodes: the per-caller verification limit
+//! - 100 parallel wrong guesses spread over three nodes: the per-caller verification limit
 //!   and the code's attempt limit hold cluster-wide;
 //! - one user on both nodes (multi-device): offline only when both sockets closed, one
 //!   online event;
@@ -15,6 +15,7 @@
 
 use std::time::{Duration, Instant};
 
+use chatico_test_support::pg::{SchemaGuard, sweep_stale_schemas};
 use chatico_test_support::process::{BrokerKind, BrokerProcess, ServerProcess, unique_suffix};
 use chatico_test_support::{Api, User, Ws};
 use reqwest::{Method, StatusCode};
@@ -82,9 +83,16 @@ impl Drop for Node {
 struct Cluster {
     redis: BrokerProcess,
     nodes: Vec<Node>,
+    /// Drops the schema when the test ends (declared last: after the nodes are gone).
+    _schema: SchemaGuard,
 }
 
 fn cluster(what: &str) -> Option<Cluster> {
+    cluster_of(what, 2)
+}
+
+/// `n` nodes (named s1, s2, ...) on one fresh schema and one Redis.
+fn cluster_of(what: &str, n: usize) -> Option<Cluster> {
     let Some(pg) = std::env::var("CHATICO_TEST_POSTGRES_URL")
         .ok()
         .filter(|v| !v.is_empty())
@@ -92,14 +100,20 @@ fn cluster(what: &str) -> Option<Cluster> {
         eprintln!("SKIPPED {what}: CHATICO_TEST_POSTGRES_URL is not set (scripts/test-all.sh sets it)");
         return None;
     };
+    // Once per test process: the schemas of runs killed before their guards ran.
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(|| sweep_stale_schemas(&pg, &["cluster", "state"], Duration::from_secs(3600)));
     let redis = BrokerProcess::start(BrokerKind::Redis)?;
     let schema = format!("state_{}", unique_suffix());
-    // Node 1 first: it creates the schema and runs the migrations.
-    let n1 = Node::start("s1", &pg, &schema, &redis.url());
-    let n2 = Node::start("s2", &pg, &schema, &redis.url());
+    let guard = SchemaGuard::new(&pg, &schema);
+    // One after the other: node 1 creates the schema and runs the migrations.
+    let nodes = (1..=n)
+        .map(|i| Node::start(&format!("s{i}"), &pg, &schema, &redis.url()))
+        .collect();
     Some(Cluster {
         redis,
-        nodes: vec![n1, n2],
+        nodes,
+        _schema: guard,
     })
 }
 
@@ -196,8 +210,8 @@ async fn otp_sent_through_one_node_is_verified_on_the_other() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parallel_wrong_guesses_over_both_nodes_hit_the_shared_limits() {
-    let Some(mut c) = cluster("otp limits across nodes") else {
+async fn parallel_wrong_guesses_over_three_nodes_hit_the_shared_limits() {
+    let Some(mut c) = cluster_of("otp limits across nodes", 3) else {
         return;
     };
     let phone = "+15550003101";
@@ -208,13 +222,13 @@ async fn parallel_wrong_guesses_over_both_nodes_hit_the_shared_limits() {
     assert_eq!(s, StatusCode::OK);
     let code = c.nodes[0].code_for(phone);
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    // 100 guesses from one caller, alternating between the nodes, all at once.
+    // 100 guesses from one caller, spread over the three nodes in turn, all at once.
     let guesser = from("127.0.0.2");
     let bases: Vec<String> = c.nodes.iter().map(|n| format!("http://{}", n.addr)).collect();
     let tasks: Vec<_> = (0..100)
         .map(|i| {
             let http = guesser.http.clone();
-            let url = format!("{}/v1/auth/verify", bases[i % 2]);
+            let url = format!("{}/v1/auth/verify", bases[i % 3]);
             tokio::spawn(async move {
                 http.post(url)
                     .json(&json!({ "phone": phone, "code": wrong }))
@@ -239,7 +253,8 @@ async fn parallel_wrong_guesses_over_both_nodes_hit_the_shared_limits() {
         (60, 40),
         "exactly the verification limit got through"
     );
-    // The code's attempt limit (5) was reached across nodes: the right code no longer works.
+    // The code's attempt limit (5) was reached across nodes: the right code no longer works
+    // on any of them.
     let late = from("127.0.0.3");
     for base in &bases {
         let (s, v) = late
@@ -252,7 +267,8 @@ async fn parallel_wrong_guesses_over_both_nodes_hit_the_shared_limits() {
             .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "exhausted code still worked: {v}");
     }
-    // And 4 wrong guesses over both nodes leave a fresh code usable: the limit is 5, once.
+    // And 4 wrong guesses over the three nodes leave a fresh code usable: the limit is 5,
+    // counted once for the cluster (not 5 per node, and no guess counted twice).
     let phone = "+15550003102";
     let (s, _) = api
         .call(Method::POST, "/v1/auth/otp", None, Some(json!({ "phone": phone })))
@@ -265,7 +281,7 @@ async fn parallel_wrong_guesses_over_both_nodes_hit_the_shared_limits() {
         let (s, _) = g
             .call(
                 Method::POST,
-                &format!("{}/v1/auth/verify", bases[i % 2]),
+                &format!("{}/v1/auth/verify", bases[i % 3]),
                 None,
                 Some(json!({ "phone": phone, "code": wrong })),
             )
@@ -275,7 +291,7 @@ async fn parallel_wrong_guesses_over_both_nodes_hit_the_shared_limits() {
     let (s, v) = g
         .call(
             Method::POST,
-            &format!("{}/v1/auth/verify", bases[1]),
+            &format!("{}/v1/auth/verify", bases[2]),
             None,
             Some(json!({ "phone": phone, "code": code })),
         )
