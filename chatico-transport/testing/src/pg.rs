@@ -9,11 +9,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Runs `f` against `url` on a thread of its own (its own small runtime), so it works from
 /// `Drop`, from inside an async test and while unwinding. Errors are printed, not raised:
 /// cleaning up must never fail a test.
-fn with_pg(url: &str, what: &str, f: impl FnOnce(&mut sqlx::PgConnection) -> futures::future::BoxFuture<'_, Result<(), sqlx::Error>> + Send + 'static) {
+fn with_pg(
+    url: &str,
+    what: &str,
+    f: impl FnOnce(&mut sqlx::PgConnection) -> futures::future::BoxFuture<'_, Result<(), sqlx::Error>> + Send + 'static,
+) {
     let url = url.to_owned();
     let what = what.to_owned();
     let r = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
         rt.block_on(async move {
             use sqlx::Connection;
             let mut conn = tokio::time::timeout(Duration::from_secs(10), sqlx::PgConnection::connect(&url))
