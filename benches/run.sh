@@ -14,6 +14,7 @@
 #   CLUSTER_SHAPES ["10:100 100:10"]  fanout group-size:groups pairs
 #   CLUSTER_IDLE [5000]     idle connections on node 0 (memory per connection)
 #   CLUSTER_LATENCY_LOAD [0.1]  the fanout latency phase's fraction of the max send rate
+#   CLUSTER_PARTS ["fanout idle recovery"]  which parts of `cluster` to run
 #
 # Environment (defaults in brackets):
 #   RUNS [5]               measured runs per scenario (idle: servers restarted per run)
@@ -48,6 +49,7 @@ RAW_PORT=19100
 CLUSTER_SHAPES="${CLUSTER_SHAPES:-10:100 100:10}"
 CLUSTER_IDLE="${CLUSTER_IDLE:-5000}"
 CLUSTER_LATENCY_LOAD="${CLUSTER_LATENCY_LOAD:-0.1}"
+CLUSTER_PARTS="${CLUSTER_PARTS:-fanout idle recovery}"
 REDIS_PORT=16379
 NATS_PORT=14222
 mkdir -p "$OUT"
@@ -173,7 +175,7 @@ start_brokers() { # $1: redis|nats
 
 # $1: label, $2: nodes, $3: backplane (none|redis|nats). Node i listens on PORT+i.
 start_cluster() {
-  local label="$1" n="$2" bp="$3" schema
+  local label="$1" n="$2" bp="$3" schema i
   schema="chatico_bench_server_cluster_$(date +%s%N)"
   : >"$OUT/otp.log"
   local extra=()
@@ -215,6 +217,7 @@ cluster_load() { # $1: report name, rest: chatico-load arguments (node 0 is the 
 
 run_cluster() {
   local configs=("inproc:1:none" "redis1:1:redis" "redis3:3:redis" "nats3:3:nats")
+  [[ " $CLUSTER_PARTS " == *" fanout "* ]] || configs=()
   for cfg in "${configs[@]}"; do
     IFS=: read -r label n bp <<<"$cfg"
     for shape in $CLUSTER_SHAPES; do
@@ -228,7 +231,9 @@ run_cluster() {
   done
   # Memory per idle connection on node 0: one node in-process against three on Redis, a fresh
   # cluster per run.
-  for cfg in "inproc:1:none" "redis3:3:redis"; do
+  local idle=("inproc:1:none" "redis3:3:redis")
+  [[ " $CLUSTER_PARTS " == *" idle "* ]] || idle=()
+  for cfg in "${idle[@]}"; do
     IFS=: read -r label n bp <<<"$cfg"
     local files=()
     for i in $(seq 1 "$RUNS"); do
@@ -240,7 +245,9 @@ run_cluster() {
     done
     "$BIN/chatico-load" merge "${files[@]}" --json "$OUT/cluster-$label-idle.json" | tee "$OUT/cluster-$label-idle.txt"
   done
-  for b in redis nats; do
+  local brokers=(redis nats)
+  [[ " $CLUSTER_PARTS " == *" recovery "* ]] || brokers=()
+  for b in "${brokers[@]}"; do
     "$BIN/chatico-cluster-bench" --postgres "$POSTGRES_URL" --broker "$b" --runs "$RUNS" --out "$OUT" \
       --json "$OUT/cluster-recovery-$b.json" | tee "$OUT/cluster-recovery-$b.txt"
   done

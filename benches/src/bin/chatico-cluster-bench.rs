@@ -478,6 +478,11 @@ async fn measure(cli: &Cli, c: &mut Cluster) -> Result<Report, Fail> {
             })
             .await?;
         }
+        // A Redis restarted empty lost the presence state: each node re-registers its sockets
+        // at its next presence tick (every 5 s). A node killed before that leaves no record of
+        // its users, so nobody announces them offline (a gap of the product, see
+        // docs/DEPLOYMENT.md): let every node re-register before the kill below.
+        tokio::time::sleep(Duration::from_secs(6)).await;
 
         // 3. Node 2 SIGKILLed under a steady writer.
         let gone = users[2].id.clone();
