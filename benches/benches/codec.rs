@@ -20,7 +20,7 @@ fn message() -> Message {
         sender_id: UserId(uuid::Uuid::from_u128(0x0190_a0b0_0000_7000_8000_0000_0000_0002)),
         client_msg_id: "L123456-17-9876".into(),
         // 100 bytes of text, as the load tool sends.
-        content: Some(Content::Text { text: "x".repeat(100) }),
+        content: Some(Content::text("x".repeat(100))),
         reply_to_seq: None,
         created_at: 1_750_000_000_000,
         deleted_at: None,

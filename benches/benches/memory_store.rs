@@ -61,7 +61,7 @@ fn new_message(conversation: ConversationId, sender: UserId, n: u64) -> NewMessa
         conversation_id: conversation,
         sender_id: sender,
         client_msg_id: format!("m{n}"),
-        content: Content::Text { text: "x".repeat(100) },
+        content: Content::text("x".repeat(100)),
         reply_to_seq: None,
         created_at: NOW,
     }

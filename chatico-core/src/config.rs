@@ -63,6 +63,10 @@ pub struct Limits {
     pub max_blob_bytes: u64,
     /// Most pixels (width × height) of an uploaded image (also of every GIF frame).
     pub max_image_pixels: u64,
+    /// Most @mentions in one text message.
+    pub max_mentions: usize,
+    /// Most conversations a user may have pinned at once.
+    pub max_pins: u32,
 }
 
 impl Default for Limits {
@@ -85,6 +89,8 @@ impl Default for Limits {
             typing_expiry_ms: 6_000,
             max_blob_bytes: 20 * 1024 * 1024,
             max_image_pixels: 50_000_000,
+            max_mentions: 50,
+            max_pins: 5,
         }
     }
 }
@@ -92,7 +98,7 @@ impl Default for Limits {
 impl Limits {
     /// Checks every limit is positive; an `Error::InvalidInput` names the first that is not.
     pub fn validate(&self) -> Result<()> {
-        let positive: [(&str, u64); 16] = [
+        let positive: [(&str, u64); 18] = [
             ("limits.max_text_chars", self.max_text_chars as u64),
             ("limits.max_display_name_chars", self.max_display_name_chars as u64),
             ("limits.max_group_title_chars", self.max_group_title_chars as u64),
@@ -109,6 +115,8 @@ impl Limits {
             ("limits.typing_expiry_ms", self.typing_expiry_ms.max(0) as u64),
             ("limits.max_blob_bytes", self.max_blob_bytes),
             ("limits.max_image_pixels", self.max_image_pixels),
+            ("limits.max_mentions", self.max_mentions as u64),
+            ("limits.max_pins", u64::from(self.max_pins)),
         ];
         for (field, v) in positive {
             if v == 0 {

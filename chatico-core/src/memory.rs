@@ -57,6 +57,8 @@ struct Inner {
     push_devices: HashMap<SessionId, PushDevice>,
     /// Mutes: (conversation, user) → until (`None` = until unmuted).
     mutes: HashMap<(ConversationId, UserId), Option<Timestamp>>,
+    /// Pins: (user, conversation) → when pinned.
+    pins: HashMap<(UserId, ConversationId), Timestamp>,
 }
 
 #[derive(Debug, Clone)]
@@ -558,6 +560,7 @@ impl Store for MemoryStore {
             return Ok(Vec::new());
         }
         g.leave(conversation, user);
+        g.pins.remove(&(user, conversation));
         let kind = ChangeKind::MemberLeft { user_id: user, by };
         let everyone = g.record(Some(conversation), None, kind.clone());
         let removed = g.record(Some(conversation), Some(user), kind);
@@ -634,7 +637,7 @@ impl Store for MemoryStore {
 
     async fn list_conversations(&self, user: UserId, archived: bool, limit: u32) -> Result<Vec<ConversationSummary>> {
         let g = self.lock()?;
-        let mut rows: Vec<(Timestamp, ConversationSummary)> = Vec::new();
+        let mut rows: Vec<(Option<Timestamp>, Timestamp, ConversationSummary)> = Vec::new();
         for (cid, ms) in &g.members {
             let Some(me) = ms.iter().find(|m| m.user_id == user) else {
                 continue;
@@ -667,7 +670,14 @@ impl Store for MemoryStore {
                     }
                 })
                 .collect();
+            let unread_mentions = all
+                .iter()
+                .filter(|m| m.seq > me.read_seq && !g.hidden.contains(&(user, *cid, m.seq)))
+                .filter(|m| m.content.as_ref().is_some_and(|c| c.mentioned().contains(&user)))
+                .count() as i64;
+            let pinned_at = g.pins.get(&(user, *cid)).copied();
             rows.push((
+                pinned_at,
                 activity,
                 ConversationSummary {
                     conversation: conv.clone(),
@@ -677,11 +687,17 @@ impl Store for MemoryStore {
                     muted: false,
                     muted_until: None,
                     members,
+                    unread_mentions,
+                    pinned: pinned_at.is_some(),
+                    pinned_at,
                 },
             ));
         }
-        rows.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.conversation.id.cmp(&a.1.conversation.id)));
-        Ok(rows.into_iter().take(limit as usize).map(|(_, s)| s).collect())
+        // Pinned first (newest pin first), then newest activity; `None < Some` reversed.
+        rows.sort_by(|a, b| {
+            (b.0.is_some(), b.0, b.1, b.2.conversation.id).cmp(&(a.0.is_some(), a.0, a.1, a.2.conversation.id))
+        });
+        Ok(rows.into_iter().take(limit as usize).map(|(_, _, s)| s).collect())
     }
 
     async fn insert_message(&self, new: &NewMessage) -> Result<(Message, Option<Change>)> {
@@ -901,6 +917,46 @@ impl Store for MemoryStore {
         )))
     }
 
+    async fn set_pin(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        pinned: bool,
+        now: Timestamp,
+        max_pins: u32,
+    ) -> Result<(Option<Timestamp>, Option<Change>)> {
+        let mut g = self.lock()?;
+        if !g.join_pos.contains_key(&(conversation, user)) {
+            return Err(Error::not_found("member"));
+        }
+        let before = g.pins.get(&(user, conversation)).copied();
+        if pinned {
+            if before.is_some() {
+                return Ok((before, None));
+            }
+            let count = g.pins.keys().filter(|(u, _)| *u == user).count();
+            if count >= max_pins as usize {
+                return Err(Error::too_large("pins", u64::from(max_pins)));
+            }
+            g.pins.insert((user, conversation), now);
+            let kind = ChangeKind::Pinned {
+                pinned: true,
+                at: Some(now),
+            };
+            Ok((Some(now), Some(g.record(Some(conversation), Some(user), kind))))
+        } else {
+            if before.is_none() {
+                return Ok((None, None));
+            }
+            g.pins.remove(&(user, conversation));
+            let kind = ChangeKind::Pinned {
+                pinned: false,
+                at: None,
+            };
+            Ok((None, Some(g.record(Some(conversation), Some(user), kind))))
+        }
+    }
+
     async fn mutes(&self, conversation: ConversationId) -> Result<Vec<Mute>> {
         let g = self.lock()?;
         let mut out: Vec<Mute> = g
@@ -1078,7 +1134,7 @@ mod sync_index_tests {
                 conversation_id: conv,
                 sender_id: from,
                 client_msg_id: format!("m{n}"),
-                content: Content::Text { text: "t".into() },
+                content: Content::text("t"),
                 reply_to_seq: None,
                 created_at: 1,
             };

@@ -218,11 +218,54 @@ pub enum Content {
     Text {
         /// The text (not empty once trimmed).
         text: String,
+        /// Users mentioned in the text (groups only), in ascending, non-overlapping ranges;
+        /// absent when there are none. See [`Mention`].
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<Mention>,
     },
     /// An uploaded image or file (see [`MediaRef`]).
     Media(MediaRef),
     /// A notice written by the engine, never by a client.
     System(SystemNotice),
+}
+
+impl Content {
+    /// A text message without mentions.
+    pub fn text(text: impl Into<String>) -> Self {
+        Content::Text {
+            text: text.into(),
+            mentions: Vec::new(),
+        }
+    }
+
+    /// The users this content mentions (each once, in order of first mention); empty for
+    /// anything but text.
+    pub fn mentioned(&self) -> Vec<UserId> {
+        let mut out: Vec<UserId> = Vec::new();
+        if let Content::Text { mentions, .. } = self {
+            for m in mentions {
+                if !out.contains(&m.user_id) {
+                    out.push(m.user_id);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// An @mention in a text message: the member `user_id` is named by the text between `start`
+/// (inclusive) and `end` (exclusive), counted in **UTF-16 code units** (JavaScript's and
+/// Kotlin's string indices; a range never splits a surrogate pair). The engine checks the
+/// range against the text and the user against the conversation's current members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Mention {
+    /// The mentioned member.
+    pub user_id: UserId,
+    /// First UTF-16 code unit of the mention in the text.
+    pub start: u32,
+    /// One past the last UTF-16 code unit (`start < end <= text length`).
+    pub end: u32,
 }
 
 /// A reference to an uploaded blob, owned by the sender.
@@ -368,6 +411,16 @@ pub struct ConversationSummary {
     pub muted_until: Option<Timestamp>,
     /// Every member, with enough profile to draw them.
     pub members: Vec<MemberInfo>,
+    /// Messages above the caller's `read_seq` that mention them (not deleted for everyone,
+    /// not hidden by them).
+    #[serde(default)]
+    pub unread_mentions: i64,
+    /// Pinned by the caller: pinned conversations come first in the list.
+    #[serde(default)]
+    pub pinned: bool,
+    /// When the caller pinned it (ms since the Unix epoch); absent when not pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_at: Option<Timestamp>,
 }
 
 /// Which way to page history.

@@ -410,6 +410,16 @@ pub struct MuteRequest {
     pub until: Option<Timestamp>,
 }
 
+/// `PUT /v1/conversations/{id}/pin` answers the caller's pin (`DELETE` answers 204).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PinState {
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// When the caller pinned it (ms since the Unix epoch; an earlier pin keeps its time).
+    pub pinned_at: Timestamp,
+}
+
 /// `PUT /v1/push/device`: registers (or replaces) the push token of the caller's session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -592,6 +602,8 @@ pub enum ChangeKey {
     Blocked(UserId),
     /// The user was unblocked.
     Unblocked(UserId),
+    /// Pinned or unpinned, at when.
+    Pinned(ConversationId, bool, Option<Timestamp>),
 }
 
 impl ChangeKey {
@@ -622,6 +634,7 @@ impl ChangeKey {
             ChangeKind::ContactRemoved { user_id } => ChangeKey::ContactRemoved(*user_id),
             ChangeKind::Blocked { user_id } => ChangeKey::Blocked(*user_id),
             ChangeKind::Unblocked { user_id } => ChangeKey::Unblocked(*user_id),
+            ChangeKind::Pinned { pinned, at } => ChangeKey::Pinned(c, *pinned, *at),
         }
     }
 }
@@ -642,7 +655,7 @@ mod tests {
                 client_msg_id, content, ..
             } => {
                 assert_eq!(client_msg_id, "m1");
-                assert_eq!(content, &Content::Text { text: "hi".into() });
+                assert_eq!(content, &Content::text("hi"));
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -693,7 +706,7 @@ mod tests {
             seq: 4,
             sender_id: user,
             client_msg_id: "c".into(),
-            content: Some(Content::Text { text: "x".into() }),
+            content: Some(Content::text("x")),
             reply_to_seq: None,
             created_at: 5,
             deleted_at: None,

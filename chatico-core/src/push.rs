@@ -120,15 +120,18 @@ pub enum PushKind {
     Reply,
     /// They were added to a group (at its creation or later).
     Invitation,
+    /// A message mentioning them: pushed even when they muted the conversation.
+    Mention,
 }
 
 impl PushKind {
-    /// The wire name (`message`, `reply`, `invitation`).
+    /// The wire name (`message`, `reply`, `invitation`, `mention`).
     pub fn as_str(self) -> &'static str {
         match self {
             PushKind::Message => "message",
             PushKind::Reply => "reply",
             PushKind::Invitation => "invitation",
+            PushKind::Mention => "mention",
         }
     }
 
@@ -137,6 +140,7 @@ impl PushKind {
             "message" => Some(PushKind::Message),
             "reply" => Some(PushKind::Reply),
             "invitation" => Some(PushKind::Invitation),
+            "mention" => Some(PushKind::Mention),
             _ => None,
         }
     }
@@ -156,6 +160,8 @@ pub struct PushIntent {
     pub kind: PushKind,
     /// The seq it replies to, if any.
     pub reply_to_seq: Option<i64>,
+    /// The users the message's text mentions (a mention is pushed through a mute).
+    pub mentioned: Vec<UserId>,
     /// Who may be pushed: the delivery's recipients without the sender (for members added,
     /// only the added users).
     pub candidates: Vec<UserId>,
@@ -195,6 +201,7 @@ pub fn intent_of(delivery: &Delivery) -> Option<PushIntent> {
         sender_id: sender,
         kind,
         reply_to_seq: message.reply_to_seq,
+        mentioned: message.content.as_ref().map(Content::mentioned).unwrap_or_default(),
         candidates,
     })
 }
@@ -415,7 +422,7 @@ mod tests {
 
     #[test]
     fn messages_push_everyone_but_the_sender() {
-        let i = intent_of(&message(u(2), Content::Text { text: "hi".into() })).unwrap();
+        let i = intent_of(&message(u(2), Content::text("hi"))).unwrap();
         assert_eq!(i.candidates, vec![u(1), u(3)]);
         assert_eq!((i.seq, i.kind, i.reply_to_seq), (4, PushKind::Message, Some(2)));
     }

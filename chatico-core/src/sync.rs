@@ -141,6 +141,15 @@ pub enum ChangeKind {
         /// The user unblocked.
         user_id: UserId,
     },
+    /// Pinned / unpinned for the target user (targeted change, `set_pin`): pinned
+    /// conversations come first in the user's list.
+    Pinned {
+        /// `true` when pinned, `false` when unpinned.
+        pinned: bool,
+        /// When it was pinned (ms since the Unix epoch); absent when unpinned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<Timestamp>,
+    },
 }
 
 /// A page of changes for one user.

@@ -60,7 +60,7 @@ fn ready(me: UserId) -> ServerFrame {
 }
 
 fn text(s: &str) -> Content {
-    Content::Text { text: s.into() }
+    Content::text(s)
 }
 
 // ---- the model server --------------------------------------------------------------------
@@ -191,6 +191,9 @@ impl Server {
                     read_seq: 0,
                 })
                 .collect(),
+            unread_mentions: 0,
+            pinned: false,
+            pinned_at: None,
         }
     }
 }

@@ -6,7 +6,7 @@ mod common;
 
 use chatico_core::engine::{AuthContext, Engine, SendMessage};
 use chatico_core::ids::{ConversationId, SessionId, UserId};
-use chatico_core::model::{Content, Session};
+use chatico_core::model::{Content, Mention, Session};
 use chatico_core::ports::Store;
 use chatico_core::protocol::RegisterPushRequest;
 use chatico_core::push::{DEFAULT_TITLE, Platform, PushIntent, PushKind, intent_of};
@@ -19,7 +19,7 @@ fn send(h: &Harness, from: UserId, conv: ConversationId, text: &str, reply_to: O
         SendMessage {
             conversation_id: conv,
             client_msg_id: uuid_ish(),
-            content: Content::Text { text: text.into() },
+            content: Content::text(text),
             reply_to_seq: reply_to,
         },
     ))
@@ -232,4 +232,61 @@ fn registration_is_per_session_and_invalid_tokens_are_dropped() {
     );
     assert!(block_on(h.store.push_devices(b, T0)).expect("devices").is_empty());
     assert!(!block_on(h.engine.unregister_push(ctx)).expect("nothing left"));
+}
+
+#[test]
+fn a_mention_pushes_through_a_mute_with_the_mention_kind() {
+    let h = Harness::new();
+    let [a, b, c, d] = h.users(&["A", "B", "C", "D"])[..] else {
+        unreachable!()
+    };
+    let g = h.group(a, "G", &[b, c, d]);
+    device(&h, b, "tok-b");
+    block_on(h.engine.mute(b, g, None)).expect("b mutes");
+    block_on(h.engine.mute(c, g, None)).expect("c mutes");
+    block_on(h.engine.block(d, a)).expect("d blocks a");
+    let out = block_on(h.engine.send(
+        a,
+        SendMessage {
+            conversation_id: g,
+            client_msg_id: uuid_ish(),
+            content: Content::Text {
+                text: "@B @D look".into(),
+                mentions: vec![
+                    Mention {
+                        user_id: b,
+                        start: 0,
+                        end: 2,
+                    },
+                    Mention {
+                        user_id: d,
+                        start: 3,
+                        end: 5,
+                    },
+                ],
+            },
+            reply_to_seq: None,
+        },
+    ))
+    .expect("send");
+    let intent = out.deliveries.iter().find_map(intent_of).expect("pushes");
+    assert_eq!(sorted(intent.mentioned.clone()), sorted(vec![b, d]));
+    let r = block_on(h.engine.push_recipients(&intent)).expect("recipients");
+    assert_eq!(
+        r,
+        vec![(b, PushKind::Mention)],
+        "b (muted, mentioned) is pushed; c (muted, not mentioned) is not; a block still wins for d"
+    );
+    let ns = block_on(h.engine.push_notifications(b, g, intent.seq, PushKind::Mention)).expect("notifications");
+    assert_eq!(ns.len(), 1, "the mute does not stop a mention");
+    assert_eq!(ns[0].kind, PushKind::Mention);
+    assert!(
+        block_on(h.engine.push_notifications(b, g, intent.seq, PushKind::Message))
+            .expect("n")
+            .is_empty(),
+        "a plain message to a muted user stays silent"
+    );
+    // Online: no push, mention or not.
+    block_on(h.engine.connected(b, 3)).expect("online");
+    assert!(block_on(h.engine.push_recipients(&intent)).expect("r").is_empty());
 }

@@ -381,10 +381,14 @@ pub(crate) fn summary_from_row(r: &impl RowExt) -> Result<ConversationSummary> {
         None => None,
     };
     let members = members_from_json(&r.text("members_json")?)?;
+    let pinned_at = r.opt_int("pinned_at")?;
     Ok(ConversationSummary {
         unread: (conversation.last_seq - me.read_seq).max(0),
         muted: false,
         muted_until: None,
+        unread_mentions: r.int("unread_mentions")?,
+        pinned: pinned_at.is_some(),
+        pinned_at,
         conversation,
         me,
         last_message,
@@ -554,9 +558,7 @@ mod tests {
         });
         assert!(content_json(&media).expect("json").starts_with(MEDIA_CONTENT_PREFIX));
         for other in [
-            Content::Text {
-                text: MEDIA_CONTENT_PREFIX.into(),
-            },
+            Content::text(MEDIA_CONTENT_PREFIX),
             Content::System(SystemNotice::GroupCreated {
                 title: MEDIA_CONTENT_PREFIX.into(),
             }),

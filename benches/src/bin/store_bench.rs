@@ -205,9 +205,9 @@ fn text(conversation: ConversationId, sender: UserId, cid: String, at: i64) -> N
         conversation_id: conversation,
         sender_id: sender,
         client_msg_id: cid,
-        content: Content::Text {
-            text: "a hundred bytes of chat text, roughly what people send to each other all day long......".into(),
-        },
+        content: Content::text(
+            "a hundred bytes of chat text, roughly what people send to each other all day long......",
+        ),
         reply_to_seq: None,
         created_at: at,
     }

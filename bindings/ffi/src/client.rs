@@ -296,7 +296,28 @@ impl ChatClient {
         reply_to_seq: Option<i64>,
     ) -> Result<PendingMessage, ChatError> {
         let id = conv_id(&conversation_id)?;
-        Ok(self.client.send(id, Content::Text { text }, reply_to_seq).into())
+        Ok(self.client.send(id, Content::text(text), reply_to_seq).into())
+    }
+
+    /// Queues a text mentioning group members (see `Mention` for the ranges). The server
+    /// checks the ranges against the text and the users against the members:
+    /// `ChatEvent::SendFailed` with `InvalidInput` (`mentions`) otherwise.
+    pub fn send_text_with_mentions(
+        &self,
+        conversation_id: String,
+        text: String,
+        mentions: Vec<Mention>,
+        reply_to_seq: Option<i64>,
+    ) -> Result<PendingMessage, ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let mentions = mentions
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<Result<Vec<_>, ChatError>>()?;
+        Ok(self
+            .client
+            .send(id, Content::Text { text, mentions }, reply_to_seq)
+            .into())
     }
 
     /// Queues a media message (a blob uploaded earlier).
@@ -468,6 +489,21 @@ impl ChatClient {
             Ok(())
         })
         .await
+    }
+
+    /// Pins a conversation for the user (every device): it lists first. Answers the pin
+    /// time (ms); `TooLarge` when the user has the most pins allowed.
+    pub async fn pin(&self, conversation_id: String) -> Result<i64, ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.pin(id).await?.pinned_at) }).await
+    }
+
+    /// Unpins a conversation for the user.
+    pub async fn unpin(&self, conversation_id: String) -> Result<(), ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.unpin(id).await?) }).await
     }
 
     // ---- push ----

@@ -321,17 +321,62 @@ pub enum SystemNotice {
     TitleChanged { title: String },
 }
 
+/// An @mention in a group text: the member `user_id` is shown by the text between `start`
+/// (inclusive) and `end` (exclusive), in UTF-16 code units (Kotlin's `String` indices; in
+/// Python, index `text.encode("utf-16-le")` and divide by 2).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Mention {
+    pub user_id: String,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl From<m::Mention> for Mention {
+    fn from(x: m::Mention) -> Self {
+        Mention {
+            user_id: x.user_id.to_string(),
+            start: x.start,
+            end: x.end,
+        }
+    }
+}
+
+impl TryFrom<Mention> for m::Mention {
+    type Error = ChatError;
+    fn try_from(x: Mention) -> Result<Self, ChatError> {
+        Ok(m::Mention {
+            user_id: x
+                .user_id
+                .parse()
+                .map_err(|_| ChatError::from(chatico_core::Error::invalid("mentions", "user_id is not a UUID")))?,
+            start: x.start,
+            end: x.end,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum MessageContent {
-    Text { text: String },
-    Media { media: MediaRef },
-    System { notice: SystemNotice },
+    /// A text; `mentions` (groups only) name members by ranges of it.
+    Text {
+        text: String,
+        mentions: Vec<Mention>,
+    },
+    Media {
+        media: MediaRef,
+    },
+    System {
+        notice: SystemNotice,
+    },
 }
 
 impl From<m::Content> for MessageContent {
     fn from(c: m::Content) -> Self {
         match c {
-            m::Content::Text { text } => MessageContent::Text { text },
+            m::Content::Text { text, mentions } => MessageContent::Text {
+                text,
+                mentions: mentions.into_iter().map(Into::into).collect(),
+            },
             m::Content::Media(x) => MessageContent::Media {
                 media: MediaRef {
                     blob_key: x.blob_key,
@@ -453,6 +498,8 @@ pub enum PushKind {
     Message,
     Reply,
     Invitation,
+    /// A message mentioning the user (pushed even when they muted the conversation).
+    Mention,
 }
 
 /// What to open for a received push ([`parse_push_payload`]).
@@ -475,6 +522,7 @@ pub fn parse_push_payload(payload_json: String) -> Result<PushTarget, ChatError>
             sdk::PushKind::Message => PushKind::Message,
             sdk::PushKind::Reply => PushKind::Reply,
             sdk::PushKind::Invitation => PushKind::Invitation,
+            sdk::PushKind::Mention => PushKind::Mention,
         },
     })
 }
@@ -526,6 +574,12 @@ pub struct ConversationView {
     /// Pushes muted by the user (on any device), until `muted_until` or until unmuted.
     pub muted: bool,
     pub muted_until: Option<i64>,
+    /// Pinned by the user (on any device): pinned conversations list first.
+    pub pinned: bool,
+    /// When it was pinned (ms since the Unix epoch).
+    pub pinned_at: Option<i64>,
+    /// Messages above `read_seq` that mention the user.
+    pub unread_mentions: i64,
     /// The caller's own watermarks.
     pub delivered_seq: i64,
     pub read_seq: i64,
@@ -543,6 +597,9 @@ impl ConversationView {
             archived: v.archived,
             muted: v.muted,
             muted_until: v.muted_until,
+            pinned: v.pinned(),
+            pinned_at: v.pinned_at,
+            unread_mentions: v.unread_mentions(),
             delivered_seq: v.delivered_seq,
             read_seq: v.read_seq,
             unread: v.unread(),
@@ -654,6 +711,12 @@ pub enum ChatEvent {
         conversation_id: String,
         muted: bool,
         until: Option<i64>,
+    },
+    /// Pinned (at `at`, ms since the Unix epoch) or unpinned, on any of the user's devices.
+    Pinned {
+        conversation_id: String,
+        pinned: bool,
+        at: Option<i64>,
     },
     ContactAdded {
         user_id: String,
@@ -791,6 +854,11 @@ fn change_event(c: Change) -> ChatEvent {
         },
         ChangeKind::Unblocked { user_id } => ChatEvent::Unblocked {
             user_id: user_id.to_string(),
+        },
+        ChangeKind::Pinned { pinned, at } => ChatEvent::Pinned {
+            conversation_id: conv,
+            pinned,
+            at,
         },
     }
 }

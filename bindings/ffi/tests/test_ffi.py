@@ -342,6 +342,57 @@ class ChatThroughFfi(unittest.IsolatedAsyncioTestCase):
             ffi.parse_push_payload('{"aps": {}}')
         await bob.client.disconnect()
 
+    async def test_mentions_and_pins(self):
+        alice = await login(self.server, "+15557000031", "Alice")
+        bob = await login(self.server, "+15557000032", "Bob")
+        carol = await login(self.server, "+15557000033", "Carol")
+        for u in (alice, bob):
+            await u.client.connect()
+        g = (await alice.client.create_group("Trip", [bob.id], None)).id
+        await eventually("bob's view has the group", lambda: bob.client.conversation(g) is not None)
+
+        # "é @Bob": the mention is 2..6 in UTF-16 code units.
+        alice.client.send_text_with_mentions(g, "é @Bob", [ffi.Mention(user_id=bob.id, start=2, end=6)], None)
+        await eventually("bob received the mention", lambda: any(
+            m.content.is_text() and m.content.mentions for m in bob.rec.messages(g)))
+        got = [m for m in bob.rec.messages(g) if m.content.is_text() and m.content.mentions][0]
+        self.assertEqual(got.content.mentions, [ffi.Mention(user_id=bob.id, start=2, end=6)])
+        await eventually("bob's unread mention", lambda: bob.client.conversation(g).unread_mentions == 1)
+        self.assertEqual(alice.client.conversation(g).unread_mentions, 0)
+        await bob.client.mark_read(g, got.seq)
+        await eventually("read", lambda: bob.client.conversation(g).unread_mentions == 0)
+
+        # A non-member is refused by the server; a malformed id before anything is sent.
+        p = alice.client.send_text_with_mentions(g, "@Carol", [ffi.Mention(user_id=carol.id, start=0, end=6)], None)
+        await eventually("the send failed", lambda: any(
+            e.is_send_failed() and e.client_msg_id == p.client_msg_id and e.code == ffi.ErrorCode.INVALID_INPUT
+            for e in alice.rec.snapshot()))
+        with self.assertRaises(ffi.ChatError.InvalidInput):
+            alice.client.send_text_with_mentions(g, "@x", [ffi.Mention(user_id="nope", start=0, end=2)], None)
+
+        # Pins: per user, synced to the user's devices, listed first; an outsider gets 404.
+        d = (await bob.client.open_direct(alice.id)).id
+        bob.client.send_text(d, "newer", None)
+        await eventually("the direct chat first", lambda: bob.client.conversations(False)[0].conversation.id == d)
+        pinned_at = await bob.client.pin(g)
+        self.assertGreater(pinned_at, 0)
+        await eventually("bob's view pinned", lambda: bob.client.conversation(g).pinned)
+        self.assertEqual(bob.client.conversation(g).pinned_at, pinned_at)
+        self.assertEqual(bob.client.conversations(False)[0].conversation.id, g)
+        await eventually("the pinned event", lambda: any(
+            e.is_pinned() and e.conversation_id == g and e.pinned for e in bob.rec.snapshot()))
+        self.assertFalse(alice.client.conversation(g).pinned, "pins are per user")
+        with self.assertRaises(ffi.ChatError.NotFound):
+            await carol.client.pin(g)
+        await bob.client.unpin(g)
+        await eventually("unpinned", lambda: not bob.client.conversation(g).pinned)
+        self.assertEqual(bob.client.conversations(False)[0].conversation.id, d)
+        target = ffi.parse_push_payload(
+            '{"chatico_conversation": "%s", "chatico_seq": "2", "chatico_kind": "mention"}' % g)
+        self.assertEqual(target.kind, ffi.PushKind.MENTION)
+        for u in (alice, bob):
+            await u.client.disconnect()
+
 
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result

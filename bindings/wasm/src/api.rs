@@ -47,10 +47,15 @@ struct ConversationJs<'a> {
     conversation: &'a Conversation,
     members: &'a [MemberInfo],
     archived: bool,
+    muted: bool,
+    muted_until: Option<i64>,
+    pinned: bool,
+    pinned_at: Option<i64>,
     delivered_seq: i64,
     read_seq: i64,
     last_message: Option<&'a Message>,
     unread: i64,
+    unread_mentions: i64,
     typing: Vec<UserId>,
 }
 
@@ -60,10 +65,15 @@ impl<'a> ConversationJs<'a> {
             conversation: &c.conversation,
             members: &c.members,
             archived: c.archived,
+            muted: c.muted,
+            muted_until: c.muted_until,
+            pinned: c.pinned(),
+            pinned_at: c.pinned_at,
             delivered_seq: c.delivered_seq,
             read_seq: c.read_seq,
             last_message: c.last_message.as_ref(),
             unread: c.unread(),
+            unread_mentions: c.unread_mentions(),
             typing: c.typing_at(now),
         }
     }
@@ -437,7 +447,22 @@ impl ChatClient {
         text: String,
     ) -> JsResult<JsValue> {
         let conv: ConversationId = parse_id(conversation_id)?;
-        to_js(&enqueue(&self.inner, conv, Content::Text { text }, None)).map_err(js_err)
+        to_js(&enqueue(&self.inner, conv, Content::text(text), None)).map_err(js_err)
+    }
+
+    /// `send` of a group text mentioning members: each mention is `{user_id, start, end}`,
+    /// a range of `text` in UTF-16 code units (JavaScript string indices). The server refuses
+    /// ranges outside the text and users who are not members (`invalid_input`, `mentions`).
+    #[wasm_bindgen(js_name = sendTextWithMentions, unchecked_return_type = "PendingMessage")]
+    pub fn send_text_with_mentions(
+        &self,
+        #[wasm_bindgen(js_name = conversationId)] conversation_id: &str,
+        text: String,
+        #[wasm_bindgen(unchecked_param_type = "Mention[]")] mentions: JsValue,
+    ) -> JsResult<JsValue> {
+        let conv: ConversationId = parse_id(conversation_id)?;
+        let mentions: Vec<chatico_core::model::Mention> = from_js(&mentions, "mentions").map_err(js_err)?;
+        to_js(&enqueue(&self.inner, conv, Content::Text { text, mentions }, None)).map_err(js_err)
     }
 
     /// Uploads an image (PNG, JPEG, GIF, WebP; checked by the server) and queues a media
@@ -787,6 +812,27 @@ impl ChatClient {
                 until: until_ms.map(|u| u as i64),
             })?;
             call_unit(&inner, method::PUT, &paths::mute(conv), body).await
+        }))
+    }
+
+    /// Pins a conversation for the user (all devices): it lists first. Resolves to
+    /// `{conversation_id, pinned_at}`; rejects with `too_large` (`what` `pins`) at the bound.
+    #[wasm_bindgen(unchecked_return_type = "Promise<PinState>")]
+    pub fn pin(&self, #[wasm_bindgen(js_name = conversationId)] conversation_id: &str) -> JsResult<js_sys::Promise> {
+        let conv: ConversationId = parse_id(conversation_id)?;
+        let inner = self.inner.clone();
+        Ok(promise(async move {
+            call::<chatico_core::protocol::PinState>(&inner, method::PUT, &paths::pin(conv), &[], None).await
+        }))
+    }
+
+    /// Unpins a conversation for the user.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn unpin(&self, #[wasm_bindgen(js_name = conversationId)] conversation_id: &str) -> JsResult<js_sys::Promise> {
+        let conv: ConversationId = parse_id(conversation_id)?;
+        let inner = self.inner.clone();
+        Ok(promise(async move {
+            call_unit(&inner, method::DELETE, &paths::pin(conv), None).await
         }))
     }
 

@@ -112,7 +112,7 @@ mod tests {
     use crate::ids::{MessageId, UserId};
 
     fn text(s: &str) -> Content {
-        Content::Text { text: s.into() }
+        Content::text(s)
     }
 
     #[test]

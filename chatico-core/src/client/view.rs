@@ -24,6 +24,20 @@ pub struct ConversationView {
     /// End of the mute (ms since the Unix epoch); `None` = until unmuted.
     #[serde(default)]
     pub muted_until: Option<Timestamp>,
+    /// When the caller pinned it (from the list and the `pinned` changes); `None` = not
+    /// pinned. Pinned conversations list first.
+    #[serde(default)]
+    pub pinned_at: Option<Timestamp>,
+    /// The server's unread-mention count at the last list load, for seqs up to
+    /// `mentions_floor`.
+    #[serde(default)]
+    pub mentions_base: i64,
+    /// The conversation's `last_seq` when `mentions_base` was counted.
+    #[serde(default)]
+    pub mentions_floor: i64,
+    /// Seqs of known messages from others that mention the caller (live or loaded).
+    #[serde(default)]
+    pub mention_seqs: BTreeSet<i64>,
     /// The caller's own watermarks.
     pub delivered_seq: i64,
     /// The caller's read watermark.
@@ -40,6 +54,23 @@ impl ConversationView {
     /// `last_seq - read_seq`, at least 0.
     pub fn unread(&self) -> i64 {
         (self.conversation.last_seq - self.read_seq).max(0)
+    }
+
+    /// Messages mentioning the caller above their `read_seq`: the server's count at the last
+    /// list load (until the caller reads past it) plus the mentions known since.
+    pub fn unread_mentions(&self) -> i64 {
+        let base = if self.read_seq < self.mentions_floor {
+            self.mentions_base
+        } else {
+            0
+        };
+        let from = self.read_seq.max(self.mentions_floor);
+        base + self.mention_seqs.range(from + 1..).count() as i64
+    }
+
+    /// Pinned by the caller.
+    pub fn pinned(&self) -> bool {
+        self.pinned_at.is_some()
     }
 
     /// Users typing at `now` (expired entries are ignored).
@@ -131,13 +162,17 @@ impl LocalView {
         self.me
     }
 
-    /// Conversations, newest activity first; archived ones only when asked.
+    /// Conversations, pinned first (newest pin first), then newest activity; archived ones
+    /// only when asked. The server's list order.
     pub fn conversations(&self, archived: bool) -> Vec<&ConversationView> {
         let mut v: Vec<&ConversationView> = self.conversations.values().filter(|c| c.archived == archived).collect();
         v.sort_by(|a, b| {
-            b.activity()
-                .cmp(&a.activity())
-                .then(b.conversation.id.cmp(&a.conversation.id))
+            (b.pinned(), b.pinned_at, b.activity(), b.conversation.id).cmp(&(
+                a.pinned(),
+                a.pinned_at,
+                a.activity(),
+                a.conversation.id,
+            ))
         });
         v
     }
@@ -197,13 +232,20 @@ impl LocalView {
         let old_marks = old
             .as_ref()
             .map(|o| (o.conversation.last_seq, o.delivered_seq, o.read_seq));
-        let (messages, typing) = old.map(|old| (old.messages, old.typing)).unwrap_or_default();
+        let (messages, typing, mention_seqs) = old
+            .map(|old| (old.messages, old.typing, old.mention_seqs))
+            .unwrap_or_default();
+        let floor = s.conversation.last_seq;
         let mut view = ConversationView {
             conversation: s.conversation,
             members: s.members,
             archived: s.me.archived,
             muted: s.muted,
             muted_until: s.muted_until,
+            pinned_at: s.pinned_at,
+            mentions_base: s.unread_mentions,
+            mentions_floor: floor,
+            mention_seqs,
             delivered_seq: s.me.delivered_seq,
             read_seq: s.me.read_seq,
             last_message: None,
@@ -218,6 +260,7 @@ impl LocalView {
             view.read_seq = view.read_seq.max(old.2);
         }
         if let Some(m) = s.last_message {
+            note_mention(&mut view, self.me, &m);
             view.messages.insert(m.seq, m);
         }
         self.take_pending_messages(&mut view);
@@ -270,6 +313,7 @@ impl LocalView {
         let mut view = self.conversations.remove(&id)?;
         for m in messages {
             view.conversation.last_seq = view.conversation.last_seq.max(m.seq);
+            note_mention(&mut view, self.me, &m);
             view.messages.insert(m.seq, m);
         }
         self.trim(&mut view);
@@ -367,6 +411,10 @@ impl LocalView {
                         archived: false,
                         muted: false,
                         muted_until: None,
+                        pinned_at: None,
+                        mentions_base: 0,
+                        mentions_floor: 0,
+                        mention_seqs: BTreeSet::new(),
                         delivered_seq: 0,
                         read_seq: 0,
                         last_message: None,
@@ -422,15 +470,18 @@ impl LocalView {
                     m.read_seq = m.read_seq.max(seq);
                 }
                 view.typing.remove(&message.sender_id);
+                note_mention(&mut view, me, message);
                 view.messages.insert(seq, message.clone());
             }
             ChangeKind::MessageDeleted { seq, deleted_at } => {
+                forget_mention(&mut view, me, *seq);
                 if let Some(m) = view.messages.get_mut(seq) {
                     m.content = None;
                     m.deleted_at = Some(*deleted_at);
                 }
             }
             ChangeKind::MessageHidden { seq } => {
+                forget_mention(&mut view, me, *seq);
                 view.messages.remove(seq);
             }
             ChangeKind::Receipt {
@@ -441,6 +492,7 @@ impl LocalView {
                 if *user_id == me {
                     view.delivered_seq = view.delivered_seq.max(*delivered_seq);
                     view.read_seq = view.read_seq.max(*read_seq);
+                    view.mention_seqs = view.mention_seqs.split_off(&(view.read_seq + 1));
                 }
                 if let Some(m) = view.member_mut(*user_id) {
                     m.delivered_seq = m.delivered_seq.max(*delivered_seq);
@@ -480,6 +532,9 @@ impl LocalView {
                 view.muted = *muted;
                 view.muted_until = if *muted { *until } else { None };
             }
+            ChangeKind::Pinned { pinned, at } => {
+                view.pinned_at = if *pinned { *at } else { None };
+            }
             _ => {}
         }
         self.trim(&mut view);
@@ -491,6 +546,7 @@ impl LocalView {
     fn take_pending_messages(&mut self, view: &mut ConversationView) {
         for (seq, m) in self.pending_messages.remove(&view.conversation.id).unwrap_or_default() {
             view.conversation.last_seq = view.conversation.last_seq.max(seq);
+            note_mention(view, self.me, &m);
             view.messages.insert(seq, m);
         }
     }
@@ -501,6 +557,31 @@ impl LocalView {
             view.messages.pop_first();
         }
         view.last_message = view.messages.values().next_back().cloned();
+    }
+}
+
+/// Notes a message from someone else that mentions the caller.
+fn note_mention(view: &mut ConversationView, me: UserId, m: &Message) {
+    if m.sender_id != me
+        && let Some(crate::model::Content::Text { mentions, .. }) = &m.content
+        && mentions.iter().any(|x| x.user_id == me)
+    {
+        view.mention_seqs.insert(m.seq);
+    }
+}
+
+/// A message at `seq` is gone for the caller (deleted for everyone, hidden): it no longer
+/// counts as an unread mention, whether it was known live or counted by the server.
+fn forget_mention(view: &mut ConversationView, me: UserId, seq: i64) {
+    view.mention_seqs.remove(&seq);
+    let counted_by_server = seq <= view.mentions_floor && seq > view.read_seq;
+    let mentioned_me = view
+        .messages
+        .get(&seq)
+        .and_then(|m| m.content.as_ref())
+        .is_some_and(|c| c.mentioned().contains(&me));
+    if counted_by_server && mentioned_me {
+        view.mentions_base = (view.mentions_base - 1).max(0);
     }
 }
 
@@ -517,9 +598,7 @@ mod tests {
             seq,
             sender_id: sender,
             client_msg_id: format!("c{seq}"),
-            content: Some(Content::Text {
-                text: format!("m{seq}"),
-            }),
+            content: Some(Content::text(format!("m{seq}"))),
             reply_to_seq: None,
             created_at: 1000 + seq,
             deleted_at: None,
@@ -747,6 +826,9 @@ mod tests {
             muted: false,
             muted_until: None,
             members: vec![],
+            unread_mentions: 0,
+            pinned: false,
+            pinned_at: None,
         };
         let mut v = LocalView::new(me);
         v.load_summary(summary.clone());
@@ -794,5 +876,91 @@ mod tests {
         };
         v.apply_snapshot(&snap);
         assert_eq!(v.conversation(cid).expect("conv").typing_at(10), vec![bob]);
+    }
+
+    #[test]
+    fn pins_order_the_list_and_mentions_count_until_read_or_deleted() {
+        let me = UserId::new(1);
+        let bob = UserId::new(2);
+        let mut v = LocalView::new(me);
+        let (c1, c2) = (ConversationId::new(10), ConversationId::new(11));
+        for (cid, at) in [(c1, 100), (c2, 200)] {
+            v.apply_change(&change(
+                1,
+                Some(cid),
+                ChangeKind::ConversationCreated {
+                    conversation: Conversation {
+                        id: cid,
+                        kind: ConversationKind::Group,
+                        title: Some("g".into()),
+                        avatar_url: None,
+                        created_by: bob,
+                        created_at: at,
+                        last_seq: 0,
+                    },
+                },
+            ));
+        }
+        let order = |v: &LocalView| {
+            v.conversations(false)
+                .iter()
+                .map(|c| c.conversation.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(&v), vec![c2, c1], "newest activity first");
+        v.apply_change(&change(
+            2,
+            Some(c1),
+            ChangeKind::Pinned {
+                pinned: true,
+                at: Some(5),
+            },
+        ));
+        assert_eq!(order(&v), vec![c1, c2], "pinned first");
+        assert!(v.conversation(c1).is_some_and(ConversationView::pinned));
+        v.apply_change(&change(
+            3,
+            Some(c1),
+            ChangeKind::Pinned {
+                pinned: false,
+                at: None,
+            },
+        ));
+        assert_eq!(order(&v), vec![c2, c1]);
+
+        let mentioning = |seq: i64, who: UserId| {
+            let mut m = msg(c1, seq, bob);
+            m.content = Some(Content::Text {
+                text: "@x".into(),
+                mentions: vec![crate::model::Mention {
+                    user_id: who,
+                    start: 0,
+                    end: 2,
+                }],
+            });
+            ChangeKind::Message { message: m }
+        };
+        v.apply_change(&change(4, Some(c1), mentioning(1, me)));
+        v.apply_change(&change(5, Some(c1), mentioning(2, bob)));
+        v.apply_change(&change(6, Some(c1), mentioning(3, me)));
+        v.apply_change(&change(7, Some(c1), mentioning(4, me)));
+        assert_eq!(v.conversation(c1).map(ConversationView::unread_mentions), Some(3));
+        v.apply_change(&change(
+            8,
+            Some(c1),
+            ChangeKind::Receipt {
+                user_id: me,
+                delivered_seq: 1,
+                read_seq: 1,
+            },
+        ));
+        assert_eq!(v.conversation(c1).map(ConversationView::unread_mentions), Some(2));
+        v.apply_change(&change(
+            9,
+            Some(c1),
+            ChangeKind::MessageDeleted { seq: 3, deleted_at: 9 },
+        ));
+        v.apply_change(&change(10, Some(c1), ChangeKind::MessageHidden { seq: 4 }));
+        assert_eq!(v.conversation(c1).map(ConversationView::unread_mentions), Some(0));
     }
 }

@@ -4,13 +4,15 @@ use crate::error::{Error, Result};
 use crate::ids::{BlobKey, ConversationId, MessageId, UserId};
 use crate::model::{Content, ConversationKind, HistoryQuery, MediaRef, Member, Message, NewMessage};
 
-use super::{Engine, Outcome, SendMessage, live, page, validate};
+use super::{Engine, Outcome, SendMessage, live, mentions, page, validate};
 
 impl Engine {
     /// Sends a message. Idempotent on `(caller, client_msg_id)`: a retry returns the
     /// original message and delivers nothing new. Refused in a direct conversation across
-    /// a block. A media message must reference a blob the caller registered; its type, size
-    /// and dimensions are taken from the registered blob.
+    /// a block. A text's mentions name current members of a group, by ranges inside the
+    /// text (`InvalidInput("mentions")` otherwise). A media message must reference a blob
+    /// the caller registered; its type, size and dimensions are taken from the registered
+    /// blob.
     pub async fn send(&self, actor: UserId, req: SendMessage) -> Result<Outcome<Message>> {
         let l = &self.config.limits;
         validate::token("client_msg_id", &req.client_msg_id, l.max_client_msg_id_chars)?;
@@ -18,9 +20,11 @@ impl Engine {
             validate::seq("reply_to_seq", r, 1)?;
         }
         let content = match req.content {
-            Content::Text { text } => Content::Text {
-                text: validate::message_text("text", &text, l.max_text_chars)?,
-            },
+            Content::Text { text, mentions: list } => {
+                let text = validate::message_text("text", &text, l.max_text_chars)?;
+                mentions::check_ranges(&text, &list, l.max_mentions)?;
+                Content::Text { text, mentions: list }
+            }
             Content::Media(m) => {
                 let caption = match m.caption {
                     Some(c) if c.trim().is_empty() => None,
@@ -79,6 +83,9 @@ impl Engine {
             }
             other => other,
         };
+        if let Content::Text { mentions: list, .. } = &content {
+            mentions::check_members(kind, list, &members)?;
+        }
         if kind == ConversationKind::Direct {
             for other in members.iter().filter(|u| **u != actor) {
                 if self.store.is_blocked_either_way(actor, *other).await? {

@@ -42,7 +42,9 @@
 mod blobs;
 mod conversations;
 mod ephemeral;
+mod mentions;
 mod messages;
+mod pins;
 mod push;
 mod users;
 pub(crate) mod validate;
@@ -399,7 +401,7 @@ mod tests {
             SendMessage {
                 conversation_id: c,
                 client_msg_id: "x".into(),
-                content: Content::Text { text: "x".into() },
+                content: Content::text("x"),
                 reply_to_seq: None,
             },
         ));

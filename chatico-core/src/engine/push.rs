@@ -129,8 +129,10 @@ impl Engine {
 
     /// Who of an intent's candidates is pushed, and why: not the sender, nobody with a live
     /// connection, nobody in a block with the sender (either way), nobody who muted the
-    /// conversation (an active mute); a message replying to one of the recipient's own
-    /// messages is a [`PushKind::Reply`] for them.
+    /// conversation (an active mute) unless the message mentions them; a message mentioning
+    /// the recipient is a [`PushKind::Mention`] for them (a mention beats a mute, as in
+    /// WhatsApp and Slack), else one replying to one of their own messages a
+    /// [`PushKind::Reply`].
     pub async fn push_recipients(&self, intent: &PushIntent) -> Result<Vec<(UserId, PushKind)>> {
         let now = self.now();
         let connected = self.push_connected(&intent.candidates).await;
@@ -165,11 +167,14 @@ impl Engine {
                 .map(|m| m.sender_id),
             _ => None,
         };
+        let mentioned = |u: &UserId| intent.kind == PushKind::Message && intent.mentioned.contains(u);
         Ok(offline
             .into_iter()
-            .filter(|u| !blocked.contains(u) && !muted.contains(u))
+            .filter(|u| !blocked.contains(u) && (!muted.contains(u) || mentioned(u)))
             .map(|u| {
-                let kind = if replied_to == Some(u) {
+                let kind = if mentioned(&u) {
+                    PushKind::Mention
+                } else if replied_to == Some(u) {
                     PushKind::Reply
                 } else {
                     intent.kind
@@ -181,8 +186,8 @@ impl Engine {
 
     /// The notifications for `user` about the message at `seq` (the newest of those
     /// collapsed together), one per registered device; empty when the user has connected
-    /// since, is no longer a member, muted the conversation meanwhile, or the message is
-    /// gone. Title [`DEFAULT_TITLE`] and no body unless previews are on; the badge is the
+    /// since, is no longer a member, muted the conversation meanwhile (a
+    /// [`PushKind::Mention`] goes through a mute), or the message is gone. Title [`DEFAULT_TITLE`] and no body unless previews are on; the badge is the
     /// user's total unread count; the collapse id is the conversation.
     pub async fn push_notifications(
         &self,
@@ -205,12 +210,13 @@ impl Engine {
         if seq <= me.joined_seq && kind != PushKind::Invitation {
             return Ok(Vec::new());
         }
-        if self
-            .store
-            .mutes(conversation)
-            .await?
-            .iter()
-            .any(|m| m.user_id == user && m.active(now))
+        if kind != PushKind::Mention
+            && self
+                .store
+                .mutes(conversation)
+                .await?
+                .iter()
+                .any(|m| m.user_id == user && m.active(now))
         {
             return Ok(Vec::new());
         }
@@ -270,7 +276,7 @@ impl Engine {
             None => s,
         };
         let body = match content {
-            Content::Text { text } => prefix(cut(text)),
+            Content::Text { text, .. } => prefix(cut(text)),
             Content::Media(m) => prefix(m.caption.as_deref().map_or_else(|| "Photo".to_owned(), cut)),
             Content::System(SystemNotice::GroupCreated { .. } | SystemNotice::MembersAdded { .. }) => {
                 format!("{sender_name} added you")

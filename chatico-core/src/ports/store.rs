@@ -148,7 +148,8 @@ pub trait Store: SendSyncOutsideWasm {
         now: Timestamp,
     ) -> Result<(Vec<Member>, Vec<Change>)>;
     /// Removes a member, recording `MemberLeft` both as a conversation change and targeted
-    /// at the removed user (returned in that order). Empty if they were not a member.
+    /// at the removed user (returned in that order), and drops their pin of it. Empty if
+    /// they were not a member.
     async fn remove_member(&self, conversation: ConversationId, user: UserId, by: UserId) -> Result<Vec<Change>>;
     /// Records `RoleChanged` when the role changes. `NotFound` if not a member.
     async fn set_role(
@@ -173,12 +174,31 @@ pub trait Store: SendSyncOutsideWasm {
         title: Option<String>,
         avatar_url: Option<Option<String>>,
     ) -> Result<(Conversation, Option<Change>)>;
-    /// The user's conversations with `archived` equal to the argument, newest activity first
-    /// (the `created_at` of the conversation's newest message, else the conversation's own
-    /// `created_at`; ties by conversation id, descending), at most `limit`, each with its
-    /// last message visible to the user, unread count (`last_seq - read_seq`, at least 0)
-    /// and members (in `list_members` order): one round trip on SQL backends.
+    /// The user's conversations with `archived` equal to the argument: first those the user
+    /// pinned, newest pin first, then the others by newest activity (the `created_at` of
+    /// the conversation's newest message, else the conversation's own `created_at`); ties by
+    /// conversation id, descending. At most `limit`, each with its last message visible to
+    /// the user, unread count (`last_seq - read_seq`, at least 0), unread mentions (messages
+    /// with seq above the user's `read_seq` whose text mentions them, not deleted for
+    /// everyone and not hidden by them), the pin (`pinned`, `pinned_at`) and members (in
+    /// `list_members` order); `muted` stays false (the engine fills it): one round trip on
+    /// SQL backends.
     async fn list_conversations(&self, user: UserId, archived: bool, limit: u32) -> Result<Vec<ConversationSummary>>;
+
+    /// Pins (`pinned`, at `now`) or unpins the conversation for `user`, recording `Pinned`
+    /// (targeted) when the state changes; pinning a pinned conversation keeps its time and
+    /// records nothing. Returns the pin time after the call (`None` when unpinned).
+    /// `TooLarge { what: "pins", limit: max_pins }` when pinning would give the user more
+    /// than `max_pins` pinned conversations (checked in the writing transaction, so
+    /// concurrent pins cannot pass the bound); `NotFound("member")` if not a member.
+    async fn set_pin(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        pinned: bool,
+        now: Timestamp,
+        max_pins: u32,
+    ) -> Result<(Option<Timestamp>, Option<Change>)>;
 
     // ---- messages ----------------------------------------------------------------------
 

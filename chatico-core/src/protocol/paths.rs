@@ -55,6 +55,8 @@ pub const LEAVE: &str = "/v1/conversations/{conversation_id}/leave";
 pub const ARCHIVE: &str = "/v1/conversations/{conversation_id}/archive";
 /// `PUT` mutes (pushes), `DELETE` unmutes a conversation for the caller.
 pub const MUTE: &str = "/v1/conversations/{conversation_id}/mute";
+/// `PUT` pins, `DELETE` unpins a conversation for the caller (pinned ones list first).
+pub const PIN: &str = "/v1/conversations/{conversation_id}/pin";
 /// `GET` a page of history, `POST` a message.
 pub const MESSAGES: &str = "/v1/conversations/{conversation_id}/messages";
 /// `DELETE` a message (`?scope=me` or `everyone`).
@@ -80,7 +82,7 @@ pub const HEALTH: &str = "/v1/health";
 
 /// Every REST route template with a request method, for checks that a router and a
 /// document cover the same set (the WebSocket endpoint is `GET`).
-pub const ALL: [&str; 34] = [
+pub const ALL: [&str; 35] = [
     AUTH_OTP,
     AUTH_VERIFY,
     AUTH_REFRESH,
@@ -115,6 +117,7 @@ pub const ALL: [&str; 34] = [
     OPENAPI,
     WS,
     HEALTH,
+    PIN,
 ];
 
 /// A template with its `{name}` parameters replaced, in order.
@@ -175,6 +178,11 @@ pub fn archive(id: ConversationId) -> String {
 /// The path of [`MUTE`] for `id`.
 pub fn mute(id: ConversationId) -> String {
     fill(MUTE, &[("conversation_id", &id)])
+}
+
+/// The path of [`PIN`] for `id`.
+pub fn pin(id: ConversationId) -> String {
+    fill(PIN, &[("conversation_id", &id)])
 }
 
 /// The path of [`MESSAGES`] for `id`.
@@ -246,6 +254,7 @@ mod tests {
             (LEAVE, leave(c)),
             (ARCHIVE, archive(c)),
             (MUTE, mute(c)),
+            (PIN, pin(c)),
             (MESSAGES, messages(c)),
             (MESSAGE, message(c, 7)),
             (RECEIPTS, receipts(c)),

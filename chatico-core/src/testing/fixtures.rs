@@ -309,7 +309,7 @@ pub async fn assert_returned(
 
 /// A text content.
 pub fn text(s: &str) -> Content {
-    Content::Text { text: s.to_owned() }
+    Content::text(s.to_owned())
 }
 
 /// History query helpers.

@@ -39,6 +39,7 @@ use crate::ports::Store;
 
 pub mod conversations;
 pub mod fixtures;
+pub mod mentions_pins;
 pub mod messages;
 pub mod props;
 pub mod push;
@@ -48,6 +49,7 @@ pub mod users;
 
 pub use conversations::*;
 pub use fixtures::{Fx, T0};
+pub use mentions_pins::*;
 pub use messages::*;
 pub use push::*;
 pub use sync::*;
@@ -180,6 +182,9 @@ macro_rules! __store_conformance_list {
             mutes_record_targeted_changes_and_list_members
             total_unread_sums_over_conversations
             audience_is_who_sync_shows_each_range_to
+            // mentions and pins
+            unread_mentions_follow_reads_deletes_and_hides
+            pins_are_bounded_targeted_and_listed_first
         );
     };
 }

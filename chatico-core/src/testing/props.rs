@@ -596,7 +596,10 @@ impl SyncClient {
         };
         let targeted = matches!(
             &change.kind,
-            ChangeKind::MessageHidden { .. } | ChangeKind::Archived { .. } | ChangeKind::Muted { .. }
+            ChangeKind::MessageHidden { .. }
+                | ChangeKind::Archived { .. }
+                | ChangeKind::Muted { .. }
+                | ChangeKind::Pinned { .. }
         ) || matches!(&change.kind, ChangeKind::MemberLeft { user_id, .. } if *user_id == me);
         if let ChangeKind::MemberJoined { user_id, role } = &change.kind
             && *user_id == me
@@ -664,7 +667,7 @@ impl SyncClient {
                 conv.members.insert(*user_id, *role);
             }
             ChangeKind::Archived { archived } => conv.archived = *archived,
-            ChangeKind::Muted { .. } => {}
+            ChangeKind::Muted { .. } | ChangeKind::Pinned { .. } => {}
             other => panic!("{other:?} must not carry a conversation id"),
         }
     }

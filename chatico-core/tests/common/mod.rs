@@ -156,7 +156,7 @@ pub fn text_msg(conv: ConversationId, client_msg_id: &str, text: &str) -> SendMe
     SendMessage {
         conversation_id: conv,
         client_msg_id: client_msg_id.into(),
-        content: Content::Text { text: text.into() },
+        content: Content::text(text),
         reply_to_seq: None,
     }
 }

@@ -79,6 +79,9 @@ pub struct Dialect {
     pub lock_member_with_last_seq: &'static str,
     /// $1 user, $2 archived, $3 limit: the whole conversation-list screen in one statement.
     pub list_conversations: &'static str,
+    /// $1 user: the user's row, locked until commit where the database can (serializes one
+    /// user's pins, so two concurrent pins cannot pass the bound together).
+    pub lock_user: &'static str,
     /// $1 conversation, $2 viewer, $3 anchor (exclusive), $4 limit; oldest first.
     pub history_after: &'static str,
     /// $1 blob key, $2 user: column `shared`.
@@ -898,6 +901,12 @@ impl<B: Backend> Store for SqlStore<B> {
         if n == 0 {
             return Ok(Vec::new());
         }
+        B::stmt(q::DELETE_PIN)
+            .id(user.0)
+            .id(conversation.0)
+            .execute(&mut tx)
+            .await
+            .map_err(db("remove member pin"))?;
         let kind = ChangeKind::MemberLeft { user_id: user, by };
         let changes = vec![
             NewChange::conversation(conversation, kind.clone())?,
@@ -1010,6 +1019,79 @@ impl<B: Backend> Store for SqlStore<B> {
             .iter()
             .map(summary_from_row)
             .collect()
+    }
+
+    async fn set_pin(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        pinned: bool,
+        now: Timestamp,
+        max_pins: u32,
+    ) -> Result<(Option<Timestamp>, Option<Change>)> {
+        let mut tx = self.begin().await?;
+        B::stmt(B::SQL.lock_user)
+            .id(user.0)
+            .fetch_optional(&mut tx)
+            .await
+            .map_err(db("lock user"))?;
+        fetch_member::<B>(&mut tx, B::SQL.lock_member, conversation, user)
+            .await?
+            .ok_or_else(|| Error::not_found("member"))?;
+        let before: Option<Timestamp> = B::stmt(q::GET_PIN)
+            .id(user.0)
+            .id(conversation.0)
+            .fetch_optional(&mut tx)
+            .await
+            .map_err(db("get pin"))?
+            .map(|r| r.int("pinned_at"))
+            .transpose()?;
+        let (after, kind) = match (pinned, before) {
+            (true, Some(_)) | (false, None) => return Ok((before, None)),
+            (true, None) => {
+                let count = B::stmt(q::COUNT_PINS)
+                    .id(user.0)
+                    .fetch_one(&mut tx)
+                    .await
+                    .map_err(db("count pins"))?
+                    .int("n")?;
+                if count >= i64::from(max_pins) {
+                    return Err(Error::too_large("pins", u64::from(max_pins)));
+                }
+                B::stmt(q::INSERT_PIN)
+                    .id(user.0)
+                    .id(conversation.0)
+                    .int(now)
+                    .execute(&mut tx)
+                    .await
+                    .map_err(db("pin"))?;
+                (
+                    Some(now),
+                    ChangeKind::Pinned {
+                        pinned: true,
+                        at: Some(now),
+                    },
+                )
+            }
+            (false, Some(_)) => {
+                B::stmt(q::DELETE_PIN)
+                    .id(user.0)
+                    .id(conversation.0)
+                    .execute(&mut tx)
+                    .await
+                    .map_err(db("unpin"))?;
+                (
+                    None,
+                    ChangeKind::Pinned {
+                        pinned: false,
+                        at: None,
+                    },
+                )
+            }
+        };
+        let change = record::<B>(&mut tx, NewChange::targeted(user, Some(conversation), kind)?).await?;
+        commit(tx).await?;
+        Ok((after, Some(change)))
     }
 
     // ---- messages ----------------------------------------------------------------------

@@ -146,6 +146,14 @@ pub const MUTES: &str = "SELECT mu.user_id, mu.muted_until FROM mutes mu \
 /// $1 user: every mute of the user.
 pub const USER_MUTES: &str =
     "SELECT conversation_id, muted_until FROM mutes WHERE user_id = $1 ORDER BY conversation_id";
+/// $1 user, $2 conversation: column `pinned_at` (a row = pinned).
+pub const GET_PIN: &str = "SELECT pinned_at FROM pins WHERE user_id = $1 AND conversation_id = $2";
+/// $1 user: column `n`, how many conversations the user has pinned.
+pub const COUNT_PINS: &str = "SELECT COUNT(*) AS n FROM pins WHERE user_id = $1";
+/// $1 user, $2 conversation, $3 now.
+pub const INSERT_PIN: &str = "INSERT INTO pins (user_id, conversation_id, pinned_at) VALUES ($1, $2, $3)";
+/// $1 user, $2 conversation.
+pub const DELETE_PIN: &str = "DELETE FROM pins WHERE user_id = $1 AND conversation_id = $2";
 /// $1 user: column `total`, the unread count over their conversations.
 pub const TOTAL_UNREAD: &str = "SELECT CAST(COALESCE(SUM(CASE WHEN c.last_seq > m.read_seq \
        THEN c.last_seq - m.read_seq ELSE 0 END), 0) AS BIGINT) AS total \

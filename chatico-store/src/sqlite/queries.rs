@@ -32,26 +32,36 @@ pub const SQL: Dialect = Dialect {
            m.joined_at, m.joined_seq, c.last_seq \
          FROM members m JOIN conversations c ON c.id = m.conversation_id \
          WHERE m.conversation_id = $1 AND m.user_id = $2",
-    // The user's conversations, newest activity first (the newest message's time, hidden or
-    // not, else the creation time; ties by id, descending), each with the caller's membership, the
-    // newest message visible to them (joined columns `m_*`) and every member with enough
-    // profile to draw the list (a JSON array): the whole screen in one statement. The page is
-    // chosen first on cheap columns (`page`, materialized), so the last message and the members
-    // are built for the returned rows only, not for every conversation the user is in.
+    // $1 user (SQLite's single writer already serializes every write).
+    lock_user: "SELECT id FROM users WHERE id = $1",
+    // The user's conversations, pinned first (newest pin first), then newest activity (the
+    // newest message's time, hidden or not, else the creation time; ties by id, descending),
+    // each with the caller's membership, their pin, their unread mentions (a count over the
+    // `message_mentions` primary key), the newest message visible to them (`m_*`) and every
+    // member with enough profile to draw the list (a JSON array): the whole screen in one
+    // statement. The page is chosen first on cheap columns (`page`, materialized), so the
+    // last message and the members are built for the returned rows only.
     list_conversations: concat!(
         "\
 WITH page AS MATERIALIZED (
-  SELECT c.id AS cid,
+  SELECT c.id AS cid, p.pinned_at,
          COALESCE((SELECT newest.created_at FROM messages newest
                     WHERE newest.conversation_id = c.id AND newest.seq = c.last_seq), c.created_at) AS activity
     FROM members me
     JOIN conversations c ON c.id = me.conversation_id
+    LEFT JOIN pins p ON p.user_id = $1 AND p.conversation_id = c.id
    WHERE me.user_id = $1 AND me.archived = $2
-   ORDER BY activity DESC, c.id DESC
+   ORDER BY p.pinned_at IS NULL, p.pinned_at DESC, activity DESC, c.id DESC
    LIMIT $3)
 ",
         summary_columns!(),
-        "       (SELECT json_group_array(json_object(
+        "       page.pinned_at AS pinned_at,
+       (SELECT COUNT(*) FROM message_mentions mn
+         WHERE mn.user_id = $1 AND mn.conversation_id = page.cid AND mn.seq > me.read_seq
+           AND NOT EXISTS (SELECT 1 FROM hidden_messages h
+                            WHERE h.user_id = $1 AND h.conversation_id = mn.conversation_id
+                              AND h.seq = mn.seq)) AS unread_mentions,
+       (SELECT json_group_array(json_object(
                  'user_id', mm.user_id, 'role', mm.role, 'display_name', u.display_name,
                  'avatar_url', u.avatar_url, 'delivered_seq', mm.delivered_seq,
                  'read_seq', mm.read_seq, 'joined_at', mm.joined_at))
@@ -67,7 +77,7 @@ WITH page AS MATERIALIZED (
                              WHERE h.user_id = me.user_id AND h.conversation_id = m2.conversation_id
                                AND h.seq = m2.seq)
           ORDER BY m2.seq DESC LIMIT 1)
- ORDER BY page.activity DESC, page.cid DESC"
+ ORDER BY page.pinned_at IS NULL, page.pinned_at DESC, page.activity DESC, page.cid DESC"
     ),
     history_after: history_after!("max"),
     // $1 blob key, $2 user. Whether a media message referencing the key (not deleted for

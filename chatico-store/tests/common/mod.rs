@@ -49,7 +49,7 @@ pub fn text(conversation: ConversationId, sender: UserId, client_id: &str, body:
         conversation_id: conversation,
         sender_id: sender,
         client_msg_id: client_id.to_owned(),
-        content: Content::Text { text: body.to_owned() },
+        content: Content::text(body.to_owned()),
         reply_to_seq: None,
         created_at: at,
     }

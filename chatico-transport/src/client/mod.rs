@@ -37,7 +37,7 @@ use chatico_core::client::{
 };
 use chatico_core::error::{Error, Result};
 use chatico_core::ids::{ConversationId, Timestamp, UserId};
-use chatico_core::model::{Content, Message, Presence};
+use chatico_core::model::{Content, Mention, Message, Presence};
 use chatico_core::protocol::{AckResult, ClientRequest, ReceiptBody};
 use chatico_core::sync::{EphemeralSnapshot, SyncCursor};
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
@@ -470,7 +470,23 @@ impl Client {
 
     /// [`Client::send`] of a text message.
     pub fn send_text(&self, conversation_id: ConversationId, text: impl Into<String>) -> PendingMessage {
-        self.send(conversation_id, Content::Text { text: text.into() }, None)
+        self.send(conversation_id, Content::text(text), None)
+    }
+
+    /// [`Client::send`] of a text message mentioning group members: each [`Mention`] names
+    /// a member by a range of the text in UTF-16 code units (see docs/PROTOCOL.md,
+    /// "Mentions"). The server refuses ranges outside the text and non-members.
+    pub fn send_text_with_mentions(
+        &self,
+        conversation_id: ConversationId,
+        text: impl Into<String>,
+        mentions: Vec<Mention>,
+    ) -> PendingMessage {
+        let content = Content::Text {
+            text: text.into(),
+            mentions,
+        };
+        self.send(conversation_id, content, None)
     }
 
     /// Marks messages up to `seq` as read (and delivered) for the caller. Over the WebSocket

@@ -14,7 +14,7 @@ use chatico_core::model::{
 pub(crate) use chatico_core::protocol::paths;
 use chatico_core::protocol::{
     AddMembersRequest, ArchiveRequest, AuthTokens, Changed, ConversationDetails, CreateGroupRequest, DeleteScope,
-    MuteRequest, OpenDirectRequest, OtpRequest, OtpRequested, PostMessage, ReceiptBody, RefreshRequest,
+    MuteRequest, OpenDirectRequest, OtpRequest, OtpRequested, PinState, PostMessage, ReceiptBody, RefreshRequest,
     RegisterPushRequest, Revoked, SetRoleRequest, SyncResponse, TypingRequest, UpdateGroupRequest, VerifyRequest,
 };
 use chatico_core::push::Platform;
@@ -499,6 +499,18 @@ impl Client {
     /// Lifts the user's mute of a conversation.
     pub async fn unmute(&self, conversation: ConversationId) -> Result<()> {
         let _: serde_json::Value = call(&self.inner, Method::DELETE, &paths::mute(conversation), &[], NO_BODY).await?;
+        Ok(())
+    }
+
+    /// Pins a conversation for the user (every device): it lists first. Answers the pin
+    /// time; `Error::TooLarge { what: "pins", .. }` when the user has the most pins allowed.
+    pub async fn pin(&self, conversation: ConversationId) -> Result<PinState> {
+        call(&self.inner, Method::PUT, &paths::pin(conversation), &[], NO_BODY).await
+    }
+
+    /// Unpins a conversation for the user.
+    pub async fn unpin(&self, conversation: ConversationId) -> Result<()> {
+        let _: serde_json::Value = call(&self.inner, Method::DELETE, &paths::pin(conversation), &[], NO_BODY).await?;
         Ok(())
     }
 

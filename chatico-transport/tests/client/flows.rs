@@ -20,7 +20,7 @@ async fn connected(c: &Client) {
 
 fn text_of(m: &Message) -> String {
     match &m.content {
-        Some(Content::Text { text }) => text.clone(),
+        Some(Content::Text { text, .. }) => text.clone(),
         other => format!("{other:?}"),
     }
 }

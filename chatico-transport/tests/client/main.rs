@@ -4,6 +4,7 @@
 
 mod common;
 mod flows;
+mod mentions_pins;
 mod push;
 mod revocation;
 mod storm;

@@ -42,7 +42,7 @@ async fn drain(
 
 fn text(m: &Message) -> String {
     match &m.content {
-        Some(Content::Text { text }) => text.clone(),
+        Some(Content::Text { text, .. }) => text.clone(),
         other => panic!("unexpected content {other:?}"),
     }
 }

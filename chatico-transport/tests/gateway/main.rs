@@ -6,6 +6,7 @@ mod cluster;
 mod common;
 mod defects;
 mod media;
+mod mentions_pins;
 mod method_errors;
 mod openapi;
 mod push;

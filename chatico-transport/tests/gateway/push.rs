@@ -448,3 +448,46 @@ async fn registration_is_validated_replaced_on_rotation_and_ends_with_the_sessio
     let (s, _) = srv.call(Method::PUT, "/v1/push/device", None, Some(json!({}))).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_is_pushed_through_a_mute_as_a_mention() {
+    let (srv, push) = server(false).await;
+    let a = srv.login("+15550180081").await;
+    let b = srv.login("+15550180082").await;
+    let c = srv.login("+15550180083").await;
+    let g = group(&srv, &a, &[&b, &c]).await;
+    settle().await; // the invitations' windows closed before the devices registered
+    register(&srv, &b, "fcm", "fcm-b").await;
+    register(&srv, &c, "fcm", "fcm-c").await;
+    for u in [&b, &c] {
+        let (s, _) = srv
+            .call(
+                Method::PUT,
+                &format!("/v1/conversations/{g}/mute"),
+                Some(&u.token),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+    }
+    // Both muted: a plain message pushes nobody.
+    srv.send_text(&g, &a, "plain", "hi").await;
+    settle().await;
+    assert!(push.attempts().is_empty(), "muted: nobody pushed");
+    // A mention of b goes through b's mute (kind `mention`); c stays silent.
+    srv.ok(
+        Method::POST,
+        &format!("/v1/conversations/{g}/messages"),
+        &a,
+        json!({ "client_msg_id": "m1", "content": { "type": "text", "text": "@B look",
+                "mentions": [{ "user_id": b.id, "start": 0, "end": 2 }] } }),
+    )
+    .await;
+    let got = push.wait_attempts("fcm-b", 1).await;
+    assert_eq!(
+        (got[0].notification.kind, got[0].notification.seq),
+        (PushKind::Mention, 3)
+    );
+    settle().await;
+    assert!(push.attempts_to("fcm-c").is_empty(), "c was not mentioned");
+}

@@ -78,7 +78,7 @@ async fn host_send(
             SendMessage {
                 conversation_id: req.conversation_id,
                 client_msg_id,
-                content: Content::Text { text: req.text },
+                content: Content::text(req.text),
                 reply_to_seq: None,
             },
         )

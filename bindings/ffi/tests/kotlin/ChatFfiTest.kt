@@ -354,12 +354,60 @@ suspend fun mediaMessageAndPresence(server: Server) {
     alice.client.disconnect()
 }
 
+suspend fun mentionsAndPins(server: Server) {
+    val alice = login(server, "+15557000041", "Alice")
+    val bob = login(server, "+15557000042", "Bob")
+    val carol = login(server, "+15557000043", "Carol")
+    for (u in listOf(alice, bob)) u.client.connect()
+    val g = alice.client.createGroup("Trip", listOf(bob.id), null).id
+    eventually("bob's view has the group") { bob.client.conversation(g) != null }
+
+    // Kotlin's String indices are UTF-16 code units: the mention's range is indexOf's.
+    val text = "😀 @Bob"
+    val start = text.indexOf("@Bob")
+    alice.client.sendTextWithMentions(g, text, listOf(Mention(bob.id, start.toUInt(), (start + 4).toUInt())), null)
+    eventually("bob received the mention") {
+        bob.rec.messages(g).any { (it.content as? MessageContent.Text)?.mentions?.isNotEmpty() == true }
+    }
+    val got = bob.rec.messages(g).first { (it.content as? MessageContent.Text)?.mentions?.isNotEmpty() == true }
+    val mention = (got.content as MessageContent.Text).mentions.single()
+    assertEqual("@Bob", text.substring(mention.start.toInt(), mention.end.toInt()))
+    eventually("bob's unread mention") { bob.client.conversation(g)!!.unreadMentions == 1L }
+    bob.client.markRead(g, got.seq)
+    eventually("read") { bob.client.conversation(g)!!.unreadMentions == 0L }
+
+    // A range splitting the emoji is refused by the server.
+    val bad = alice.client.sendTextWithMentions(g, text, listOf(Mention(bob.id, 1u, 7u)), null)
+    eventually("the send failed") {
+        alice.rec.snapshot().any {
+            it is ChatEvent.SendFailed && it.clientMsgId == bad.clientMsgId && it.code == ErrorCode.INVALID_INPUT
+        }
+    }
+
+    // Pins: listed first, on the user's devices only; an outsider gets NotFound.
+    val d = bob.client.openDirect(alice.id).id
+    bob.client.sendText(d, "newer", null)
+    eventually("the direct chat first") { bob.client.conversations(false).first().conversation.id == d }
+    val at = bob.client.pin(g)
+    eventually("bob's view pinned") { bob.client.conversation(g)!!.pinned }
+    assertEqual(at, bob.client.conversation(g)!!.pinnedAt)
+    assertEqual(g, bob.client.conversations(false).first().conversation.id)
+    eventually("the pinned event") { bob.rec.snapshot().any { it is ChatEvent.Pinned && it.conversationId == g && it.pinned } }
+    check(!alice.client.conversation(g)!!.pinned) { "pins are per user" }
+    assertRaises<ChatException.NotFound> { carol.client.pin(g) }
+    bob.client.unpin(g)
+    eventually("unpinned") { !bob.client.conversation(g)!!.pinned }
+    assertEqual(PushKind.MENTION, parsePushPayload("""{"chatico_conversation": "$g", "chatico_seq": "2", "chatico_kind": "mention"}""").kind)
+    for (u in listOf(alice, bob)) u.client.disconnect()
+}
+
 fun main() {
     val server = Server()
     val tests: List<Pair<String, suspend (Server) -> Unit>> = listOf(
         "errors carry stable codes" to ::errorsCarryStableCodes,
         "media message and presence" to ::mediaMessageAndPresence,
         "two clients chat, offline and back, exactly once" to ::twoClientsChatOfflineAndBackExactlyOnce,
+        "mentions and pins" to ::mentionsAndPins,
     )
     var passed = 0
     var failed = 0

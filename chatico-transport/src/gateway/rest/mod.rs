@@ -12,6 +12,7 @@ mod conversations;
 mod extract;
 mod health;
 mod messages;
+mod pins;
 mod push;
 mod sync;
 mod users;
@@ -61,6 +62,7 @@ pub(crate) fn api() -> OpenApiRouter<S> {
         .routes(routes!(conversations::leave))
         .routes(routes!(conversations::archive))
         .routes(routes!(push::mute, push::unmute))
+        .routes(routes!(pins::pin, pins::unpin))
         .routes(routes!(push::register_device, push::unregister_device))
         .routes(routes!(messages::history, messages::send))
         .routes(routes!(messages::delete_message))
