@@ -63,6 +63,10 @@ pub struct Limits {
     pub max_blob_bytes: u64,
     /// Most pixels (width × height) of an uploaded image (also of every GIF frame).
     pub max_image_pixels: u64,
+    /// How long after sending the sender may edit a message, in milliseconds.
+    pub edit_window_ms: i64,
+    /// Most distinct emoji on one message; a new emoji past it is refused (`too_large`).
+    pub max_reactions_per_message: u32,
 }
 
 impl Default for Limits {
@@ -85,6 +89,8 @@ impl Default for Limits {
             typing_expiry_ms: 6_000,
             max_blob_bytes: 20 * 1024 * 1024,
             max_image_pixels: 50_000_000,
+            edit_window_ms: 15 * 60 * 1000,
+            max_reactions_per_message: 20,
         }
     }
 }
@@ -92,7 +98,7 @@ impl Default for Limits {
 impl Limits {
     /// Checks every limit is positive; an `Error::InvalidInput` names the first that is not.
     pub fn validate(&self) -> Result<()> {
-        let positive: [(&str, u64); 16] = [
+        let positive: [(&str, u64); 18] = [
             ("limits.max_text_chars", self.max_text_chars as u64),
             ("limits.max_display_name_chars", self.max_display_name_chars as u64),
             ("limits.max_group_title_chars", self.max_group_title_chars as u64),
@@ -109,6 +115,11 @@ impl Limits {
             ("limits.typing_expiry_ms", self.typing_expiry_ms.max(0) as u64),
             ("limits.max_blob_bytes", self.max_blob_bytes),
             ("limits.max_image_pixels", self.max_image_pixels),
+            ("limits.edit_window_ms", self.edit_window_ms.max(0) as u64),
+            (
+                "limits.max_reactions_per_message",
+                u64::from(self.max_reactions_per_message),
+            ),
         ];
         for (field, v) in positive {
             if v == 0 {

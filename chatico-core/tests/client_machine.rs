@@ -660,6 +660,8 @@ impl Sim {
                             reply_to_seq,
                             created_at: self.now,
                             deleted_at: None,
+                            edited_at: None,
+                            reactions: Vec::new(),
                         };
                         self.server.stored.insert(key, self.server.messages.len());
                         self.server.messages.push(m.clone());
@@ -1000,6 +1002,8 @@ fn msg(seq: i64, sender: UserId, cmid: &str) -> Message {
         reply_to_seq: None,
         created_at: seq,
         deleted_at: None,
+        edited_at: None,
+        reactions: Vec::new(),
     }
 }
 

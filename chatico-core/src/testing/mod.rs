@@ -42,6 +42,7 @@ pub mod fixtures;
 pub mod messages;
 pub mod props;
 pub mod push;
+pub mod reactions;
 pub mod shared_state;
 pub mod sync;
 pub mod users;
@@ -50,6 +51,7 @@ pub use conversations::*;
 pub use fixtures::{Fx, T0};
 pub use messages::*;
 pub use push::*;
+pub use reactions::*;
 pub use sync::*;
 pub use users::*;
 
@@ -180,6 +182,11 @@ macro_rules! __store_conformance_list {
             mutes_record_targeted_changes_and_list_members
             total_unread_sums_over_conversations
             audience_is_who_sync_shows_each_range_to
+            // edits and reactions
+            edit_message_rewrites_content_in_place
+            edit_media_caption_keeps_the_blob
+            reactions_are_one_per_user_and_emoji_and_bounded
+            concurrent_reactions_keep_the_bound
         );
     };
 }

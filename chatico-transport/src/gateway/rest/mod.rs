@@ -13,6 +13,7 @@ mod extract;
 mod health;
 mod messages;
 mod push;
+mod reactions;
 mod sync;
 mod users;
 
@@ -63,7 +64,7 @@ pub(crate) fn api() -> OpenApiRouter<S> {
         .routes(routes!(push::mute, push::unmute))
         .routes(routes!(push::register_device, push::unregister_device))
         .routes(routes!(messages::history, messages::send))
-        .routes(routes!(messages::delete_message))
+        .routes(routes!(messages::delete_message, reactions::edit_message))
         .routes(routes!(messages::receipts_handler))
         .routes(routes!(messages::typing))
         .routes(routes!(sync::sync))
@@ -71,6 +72,7 @@ pub(crate) fn api() -> OpenApiRouter<S> {
         .routes(routes!(blobs::download))
         .routes(routes!(super::openapi::openapi_json))
         .routes(routes!(super::ws::upgrade))
+        .routes(routes!(reactions::react, reactions::unreact))
         .routes(routes!(health::health))
 }
 
