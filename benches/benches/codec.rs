@@ -24,6 +24,8 @@ fn message() -> Message {
         reply_to_seq: None,
         created_at: 1_750_000_000_000,
         deleted_at: None,
+        edited_at: None,
+        reactions: Vec::new(),
     }
 }
 

@@ -67,6 +67,10 @@ pub struct Limits {
     pub max_mentions: usize,
     /// Most conversations a user may have pinned at once.
     pub max_pins: u32,
+    /// How long after sending the sender may edit a message, in milliseconds.
+    pub edit_window_ms: i64,
+    /// Most distinct emoji on one message; a new emoji past it is refused (`too_large`).
+    pub max_reactions_per_message: u32,
 }
 
 impl Default for Limits {
@@ -91,6 +95,8 @@ impl Default for Limits {
             max_image_pixels: 50_000_000,
             max_mentions: 50,
             max_pins: 5,
+            edit_window_ms: 15 * 60 * 1000,
+            max_reactions_per_message: 20,
         }
     }
 }
@@ -117,6 +123,11 @@ impl Limits {
             ("limits.max_image_pixels", self.max_image_pixels),
             ("limits.max_mentions", self.max_mentions as u64),
             ("limits.max_pins", u64::from(self.max_pins)),
+            ("limits.edit_window_ms", self.edit_window_ms.max(0) as u64),
+            (
+                "limits.max_reactions_per_message",
+                u64::from(self.max_reactions_per_message),
+            ),
         ];
         for (field, v) in positive {
             if v == 0 {

@@ -14,7 +14,7 @@ use crate::model::{
     BlobMeta, Content, Conversation, ConversationKind, ConversationSummary, HistoryDirection, HistoryQuery, Member,
     MemberInfo, Message, NewMessage, ProfilePatch, Role, Session, User, direct_pair,
 };
-use crate::ports::{NewConversation, Store};
+use crate::ports::{NewConversation, Store, StoredReaction};
 use crate::push::{Mute, Platform, PushDevice};
 use crate::sync::{Change, ChangeKind, SyncCursor, SyncPage};
 
@@ -41,6 +41,8 @@ struct Inner {
     messages: HashMap<ConversationId, Vec<Message>>,
     by_client_id: HashMap<(UserId, String), (ConversationId, i64)>,
     hidden: HashSet<(UserId, ConversationId, i64)>,
+    /// Reactions of each message (conversation, seq), in the order they were added.
+    reactions: HashMap<(ConversationId, i64), Vec<StoredReaction>>,
     blobs: HashMap<String, BlobMeta>,
     /// The media messages referencing each blob key, as (conversation, seq); a message
     /// deleted for everyone stays listed but has no content any more.
@@ -205,6 +207,18 @@ impl Inner {
                     .cloned()
                     .unwrap_or_else(|| message.clone()),
             },
+            ChangeKind::MessageEdited {
+                seq,
+                content,
+                edited_at,
+            } => {
+                let now = r.conversation_id.and_then(|c| self.message(c, *seq));
+                ChangeKind::MessageEdited {
+                    seq: *seq,
+                    content: now.map_or_else(|| content.clone(), |m| m.content.clone()),
+                    edited_at: *edited_at,
+                }
+            }
             other => other.clone(),
         };
         Change {
@@ -726,6 +740,8 @@ impl Store for MemoryStore {
             reply_to_seq: new.reply_to_seq,
             created_at: new.created_at,
             deleted_at: None,
+            edited_at: None,
+            reactions: Vec::new(),
         };
         g.messages.entry(new.conversation_id).or_default().push(message.clone());
         g.by_client_id.insert(key, (new.conversation_id, seq));
@@ -850,6 +866,123 @@ impl Store for MemoryStore {
             )
         });
         Ok((m, change))
+    }
+
+    async fn edit_message(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        content: &Content,
+        now: Timestamp,
+    ) -> Result<(Message, Option<Change>)> {
+        let mut g = self.lock()?;
+        let m = g
+            .messages
+            .get_mut(&conversation)
+            .and_then(|v| if seq >= 1 { v.get_mut((seq - 1) as usize) } else { None })
+            .ok_or_else(|| Error::not_found("message"))?;
+        if m.deleted_at.is_some() {
+            return Err(Error::conflict("message deleted"));
+        }
+        if m.content.as_ref() == Some(content) {
+            return Ok((m.clone(), None));
+        }
+        m.content = Some(content.clone());
+        m.edited_at = Some(now);
+        let m = m.clone();
+        let change = g.record(
+            Some(conversation),
+            None,
+            ChangeKind::MessageEdited {
+                seq,
+                content: Some(content.clone()),
+                edited_at: now,
+            },
+        );
+        Ok((m, Some(change)))
+    }
+
+    async fn add_reaction(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        user: UserId,
+        emoji: &str,
+        now: Timestamp,
+        max_distinct: u32,
+    ) -> Result<Option<Change>> {
+        let mut g = self.lock()?;
+        let m = g
+            .message(conversation, seq)
+            .ok_or_else(|| Error::not_found("message"))?;
+        if m.deleted_at.is_some() {
+            return Err(Error::conflict("message deleted"));
+        }
+        let list = g.reactions.entry((conversation, seq)).or_default();
+        if list.iter().any(|r| r.user_id == user && r.emoji == emoji) {
+            return Ok(None);
+        }
+        if !list.iter().any(|r| r.emoji == emoji) {
+            let distinct: HashSet<&str> = list.iter().map(|r| r.emoji.as_str()).collect();
+            if distinct.len() >= max_distinct as usize {
+                return Err(Error::TooLarge {
+                    what: "reactions".into(),
+                    limit: u64::from(max_distinct),
+                });
+            }
+        }
+        list.push(StoredReaction {
+            seq,
+            user_id: user,
+            emoji: emoji.to_owned(),
+            created_at: now,
+        });
+        let kind = ChangeKind::ReactionAdded {
+            seq,
+            user_id: user,
+            emoji: emoji.to_owned(),
+        };
+        Ok(Some(g.record(Some(conversation), None, kind)))
+    }
+
+    async fn remove_reaction(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        user: UserId,
+        emoji: &str,
+    ) -> Result<Option<Change>> {
+        let mut g = self.lock()?;
+        if g.message(conversation, seq).is_none() {
+            return Err(Error::not_found("message"));
+        }
+        let Some(list) = g.reactions.get_mut(&(conversation, seq)) else {
+            return Ok(None);
+        };
+        let before = list.len();
+        list.retain(|r| !(r.user_id == user && r.emoji == emoji));
+        if list.len() == before {
+            return Ok(None);
+        }
+        let kind = ChangeKind::ReactionRemoved {
+            seq,
+            user_id: user,
+            emoji: emoji.to_owned(),
+        };
+        Ok(Some(g.record(Some(conversation), None, kind)))
+    }
+
+    async fn reactions(&self, conversation: ConversationId, from: i64, to: i64) -> Result<Vec<StoredReaction>> {
+        let g = self.lock()?;
+        let mut out: Vec<StoredReaction> = g
+            .reactions
+            .iter()
+            .filter(|((c, seq), _)| *c == conversation && (from..=to).contains(seq))
+            .filter(|((c, seq), _)| g.message(*c, *seq).is_some_and(|m| m.deleted_at.is_none()))
+            .flat_map(|(_, v)| v.iter().cloned())
+            .collect();
+        out.sort_by(|a, b| (a.seq, a.created_at, a.user_id, &a.emoji).cmp(&(b.seq, b.created_at, b.user_id, &b.emoji)));
+        Ok(out)
     }
 
     async fn register_push_device(&self, device: &PushDevice) -> Result<()> {

@@ -352,6 +352,27 @@ pub struct Message {
     /// When it was deleted for everyone, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<Timestamp>,
+    /// When the sender last edited it, if they did (the content is the latest text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<Timestamp>,
+    /// The reactions, one entry per emoji, in the order each emoji was first added. Filled
+    /// in history and in the answers of edits and reactions; a `message` change (live or in
+    /// sync) carries none: the `reaction_added` / `reaction_removed` changes after it do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+}
+
+/// The reactions with one emoji on a message, as the reader sees them (users in a block
+/// with the reader, either way, are left out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reaction {
+    /// The emoji (one grapheme cluster).
+    pub emoji: String,
+    /// How many users reacted with it (the length of `users`).
+    pub count: u32,
+    /// Who reacted with it, in the order they did.
+    pub users: Vec<UserId>,
 }
 
 /// What the engine hands the store to insert; the store assigns `seq`.

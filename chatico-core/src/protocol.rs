@@ -467,6 +467,15 @@ pub struct PostMessage {
     pub reply_to_seq: Option<i64>,
 }
 
+/// `PATCH /v1/conversations/{id}/messages/{seq}`: the sender's new text (a media message's
+/// caption; blank removes it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EditMessage {
+    /// The new text of a text message, or the new caption of a media message.
+    pub text: String,
+}
+
 /// `POST /v1/conversations/{id}/receipts`: new watermarks, each optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -604,6 +613,12 @@ pub enum ChangeKey {
     Unblocked(UserId),
     /// Pinned or unpinned, at when.
     Pinned(ConversationId, bool, Option<Timestamp>),
+    /// The message at this seq was edited at this time.
+    MessageEdited(ConversationId, i64, Timestamp),
+    /// A user reacted to the message at this seq with this emoji.
+    ReactionAdded(ConversationId, i64, UserId, String),
+    /// A user took back this emoji from the message at this seq.
+    ReactionRemoved(ConversationId, i64, UserId, String),
 }
 
 impl ChangeKey {
@@ -635,6 +650,13 @@ impl ChangeKey {
             ChangeKind::Blocked { user_id } => ChangeKey::Blocked(*user_id),
             ChangeKind::Unblocked { user_id } => ChangeKey::Unblocked(*user_id),
             ChangeKind::Pinned { pinned, at } => ChangeKey::Pinned(c, *pinned, *at),
+            ChangeKind::MessageEdited { seq, edited_at, .. } => ChangeKey::MessageEdited(c, *seq, *edited_at),
+            ChangeKind::ReactionAdded { seq, user_id, emoji } => {
+                ChangeKey::ReactionAdded(c, *seq, *user_id, emoji.clone())
+            }
+            ChangeKind::ReactionRemoved { seq, user_id, emoji } => {
+                ChangeKey::ReactionRemoved(c, *seq, *user_id, emoji.clone())
+            }
         }
     }
 }
@@ -710,6 +732,8 @@ mod tests {
             reply_to_seq: None,
             created_at: 5,
             deleted_at: None,
+            edited_at: None,
+            reactions: Vec::new(),
         };
         let live = Change {
             pos: 0,

@@ -414,6 +414,8 @@ mod tests {
                         reply_to_seq: Some(2),
                         created_at: 1,
                         deleted_at: None,
+                        edited_at: None,
+                        reactions: Vec::new(),
                     },
                 },
             }),

@@ -18,7 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ConversationId, SessionId, Timestamp, UserId};
-use crate::model::{Conversation, Message, Presence, Role, Typing, UserProfile};
+use crate::model::{Content, Conversation, Message, Presence, Role, Typing, UserProfile};
 
 /// A sync position (store-wide, commit-ordered). `0` is "before everything".
 pub type SyncCursor = i64;
@@ -150,6 +150,50 @@ pub enum ChangeKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at: Option<Timestamp>,
     },
+    /// A message was edited by its sender (conversation change, `edit_message`). Resolved
+    /// at read time like `message`: `content` is the message's content now (its latest
+    /// edit; `None` once deleted for everyone). The message keeps its seq. Not shown to a
+    /// member who joined after the message (the engine filters it, live and in sync).
+    MessageEdited {
+        /// Seq of the edited message.
+        seq: i64,
+        /// The content now.
+        content: Option<Content>,
+        /// When it was edited (ms since the Unix epoch).
+        edited_at: Timestamp,
+    },
+    /// A member reacted to a message (conversation change, `add_reaction`). Not shown across
+    /// a block (either way) nor to a member who joined after the message (engine filter).
+    ReactionAdded {
+        /// Seq of the message.
+        seq: i64,
+        /// Who reacted.
+        user_id: UserId,
+        /// The emoji.
+        emoji: String,
+    },
+    /// A member took a reaction back (conversation change, `remove_reaction`); filtered like
+    /// `reaction_added`.
+    ReactionRemoved {
+        /// Seq of the message.
+        seq: i64,
+        /// Whose reaction it was.
+        user_id: UserId,
+        /// The emoji.
+        emoji: String,
+    },
+}
+
+impl ChangeKind {
+    /// The seq of the message an edit or a reaction change is about (`None` for the others).
+    pub fn about_seq(&self) -> Option<i64> {
+        match self {
+            ChangeKind::MessageEdited { seq, .. }
+            | ChangeKind::ReactionAdded { seq, .. }
+            | ChangeKind::ReactionRemoved { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
 }
 
 /// A page of changes for one user.

@@ -663,6 +663,8 @@ impl Sim {
                             reply_to_seq,
                             created_at: self.now,
                             deleted_at: None,
+                            edited_at: None,
+                            reactions: Vec::new(),
                         };
                         self.server.stored.insert(key, self.server.messages.len());
                         self.server.messages.push(m.clone());
@@ -1003,6 +1005,8 @@ fn msg(seq: i64, sender: UserId, cmid: &str) -> Message {
         reply_to_seq: None,
         created_at: seq,
         deleted_at: None,
+        edited_at: None,
+        reactions: Vec::new(),
     }
 }
 

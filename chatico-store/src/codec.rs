@@ -204,6 +204,8 @@ pub(crate) fn message_from_row(r: &impl RowExt, prefix: &str) -> Result<Message>
         reply_to_seq: r.opt_int(&c("reply_to_seq"))?,
         created_at: r.int(&c("created_at"))?,
         deleted_at: r.opt_int(&c("deleted_at"))?,
+        edited_at: r.opt_int(&c("edited_at"))?,
+        reactions: Vec::new(),
     })
 }
 
@@ -257,6 +259,15 @@ impl NewChange {
             msg_seq: None,
             payload: Some(payload(&kind)?),
             kind,
+        })
+    }
+
+    /// A conversation change about the message at `seq` (an edit, a reaction): stored with
+    /// its payload and `msg_seq`, so an edit's content is resolved by the sync join.
+    pub fn about_message(conversation: ConversationId, seq: i64, kind: ChangeKind) -> Result<Self> {
+        Ok(NewChange {
+            msg_seq: Some(seq),
+            ..Self::conversation(conversation, kind)?
         })
     }
 
@@ -323,14 +334,28 @@ fn payload(kind: &ChangeKind) -> Result<String> {
 pub(crate) fn change_from_row(r: &impl RowExt) -> Result<Change> {
     let pos = r.int("pos")?;
     let conversation_id = r.opt_uuid("conversation_id")?.map(ConversationId);
-    let kind = match r.opt_int("msg_seq")? {
-        Some(_) => ChangeKind::Message {
+    let payload = r.opt_text("payload")?;
+    let kind = match (r.opt_int("msg_seq")?, payload) {
+        (Some(_), None) => ChangeKind::Message {
             message: message_from_row(r, "m_")?,
         },
-        None => {
-            let p = r.opt_text("payload")?.ok_or_else(|| decode_err("payload", "missing"))?;
-            serde_json::from_str(&p).map_err(|e| decode_err("payload", e))?
-        }
+        (_, Some(p)) => match serde_json::from_str(&p).map_err(|e| decode_err("payload", e))? {
+            // An edit reads as the content now (its latest edit; none once deleted).
+            ChangeKind::MessageEdited {
+                seq,
+                edited_at,
+                content,
+            } => ChangeKind::MessageEdited {
+                seq,
+                content: match r.opt_int("m_seq")? {
+                    Some(_) => parse_content(r.opt_text("m_content")?)?,
+                    None => content,
+                },
+                edited_at,
+            },
+            other => other,
+        },
+        (None, None) => return Err(decode_err("payload", "missing")),
     };
     Ok(Change {
         pos,
@@ -437,7 +462,7 @@ pub(crate) struct BatchPlan {
 
 pub(crate) enum Planned {
     /// Already stored before this batch (returned with `false`).
-    Existing(Message),
+    Existing(Box<Message>),
     /// Inserted by this batch: index into `new_messages`; `true` for the first request
     /// with its key, `false` for a duplicate inside the batch.
     New(usize, bool),
@@ -458,7 +483,7 @@ pub(crate) fn plan_batch(
     for req in requests {
         let key = (req.sender_id, req.client_msg_id.clone());
         if let Some(m) = existing.get(&key) {
-            outcomes.push(Planned::Existing(m.clone()));
+            outcomes.push(Planned::Existing(Box::new(m.clone())));
             continue;
         }
         if let Some(&i) = in_batch.get(&(req.sender_id, req.client_msg_id.as_str())) {
@@ -482,6 +507,8 @@ pub(crate) fn plan_batch(
             reply_to_seq: req.reply_to_seq,
             created_at: req.created_at,
             deleted_at: None,
+            edited_at: None,
+            reactions: Vec::new(),
         });
         in_batch.insert((req.sender_id, req.client_msg_id.as_str()), idx);
         outcomes.push(Planned::New(idx, true));
@@ -497,7 +524,7 @@ impl BatchPlan {
         outcomes
             .into_iter()
             .map(|o| match o {
-                Planned::Existing(m) => Ok((m, None)),
+                Planned::Existing(m) => Ok((*m, None)),
                 Planned::New(i, created) => {
                     let m = new_messages
                         .get(i)

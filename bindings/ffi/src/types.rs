@@ -432,6 +432,29 @@ pub struct Message {
     pub reply_to_seq: Option<i64>,
     pub created_at: i64,
     pub deleted_at: Option<i64>,
+    /// When the sender last edited it (show an "edited" mark).
+    pub edited_at: Option<i64>,
+    /// One entry per emoji, in the order each was first added.
+    pub reactions: Vec<Reaction>,
+}
+
+/// The reactions with one emoji on a message.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: u32,
+    /// Who reacted, in the order they did.
+    pub user_ids: Vec<String>,
+}
+
+impl From<m::Reaction> for Reaction {
+    fn from(r: m::Reaction) -> Self {
+        Reaction {
+            emoji: r.emoji,
+            count: r.count,
+            user_ids: r.users.iter().map(ToString::to_string).collect(),
+        }
+    }
 }
 
 impl From<m::Message> for Message {
@@ -446,6 +469,8 @@ impl From<m::Message> for Message {
             reply_to_seq: x.reply_to_seq,
             created_at: x.created_at,
             deleted_at: x.deleted_at,
+            edited_at: x.edited_at,
+            reactions: x.reactions.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -730,6 +755,21 @@ pub enum ChatEvent {
     Unblocked {
         user_id: String,
     },
+    /// A message was edited: `content` is its content now.
+    MessageEdited {
+        conversation_id: String,
+        seq: i64,
+        content: Option<MessageContent>,
+        edited_at: i64,
+    },
+    /// A member reacted (`added`) or took a reaction back.
+    ReactionChanged {
+        conversation_id: String,
+        seq: i64,
+        user_id: String,
+        emoji: String,
+        added: bool,
+    },
     // -- ephemeral --
     Typing {
         conversation_id: String,
@@ -859,6 +899,30 @@ fn change_event(c: Change) -> ChatEvent {
             conversation_id: conv,
             pinned,
             at,
+        },
+        ChangeKind::MessageEdited {
+            seq,
+            content,
+            edited_at,
+        } => ChatEvent::MessageEdited {
+            conversation_id: conv,
+            seq,
+            content: content.map(Into::into),
+            edited_at,
+        },
+        ChangeKind::ReactionAdded { seq, user_id, emoji } => ChatEvent::ReactionChanged {
+            conversation_id: conv,
+            seq,
+            user_id: user_id.to_string(),
+            emoji,
+            added: true,
+        },
+        ChangeKind::ReactionRemoved { seq, user_id, emoji } => ChatEvent::ReactionChanged {
+            conversation_id: conv,
+            seq,
+            user_id: user_id.to_string(),
+            emoji,
+            added: false,
         },
     }
 }

@@ -1034,7 +1034,11 @@ impl ClientMachine {
                 // A change to a message that is still held waits with it: applied first, it
                 // would find no message in the view, and the message would then appear as if
                 // it had never been deleted or hidden.
-                ChangeKind::MessageDeleted { seq, .. } | ChangeKind::MessageHidden { seq } => {
+                ChangeKind::MessageDeleted { seq, .. }
+                | ChangeKind::MessageHidden { seq }
+                | ChangeKind::MessageEdited { seq, .. }
+                | ChangeKind::ReactionAdded { seq, .. }
+                | ChangeKind::ReactionRemoved { seq, .. } => {
                     if let Some(held) = c.conversation_id.and_then(|conv| self.reorder.held_mut(conv, *seq)) {
                         held.after.push(event);
                         return;

@@ -138,6 +138,8 @@ mod tests {
             reply_to_seq: None,
             created_at: 12,
             deleted_at: None,
+            edited_at: None,
+            reactions: Vec::new(),
         };
         assert_eq!(o.acknowledge(&acked).map(|p| p.client_msg_id), Some(a.client_msg_id));
         assert_eq!(o.pending(), std::slice::from_ref(&b));

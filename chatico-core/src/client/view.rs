@@ -3,7 +3,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ConversationId, Timestamp, UserId};
-use crate::model::{Conversation, ConversationSummary, MemberInfo, Message, Presence, Role, UserProfile};
+use crate::model::{Conversation, ConversationSummary, MemberInfo, Message, Presence, Reaction, Role, UserProfile};
 use crate::sync::{Change, ChangeKind, EphemeralSnapshot, Event};
 
 /// How many messages per conversation the view keeps (the newest).
@@ -471,13 +471,44 @@ impl LocalView {
                 }
                 view.typing.remove(&message.sender_id);
                 note_mention(&mut view, me, message);
-                view.messages.insert(seq, message.clone());
+                let mut message = message.clone();
+                // A message change carries no reactions (the reaction changes after it do):
+                // a copy loaded from history keeps the ones it had.
+                if message.reactions.is_empty()
+                    && let Some(old) = view.messages.get_mut(&seq)
+                {
+                    message.reactions = std::mem::take(&mut old.reactions);
+                }
+                view.messages.insert(seq, message);
+            }
+            ChangeKind::MessageEdited {
+                seq,
+                content,
+                edited_at,
+            } => {
+                if let Some(m) = view.messages.get_mut(seq)
+                    && m.deleted_at.is_none()
+                {
+                    m.content = content.clone();
+                    m.edited_at = Some(*edited_at);
+                }
+            }
+            ChangeKind::ReactionAdded { seq, user_id, emoji } => {
+                if let Some(m) = view.messages.get_mut(seq) {
+                    apply_reaction(m, *user_id, emoji, true);
+                }
+            }
+            ChangeKind::ReactionRemoved { seq, user_id, emoji } => {
+                if let Some(m) = view.messages.get_mut(seq) {
+                    apply_reaction(m, *user_id, emoji, false);
+                }
             }
             ChangeKind::MessageDeleted { seq, deleted_at } => {
                 forget_mention(&mut view, me, *seq);
                 if let Some(m) = view.messages.get_mut(seq) {
                     m.content = None;
                     m.deleted_at = Some(*deleted_at);
+                    m.reactions.clear();
                 }
             }
             ChangeKind::MessageHidden { seq } => {
@@ -585,6 +616,34 @@ fn forget_mention(view: &mut ConversationView, me: UserId, seq: i64) {
     }
 }
 
+/// Adds or removes `user`'s `emoji` on `m` (set semantics: applying twice is applying once).
+pub(crate) fn apply_reaction(m: &mut Message, user: UserId, emoji: &str, add: bool) {
+    let at = m.reactions.iter().position(|r| r.emoji == emoji);
+    match (add, at) {
+        (true, Some(i)) => {
+            let r = &mut m.reactions[i];
+            if !r.users.contains(&user) {
+                r.users.push(user);
+                r.count = r.users.len() as u32;
+            }
+        }
+        (true, None) => m.reactions.push(Reaction {
+            emoji: emoji.to_owned(),
+            count: 1,
+            users: vec![user],
+        }),
+        (false, Some(i)) => {
+            let r = &mut m.reactions[i];
+            r.users.retain(|u| *u != user);
+            r.count = r.users.len() as u32;
+            if r.users.is_empty() {
+                m.reactions.remove(i);
+            }
+        }
+        (false, None) => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -602,6 +661,8 @@ mod tests {
             reply_to_seq: None,
             created_at: 1000 + seq,
             deleted_at: None,
+            edited_at: None,
+            reactions: Vec::new(),
         }
     }
 
@@ -741,6 +802,89 @@ mod tests {
         let upd = v.apply_change(&change(13, Some(cid), ChangeKind::MemberLeft { user_id: me, by: bob }));
         assert_eq!(upd, vec![ViewUpdate::ConversationRemoved { conversation_id: cid }]);
         assert!(v.conversation(cid).is_none());
+    }
+
+    #[test]
+    fn edits_and_reactions_apply_once_whatever_the_repeats() {
+        let (me, bob) = (UserId::new(1), UserId::new(2));
+        let cid = ConversationId::new(3);
+        let mut v = LocalView::new(me);
+        let conv = Conversation {
+            id: cid,
+            kind: ConversationKind::Direct,
+            title: None,
+            avatar_url: None,
+            created_by: me,
+            created_at: 100,
+            last_seq: 0,
+        };
+        v.apply_change(&change(
+            1,
+            Some(cid),
+            ChangeKind::ConversationCreated { conversation: conv },
+        ));
+        let m1 = msg(cid, 1, bob);
+        v.apply_change(&change(2, Some(cid), ChangeKind::Message { message: m1.clone() }));
+        let edited = ChangeKind::MessageEdited {
+            seq: 1,
+            content: Some(Content::Text { text: "new".into() }),
+            edited_at: 5000,
+        };
+        let up = |u: UserId, e: &str| ChangeKind::ReactionAdded {
+            seq: 1,
+            user_id: u,
+            emoji: e.into(),
+        };
+        let down = |u: UserId, e: &str| ChangeKind::ReactionRemoved {
+            seq: 1,
+            user_id: u,
+            emoji: e.into(),
+        };
+        for (pos, kind) in [
+            (3, edited.clone()),
+            (4, up(bob, "👍")),
+            (5, up(me, "👍")),
+            (6, up(bob, "👍")),
+            (7, up(me, "❤️")),
+            (8, down(me, "❤️")),
+            (9, down(me, "❤️")),
+            (10, up(me, "😂")),
+            (11, edited),
+        ] {
+            v.apply_change(&change(pos, Some(cid), kind));
+        }
+        let m = v.messages(cid)[0].clone();
+        assert_eq!(m.content, Some(Content::Text { text: "new".into() }));
+        assert_eq!(m.edited_at, Some(5000));
+        let shown: Vec<(&str, u32, Vec<UserId>)> = m
+            .reactions
+            .iter()
+            .map(|r| (r.emoji.as_str(), r.count, r.users.clone()))
+            .collect();
+        assert_eq!(shown, vec![("👍", 2, vec![bob, me]), ("😂", 1, vec![me])]);
+        // A replayed message change (no reactions of its own) keeps them; a delete clears
+        // them and a late edit does not bring the content back.
+        v.apply_change(&change(2, Some(cid), ChangeKind::Message { message: m1 }));
+        assert_eq!(v.messages(cid)[0].reactions.len(), 2);
+        v.apply_change(&change(
+            12,
+            Some(cid),
+            ChangeKind::MessageDeleted {
+                seq: 1,
+                deleted_at: 6000,
+            },
+        ));
+        v.apply_change(&change(
+            13,
+            Some(cid),
+            ChangeKind::MessageEdited {
+                seq: 1,
+                content: None,
+                edited_at: 5500,
+            },
+        ));
+        let m = v.messages(cid)[0];
+        assert_eq!((m.content.clone(), m.reactions.len()), (None, 0));
     }
 
     #[test]

@@ -182,6 +182,7 @@ impl Engine {
             ));
         }
         self.hide_blocked_receipts(actor, &mut page.changes).await?;
+        self.hide_edits_and_reactions(actor, &mut page.changes).await?;
         Ok(page)
     }
 

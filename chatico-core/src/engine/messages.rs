@@ -129,11 +129,13 @@ impl Engine {
             ..query
         };
         self.member(actor, conversation).await?;
-        self.store.history(conversation, actor, query).await
+        let mut page = self.store.history(conversation, actor, query).await?;
+        self.fill_reactions(actor, conversation, &mut page).await?;
+        Ok(page)
     }
 
     /// A message the caller can see (`NotFound("message")` otherwise).
-    async fn visible_message(&self, me: &Member, conversation: ConversationId, seq: i64) -> Result<Message> {
+    pub(super) async fn visible_message(&self, me: &Member, conversation: ConversationId, seq: i64) -> Result<Message> {
         validate::seq("seq", seq, 1)?;
         if seq <= me.joined_seq {
             return Err(Error::not_found("message"));

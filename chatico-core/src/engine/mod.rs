@@ -23,6 +23,11 @@
 //!   conversations have no member management and cannot be left (archive them instead).
 //! - Delete for everyone: the sender, or in a group an owner/admin. System notices cannot be
 //!   deleted.
+//! - Edit: the sender only, within `Limits::edit_window_ms`, never a deleted message or a
+//!   system notice; a media message edits its caption. Reactions: any member, one of each
+//!   emoji per user, at most `Limits::max_reactions_per_message` distinct emoji per message.
+//!   Edits and reactions of a message do not reach members who joined after it, and
+//!   reactions do not cross a block (either way), live, in sync and in history.
 //!
 //! # Live events and positions
 //!
@@ -41,11 +46,13 @@
 
 mod blobs;
 mod conversations;
+mod edit;
 mod ephemeral;
 mod mentions;
 mod messages;
 mod pins;
 mod push;
+mod reactions;
 mod users;
 pub(crate) mod validate;
 

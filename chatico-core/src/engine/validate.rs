@@ -133,3 +133,102 @@ mod tests {
         }
     }
 }
+
+/// Longest reaction emoji, in bytes (a family or a subdivision flag fits).
+pub(crate) const MAX_EMOJI_BYTES: usize = 48;
+
+/// A reaction: one emoji, as one grapheme cluster of the emoji shapes — a pictograph or
+/// symbol (not ASCII, not a letter, digit, space, mark or control character), optionally
+/// with a variation selector, a skin-tone modifier, tag characters (subdivision flags) and
+/// ZWJ-joined further pictographs; a pair of regional indicators (a flag); or a keycap
+/// (`0`-`9`, `#`, `*`, optional U+FE0F, U+20E3). At most [`MAX_EMOJI_BYTES`] bytes.
+pub(crate) fn emoji(field: &str, s: &str) -> Result<()> {
+    let bad = || Error::invalid(field, "must be one emoji");
+    if s.is_empty() || s.len() > MAX_EMOJI_BYTES {
+        return Err(bad());
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let regional = |c: char| ('\u{1F1E6}'..='\u{1F1FF}').contains(&c);
+    let selector = |c: char| matches!(c, '\u{FE0E}' | '\u{FE0F}');
+    let skin = |c: char| ('\u{1F3FB}'..='\u{1F3FF}').contains(&c);
+    let tag = |c: char| ('\u{E0020}'..='\u{E007F}').contains(&c);
+    // A base: a non-ASCII symbol, not a letter, digit, whitespace, control, combining
+    // mark, joiner or modifier.
+    let base = |c: char| {
+        !c.is_ascii()
+            && !c.is_alphanumeric()
+            && !c.is_whitespace()
+            && !c.is_control()
+            && !selector(c)
+            && !skin(c)
+            && !tag(c)
+            && !regional(c)
+            && !matches!(c, '\u{200B}'..='\u{200F}' | '\u{20E3}' | '\u{0300}'..='\u{036F}' | '\u{2028}'..='\u{202E}')
+    };
+    // A flag: exactly two regional indicators.
+    if chars.iter().all(|c| regional(*c)) {
+        return if chars.len() == 2 { Ok(()) } else { Err(bad()) };
+    }
+    // A keycap.
+    if matches!(chars[0], '0'..='9' | '#' | '*') {
+        return match chars[1..] {
+            ['\u{20E3}'] | ['\u{FE0F}', '\u{20E3}'] => Ok(()),
+            _ => Err(bad()),
+        };
+    }
+    let mut i = 0;
+    loop {
+        // One pictograph with its modifiers.
+        if !chars.get(i).is_some_and(|c| base(*c)) {
+            return Err(bad());
+        }
+        i += 1;
+        while chars.get(i).is_some_and(|c| selector(*c) || skin(*c) || tag(*c)) {
+            i += 1;
+        }
+        match chars.get(i) {
+            None => return Ok(()),
+            Some('\u{200D}') => i += 1,
+            Some(_) => return Err(bad()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod emoji_tests {
+    use super::emoji;
+
+    #[test]
+    fn emoji_accepts_one_emoji_of_each_shape() {
+        for ok in ["👍", "❤️", "👍🏽", "🇫🇷", "1️⃣", "#⃣", "👨‍👩‍👧‍👦", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "🏳️‍🌈", "✅", "😂"]
+        {
+            assert!(emoji("emoji", ok).is_ok(), "{ok:?} refused");
+        }
+    }
+
+    #[test]
+    fn emoji_refuses_text_spaces_and_several_emoji() {
+        for bad in [
+            "",
+            "a",
+            "ok",
+            "1",
+            " 👍",
+            "👍 ",
+            "👍👍",
+            "🇫",
+            "🇫🇷🇫",
+            "é",
+            "\u{200D}",
+            "👍\u{200D}",
+            "\u{FE0F}",
+            "👍a",
+            "<script>",
+            "\u{202E}",
+            "\u{0301}",
+        ] {
+            assert!(emoji("emoji", bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(emoji("emoji", &"😂\u{200D}".repeat(12)).is_err());
+    }
+}

@@ -20,4 +20,4 @@ pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
 pub use otp::{OtpCache, OtpCheck, OtpEntry, OtpVerifier, SmsSender, VerifyOutcome};
 pub use presence::{PresenceChanges, PresenceTracker};
-pub use store::{NewConversation, Store};
+pub use store::{NewConversation, Store, StoredReaction};

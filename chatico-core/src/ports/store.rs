@@ -4,7 +4,7 @@ use crate::SendSyncOutsideWasm;
 use crate::error::Result;
 use crate::ids::{ConversationId, Phone, SessionId, Timestamp, UserId};
 use crate::model::{
-    BlobMeta, Conversation, ConversationKind, ConversationSummary, HistoryQuery, Member, Message, NewMessage,
+    BlobMeta, Content, Conversation, ConversationKind, ConversationSummary, HistoryQuery, Member, Message, NewMessage,
     ProfilePatch, Role, Session, User,
 };
 use crate::push::{Mute, Platform, PushDevice};
@@ -27,6 +27,19 @@ pub struct NewConversation {
     pub created_at: Timestamp,
     /// Direct: exactly the two users. Group: the creator (as owner) and the invitees.
     pub members: Vec<(UserId, Role)>,
+}
+
+/// One user's reaction to one message, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReaction {
+    /// Seq of the message.
+    pub seq: i64,
+    /// Who reacted.
+    pub user_id: UserId,
+    /// The emoji (validated by the engine).
+    pub emoji: String,
+    /// When (ms since the Unix epoch).
+    pub created_at: Timestamp,
 }
 
 /// Where ChatiCO keeps its data: the in-memory store here, SQLite and Postgres in
@@ -233,6 +246,49 @@ pub trait Store: SendSyncOutsideWasm {
         delivered: Option<i64>,
         read: Option<i64>,
     ) -> Result<(Member, Option<Change>)>;
+
+    // ---- edits and reactions -----------------------------------------------------------
+
+    /// Rewrites the content of the message at `seq` and sets its `edited_at` to `now`
+    /// (seq, sender and times stay), recording `MessageEdited`. Answers the message as
+    /// stored now (its `reactions` empty, like every store read). `NotFound("message")` if
+    /// there is no such message; `Conflict` if it was deleted for everyone (nothing
+    /// written). When `content` equals the stored content nothing is written (no change).
+    async fn edit_message(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        content: &Content,
+        now: Timestamp,
+    ) -> Result<(Message, Option<Change>)>;
+    /// Adds `user`'s reaction `emoji` to the message at `seq`, recording `ReactionAdded`;
+    /// `None` when the user had it already (nothing written). A new emoji on a message that
+    /// has `max_distinct` distinct emoji already is refused with `TooLarge("reactions")`,
+    /// checked in the writing transaction (concurrent reactors cannot exceed it).
+    /// `NotFound("message")` if there is no such message, `Conflict` if it was deleted for
+    /// everyone.
+    async fn add_reaction(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        user: UserId,
+        emoji: &str,
+        now: Timestamp,
+        max_distinct: u32,
+    ) -> Result<Option<Change>>;
+    /// Removes `user`'s reaction `emoji` from the message at `seq`, recording
+    /// `ReactionRemoved`; `None` when there was none. `NotFound("message")` if there is no
+    /// such message.
+    async fn remove_reaction(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        user: UserId,
+        emoji: &str,
+    ) -> Result<Option<Change>>;
+    /// The reactions to the messages with `from <= seq <= to` that are not deleted for
+    /// everyone, ordered by seq, then time, then user id, then emoji.
+    async fn reactions(&self, conversation: ConversationId, from: i64, to: i64) -> Result<Vec<StoredReaction>>;
 
     // ---- push devices, mutes, badges ---------------------------------------------------
 

@@ -59,7 +59,7 @@ pub const MUTE: &str = "/v1/conversations/{conversation_id}/mute";
 pub const PIN: &str = "/v1/conversations/{conversation_id}/pin";
 /// `GET` a page of history, `POST` a message.
 pub const MESSAGES: &str = "/v1/conversations/{conversation_id}/messages";
-/// `DELETE` a message (`?scope=me` or `everyone`).
+/// `DELETE` a message (`?scope=me` or `everyone`), `PATCH` edits it (the sender).
 pub const MESSAGE: &str = "/v1/conversations/{conversation_id}/messages/{seq}";
 /// `POST`: move the caller's receipt watermarks.
 pub const RECEIPTS: &str = "/v1/conversations/{conversation_id}/receipts";
@@ -75,6 +75,8 @@ pub const BLOBS: &str = "/v1/blobs";
 pub const BLOB: &str = "/v1/blobs/{key}";
 /// `GET` the OpenAPI document of the REST API.
 pub const OPENAPI: &str = "/v1/openapi.json";
+/// `PUT` adds, `DELETE` removes the caller's reaction (the emoji percent-encoded).
+pub const REACTION: &str = "/v1/conversations/{conversation_id}/messages/{seq}/reactions/{emoji}";
 /// The WebSocket endpoint (docs/PROTOCOL.md).
 pub const WS: &str = "/v1/ws";
 /// `GET` this node's health: backplane link, silent stalls, repairs (no authentication).
@@ -82,7 +84,7 @@ pub const HEALTH: &str = "/v1/health";
 
 /// Every REST route template with a request method, for checks that a router and a
 /// document cover the same set (the WebSocket endpoint is `GET`).
-pub const ALL: [&str; 35] = [
+pub const ALL: [&str; 36] = [
     AUTH_OTP,
     AUTH_VERIFY,
     AUTH_REFRESH,
@@ -118,6 +120,7 @@ pub const ALL: [&str; 35] = [
     WS,
     HEALTH,
     PIN,
+    REACTION,
 ];
 
 /// A template with its `{name}` parameters replaced, in order.
@@ -205,19 +208,34 @@ pub fn typing(id: ConversationId) -> String {
     fill(TYPING, &[("conversation_id", &id)])
 }
 
-/// The path of a blob. The key is percent-encoded (every byte but ASCII letters, digits,
-/// `-`, `.`, `_` and `~`), so a key with `/` stays one path segment and a malformed key
-/// cannot reach another route.
-pub fn blob(key: &str) -> String {
-    let mut encoded = String::with_capacity(key.len());
-    for b in key.bytes() {
+/// Percent-encodes every byte but ASCII letters, digits, `-`, `.`, `_` and `~`: the value
+/// stays one path segment.
+fn segment(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             encoded.push(b as char);
         } else {
             encoded.push_str(&format!("%{b:02X}"));
         }
     }
-    fill(BLOB, &[("key", &encoded)])
+    encoded
+}
+
+/// The path of a blob. The key is percent-encoded (every byte but ASCII letters, digits,
+/// `-`, `.`, `_` and `~`), so a key with `/` stays one path segment and a malformed key
+/// cannot reach another route.
+pub fn blob(key: &str) -> String {
+    fill(BLOB, &[("key", &segment(key))])
+}
+
+/// The path of [`REACTION`]: `emoji` on the message at `seq` of conversation `id`
+/// (percent-encoded, like a blob key).
+pub fn reaction(id: ConversationId, seq: i64, emoji: &str) -> String {
+    fill(
+        REACTION,
+        &[("conversation_id", &id), ("seq", &seq), ("emoji", &segment(emoji))],
+    )
 }
 
 /// What every blob path starts with (`/v1/blobs/`): how a client recognises this server's

@@ -43,6 +43,7 @@ pub mod mentions_pins;
 pub mod messages;
 pub mod props;
 pub mod push;
+pub mod reactions;
 pub mod shared_state;
 pub mod sync;
 pub mod users;
@@ -52,6 +53,7 @@ pub use fixtures::{Fx, T0};
 pub use mentions_pins::*;
 pub use messages::*;
 pub use push::*;
+pub use reactions::*;
 pub use sync::*;
 pub use users::*;
 
@@ -185,6 +187,11 @@ macro_rules! __store_conformance_list {
             // mentions and pins
             unread_mentions_follow_reads_deletes_and_hides
             pins_are_bounded_targeted_and_listed_first
+            // edits and reactions
+            edit_message_rewrites_content_in_place
+            edit_media_caption_keeps_the_blob
+            reactions_are_one_per_user_and_emoji_and_bounded
+            concurrent_reactions_keep_the_bound
         );
     };
 }

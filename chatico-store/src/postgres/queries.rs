@@ -29,7 +29,7 @@ pub const SQL: Dialect = Dialect {
        joined_seq \
      FROM members WHERE conversation_id = $1 AND user_id = $2 FOR UPDATE",
     lock_message: "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, reply_to_seq, \
-       created_at, deleted_at \
+       created_at, deleted_at, edited_at \
      FROM messages WHERE conversation_id = $1 AND seq = $2 FOR UPDATE",
     lock_member_with_last_seq: "SELECT m.conversation_id, m.user_id, m.role, m.archived, m.delivered_seq, m.read_seq, \
            m.joined_at, m.joined_seq, c.last_seq \
@@ -144,11 +144,11 @@ WITH locked AS (
 )
 SELECT 'c'::text AS kind, id AS conversation_id, last_seq AS seq, NULL::uuid AS id, NULL::uuid AS sender_id,
        NULL::text AS client_msg_id, NULL::text AS content, NULL::int8 AS reply_to_seq, NULL::int8 AS created_at,
-       NULL::int8 AS deleted_at
+       NULL::int8 AS deleted_at, NULL::int8 AS edited_at
   FROM locked
 UNION ALL
 SELECT 'm', m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, m.reply_to_seq,
-       m.created_at, m.deleted_at
+       m.created_at, m.deleted_at, m.edited_at
   FROM UNNEST($2::uuid[], $3::text[]) k(s, c)
   JOIN messages m ON m.sender_id = k.s AND m.client_msg_id = k.c";
 /// The batch's rows in one statement: messages, conversations' last_seq, senders' watermarks.

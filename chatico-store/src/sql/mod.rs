@@ -36,10 +36,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chatico_core::ids::{ConversationId, Phone, SessionId, Timestamp, UserId};
 use chatico_core::model::{
-    BlobMeta, Conversation, ConversationKind, ConversationSummary, HistoryDirection, HistoryQuery, Member, Message,
-    NewMessage, ProfilePatch, Role, Session, User, direct_pair,
+    BlobMeta, Content, Conversation, ConversationKind, ConversationSummary, HistoryDirection, HistoryQuery, Member,
+    Message, NewMessage, ProfilePatch, Role, Session, User, direct_pair,
 };
-use chatico_core::ports::{NewConversation, Store};
+use chatico_core::ports::{NewConversation, Store, StoredReaction};
 use chatico_core::push::{Mute, Platform, PushDevice};
 use chatico_core::sync::{Change, ChangeKind, SyncCursor, SyncPage};
 use chatico_core::{Error, Result};
@@ -48,7 +48,7 @@ use sqlx::{Database, Transaction};
 use uuid::Uuid;
 
 use crate::codec::{
-    self, ChangeRow, NewChange, RowExt, blob_from_row, conversation_from_row, kind_str, member_from_row,
+    self, ChangeRow, NewChange, RowExt, blob_from_row, content_json, conversation_from_row, kind_str, member_from_row,
     message_from_row, name_lower, purpose_str, push_device_from_row, session_from_row, summary_from_row, sync_page,
     user_from_row,
 };
@@ -1223,6 +1223,155 @@ impl<B: Backend> Store for SqlStore<B> {
         member.delivered_seq = d;
         member.read_seq = r;
         Ok((member, Some(change)))
+    }
+
+    // ---- edits and reactions -----------------------------------------------------------
+
+    async fn edit_message(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        content: &Content,
+        now: Timestamp,
+    ) -> Result<(Message, Option<Change>)> {
+        let json = content_json(content)?;
+        let mut tx = self.begin().await?;
+        let mut message = fetch_message::<B>(&mut tx, B::SQL.lock_message, conversation, seq)
+            .await?
+            .ok_or_else(|| Error::not_found("message"))?;
+        if message.deleted_at.is_some() {
+            return Err(Error::conflict("message deleted"));
+        }
+        if message.content.as_ref() == Some(content) {
+            return Ok((message, None));
+        }
+        B::stmt(q::EDIT_MESSAGE)
+            .id(conversation.0)
+            .int(seq)
+            .text(&json)
+            .int(now)
+            .execute(&mut tx)
+            .await
+            .map_err(db("edit message"))?;
+        let kind = ChangeKind::MessageEdited {
+            seq,
+            content: Some(content.clone()),
+            edited_at: now,
+        };
+        let change = record::<B>(&mut tx, NewChange::about_message(conversation, seq, kind)?).await?;
+        commit(tx).await?;
+        message.content = Some(content.clone());
+        message.edited_at = Some(now);
+        Ok((message, Some(change)))
+    }
+
+    async fn add_reaction(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        user: UserId,
+        emoji: &str,
+        now: Timestamp,
+        max_distinct: u32,
+    ) -> Result<Option<Change>> {
+        let mut tx = self.begin().await?;
+        // The message row locked (Postgres) serializes the reactions of one message, so the
+        // distinct-emoji count below cannot be raced past the bound.
+        let message = fetch_message::<B>(&mut tx, B::SQL.lock_message, conversation, seq)
+            .await?
+            .ok_or_else(|| Error::not_found("message"))?;
+        if message.deleted_at.is_some() {
+            return Err(Error::conflict("message deleted"));
+        }
+        let row = B::stmt(q::REACTION_EMOJI)
+            .id(conversation.0)
+            .int(seq)
+            .text(emoji)
+            .fetch_one(&mut tx)
+            .await
+            .map_err(db("count reactions"))?;
+        if row.int("has")? == 0 && row.int("distinct_emoji")? >= i64::from(max_distinct) {
+            return Err(Error::TooLarge {
+                what: "reactions".into(),
+                limit: u64::from(max_distinct),
+            });
+        }
+        let n = B::stmt(q::INSERT_REACTION)
+            .id(conversation.0)
+            .int(seq)
+            .id(user.0)
+            .text(emoji)
+            .int(now)
+            .execute(&mut tx)
+            .await
+            .map_err(db("add reaction"))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let kind = ChangeKind::ReactionAdded {
+            seq,
+            user_id: user,
+            emoji: emoji.to_owned(),
+        };
+        let change = record::<B>(&mut tx, NewChange::about_message(conversation, seq, kind)?).await?;
+        commit(tx).await?;
+        Ok(Some(change))
+    }
+
+    async fn remove_reaction(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        user: UserId,
+        emoji: &str,
+    ) -> Result<Option<Change>> {
+        let mut tx = self.begin().await?;
+        if fetch_message::<B>(&mut tx, B::SQL.lock_message, conversation, seq)
+            .await?
+            .is_none()
+        {
+            return Err(Error::not_found("message"));
+        }
+        let n = B::stmt(q::DELETE_REACTION)
+            .id(conversation.0)
+            .int(seq)
+            .id(user.0)
+            .text(emoji)
+            .execute(&mut tx)
+            .await
+            .map_err(db("remove reaction"))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let kind = ChangeKind::ReactionRemoved {
+            seq,
+            user_id: user,
+            emoji: emoji.to_owned(),
+        };
+        let change = record::<B>(&mut tx, NewChange::about_message(conversation, seq, kind)?).await?;
+        commit(tx).await?;
+        Ok(Some(change))
+    }
+
+    async fn reactions(&self, conversation: ConversationId, from: i64, to: i64) -> Result<Vec<StoredReaction>> {
+        let mut conn = self.reader().await?;
+        B::stmt(q::REACTIONS)
+            .id(conversation.0)
+            .int(from)
+            .int(to)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(db("reactions"))?
+            .iter()
+            .map(|r| {
+                Ok(StoredReaction {
+                    seq: r.int("seq")?,
+                    user_id: UserId(r.uuid("user_id")?),
+                    emoji: r.text("emoji")?,
+                    created_at: r.int("created_at")?,
+                })
+            })
+            .collect()
     }
 
     // ---- blobs -------------------------------------------------------------------------

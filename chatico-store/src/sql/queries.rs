@@ -65,15 +65,15 @@ pub const SET_RECEIPTS: &str =
     "UPDATE members SET delivered_seq = $3, read_seq = $4 WHERE conversation_id = $1 AND user_id = $2";
 
 pub const GET_MESSAGE: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, reply_to_seq, \
-       created_at, deleted_at \
+       created_at, deleted_at, edited_at \
      FROM messages WHERE conversation_id = $1 AND seq = $2";
 /// A message by its idempotency key `(sender, client_msg_id)` (a retried send).
 pub const GET_MESSAGE_BY_CLIENT_ID: &str = "SELECT conversation_id, seq, id, sender_id, client_msg_id, content, \
-       reply_to_seq, created_at, deleted_at \
+       reply_to_seq, created_at, deleted_at, edited_at \
      FROM messages WHERE sender_id = $1 AND client_msg_id = $2";
 /// $1 conversation, $2 viewer, $3 anchor (exclusive), $4 limit; newest first.
 pub const HISTORY_BEFORE: &str = "SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, \
-       m.reply_to_seq, m.created_at, m.deleted_at \
+       m.reply_to_seq, m.created_at, m.deleted_at, m.edited_at \
      FROM messages m \
      WHERE m.conversation_id = $1 AND m.seq < $3 \
        AND m.seq > COALESCE((SELECT joined_seq FROM members WHERE conversation_id = $1 AND user_id = $2), 0) \
@@ -82,6 +82,25 @@ pub const HISTORY_BEFORE: &str = "SELECT m.conversation_id, m.seq, m.id, m.sende
      ORDER BY m.seq DESC LIMIT $4";
 pub const TOMBSTONE_MESSAGE: &str = "UPDATE messages SET content = NULL, deleted_at = $3 \
      WHERE conversation_id = $1 AND seq = $2 AND deleted_at IS NULL";
+/// $1 conversation, $2 seq, $3 content JSON, $4 now: an edit (never of a deleted message).
+pub const EDIT_MESSAGE: &str = "UPDATE messages SET content = $3, edited_at = $4 \
+     WHERE conversation_id = $1 AND seq = $2 AND deleted_at IS NULL";
+/// $1 conversation, $2 seq, $3 emoji: columns `distinct_emoji` (on the message) and `has`
+/// (whether `$3` is among them).
+pub const REACTION_EMOJI: &str = "SELECT CAST(COUNT(DISTINCT emoji) AS BIGINT) AS distinct_emoji, \
+       CAST(COALESCE(MAX(CASE WHEN emoji = $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS has \
+     FROM reactions WHERE conversation_id = $1 AND seq = $2";
+/// $1 conversation, $2 seq, $3 user, $4 emoji, $5 now.
+pub const INSERT_REACTION: &str = "INSERT INTO reactions (conversation_id, seq, user_id, emoji, created_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+/// $1 conversation, $2 seq, $3 user, $4 emoji.
+pub const DELETE_REACTION: &str =
+    "DELETE FROM reactions WHERE conversation_id = $1 AND seq = $2 AND user_id = $3 AND emoji = $4";
+/// $1 conversation, $2 from seq, $3 to seq (inclusive): reactions of messages not deleted.
+pub const REACTIONS: &str = "SELECT r.seq, r.user_id, r.emoji, r.created_at FROM reactions r \
+     JOIN messages m ON m.conversation_id = r.conversation_id AND m.seq = r.seq \
+     WHERE r.conversation_id = $1 AND r.seq >= $2 AND r.seq <= $3 AND m.deleted_at IS NULL \
+     ORDER BY r.seq, r.created_at, r.user_id, r.emoji";
 pub const HIDE_MESSAGE: &str =
     "INSERT INTO hidden_messages (user_id, conversation_id, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 
@@ -104,7 +123,7 @@ macro_rules! summary_columns {
        me.joined_at AS me_joined_at, me.joined_seq AS me_joined_seq,
        lm.conversation_id AS m_conversation_id, lm.seq AS m_seq, lm.id AS m_id, lm.sender_id AS m_sender_id,
        lm.client_msg_id AS m_client_msg_id, lm.content AS m_content, lm.reply_to_seq AS m_reply_to_seq,
-       lm.created_at AS m_created_at, lm.deleted_at AS m_deleted_at,
+       lm.created_at AS m_created_at, lm.deleted_at AS m_deleted_at, lm.edited_at AS m_edited_at,
 "
     };
 }
@@ -166,7 +185,7 @@ macro_rules! change_columns {
         "    SELECT ch.pos, ch.conversation_id, ch.msg_seq, ch.payload,
            m.conversation_id AS m_conversation_id, m.seq AS m_seq, m.id AS m_id, m.sender_id AS m_sender_id,
            m.client_msg_id AS m_client_msg_id, m.content AS m_content, m.reply_to_seq AS m_reply_to_seq,
-           m.created_at AS m_created_at, m.deleted_at AS m_deleted_at
+           m.created_at AS m_created_at, m.deleted_at AS m_deleted_at, m.edited_at AS m_edited_at
 "
     };
 }
@@ -178,7 +197,7 @@ macro_rules! history_after {
     ($greatest:literal) => {
         concat!(
             "SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, \
-               m.reply_to_seq, m.created_at, m.deleted_at \
+               m.reply_to_seq, m.created_at, m.deleted_at, m.edited_at \
              FROM messages m \
              WHERE m.conversation_id = $1 \
                AND m.seq > ",

@@ -124,11 +124,11 @@ SELECT latest.latest, page.*
 /// rows with `kind = 'c'`, the id in `conversation_id`, last_seq in `seq`).
 pub const BATCH_READ: &str = "\
 SELECT 'm' AS kind, m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, m.reply_to_seq,
-       m.created_at, m.deleted_at
+       m.created_at, m.deleted_at, m.edited_at
   FROM json_each(?1) k
   JOIN messages m ON m.sender_id = k.value ->> 0 AND m.client_msg_id = k.value ->> 1
 UNION ALL
-SELECT 'c', c.id, c.last_seq, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+SELECT 'c', c.id, c.last_seq, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
   FROM conversations c WHERE c.id IN (SELECT value FROM json_each(?2))";
 /// ?1: JSON array of [conversation_id, seq, id, sender_id, client_msg_id, content,
 /// reply_to_seq, created_at]. The `messages_advance` trigger (migration 0002) moves each

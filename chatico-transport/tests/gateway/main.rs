@@ -5,6 +5,7 @@ mod bad_input;
 mod cluster;
 mod common;
 mod defects;
+mod edits;
 mod media;
 mod mentions_pins;
 mod method_errors;

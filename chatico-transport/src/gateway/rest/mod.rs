@@ -14,6 +14,7 @@ mod health;
 mod messages;
 mod pins;
 mod push;
+mod reactions;
 mod sync;
 mod users;
 
@@ -65,7 +66,7 @@ pub(crate) fn api() -> OpenApiRouter<S> {
         .routes(routes!(pins::pin, pins::unpin))
         .routes(routes!(push::register_device, push::unregister_device))
         .routes(routes!(messages::history, messages::send))
-        .routes(routes!(messages::delete_message))
+        .routes(routes!(messages::delete_message, reactions::edit_message))
         .routes(routes!(messages::receipts_handler))
         .routes(routes!(messages::typing))
         .routes(routes!(sync::sync))
@@ -73,6 +74,7 @@ pub(crate) fn api() -> OpenApiRouter<S> {
         .routes(routes!(blobs::download))
         .routes(routes!(super::openapi::openapi_json))
         .routes(routes!(super::ws::upgrade))
+        .routes(routes!(reactions::react, reactions::unreact))
         .routes(routes!(health::health))
 }
 
