@@ -63,6 +63,9 @@ pub struct Limits {
     pub max_blob_bytes: u64,
     /// Most pixels (width × height) of an uploaded image (also of every GIF frame).
     pub max_image_pixels: u64,
+    /// Largest message search page; bigger requests are clamped. (The query itself is
+    /// bounded by `max_search_query_chars`.)
+    pub max_search_page: u32,
 }
 
 impl Default for Limits {
@@ -85,6 +88,7 @@ impl Default for Limits {
             typing_expiry_ms: 6_000,
             max_blob_bytes: 20 * 1024 * 1024,
             max_image_pixels: 50_000_000,
+            max_search_page: 50,
         }
     }
 }
@@ -92,7 +96,7 @@ impl Default for Limits {
 impl Limits {
     /// Checks every limit is positive; an `Error::InvalidInput` names the first that is not.
     pub fn validate(&self) -> Result<()> {
-        let positive: [(&str, u64); 16] = [
+        let positive: [(&str, u64); 17] = [
             ("limits.max_text_chars", self.max_text_chars as u64),
             ("limits.max_display_name_chars", self.max_display_name_chars as u64),
             ("limits.max_group_title_chars", self.max_group_title_chars as u64),
@@ -109,6 +113,7 @@ impl Limits {
             ("limits.typing_expiry_ms", self.typing_expiry_ms.max(0) as u64),
             ("limits.max_blob_bytes", self.max_blob_bytes),
             ("limits.max_image_pixels", self.max_image_pixels),
+            ("limits.max_search_page", u64::from(self.max_search_page)),
         ];
         for (field, v) in positive {
             if v == 0 {

@@ -44,6 +44,7 @@ mod conversations;
 mod ephemeral;
 mod messages;
 mod push;
+mod search;
 mod users;
 pub(crate) mod validate;
 

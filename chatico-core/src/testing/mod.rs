@@ -42,6 +42,7 @@ pub mod fixtures;
 pub mod messages;
 pub mod props;
 pub mod push;
+pub mod search;
 pub mod shared_state;
 pub mod sync;
 pub mod users;
@@ -50,6 +51,7 @@ pub use conversations::*;
 pub use fixtures::{Fx, T0};
 pub use messages::*;
 pub use push::*;
+pub use search::*;
 pub use sync::*;
 pub use users::*;
 
@@ -180,6 +182,11 @@ macro_rules! __store_conformance_list {
             mutes_record_targeted_changes_and_list_members
             total_unread_sums_over_conversations
             audience_is_who_sync_shows_each_range_to
+            // message search
+            search_matches_every_term_as_whole_words
+            search_covers_member_conversations_from_their_join
+            search_skips_deleted_and_hidden_messages
+            search_ranks_then_orders_by_recency_and_pages
         );
     };
 }
