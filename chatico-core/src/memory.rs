@@ -832,7 +832,12 @@ impl Store for MemoryStore {
                 }
             }
         }
-        hits.sort_by(|(sa, a), (sb, b)| sb.cmp(sa).then(b.created_at.cmp(&a.created_at)).then(b.id.cmp(&a.id)));
+        hits.sort_by(|(sa, a), (sb, b)| {
+            sb.cmp(sa)
+                .then(b.created_at.cmp(&a.created_at))
+                .then(b.seq.cmp(&a.seq))
+                .then(b.conversation_id.cmp(&a.conversation_id))
+        });
         Ok(hits
             .into_iter()
             .skip(q.offset as usize)

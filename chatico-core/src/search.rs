@@ -12,8 +12,10 @@
 //!
 //! Order: relevance first (each backend's own ranking: SQLite FTS5 `bm25`, Postgres
 //! `ts_rank`, the memory store the number of term occurrences), then the newest first
-//! (`created_at`, then message id, both descending). Case is folded everywhere; SQLite also
-//! folds diacritics (`unicode61 remove_diacritics 2`), Postgres and the memory store do not.
+//! (`created_at`, then seq, then conversation id, all descending: messages of one
+//! conversation stored in the same millisecond still come newest first). Case is folded
+//! everywhere; SQLite also folds diacritics (`unicode61 remove_diacritics 2`), Postgres and
+//! the memory store do not.
 
 use crate::ids::ConversationId;
 use crate::model::Content;

@@ -208,10 +208,11 @@ pub trait Store: SendSyncOutsideWasm {
     /// messages whose searchable text contains every term, in conversations `viewer` is a
     /// member of now (only `search.conversation` when given), with a seq above their
     /// `joined_seq`, not deleted for everyone and not hidden for `viewer`; ordered by the
-    /// backend's relevance, then `created_at` and id descending; `search.offset` skipped,
-    /// at most `search.limit`. SQL backends answer from a full-text index (SQLite FTS5,
-    /// Postgres GIN over a `tsvector`) kept in step with `messages` by the database in the
-    /// transaction that writes a message, tombstones or edits it.
+    /// backend's relevance, then `created_at`, seq and conversation id descending;
+    /// `search.offset` skipped, at most `search.limit`. SQL backends answer from a
+    /// full-text index (SQLite FTS5, Postgres GIN over a `tsvector`) kept in step with
+    /// `messages` by the database in the statement that writes a message, edits it or
+    /// tombstones it.
     async fn search_messages(&self, viewer: UserId, search: &MessageSearch) -> Result<Vec<Message>>;
     /// Moves watermarks forward: each becomes `max(old, min(given, last_seq))`, and
     /// `delivered_seq` is at least `read_seq`. Records `Receipt` if anything moved.

@@ -77,10 +77,12 @@ pub const OPENAPI: &str = "/v1/openapi.json";
 pub const WS: &str = "/v1/ws";
 /// `GET` this node's health: backplane link, silent stalls, repairs (no authentication).
 pub const HEALTH: &str = "/v1/health";
+/// `GET`: search the messages the caller can read (`?q=&conversation_id=&cursor=&limit=`).
+pub const SEARCH: &str = "/v1/search";
 
 /// Every REST route template with a request method, for checks that a router and a
 /// document cover the same set (the WebSocket endpoint is `GET`).
-pub const ALL: [&str; 34] = [
+pub const ALL: [&str; 35] = [
     AUTH_OTP,
     AUTH_VERIFY,
     AUTH_REFRESH,
@@ -115,6 +117,7 @@ pub const ALL: [&str; 34] = [
     OPENAPI,
     WS,
     HEALTH,
+    SEARCH,
 ];
 
 /// A template with its `{name}` parameters replaced, in order.

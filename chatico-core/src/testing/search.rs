@@ -196,7 +196,8 @@ pub async fn search_skips_deleted_and_hidden_messages(store: &dyn Store) {
 }
 
 /// Better matches first (more occurrences of the terms in a short text); equal matches
-/// newest first; offset and limit page through one order without gaps or repeats.
+/// newest first (by seq within one millisecond); offset and limit page through one order
+/// without gaps or repeats.
 pub async fn search_ranks_then_orders_by_recency_and_pages(store: &dyn Store) {
     let fx = Fx::new(store);
     let (a, b) = (fx.user("a").await, fx.user("b").await);
@@ -226,4 +227,16 @@ pub async fn search_ranks_then_orders_by_recency_and_pages(store: &dyn Store) {
     }
     assert_eq!(paged, all, "pages concatenate to the whole order");
     assert_eq!(find_page(store, b.id, "plum", None, 9, 5).await, vec![]);
+
+    // Stored in the same millisecond: still newest (highest seq) first.
+    let at = fx.tick();
+    let mut burst = Vec::new();
+    for i in 0..3 {
+        let mut new = fx.new_message(c.id, a.id, &format!("burst-{i}-{at}"));
+        new.created_at = at;
+        new.content = text("damson jam");
+        burst.push(store.insert_message(&new).await.expect("insert").0);
+    }
+    let newest_first: Vec<_> = burst.iter().rev().map(|m| (m.conversation_id, m.seq)).collect();
+    assert_eq!(find(store, b.id, "damson").await, newest_first);
 }

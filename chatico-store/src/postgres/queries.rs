@@ -125,7 +125,8 @@ SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, 
    AND m.deleted_at IS NULL
    AND NOT EXISTS (SELECT 1 FROM hidden_messages h
                     WHERE h.user_id = $2 AND h.conversation_id = m.conversation_id AND h.seq = m.seq)
- ORDER BY ts_rank(m.search, plainto_tsquery('simple', $1), 1) DESC, m.created_at DESC, m.id DESC
+ ORDER BY ts_rank(m.search, plainto_tsquery('simple', $1), 1) DESC, m.created_at DESC, m.seq DESC,
+          m.conversation_id DESC
  LIMIT $4 OFFSET $5",
     search_query: plain_terms,
 };

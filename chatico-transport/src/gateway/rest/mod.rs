@@ -13,6 +13,7 @@ mod extract;
 mod health;
 mod messages;
 mod push;
+mod search;
 mod sync;
 mod users;
 
@@ -72,6 +73,7 @@ pub(crate) fn api() -> OpenApiRouter<S> {
         .routes(routes!(super::openapi::openapi_json))
         .routes(routes!(super::ws::upgrade))
         .routes(routes!(health::health))
+        .routes(routes!(search::search))
 }
 
 /// The gateway router over `shared`.
