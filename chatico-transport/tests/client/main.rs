@@ -6,4 +6,5 @@ mod common;
 mod flows;
 mod push;
 mod revocation;
+mod search;
 mod storm;
