@@ -71,6 +71,9 @@ pub struct Limits {
     pub edit_window_ms: i64,
     /// Most distinct emoji on one message; a new emoji past it is refused (`too_large`).
     pub max_reactions_per_message: u32,
+    /// Largest message search page; bigger requests are clamped. (The query itself is
+    /// bounded by `max_search_query_chars`.)
+    pub max_search_page: u32,
 }
 
 impl Default for Limits {
@@ -97,6 +100,7 @@ impl Default for Limits {
             max_pins: 5,
             edit_window_ms: 15 * 60 * 1000,
             max_reactions_per_message: 20,
+            max_search_page: 50,
         }
     }
 }
@@ -104,7 +108,7 @@ impl Default for Limits {
 impl Limits {
     /// Checks every limit is positive; an `Error::InvalidInput` names the first that is not.
     pub fn validate(&self) -> Result<()> {
-        let positive: [(&str, u64); 18] = [
+        let positive: [(&str, u64); 21] = [
             ("limits.max_text_chars", self.max_text_chars as u64),
             ("limits.max_display_name_chars", self.max_display_name_chars as u64),
             ("limits.max_group_title_chars", self.max_group_title_chars as u64),
@@ -128,6 +132,7 @@ impl Limits {
                 "limits.max_reactions_per_message",
                 u64::from(self.max_reactions_per_message),
             ),
+            ("limits.max_search_page", u64::from(self.max_search_page)),
         ];
         for (field, v) in positive {
             if v == 0 {

@@ -25,6 +25,7 @@ pub mod presence;
 pub mod protocol;
 pub mod push;
 pub mod retry;
+pub mod search;
 pub mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -16,6 +16,7 @@ use crate::model::{
 };
 use crate::ports::{NewConversation, Store, StoredReaction};
 use crate::push::{Mute, Platform, PushDevice};
+use crate::search::{self, MessageSearch};
 use crate::sync::{Change, ChangeKind, SyncCursor, SyncPage};
 
 /// See the module docs.
@@ -835,6 +836,46 @@ impl Store for MemoryStore {
         }
         let first = g.hidden.insert((user, conversation, seq));
         Ok(first.then(|| g.record(Some(conversation), Some(user), ChangeKind::MessageHidden { seq })))
+    }
+
+    async fn search_messages(&self, viewer: UserId, q: &MessageSearch) -> Result<Vec<Message>> {
+        let g = self.lock()?;
+        let convs: Vec<ConversationId> = match q.conversation {
+            Some(c) => vec![c],
+            None => g
+                .user_convs
+                .get(&viewer)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default(),
+        };
+        let mut hits: Vec<(usize, &Message)> = Vec::new();
+        for c in convs {
+            let Some(me) = g.member(c, viewer) else { continue };
+            let all = g.messages.get(&c).map(Vec::as_slice).unwrap_or(&[]);
+            for m in all.iter().filter(|m| m.seq > me.joined_seq && m.deleted_at.is_none()) {
+                if g.hidden.contains(&(viewer, c, m.seq)) {
+                    continue;
+                }
+                let Some(text) = search::searchable_text(m.content.as_ref()) else {
+                    continue;
+                };
+                if let Some(score) = search::occurrences(text, &q.terms) {
+                    hits.push((score, m));
+                }
+            }
+        }
+        hits.sort_by(|(sa, a), (sb, b)| {
+            sb.cmp(sa)
+                .then(b.created_at.cmp(&a.created_at))
+                .then(b.seq.cmp(&a.seq))
+                .then(b.conversation_id.cmp(&a.conversation_id))
+        });
+        Ok(hits
+            .into_iter()
+            .skip(q.offset as usize)
+            .take(q.limit as usize)
+            .map(|(_, m)| m.clone())
+            .collect())
     }
 
     async fn update_receipts(

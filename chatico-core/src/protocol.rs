@@ -305,6 +305,34 @@ pub struct SyncResponse {
     pub ephemeral: EphemeralSnapshot,
 }
 
+/// `GET /v1/search` query parameters: a message search.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchRequest {
+    /// The words to find (all of them; punctuation separates words and is never syntax).
+    pub q: String,
+    /// Only this conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<ConversationId>,
+    /// The `next_cursor` of the previous page of the same search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Page size (clamped to `Limits::max_search_page`). Default 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/search`: one page of a message search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchResults {
+    /// The matching messages, best match first (then newest first).
+    pub messages: Vec<Message>,
+    /// Pass as `cursor` (with the same `q` and `conversation_id`) for the next page;
+    /// absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
 /// `POST /v1/auth/otp`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -53,6 +53,7 @@ mod messages;
 mod pins;
 mod push;
 mod reactions;
+mod search;
 mod users;
 pub(crate) mod validate;
 

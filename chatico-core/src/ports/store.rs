@@ -8,6 +8,7 @@ use crate::model::{
     ProfilePatch, Role, Session, User,
 };
 use crate::push::{Mute, Platform, PushDevice};
+use crate::search::MessageSearch;
 use crate::sync::{Change, SyncCursor, SyncPage};
 
 /// A conversation to create, with its initial members.
@@ -236,6 +237,16 @@ pub trait Store: SendSyncOutsideWasm {
     /// Hides a message for one user, recording `MessageHidden` (targeted) the first time.
     /// `NotFound` if there is no such message.
     async fn hide_message(&self, user: UserId, conversation: ConversationId, seq: i64) -> Result<Option<Change>>;
+    /// One page of a message search by `viewer` (see [`crate::search`] for the rule): the
+    /// messages whose searchable text contains every term, in conversations `viewer` is a
+    /// member of now (only `search.conversation` when given), with a seq above their
+    /// `joined_seq`, not deleted for everyone and not hidden for `viewer`; ordered by the
+    /// backend's relevance, then `created_at`, seq and conversation id descending;
+    /// `search.offset` skipped, at most `search.limit`. SQL backends answer from a
+    /// full-text index (SQLite FTS5, Postgres GIN over a `tsvector`) kept in step with
+    /// `messages` by the database in the statement that writes a message, edits it or
+    /// tombstones it.
+    async fn search_messages(&self, viewer: UserId, search: &MessageSearch) -> Result<Vec<Message>>;
     /// Moves watermarks forward: each becomes `max(old, min(given, last_seq))`, and
     /// `delivered_seq` is at least `read_seq`. Records `Receipt` if anything moved.
     /// `NotFound` if not a member.

@@ -81,10 +81,12 @@ pub const REACTION: &str = "/v1/conversations/{conversation_id}/messages/{seq}/r
 pub const WS: &str = "/v1/ws";
 /// `GET` this node's health: backplane link, silent stalls, repairs (no authentication).
 pub const HEALTH: &str = "/v1/health";
+/// `GET`: search the messages the caller can read (`?q=&conversation_id=&cursor=&limit=`).
+pub const SEARCH: &str = "/v1/search";
 
 /// Every REST route template with a request method, for checks that a router and a
 /// document cover the same set (the WebSocket endpoint is `GET`).
-pub const ALL: [&str; 36] = [
+pub const ALL: [&str; 37] = [
     AUTH_OTP,
     AUTH_VERIFY,
     AUTH_REFRESH,
@@ -121,6 +123,7 @@ pub const ALL: [&str; 36] = [
     HEALTH,
     PIN,
     REACTION,
+    SEARCH,
 ];
 
 /// A template with its `{name}` parameters replaced, in order.

@@ -44,6 +44,7 @@ pub mod messages;
 pub mod props;
 pub mod push;
 pub mod reactions;
+pub mod search;
 pub mod shared_state;
 pub mod sync;
 pub mod users;
@@ -54,6 +55,7 @@ pub use mentions_pins::*;
 pub use messages::*;
 pub use push::*;
 pub use reactions::*;
+pub use search::*;
 pub use sync::*;
 pub use users::*;
 
@@ -192,6 +194,11 @@ macro_rules! __store_conformance_list {
             edit_media_caption_keeps_the_blob
             reactions_are_one_per_user_and_emoji_and_bounded
             concurrent_reactions_keep_the_bound
+            // message search
+            search_matches_every_term_as_whole_words
+            search_covers_member_conversations_from_their_join
+            search_skips_deleted_and_hidden_messages
+            search_ranks_then_orders_by_recency_and_pages
         );
     };
 }

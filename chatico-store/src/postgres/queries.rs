@@ -121,6 +121,24 @@ SELECT latest.latest, page.*
  ORDER BY page.pos"
     ),
     latest_pos: "SELECT COALESCE(MAX(pos), 0)::int8 AS latest FROM changes",
+    // The GIN index over the generated `messages.search` (migration 0006) gives the matching
+    // rows; `ts_rank` with length normalization 1 (divided by 1 + log of the length) ranks
+    // them; membership by the `members` primary key, hidden messages by theirs.
+    search_messages: "\
+SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, m.reply_to_seq,
+       m.created_at, m.deleted_at
+  FROM messages m
+  JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $2
+ WHERE m.search @@ plainto_tsquery('simple', $1)
+   AND m.seq > mb.joined_seq
+   AND ($3::uuid IS NULL OR m.conversation_id = $3)
+   AND m.deleted_at IS NULL
+   AND NOT EXISTS (SELECT 1 FROM hidden_messages h
+                    WHERE h.user_id = $2 AND h.conversation_id = m.conversation_id AND h.seq = m.seq)
+ ORDER BY ts_rank(m.search, plainto_tsquery('simple', $1), 1) DESC, m.created_at DESC, m.seq DESC,
+          m.conversation_id DESC
+ LIMIT $4 OFFSET $5",
+    search_query: plain_terms,
 };
 
 /// Inserts members whose positions are not known yet (joined_pos is set once the sync
@@ -177,3 +195,9 @@ INSERT INTO changes (pos, conversation_id, target_user, msg_seq, payload)
 SELECT ctr.v - $1 + x.o, x.c, x.t, x.s, x.p
   FROM ctr, UNNEST($2::uuid[], $3::uuid[], $4::int8[], $5::text[]) WITH ORDINALITY x(c, t, s, p, o)
 RETURNING pos";
+
+/// The `plainto_tsquery` text for the engine's terms: the words separated by spaces.
+/// `plainto_tsquery` reads no operators at all, and ANDs the words.
+pub fn plain_terms(terms: &[String]) -> String {
+    terms.join(" ")
+}

@@ -41,6 +41,7 @@ use chatico_core::model::{
 };
 use chatico_core::ports::{NewConversation, Store, StoredReaction};
 use chatico_core::push::{Mute, Platform, PushDevice};
+use chatico_core::search::MessageSearch;
 use chatico_core::sync::{Change, ChangeKind, SyncCursor, SyncPage};
 use chatico_core::{Error, Result};
 use sqlx::pool::PoolConnection;
@@ -90,6 +91,13 @@ pub struct Dialect {
     pub sync: &'static str,
     /// Column `latest`: the newest position.
     pub latest_pos: &'static str,
+    /// $1 the full-text query ([`Dialect::search_query`]), $2 viewer, $3 conversation (NULL =
+    /// every conversation of the viewer), $4 limit, $5 offset: a page of
+    /// `Store::search_messages`, message columns as in history.
+    pub search_messages: &'static str,
+    /// The `$1` of [`Dialect::search_messages`] for the engine's terms: every term, quoted
+    /// so that nothing in it is query syntax.
+    pub search_query: fn(&[String]) -> String,
 }
 
 /// How a database stores ids: bound and decoded one way per backend.
@@ -1181,6 +1189,26 @@ impl<B: Backend> Store for SqlStore<B> {
         let change = record::<B>(&mut tx, NewChange::targeted(user, Some(conversation), kind)?).await?;
         commit(tx).await?;
         Ok(Some(change))
+    }
+
+    async fn search_messages(&self, viewer: UserId, search: &MessageSearch) -> Result<Vec<Message>> {
+        if search.terms.is_empty() || search.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let query = (B::SQL.search_query)(&search.terms);
+        let mut conn = self.reader().await?;
+        B::stmt(B::SQL.search_messages)
+            .text(&query)
+            .id(viewer.0)
+            .opt_id(search.conversation.map(|c| c.0))
+            .int(i64::from(search.limit))
+            .int(i64::from(search.offset))
+            .fetch_all(&mut conn)
+            .await
+            .map_err(db("search messages"))?
+            .iter()
+            .map(|r| message_from_row(r, ""))
+            .collect()
     }
 
     async fn update_receipts(

@@ -116,7 +116,37 @@ SELECT latest.latest, page.*
  ORDER BY page.pos"
     ),
     latest_pos: "SELECT COALESCE(MAX(pos), 0) AS latest FROM changes",
+    // The FTS5 index (migration 0007) gives the matching docids, ranked by bm25 (lower is
+    // better); each is mapped to its message by `message_search`'s primary key and checked
+    // against the viewer's membership (primary key of `members`) and hidden messages.
+    search_messages: "\
+SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, m.reply_to_seq,
+       m.created_at, m.deleted_at
+  FROM message_fts f
+  JOIN message_search s ON s.docid = f.rowid
+  JOIN members mb ON mb.conversation_id = s.conversation_id AND mb.user_id = $2
+  JOIN messages m ON m.conversation_id = s.conversation_id AND m.seq = s.seq
+ WHERE message_fts MATCH $1
+   AND s.seq > mb.joined_seq
+   AND ($3 IS NULL OR s.conversation_id = $3)
+   AND m.deleted_at IS NULL
+   AND NOT EXISTS (SELECT 1 FROM hidden_messages h
+                    WHERE h.user_id = $2 AND h.conversation_id = s.conversation_id AND h.seq = s.seq)
+ ORDER BY f.rank, m.created_at DESC, m.seq DESC, m.conversation_id DESC
+ LIMIT $4 OFFSET $5",
+    search_query: fts5_match,
 };
+
+/// The FTS5 `MATCH` expression for the engine's terms: each a string in double quotes
+/// (a quote inside doubled), so no term is syntax (`OR`, `NEAR`, `*`, `:`, ...); juxtaposed
+/// strings must all match.
+pub fn fts5_match(terms: &[String]) -> String {
+    terms
+        .iter()
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// What a batch needs to know before writing, in one statement: the stored messages under
 /// the requests' idempotency keys (?1: JSON array of [sender_id, client_msg_id]; rows with

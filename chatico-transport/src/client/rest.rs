@@ -15,7 +15,8 @@ pub(crate) use chatico_core::protocol::paths;
 use chatico_core::protocol::{
     AddMembersRequest, ArchiveRequest, AuthTokens, Changed, ConversationDetails, CreateGroupRequest, DeleteScope,
     MuteRequest, OpenDirectRequest, OtpRequest, OtpRequested, PinState, PostMessage, ReceiptBody, RefreshRequest,
-    RegisterPushRequest, Revoked, SetRoleRequest, SyncResponse, TypingRequest, UpdateGroupRequest, VerifyRequest,
+    RegisterPushRequest, Revoked, SearchRequest, SearchResults, SetRoleRequest, SyncResponse, TypingRequest,
+    UpdateGroupRequest, VerifyRequest,
 };
 use chatico_core::push::Platform;
 use chatico_core::sync::SyncCursor;
@@ -549,6 +550,25 @@ impl Client {
             self.inner.emit(ClientEvent::View(u));
         }
         Ok(msgs)
+    }
+
+    /// One page of a message search over what the user can read (`GET /v1/search`): every
+    /// word of `req.q`, optionally in one conversation; pass the answer's `next_cursor` back
+    /// (with the same `q` and `conversation_id`) for the next page. Results are not loaded
+    /// into the local view (they are scattered across history); open one with
+    /// [`Client::history_page`] around its seq.
+    pub async fn search(&self, req: &SearchRequest) -> Result<SearchResults> {
+        let mut q = vec![("q", req.q.clone())];
+        if let Some(c) = req.conversation_id {
+            q.push(("conversation_id", c.to_string()));
+        }
+        if let Some(c) = &req.cursor {
+            q.push(("cursor", c.clone()));
+        }
+        if let Some(l) = req.limit {
+            q.push(("limit", l.to_string()));
+        }
+        call(&self.inner, Method::GET, paths::SEARCH, &q, NO_BODY).await
     }
 
     /// Presence of some users (offline with no last seen across a block), also recorded in

@@ -7,4 +7,5 @@ mod flows;
 mod mentions_pins;
 mod push;
 mod revocation;
+mod search;
 mod storm;

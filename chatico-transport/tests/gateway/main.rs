@@ -13,6 +13,7 @@ mod openapi;
 mod push;
 mod resume;
 mod revocation;
+mod search;
 mod seed_flow;
 mod slow_consumer;
 mod slowloris;

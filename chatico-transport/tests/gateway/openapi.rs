@@ -41,7 +41,7 @@ async fn the_document_covers_exactly_the_protocol_paths() {
             );
         }
     }
-    assert_eq!(operations, 46);
+    assert_eq!(operations, 47);
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     // The health document is described, not just named.

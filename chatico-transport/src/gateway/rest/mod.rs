@@ -15,6 +15,7 @@ mod messages;
 mod pins;
 mod push;
 mod reactions;
+mod search;
 mod sync;
 mod users;
 
@@ -76,6 +77,7 @@ pub(crate) fn api() -> OpenApiRouter<S> {
         .routes(routes!(super::ws::upgrade))
         .routes(routes!(reactions::react, reactions::unreact))
         .routes(routes!(health::health))
+        .routes(routes!(search::search))
 }
 
 /// The gateway router over `shared`.
