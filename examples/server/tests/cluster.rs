@@ -847,12 +847,12 @@ async fn blackholed_link(kind: BrokerKind) {
         .await;
     assert!(h["backplane"]["resubscribes"].as_u64().unwrap_or(0) >= 1, "{what}: {h}");
     storm(&ms, conv, "after", 5).await;
-    check(&ms, conv, base, &what).await;
+    check(&ms, conv, base, what).await;
     for i in [0, 1] {
         let h = c.health(i).await;
         assert_eq!(h["backplane"]["stalled"], false, "{what}: node {i}: {h}");
     }
-    check_presence(&ms, USERS - 1, &what).await;
+    check_presence(&ms, USERS - 1, what).await;
 }
 
 /// A rolling restart of every node (SIGTERM, restart on the same port) during a storm.
