@@ -78,8 +78,11 @@ export type SystemNotice =
   | { notice: "member_left"; user: UserId }
   | { notice: "role_changed"; user: UserId; role: Role }
   | { notice: "title_changed"; title: string };
+/** An @mention: `user_id` is shown by `text.slice(start, end)` (UTF-16 code units). */
+export interface Mention { user_id: UserId; start: number; end: number; }
+export interface PinState { conversation_id: ConversationId; pinned_at: Timestamp; }
 export type Content =
-  | { type: "text"; text: string }
+  | { type: "text"; text: string; mentions?: Mention[] }
   | ({ type: "media" } & MediaRef)
   | ({ type: "system" } & SystemNotice);
 export interface Message {
@@ -88,13 +91,15 @@ export interface Message {
   content: Content | null; reply_to_seq?: number; created_at: Timestamp; deleted_at?: Timestamp;
 }
 export interface ConversationSummary {
-  conversation: Conversation; me: Member; last_message: Message | null; unread: number; muted: boolean; muted_until?: number; members: MemberInfo[];
+  conversation: Conversation; me: Member; last_message: Message | null; unread: number; unread_mentions: number;
+  muted: boolean; muted_until?: number; pinned: boolean; pinned_at?: Timestamp; members: MemberInfo[];
 }
 export interface ConversationDetails { conversation: Conversation; members: Member[]; }
 /** A conversation of the local view: `typing` lists who is typing now. */
 export interface ConversationView {
-  conversation: Conversation; members: MemberInfo[]; archived: boolean; muted: boolean; muted_until: number | null; delivered_seq: number; read_seq: number;
-  last_message: Message | null; unread: number; typing: UserId[];
+  conversation: Conversation; members: MemberInfo[]; archived: boolean; muted: boolean; muted_until: number | null;
+  pinned: boolean; pinned_at: Timestamp | null; delivered_seq: number; read_seq: number;
+  last_message: Message | null; unread: number; unread_mentions: number; typing: UserId[];
 }
 export interface UpdateGroupRequest { title?: string; avatar_url?: string | null; }
 export interface BlobMeta {
@@ -122,7 +127,8 @@ export type ChangeKind =
   | { type: "contact_added"; user_id: UserId }
   | { type: "contact_removed"; user_id: UserId }
   | { type: "blocked"; user_id: UserId }
-  | { type: "unblocked"; user_id: UserId };
+  | { type: "unblocked"; user_id: UserId }
+  | { type: "pinned"; pinned: boolean; at?: Timestamp };
 export interface Change { pos: number; conversation_id?: ConversationId; kind: ChangeKind; }
 export type LiveEvent =
   | ({ event: "change" } & Change)

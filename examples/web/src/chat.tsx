@@ -3,7 +3,7 @@
 // menu) and the composer (multi-line text, replies, emoji, images with a preview).
 import { Component, h, type FunctionComponent } from "preact";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import type { ClientEvent, ConversationView, Message, PendingMessage } from "chatico-wasm";
+import type { ClientEvent, ConversationView, Mention, Message, PendingMessage, UserId } from "chatico-wasm";
 import { client, eventHooks, failed, invalidate, recall, remember, type Failed } from "./store";
 import {
   Avatar,
@@ -294,6 +294,7 @@ export function Chat(props: { c: ConversationView; onBack: () => void; onClosed:
   const chatMenu: MenuItem[] = [
     { id: "info", label: c.conversation.kind === "group" ? "Group info" : "Contact info", run: props.onInfo },
     { id: "archive", label: c.archived ? "Unarchive chat" : "Archive chat", run: () => act(() => client.setArchived(id, !c.archived)) },
+    { id: "pin", label: c.pinned ? "Unpin chat" : "Pin chat", run: () => act(() => (c.pinned ? client.unpin(id) : client.pin(id))) },
   ];
   if (peer) {
     chatMenu.push({
@@ -501,7 +502,9 @@ function Bubble(props: {
             {m.content.caption ? <span class="text" dir="auto" data-testid="caption">{m.content.caption}</span> : null}
           </>
         ) : m.content?.type === "text" ? (
-          <span class="text" data-testid="text" dir="auto">{m.content.text}</span>
+          <span class="text" data-testid="text" dir="auto">
+            <MentionText c={c} text={m.content.text} mentions={m.content.mentions} />
+          </span>
         ) : null}
         <span class="meta">
           {clock(m.created_at)}
@@ -602,6 +605,10 @@ function Composer(props: {
 }) {
   const id = props.id;
   const [text, setText] = useState(() => recall(`draft.${id}`) ?? "");
+  // Members picked from the @-suggestions: their `@Name` in the text becomes a mention.
+  const [picked, setPicked] = useState<Pick[]>([]);
+  const [suggest, setSuggest] = useState<{ at: number; query: string; index: number } | null>(null);
+  const group = props.c.conversation.kind === "group";
   const [emoji, setEmoji] = useState(false);
   const [staged, setStaged] = useState<{ file: File; url: string } | null>(null);
   const [caption, setCaption] = useState("");
@@ -630,8 +637,41 @@ function Composer(props: {
     el.style.height = `${Math.min(el.scrollHeight, 140)}px`;
   }, [text]);
 
+  /** Opens the member suggestions while the word before the caret starts with `@`. */
+  function findMention(v: string) {
+    if (!group) return setSuggest(null);
+    const caret = input.current?.selectionStart ?? v.length;
+    const m = /(^|\s)@([^\s@]{0,32})$/.exec(v.slice(0, caret));
+    setSuggest(m ? { at: caret - m[2].length - 1, query: m[2], index: 0 } : null);
+  }
+
+  const candidates: Pick[] = suggest
+    ? props.c.members
+        .filter((m) => m.user_id !== client.userId)
+        .map((m) => ({ user_id: m.user_id, name: memberName(props.c, m.user_id), avatar_url: m.avatar_url }))
+        .filter((m) => m.name !== "…" && m.name.toLowerCase().startsWith(suggest.query.toLowerCase()))
+        .slice(0, 8)
+    : [];
+
+  function pick(m: Pick) {
+    if (!suggest) return;
+    const end = suggest.at + 1 + suggest.query.length;
+    const token = `@${m.name} `;
+    const v = text.slice(0, suggest.at) + token + text.slice(end);
+    setPicked((p) => (p.some((x) => x.user_id === m.user_id) ? p : [...p, m]));
+    setSuggest(null);
+    setText(v);
+    remember(`draft.${id}`, v);
+    const caret = suggest.at + token.length;
+    requestAnimationFrame(() => {
+      input.current?.focus();
+      input.current?.setSelectionRange(caret, caret);
+    });
+  }
+
   function onInput(v: string) {
     setText(v);
+    findMention(v);
     remember(`draft.${id}`, v);
     if (!v) return stopTyping();
     const now = Date.now();
@@ -647,19 +687,40 @@ function Composer(props: {
     e?.preventDefault();
     const t = text.trim();
     if (!t) return;
+    const mentions = group ? mentionsIn(t, picked) : [];
     try {
-      client.send(id, { type: "text", text: t }, props.replyTo?.seq);
+      client.send(id, mentions.length > 0 ? { type: "text", text: t, mentions } : { type: "text", text: t }, props.replyTo?.seq);
     } catch (err) {
       props.onError(humanError(err));
       return;
     }
     setText("");
+    setPicked([]);
+    setSuggest(null);
     remember(`draft.${id}`, null);
     props.onCancelReply();
     stopTyping();
   }
 
   function onKeyDown(e: KeyboardEvent) {
+    if (suggest && candidates.length > 0) {
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        const d = e.key === "ArrowDown" ? 1 : -1;
+        setSuggest({ ...suggest, index: (suggest.index + d + candidates.length) % candidates.length });
+        return;
+      }
+      if ((e.key === "Enter" && !e.shiftKey && !e.isComposing) || e.key === "Tab") {
+        e.preventDefault();
+        pick(candidates[Math.min(suggest.index, candidates.length - 1)]);
+        return;
+      }
+      if (e.key === "Escape") {
+        e.preventDefault();
+        setSuggest(null);
+        return;
+      }
+    }
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       send();
@@ -777,6 +838,25 @@ function Composer(props: {
           </button>
         </div>
       ) : null}
+      {suggest && candidates.length > 0 ? (
+        <ul class="mention-suggest" role="listbox" aria-label="Mention a member" data-testid="mention-suggestions">
+          {candidates.map((m, i) => (
+            <li key={m.user_id} role="option" aria-selected={i === suggest.index}>
+              <button
+                type="button"
+                class={i === suggest.index ? "active" : ""}
+                data-testid="mention-option"
+                data-name={m.name}
+                onMouseDown={(e) => e.preventDefault()}
+                onClick={() => pick(m)}
+              >
+                <Avatar id={m.user_id} name={m.name} url={m.avatar_url} size={28} />
+                <span dir="auto">{m.name}</span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      ) : null}
       <form class="composer" onSubmit={send}>
         <div class="menu-wrap">
           <button ref={emojiBtn} type="button" class="icon-btn" title="Emoji" aria-label="Emoji" aria-expanded={emoji} onClick={() => setEmoji(!emoji)} data-testid="emoji-button">
@@ -873,3 +953,52 @@ async function flushImages(): Promise<void> {
 eventHooks.add((ev) => {
   if (ev.type === "connection" && ev.state.state === "connected") void flushImages();
 });
+
+// ---- mentions -------------------------------------------------------------------------
+
+/** The mentions of the members picked from the suggestions whose `@Name` is in `text`:
+ * ranges in UTF-16 code units (JavaScript string indices), ascending, not overlapping. */
+/** A member picked from the @-suggestions, by the name inserted. */
+interface Pick {
+  user_id: UserId;
+  name: string;
+  avatar_url?: string | null;
+}
+
+export function mentionsIn(text: string, picked: Pick[]): Mention[] {
+  const found: Mention[] = [];
+  // Longer names first, so "@Ann Lee" wins over "@Ann" at the same place.
+  for (const m of [...picked].sort((a, b) => b.name.length - a.name.length)) {
+    const token = `@${m.name}`;
+    for (let at = text.indexOf(token); at >= 0; at = text.indexOf(token, at + token.length)) {
+      const end = at + token.length;
+      if (!found.some((f) => at < f.end && end > f.start)) found.push({ user_id: m.user_id, start: at, end });
+    }
+  }
+  return found.sort((a, b) => a.start - b.start);
+}
+
+/** A text with its mentions highlighted (the member's current name is the tooltip). */
+function MentionText(props: { c: ConversationView; text: string; mentions?: Mention[] }) {
+  const ms = props.mentions ?? [];
+  if (ms.length === 0) return <>{props.text}</>;
+  const parts: preact.JSX.Element[] = [];
+  let from = 0;
+  ms.forEach((m, i) => {
+    if (m.start > from) parts.push(<span key={`t${i}`}>{props.text.slice(from, m.start)}</span>);
+    parts.push(
+      <span
+        key={`m${i}`}
+        class={`mention ${m.user_id === client.userId ? "me" : ""}`}
+        title={memberName(props.c, m.user_id)}
+        data-testid="mention"
+        data-user={m.user_id}
+      >
+        {props.text.slice(m.start, m.end)}
+      </span>,
+    );
+    from = m.end;
+  });
+  if (from < props.text.length) parts.push(<span key="tail">{props.text.slice(from)}</span>);
+  return <>{parts}</>;
+}

@@ -212,12 +212,17 @@ function ConversationRow(props: { c: ConversationView; active: boolean; onClick:
   const mine = last && last.sender_id === client.userId && last.content;
   const typing = c.typing.filter((u) => u !== client.userId);
   return (
-    <li class={`conv ${props.active ? "active" : ""}`} data-testid="conversation" data-title={titleOf(c)}>
+    <li class={`conv ${props.active ? "active" : ""}`} data-testid="conversation" data-title={titleOf(c)} data-pinned={c.pinned ? "true" : undefined}>
       <button class="conv-btn" onClick={props.onClick} aria-current={props.active ? "true" : undefined}>
       <Avatar id={colorKeyOf(c)} name={titleOf(c)} url={avatarOf(c)} online={online} />
       <span class="conv-body">
         <span class="conv-top">
           <span class="conv-title" dir="auto">{titleOf(c)}</span>
+          {c.pinned ? (
+            <span class="pin-mark" data-testid="pinned" aria-label="Pinned" title="Pinned">
+              <Icon name="pin" size={14} />
+            </span>
+          ) : null}
           <span class={`conv-time ${c.unread > 0 ? "unread" : ""}`}>{last ? shortDate(last.created_at) : ""}</span>
         </span>
         <span class="conv-bottom">
@@ -229,6 +234,11 @@ function ConversationRow(props: { c: ConversationView; active: boolean; onClick:
               <Preview m={last} />
             </span>
           )}
+          {c.unread_mentions > 0 ? (
+            <span class="badge mention-badge" data-testid="mention-badge" aria-label={`${c.unread_mentions} unread mentions`}>
+              @
+            </span>
+          ) : null}
           {c.unread > 0 ? (
             <span class="badge" data-testid="unread" aria-label={`${c.unread} unread`}>
               {c.unread}

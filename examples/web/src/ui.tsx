@@ -188,7 +188,7 @@ export function nameOf(id: string): string {
 
 /** A text for a person instead of a developer's error message. */
 export function humanError(e: unknown): string {
-  const err = e as { code?: string; message?: string; field?: string; retry_after_ms?: number };
+  const err = e as { code?: string; message?: string; field?: string; retry_after_ms?: number; limit?: number };
   switch (err?.code) {
     case "unavailable":
       return "Can't reach the server right now. Check your connection and try again.";
@@ -199,6 +199,7 @@ export function humanError(e: unknown): string {
     case "not_found":
       return "That isn't there any more.";
     case "too_large":
+      if (err.message?.startsWith("pins")) return `You can pin up to ${err.limit ?? 5} chats. Unpin one first.`;
       return "That file is too big.";
     case "conflict":
       return "That was changed meanwhile. Try again.";
@@ -214,6 +215,8 @@ export function humanError(e: unknown): string {
           return "Please enter a name (up to 64 characters).";
         case "title":
           return "Please enter a group name (up to 100 characters).";
+        case "mentions":
+          return "Only members of this group can be mentioned.";
         case "content_type":
         case "image":
           return "Only PNG, JPEG, GIF and WebP pictures can be sent.";
@@ -235,7 +238,7 @@ export function dayLabel(ts: number): string {
   return d.toLocaleDateString([], { weekday: "long", day: "numeric", month: "long", year: d.getFullYear() === now.getFullYear() ? undefined : "numeric" });
 }
 
-export function Icon(props: { name: "search" | "send" | "clip" | "back" | "more" | "archive" | "group" | "people" | "close" | "camera" | "logout" | "chat" | "ban" | "smile" | "down" | "reply"; size?: number }) {
+export function Icon(props: { name: "search" | "send" | "clip" | "back" | "more" | "archive" | "group" | "people" | "close" | "camera" | "logout" | "chat" | "ban" | "smile" | "down" | "reply" | "pin"; size?: number }) {
   const paths: Record<string, string> = {
     search: "M10.5 3a7.5 7.5 0 015.9 12.1l4.2 4.2-1.4 1.4-4.2-4.2A7.5 7.5 0 1110.5 3zm0 2a5.5 5.5 0 100 11 5.5 5.5 0 000-11z",
     send: "M3 20.5v-7l9-1.5-9-1.5v-7L22 12z",
@@ -252,6 +255,7 @@ export function Icon(props: { name: "search" | "send" | "clip" | "back" | "more"
     smile: "M12 2a10 10 0 110 20 10 10 0 010-20zm0 2a8 8 0 100 16 8 8 0 000-16zm-3.5 5a1.5 1.5 0 110 3 1.5 1.5 0 010-3zm7 0a1.5 1.5 0 110 3 1.5 1.5 0 010-3zM7 14h10a5 5 0 01-10 0z",
     down: "M7.4 8.6L12 13.2l4.6-4.6L18 10l-6 6-6-6z",
     reply: "M10 9V5l-7 7 7 7v-4.1c5 0 8.5 1.6 11 5.1-1-5-4-10-11-11z",
+    pin: "M16 3v2h-1v5l3 3v2h-5v6l-1 1-1-1v-6H6v-2l3-3V5H8V3z",
     ban: "M12 2a10 10 0 110 20 10 10 0 010-20zm0 2a8 8 0 00-6.3 12.9L16.9 5.7A8 8 0 0012 4zm6.3 3.1L7.1 18.3A8 8 0 0018.3 7.1z",
   };
   const size = props.size ?? 22;
