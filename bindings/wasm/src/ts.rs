@@ -86,7 +86,12 @@ export interface Message {
   id: string; conversation_id: ConversationId; seq: number; sender_id: UserId; client_msg_id: string;
   /** `null` once deleted for everyone (a tombstone). */
   content: Content | null; reply_to_seq?: number; created_at: Timestamp; deleted_at?: Timestamp;
+  /** When the sender last edited it (show an "edited" mark). */
+  edited_at?: Timestamp;
+  /** One entry per emoji, in the order each was first added (absent when none). */
+  reactions?: Reaction[];
 }
+export interface Reaction { emoji: string; count: number; users: UserId[]; }
 export interface ConversationSummary {
   conversation: Conversation; me: Member; last_message: Message | null; unread: number; muted: boolean; muted_until?: number; members: MemberInfo[];
 }
@@ -122,7 +127,10 @@ export type ChangeKind =
   | { type: "contact_added"; user_id: UserId }
   | { type: "contact_removed"; user_id: UserId }
   | { type: "blocked"; user_id: UserId }
-  | { type: "unblocked"; user_id: UserId };
+  | { type: "unblocked"; user_id: UserId }
+  | { type: "message_edited"; seq: number; content: Content | null; edited_at: Timestamp }
+  | { type: "reaction_added"; seq: number; user_id: UserId; emoji: string }
+  | { type: "reaction_removed"; seq: number; user_id: UserId; emoji: string };
 export interface Change { pos: number; conversation_id?: ConversationId; kind: ChangeKind; }
 export type LiveEvent =
   | ({ event: "change" } & Change)
