@@ -393,6 +393,29 @@ impl ChatClient {
         on_rt(async move { Ok(c.delete_message(id, seq, scope).await?) }).await
     }
 
+    /// Edits a message the user sent (within the server's edit window): the new text, or a
+    /// media message's new caption (blank removes it). Answers the message as edited.
+    pub async fn edit_message(&self, conversation_id: String, seq: i64, text: String) -> Result<Message, ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.edit_message(id, seq, &text).await?.into()) }).await
+    }
+
+    /// Adds the user's reaction `emoji` (one emoji) to a message; idempotent. Answers the
+    /// message with its reactions.
+    pub async fn react(&self, conversation_id: String, seq: i64, emoji: String) -> Result<Message, ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.react(id, seq, &emoji).await?.into()) }).await
+    }
+
+    /// Takes the user's reaction `emoji` back; idempotent.
+    pub async fn unreact(&self, conversation_id: String, seq: i64, emoji: String) -> Result<Message, ChatError> {
+        let id = conv_id(&conversation_id)?;
+        let c = self.sdk();
+        on_rt(async move { Ok(c.unreact(id, seq, &emoji).await?.into()) }).await
+    }
+
     // ---- conversations ----
 
     /// Reloads the conversation list from the server into the local view and returns it.

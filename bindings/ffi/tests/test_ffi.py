@@ -390,6 +390,43 @@ class ChatThroughFfi(unittest.IsolatedAsyncioTestCase):
         target = ffi.parse_push_payload(
             '{"chatico_conversation": "%s", "chatico_seq": "2", "chatico_kind": "mention"}' % g)
         self.assertEqual(target.kind, ffi.PushKind.MENTION)
+    async def test_edit_and_react(self):
+        alice = await login(self.server, "+15557000041", "Alice")
+        bob = await login(self.server, "+15557000042", "Bob")
+        for u in (alice, bob):
+            await u.client.connect()
+        for u in (alice, bob):
+            await eventually("connected", lambda u=u: u.states.last() == ffi.ConnectionState.CONNECTED())
+        conv = (await alice.client.open_direct(bob.id)).id
+        alice.client.send_text(conv, "helo", None)
+        await eventually("bob received it", lambda: len(bob.rec.messages(conv)) == 1)
+        seq = bob.rec.messages(conv)[0].seq
+
+        edited = await alice.client.edit_message(conv, seq, "hello")
+        self.assertEqual(text(edited), "hello")
+        self.assertIsNotNone(edited.edited_at)
+        await eventually("bob got the edit", lambda: any(
+            e.is_message_edited() and e.seq == seq and e.content.text == "hello" for e in bob.rec.snapshot()))
+        await eventually("bob's view shows it edited", lambda: any(
+            m.seq == seq and m.edited_at == edited.edited_at and text(m) == "hello"
+            for m in bob.client.messages(conv)))
+        with self.assertRaises(ffi.ChatError.Forbidden):
+            await bob.client.edit_message(conv, seq, "not mine")
+
+        m = await bob.client.react(conv, seq, "👍")
+        self.assertEqual([(r.emoji, r.count, r.user_ids) for r in m.reactions], [("👍", 1, [bob.id])])
+        await eventually("alice got the reaction", lambda: any(
+            e.is_reaction_changed() and e.added and e.user_id == bob.id and e.emoji == "👍" for e in alice.rec.snapshot()))
+        await eventually("alice's view counts it", lambda: any(
+            m.seq == seq and [(r.emoji, r.count) for r in m.reactions] == [("👍", 1)]
+            for m in alice.client.messages(conv)))
+        m = await bob.client.unreact(conv, seq, "👍")
+        self.assertEqual(m.reactions, [])
+        await eventually("alice's view drops it", lambda: any(
+            m.seq == seq and m.reactions == [] for m in alice.client.messages(conv)))
+        with self.assertRaises(ffi.ChatError.InvalidInput) as e:
+            await bob.client.react(conv, seq, "not an emoji")
+        self.assertEqual(e.exception.field, "emoji")
         for u in (alice, bob):
             await u.client.disconnect()
 

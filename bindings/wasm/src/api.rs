@@ -904,9 +904,60 @@ impl ChatClient {
             Ok(())
         }))
     }
+
+    /// Edits a message the user sent (within the server's edit window): the new text, or a
+    /// media message's new caption (blank removes it). Answers the message as edited; every
+    /// member's view gets the `message_edited` change.
+    #[wasm_bindgen(js_name = editMessage, unchecked_return_type = "Promise<Message>")]
+    pub fn edit_message(
+        &self,
+        #[wasm_bindgen(js_name = conversationId)] conversation_id: &str,
+        seq: f64,
+        text: String,
+    ) -> JsResult<js_sys::Promise> {
+        let conv: ConversationId = parse_id(conversation_id)?;
+        let seq = seq as i64;
+        let inner = self.inner.clone();
+        Ok(promise(async move {
+            let body = json(&chatico_core::protocol::EditMessage { text })?;
+            call::<Message>(&inner, method::PATCH, &paths::message(conv, seq), &[], body).await
+        }))
+    }
+
+    /// Adds the user's reaction `emoji` (one emoji) to a message; idempotent. Answers the
+    /// message with its reactions.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Message>")]
+    pub fn react(
+        &self,
+        #[wasm_bindgen(js_name = conversationId)] conversation_id: &str,
+        seq: f64,
+        emoji: String,
+    ) -> JsResult<js_sys::Promise> {
+        self.reaction(conversation_id, seq, emoji, method::PUT)
+    }
+
+    /// Takes the user's reaction `emoji` back; idempotent.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Message>")]
+    pub fn unreact(
+        &self,
+        #[wasm_bindgen(js_name = conversationId)] conversation_id: &str,
+        seq: f64,
+        emoji: String,
+    ) -> JsResult<js_sys::Promise> {
+        self.reaction(conversation_id, seq, emoji, method::DELETE)
+    }
 }
 
 impl ChatClient {
+    fn reaction(&self, conversation_id: &str, seq: f64, emoji: String, m: &'static str) -> JsResult<js_sys::Promise> {
+        let conv: ConversationId = parse_id(conversation_id)?;
+        let seq = seq as i64;
+        let inner = self.inner.clone();
+        Ok(promise(async move {
+            call::<Message>(&inner, m, &paths::reaction(conv, seq, &emoji), &[], None).await
+        }))
+    }
+
     fn changed(&self, m: &'static str, path: String) -> JsResult<js_sys::Promise> {
         let inner = self.inner.clone();
         Ok(promise(async move {

@@ -89,7 +89,12 @@ export interface Message {
   id: string; conversation_id: ConversationId; seq: number; sender_id: UserId; client_msg_id: string;
   /** `null` once deleted for everyone (a tombstone). */
   content: Content | null; reply_to_seq?: number; created_at: Timestamp; deleted_at?: Timestamp;
+  /** When the sender last edited it (show an "edited" mark). */
+  edited_at?: Timestamp;
+  /** One entry per emoji, in the order each was first added (absent when none). */
+  reactions?: Reaction[];
 }
+export interface Reaction { emoji: string; count: number; users: UserId[]; }
 export interface ConversationSummary {
   conversation: Conversation; me: Member; last_message: Message | null; unread: number; unread_mentions: number;
   muted: boolean; muted_until?: number; pinned: boolean; pinned_at?: Timestamp; members: MemberInfo[];
@@ -128,7 +133,10 @@ export type ChangeKind =
   | { type: "contact_removed"; user_id: UserId }
   | { type: "blocked"; user_id: UserId }
   | { type: "unblocked"; user_id: UserId }
-  | { type: "pinned"; pinned: boolean; at?: Timestamp };
+  | { type: "pinned"; pinned: boolean; at?: Timestamp }
+  | { type: "message_edited"; seq: number; content: Content | null; edited_at: Timestamp }
+  | { type: "reaction_added"; seq: number; user_id: UserId; emoji: string }
+  | { type: "reaction_removed"; seq: number; user_id: UserId; emoji: string };
 export interface Change { pos: number; conversation_id?: ConversationId; kind: ChangeKind; }
 export type LiveEvent =
   | ({ event: "change" } & Change)

@@ -14,9 +14,9 @@ use chatico_core::model::{
 pub(crate) use chatico_core::protocol::paths;
 use chatico_core::protocol::{
     AddMembersRequest, ArchiveRequest, AuthTokens, Changed, ConversationDetails, CreateGroupRequest, DeleteScope,
-    MuteRequest, OpenDirectRequest, OtpRequest, OtpRequested, PinState, PostMessage, ReceiptBody, RefreshRequest,
-    RegisterPushRequest, Revoked, SearchRequest, SearchResults, SetRoleRequest, SyncResponse, TypingRequest,
-    UpdateGroupRequest, VerifyRequest,
+    EditMessage, MuteRequest, OpenDirectRequest, OtpRequest, OtpRequested, PinState, PostMessage, ReceiptBody,
+    RefreshRequest, RegisterPushRequest, Revoked, SearchRequest, SearchResults, SetRoleRequest, SyncResponse,
+    TypingRequest, UpdateGroupRequest, VerifyRequest,
 };
 use chatico_core::push::Platform;
 use chatico_core::sync::SyncCursor;
@@ -661,6 +661,46 @@ impl Client {
         )
         .await?;
         Ok(())
+    }
+
+    /// Edits a message this user sent (within the server's edit window): the new text of a
+    /// text message, the new caption of a media message (blank removes it). Every member's
+    /// view gets the `message_edited` change.
+    pub async fn edit_message(&self, conversation: ConversationId, seq: i64, text: &str) -> Result<Message> {
+        let body = EditMessage { text: text.to_owned() };
+        call(
+            &self.inner,
+            Method::PATCH,
+            &paths::message(conversation, seq),
+            &[],
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Adds this user's reaction `emoji` to a message (idempotent); answers the message with
+    /// its reactions.
+    pub async fn react(&self, conversation: ConversationId, seq: i64, emoji: &str) -> Result<Message> {
+        call(
+            &self.inner,
+            Method::PUT,
+            &paths::reaction(conversation, seq, emoji),
+            &[],
+            NO_BODY,
+        )
+        .await
+    }
+
+    /// Takes this user's reaction `emoji` back (idempotent); answers the message.
+    pub async fn unreact(&self, conversation: ConversationId, seq: i64, emoji: &str) -> Result<Message> {
+        call(
+            &self.inner,
+            Method::DELETE,
+            &paths::reaction(conversation, seq, emoji),
+            &[],
+            NO_BODY,
+        )
+        .await
     }
 
     /// One page of changes after `since` (does not move the client's cursor).

@@ -3,6 +3,7 @@
 //! `cargo test -p chatico-transport --features client --test client`
 
 mod common;
+mod edits;
 mod flows;
 mod mentions_pins;
 mod push;

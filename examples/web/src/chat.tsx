@@ -333,6 +333,8 @@ export function Chat(props: { c: ConversationView; onBack: () => void; onClosed:
     const quoted = m.reply_to_seq ? byseq.get(m.reply_to_seq) : undefined;
     const sig = [
       m.content ? JSON.stringify(m.content) : "deleted",
+      m.edited_at ?? "",
+      JSON.stringify(m.reactions ?? []),
       m.sender_id === me ? tickOf(c, m) : "",
       messages[i - 1]?.sender_id ?? "",
       memberName(c, m.sender_id),
@@ -442,6 +444,8 @@ function Bubble(props: {
   const { c, m } = props;
   const [menu, setMenu] = useState(false);
   const [confirm, setConfirm] = useState(false);
+  const [editing, setEditing] = useState<string | null>(null);
+  const [picker, setPicker] = useState(false);
   const more = useRef<HTMLButtonElement>(null);
   const mine = m.sender_id === client.userId;
   if (m.content?.type === "system") {
@@ -457,6 +461,12 @@ function Bubble(props: {
   const del = (scope: "me" | "everyone") =>
     client.deleteMessage(c.conversation.id, m.seq, scope).catch((e) => props.onError(humanError(e)));
   const items: MenuItem[] = [{ id: "reply", label: "Reply", run: props.onReply }];
+  items.push({ id: "react", label: "React", run: () => setPicker(true) });
+  // The server refuses edits after its window (15 minutes by default): offer it until then.
+  if (mine && m.content && Date.now() - m.created_at < EDIT_WINDOW_MS) {
+    const current = m.content.type === "text" ? m.content.text : m.content.type === "media" ? m.content.caption ?? "" : null;
+    if (current !== null) items.push({ id: "edit", label: m.content.type === "media" ? "Edit caption" : "Edit", run: () => setEditing(current) });
+  }
   if (m.content?.type === "text") {
     const text = m.content.text;
     items.push({ id: "copy", label: "Copy", run: () => void navigator.clipboard?.writeText(text).catch(() => {}) });
@@ -506,7 +516,22 @@ function Bubble(props: {
             <MentionText c={c} text={m.content.text} mentions={m.content.mentions} />
           </span>
         ) : null}
+        {editing !== null ? (
+          <EditBox
+            value={editing}
+            onCancel={() => setEditing(null)}
+            onSave={(text) => {
+              setEditing(null);
+              client.editMessage(c.conversation.id, m.seq, text).catch((e) => props.onError(humanError(e)));
+            }}
+          />
+        ) : null}
         <span class="meta">
+          {m.edited_at && !deleted ? (
+            <span class="edited" data-testid="edited" title={`Edited ${clock(m.edited_at)}`}>
+              edited
+            </span>
+          ) : null}
           {clock(m.created_at)}
           {mine && !deleted ? <Ticks tick={tickOf(c, m)} /> : null}
         </span>
@@ -525,6 +550,29 @@ function Bubble(props: {
           </button>
         ) : null}
         {menu ? <Menu items={items} anchor={more.current} onClose={() => setMenu(false)} class={`bubble-menu ${mine ? "left" : "right"}`} /> : null}
+        {picker ? (
+          <div class={`reaction-picker ${mine ? "left" : "right"}`} role="menu" aria-label="Pick a reaction" data-testid="reaction-picker">
+            {QUICK_REACTIONS.map((e) => (
+              <button
+                key={e}
+                role="menuitem"
+                class="pick"
+                aria-label={`React ${e}`}
+                data-testid="pick-reaction"
+                data-emoji={e}
+                onClick={() => {
+                  setPicker(false);
+                  toggleReaction(c, m, e, props.onError);
+                }}
+              >
+                {e}
+              </button>
+            ))}
+            <button class="pick close" aria-label="Close" onClick={() => setPicker(false)}>
+              <Icon name="close" size={14} />
+            </button>
+          </div>
+        ) : null}
         {confirm ? (
           <ConfirmDialog
             title="Delete for everyone?"
@@ -540,6 +588,76 @@ function Bubble(props: {
             }}
           />
         ) : null}
+        {!deleted && m.reactions?.length ? (
+          <div class="reactions" data-testid="reactions">
+            {m.reactions.map((r) => {
+              const own = r.users.includes(client.userId ?? "");
+              return (
+                <button
+                  key={r.emoji}
+                  class={`chip ${own ? "own" : ""}`}
+                  data-testid="reaction-chip"
+                  data-emoji={r.emoji}
+                  data-count={r.count}
+                  aria-pressed={own}
+                  title={r.users.map((u) => (u === client.userId ? "You" : memberName(c, u))).join(", ")}
+                  onClick={() => toggleReaction(c, m, r.emoji, props.onError)}
+                >
+                  {r.emoji} <span class="count">{r.count}</span>
+                </button>
+              );
+            })}
+          </div>
+        ) : null}
+      </div>
+    </div>
+  );
+}
+
+/** The edit window the server applies by default (15 minutes). */
+const EDIT_WINDOW_MS = 15 * 60 * 1000;
+const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
+
+/** Adds the user's reaction `emoji`, or takes it back when it is there. */
+function toggleReaction(c: ConversationView, m: Message, emoji: string, onError: (e: string) => void) {
+  const mine = m.reactions?.some((r) => r.emoji === emoji && r.users.includes(client.userId ?? ""));
+  const call = mine ? client.unreact(c.conversation.id, m.seq, emoji) : client.react(c.conversation.id, m.seq, emoji);
+  call.catch((e) => onError(humanError(e)));
+}
+
+/** The inline editor of a message's text (or a photo's caption). */
+function EditBox(props: { value: string; onSave: (text: string) => void; onCancel: () => void }) {
+  const [text, setText] = useState(props.value);
+  const ref = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => {
+    ref.current?.focus();
+  }, []);
+  const save = () => {
+    if (text === props.value) props.onCancel();
+    else props.onSave(text);
+  };
+  return (
+    <div class="edit-box">
+      <textarea
+        ref={ref}
+        value={text}
+        dir="auto"
+        rows={2}
+        aria-label="Edit message"
+        data-testid="edit-input"
+        onInput={(e) => setText((e.target as HTMLTextAreaElement).value)}
+        onKeyDown={(e) => {
+          if (e.key === "Enter" && !e.shiftKey) {
+            e.preventDefault();
+            save();
+          } else if (e.key === "Escape") {
+            props.onCancel();
+          }
+        }}
+      />
+      <div class="edit-actions">
+        <button class="link" onClick={props.onCancel} data-testid="edit-cancel">Cancel</button>
+        <button class="link strong" onClick={save} data-testid="edit-save">Save</button>
       </div>
     </div>
   );

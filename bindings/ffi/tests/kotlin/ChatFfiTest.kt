@@ -398,6 +398,41 @@ suspend fun mentionsAndPins(server: Server) {
     bob.client.unpin(g)
     eventually("unpinned") { !bob.client.conversation(g)!!.pinned }
     assertEqual(PushKind.MENTION, parsePushPayload("""{"chatico_conversation": "$g", "chatico_seq": "2", "chatico_kind": "mention"}""").kind)
+suspend fun editAndReact(server: Server) {
+    val alice = login(server, "+15557000031", "Alice")
+    val bob = login(server, "+15557000032", "Bob")
+    for (u in listOf(alice, bob)) u.client.connect()
+    for (u in listOf(alice, bob)) eventually("connected") { u.states.last() == ConnectionState.Connected }
+    val conv = alice.client.openDirect(bob.id).id
+    alice.client.sendText(conv, "helo", null)
+    eventually("bob received it") { bob.rec.messages(conv).size == 1 }
+    val seq = bob.rec.messages(conv)[0].seq
+
+    val edited = alice.client.editMessage(conv, seq, "hello")
+    assertEqual("hello", text(edited))
+    check(edited.editedAt != null) { "no edited_at: $edited" }
+    eventually("bob got the edit") {
+        bob.rec.snapshot().any {
+            it is ChatEvent.MessageEdited && it.seq == seq && (it.content as? MessageContent.Text)?.text == "hello"
+        }
+    }
+    eventually("bob's view shows it edited") {
+        bob.client.messages(conv).any { it.seq == seq && it.editedAt == edited.editedAt && text(it) == "hello" }
+    }
+    assertRaises<ChatException.Forbidden> { bob.client.editMessage(conv, seq, "not mine") }
+
+    val m = bob.client.react(conv, seq, "👍")
+    assertEqual(listOf(Triple("👍", 1u, listOf(bob.id))), m.reactions.map { Triple(it.emoji, it.count, it.userIds) })
+    eventually("alice got the reaction") {
+        alice.rec.snapshot().any { it is ChatEvent.ReactionChanged && it.added && it.userId == bob.id && it.emoji == "👍" }
+    }
+    eventually("alice's view counts it") {
+        alice.client.messages(conv).any { it.seq == seq && it.reactions.map { r -> r.emoji to r.count } == listOf("👍" to 1u) }
+    }
+    assertEqual(emptyList<Reaction>(), bob.client.unreact(conv, seq, "👍").reactions)
+    eventually("alice's view drops it") { alice.client.messages(conv).any { it.seq == seq && it.reactions.isEmpty() } }
+    val e = assertRaises<ChatException.InvalidInput> { bob.client.react(conv, seq, "not an emoji") }
+    assertEqual("emoji", e.field)
     for (u in listOf(alice, bob)) u.client.disconnect()
 }
 
@@ -406,6 +441,7 @@ fun main() {
     val tests: List<Pair<String, suspend (Server) -> Unit>> = listOf(
         "errors carry stable codes" to ::errorsCarryStableCodes,
         "media message and presence" to ::mediaMessageAndPresence,
+        "edit and react" to ::editAndReact,
         "two clients chat, offline and back, exactly once" to ::twoClientsChatOfflineAndBackExactlyOnce,
         "mentions and pins" to ::mentionsAndPins,
     )
