@@ -87,6 +87,12 @@ export interface Message {
   /** `null` once deleted for everyone (a tombstone). */
   content: Content | null; reply_to_seq?: number; created_at: Timestamp; deleted_at?: Timestamp;
 }
+/** One page of `ChatClient.search`: best match first, then newest first. */
+export interface SearchResults {
+  messages: Message[];
+  /** Pass back (with the same query and conversation) for the next page; absent on the last. */
+  next_cursor?: string;
+}
 export interface ConversationSummary {
   conversation: Conversation; me: Member; last_message: Message | null; unread: number; muted: boolean; muted_until?: number; members: MemberInfo[];
 }

@@ -354,11 +354,42 @@ suspend fun mediaMessageAndPresence(server: Server) {
     alice.client.disconnect()
 }
 
+suspend fun messageSearch(server: Server) {
+    val alice = login(server, "+15557000041", "Alice")
+    val bob = login(server, "+15557000042", "Bob")
+    val carol = login(server, "+15557000043", "Carol")
+    alice.client.connect()
+    eventually("connected") { alice.states.last() == ConnectionState.Connected }
+    val conv = alice.client.openDirect(bob.id).id
+    for (i in 0 until 3) alice.client.sendText(conv, "Guava tart $i", null)
+    alice.client.sendText(conv, "nothing to find", null)
+    eventually("alice's sends acknowledged") { alice.client.pending().isEmpty() }
+
+    val page = bob.client.search("GUAVA", null, null, 2u)
+    assertEqual(listOf("Guava tart 2", "Guava tart 1"), page.messages.map { text(it) })
+    val cursor = page.nextCursor
+    check(cursor != null) { "a second page" }
+    val rest = bob.client.search("guava", conv, null, 5u)
+    assertEqual(3, rest.messages.size)
+    val last = bob.client.search("guava", null, cursor, 2u)
+    assertEqual(listOf("Guava tart 0"), last.messages.map { text(it) })
+    assertEqual(null, last.nextCursor)
+
+    val noWords = assertRaises<ChatException.InvalidInput> { bob.client.search("*:()", null, null, null) }
+    assertEqual("q", noWords.field)
+    val foreign = assertRaises<ChatException.InvalidInput> { alice.client.search("guava", null, cursor, 2u) }
+    assertEqual("cursor", foreign.field)
+    assertEqual(0, carol.client.search("guava", null, null, null).messages.size)
+    assertRaises<ChatException.NotFound> { carol.client.search("guava", conv, null, null) }
+    alice.client.disconnect()
+}
+
 fun main() {
     val server = Server()
     val tests: List<Pair<String, suspend (Server) -> Unit>> = listOf(
         "errors carry stable codes" to ::errorsCarryStableCodes,
         "media message and presence" to ::mediaMessageAndPresence,
+        "message search" to ::messageSearch,
         "two clients chat, offline and back, exactly once" to ::twoClientsChatOfflineAndBackExactlyOnce,
     )
     var passed = 0
