@@ -83,6 +83,17 @@ fn a_conversation_you_are_not_in_answers_like_a_missing_one() {
             ),
             ("leave", Box::new(|c| block_on(e.leave(outsider, c)).map(|_| ()))),
             (
+                "search",
+                Box::new(|c| {
+                    let req = chatico_core::protocol::SearchRequest {
+                        q: "hi".into(),
+                        conversation_id: Some(c),
+                        ..Default::default()
+                    };
+                    block_on(e.search_messages(outsider, req)).map(|_| ())
+                }),
+            ),
+            (
                 "update",
                 Box::new(|c| block_on(e.update_group(outsider, c, Some("T".into()), None)).map(|_| ())),
             ),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chatico_core::ids::{ConversationId, UserId};
 use chatico_core::model::Content;
-use chatico_core::protocol::{DeleteScope, UpdateGroupRequest};
+use chatico_core::protocol::{DeleteScope, SearchRequest, UpdateGroupRequest};
 use chatico_transport::client as sdk;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -380,6 +380,27 @@ impl ChatClient {
                 .collect())
         })
         .await
+    }
+
+    /// One page of a message search over what the user can read: every word of `query`
+    /// (punctuation separates words), only `conversation_id` when given, `cursor` the
+    /// previous page's `next_cursor`, `limit` the page size (clamped; default 20).
+    pub async fn search(
+        &self,
+        query: String,
+        conversation_id: Option<String>,
+        cursor: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<SearchPage, ChatError> {
+        let conversation_id = conversation_id.as_deref().map(conv_id).transpose()?;
+        let c = self.sdk();
+        let req = SearchRequest {
+            q: query,
+            conversation_id,
+            cursor,
+            limit,
+        };
+        on_rt(async move { Ok(c.search(&req).await?.into()) }).await
     }
 
     pub async fn delete_message(&self, conversation_id: String, seq: i64, for_everyone: bool) -> Result<(), ChatError> {

@@ -475,6 +475,25 @@ impl From<m::Message> for Message {
     }
 }
 
+/// One page of a message search (`ChatClient::search`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SearchPage {
+    /// Best match first, then newest first.
+    pub messages: Vec<Message>,
+    /// Pass back (with the same query and conversation) for the next page; `None` on the
+    /// last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<chatico_core::protocol::SearchResults> for SearchPage {
+    fn from(x: chatico_core::protocol::SearchResults) -> Self {
+        SearchPage {
+            messages: x.messages.into_iter().map(Into::into).collect(),
+            next_cursor: x.next_cursor,
+        }
+    }
+}
+
 /// A message waiting for the server's acknowledgement.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PendingMessage {

@@ -319,6 +319,42 @@ class ChatThroughFfi(unittest.IsolatedAsyncioTestCase):
         await alice.client.disconnect()
 
 
+    async def test_message_search(self):
+        alice = await login(self.server, "+15557000051", "Alice")
+        bob = await login(self.server, "+15557000052", "Bob")
+        carol = await login(self.server, "+15557000053", "Carol")
+        await alice.client.connect()
+        await eventually("connected", lambda: alice.states.last() == ffi.ConnectionState.CONNECTED())
+        conv = (await alice.client.open_direct(bob.id)).id
+        for i in range(3):
+            alice.client.send_text(conv, "Papaya smoothie %d" % i, None)
+        alice.client.send_text(conv, "nothing to find", None)
+        await eventually("alice's sends acknowledged", lambda: not alice.client.pending())
+
+        page = await bob.client.search("PAPAYA", None, None, 2)
+        self.assertEqual([text(m) for m in page.messages], ["Papaya smoothie 2", "Papaya smoothie 1"])
+        self.assertIsNotNone(page.next_cursor)
+        last = await bob.client.search("papaya", conv, None, 5)
+        self.assertEqual(len(last.messages), 3)
+        rest = await bob.client.search("papaya", None, page.next_cursor, 2)
+        self.assertEqual([text(m) for m in rest.messages], ["Papaya smoothie 0"])
+        self.assertIsNone(rest.next_cursor)
+
+        # Full-text syntax is plain words; a wordless query and a foreign cursor are typed errors.
+        self.assertEqual(len((await bob.client.search('"papaya" OR', None, None, None)).messages), 0)
+        with self.assertRaises(ffi.ChatError.InvalidInput) as e:
+            await bob.client.search("*:()", None, None, None)
+        self.assertEqual(e.exception.field, "q")
+        with self.assertRaises(ffi.ChatError.InvalidInput) as e:
+            await alice.client.search("papaya", None, page.next_cursor, 2)
+        self.assertEqual(e.exception.field, "cursor")
+        # Someone else's conversation does not exist for carol.
+        self.assertEqual((await carol.client.search("papaya", None, None, None)).messages, [])
+        with self.assertRaises(ffi.ChatError.NotFound):
+            await carol.client.search("papaya", conv, None, None)
+        await alice.client.disconnect()
+
+
     async def test_push_token_mute_and_payload(self):
         alice = await login(self.server, "+15557000021", "Alice")
         bob = await login(self.server, "+15557000022", "Bob")

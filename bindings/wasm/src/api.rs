@@ -846,6 +846,35 @@ impl ChatClient {
         }))
     }
 
+    /// One page of a message search over what the user can read (`GET /v1/search`): every
+    /// word of `q` (punctuation separates words), only `conversationId` when given; `cursor`
+    /// is the previous page's `next_cursor`; `limit` the page size (clamped; default 20).
+    /// Results are not loaded into the local view: open one with `history` around its seq.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SearchResults>")]
+    pub fn search(
+        &self,
+        q: String,
+        #[wasm_bindgen(js_name = conversationId)] conversation_id: Option<String>,
+        cursor: Option<String>,
+        limit: Option<u32>,
+    ) -> JsResult<js_sys::Promise> {
+        let conv: Option<ConversationId> = conversation_id.as_deref().map(parse_id).transpose()?;
+        let inner = self.inner.clone();
+        Ok(promise(async move {
+            let mut query = vec![("q", q)];
+            if let Some(c) = conv {
+                query.push(("conversation_id", c.to_string()));
+            }
+            if let Some(c) = cursor {
+                query.push(("cursor", c));
+            }
+            if let Some(l) = limit {
+                query.push(("limit", l.to_string()));
+            }
+            call::<chatico_core::protocol::SearchResults>(&inner, method::GET, paths::SEARCH, &query, None).await
+        }))
+    }
+
     /// A page of history: `limit` messages older than `before` (the newest when absent),
     /// ascending seq; loaded into the local view too.
     #[wasm_bindgen(unchecked_return_type = "Promise<Message[]>")]

@@ -95,6 +95,12 @@ export interface Message {
   reactions?: Reaction[];
 }
 export interface Reaction { emoji: string; count: number; users: UserId[]; }
+/** One page of `ChatClient.search`: best match first, then newest first. */
+export interface SearchResults {
+  messages: Message[];
+  /** Pass back (with the same query and conversation) for the next page; absent on the last. */
+  next_cursor?: string;
+}
 export interface ConversationSummary {
   conversation: Conversation; me: Member; last_message: Message | null; unread: number; unread_mentions: number;
   muted: boolean; muted_until?: number; pinned: boolean; pinned_at?: Timestamp; members: MemberInfo[];

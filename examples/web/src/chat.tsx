@@ -53,7 +53,14 @@ function memoBySig<P extends { sig: string }>(C: FunctionComponent<P>) {
   };
 }
 
-export function Chat(props: { c: ConversationView; onBack: () => void; onClosed: () => void; onInfo: () => void }) {
+export function Chat(props: {
+  c: ConversationView;
+  /** A message to show (a search result): loaded, scrolled to and flashed once ready. */
+  focus?: { seq: number; n: number };
+  onBack: () => void;
+  onClosed: () => void;
+  onInfo: () => void;
+}) {
   const c = props.c;
   const id = c.conversation.id;
   const me = client.userId;
@@ -261,6 +268,11 @@ export function Chat(props: { c: ConversationView; onBack: () => void; onClosed:
   // Memoized bubbles keep their first callbacks: they call the current ones through this.
   const latest = useRef({ jumpTo });
   latest.current.jumpTo = jumpTo;
+
+  // Opened from a search result: go to that message once the first page is placed.
+  useEffect(() => {
+    if (ready && props.focus) void latest.current.jumpTo(props.focus.seq);
+  }, [ready, props.focus?.n]);
 
   const typing = c.typing.filter((u) => u !== me);
   const presence = peer ? client.presence(peer) : undefined;

@@ -6,6 +6,7 @@ import { client, leftGroups, logout, openRequests, rememberLeft, savedOpenConver
 import { Avatar, Icon, Preview, Ticks, avatarOf, colorKeyOf, peerOf, shortDate, tickOf, titleOf } from "./ui";
 import { Chat } from "./chat";
 import { ContactInfo, GroupInfo, NewGroupPanel, PeoplePanel, ProfilePanel } from "./panels";
+import { MessageSearch } from "./search";
 
 type Panel = "none" | "profile" | "people" | "group";
 
@@ -21,6 +22,8 @@ export function Shell(props: { onLogout: () => void }) {
   const [archived, setArchived] = useState(false);
   const [panel, setPanel] = useState<Panel>("none");
   const [filter, setFilter] = useState("");
+  // A search result to show once its conversation is open (n tells two clicks apart).
+  const [focus, setFocus] = useState<{ conversation: string; seq: number; n: number } | null>(null);
   const [me, setMe] = useState<User | null>(null);
   const [, tick] = useState(0);
 
@@ -99,7 +102,13 @@ export function Shell(props: { onLogout: () => void }) {
             </header>
             <div class="search">
               <Icon name="search" />
-              <input placeholder="Search chats" aria-label="Search chats" value={filter} onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
+              <input
+                placeholder="Search chats and messages"
+                aria-label="Search chats and messages"
+                data-testid="search"
+                value={filter}
+                onInput={(e) => setFilter((e.target as HTMLInputElement).value)}
+              />
             </div>
             {notif === "default" ? (
               <button
@@ -138,7 +147,16 @@ export function Shell(props: { onLogout: () => void }) {
                   </button>
                 </li>
               ))}
-              {list.length === 0 ? (
+              {archived ? null : (
+                <MessageSearch
+                  query={filter}
+                  onOpen={(conversation, seq) => {
+                    setOpen(conversation);
+                    setFocus({ conversation, seq, n: Date.now() });
+                  }}
+                />
+              )}
+              {list.length === 0 && !filter.trim() ? (
                 <li class="empty">
                   {archived ? "No archived chats." : (
                     <>
@@ -155,7 +173,11 @@ export function Shell(props: { onLogout: () => void }) {
       <main class="main">
         {current ? (
           <>
-            <Chat key={current.conversation.id} c={current} onBack={() => setOpen(null)} onClosed={() => setOpen(null)} onInfo={() => setInfo(true)} />
+            <Chat
+              key={current.conversation.id}
+              c={current}
+              focus={focus && focus.conversation === current.conversation.id ? focus : undefined}
+              onBack={() => setOpen(null)} onClosed={() => setOpen(null)} onInfo={() => setInfo(true)} />
             {info ? (
               current.conversation.kind === "group" ? (
                 <GroupInfo

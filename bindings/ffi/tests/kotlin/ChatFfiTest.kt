@@ -434,6 +434,34 @@ suspend fun editAndReact(server: Server) {
     val e = assertRaises<ChatException.InvalidInput> { bob.client.react(conv, seq, "not an emoji") }
     assertEqual("emoji", e.field)
     for (u in listOf(alice, bob)) u.client.disconnect()
+suspend fun messageSearch(server: Server) {
+    val alice = login(server, "+15557000051", "Alice")
+    val bob = login(server, "+15557000052", "Bob")
+    val carol = login(server, "+15557000053", "Carol")
+    alice.client.connect()
+    eventually("connected") { alice.states.last() == ConnectionState.Connected }
+    val conv = alice.client.openDirect(bob.id).id
+    for (i in 0 until 3) alice.client.sendText(conv, "Guava tart $i", null)
+    alice.client.sendText(conv, "nothing to find", null)
+    eventually("alice's sends acknowledged") { alice.client.pending().isEmpty() }
+
+    val page = bob.client.search("GUAVA", null, null, 2u)
+    assertEqual(listOf("Guava tart 2", "Guava tart 1"), page.messages.map { text(it) })
+    val cursor = page.nextCursor
+    check(cursor != null) { "a second page" }
+    val rest = bob.client.search("guava", conv, null, 5u)
+    assertEqual(3, rest.messages.size)
+    val last = bob.client.search("guava", null, cursor, 2u)
+    assertEqual(listOf("Guava tart 0"), last.messages.map { text(it) })
+    assertEqual(null, last.nextCursor)
+
+    val noWords = assertRaises<ChatException.InvalidInput> { bob.client.search("*:()", null, null, null) }
+    assertEqual("q", noWords.field)
+    val foreign = assertRaises<ChatException.InvalidInput> { alice.client.search("guava", null, cursor, 2u) }
+    assertEqual("cursor", foreign.field)
+    assertEqual(0, carol.client.search("guava", null, null, null).messages.size)
+    assertRaises<ChatException.NotFound> { carol.client.search("guava", conv, null, null) }
+    alice.client.disconnect()
 }
 
 fun main() {
@@ -442,6 +470,7 @@ fun main() {
         "errors carry stable codes" to ::errorsCarryStableCodes,
         "media message and presence" to ::mediaMessageAndPresence,
         "edit and react" to ::editAndReact,
+        "message search" to ::messageSearch,
         "two clients chat, offline and back, exactly once" to ::twoClientsChatOfflineAndBackExactlyOnce,
         "mentions and pins" to ::mentionsAndPins,
     )
