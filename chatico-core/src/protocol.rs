@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorBody;
 use crate::ids::{ClientMsgId, ConversationId, SessionId, Timestamp, UserId};
-use crate::model::{Content, Conversation, Member, Message, ProfilePatch, Role, User};
+use crate::model::{Content, Conversation, Member, Mention, Message, ProfilePatch, Role, User};
 use crate::sync::{Change, ChangeKind, EphemeralSnapshot, Event, SyncCursor, SyncPage};
 
 pub mod paths;
@@ -502,6 +502,28 @@ pub struct PostMessage {
 pub struct EditMessage {
     /// The new text of a text message, or the new caption of a media message.
     pub text: String,
+    /// The edited text's mentions (a text message in a group only), checked as on send;
+    /// absent = none (an edit replaces the mentions with these).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<Mention>,
+}
+
+impl From<&str> for EditMessage {
+    fn from(text: &str) -> Self {
+        EditMessage {
+            text: text.to_owned(),
+            mentions: Vec::new(),
+        }
+    }
+}
+
+impl From<String> for EditMessage {
+    fn from(text: String) -> Self {
+        EditMessage {
+            text,
+            mentions: Vec::new(),
+        }
+    }
 }
 
 /// `POST /v1/conversations/{id}/receipts`: new watermarks, each optional.

@@ -52,7 +52,7 @@ pub fn terms(text: &str) -> Vec<String> {
 /// caption; nothing for system notices and tombstones.
 pub fn searchable_text(content: Option<&Content>) -> Option<&str> {
     match content? {
-        Content::Text { text } => Some(text),
+        Content::Text { text, .. } => Some(text),
         Content::Media(m) => m.caption.as_deref(),
         Content::System(_) => None,
     }

@@ -21,7 +21,7 @@ fn newest() -> HistoryQuery {
 }
 
 fn text(s: &str) -> Option<Content> {
-    Some(Content::Text { text: s.into() })
+    Some(Content::text(s))
 }
 
 fn message(h: &Harness, viewer: UserId, c: ConversationId, seq: i64) -> Message {
@@ -116,7 +116,7 @@ fn edits_are_refused_to_others_outsiders_late_and_on_deleted_or_system_messages(
     );
     let long = "x".repeat(h.engine.config().limits.max_text_chars + 1);
     assert_eq!(
-        invalid_field(block_on(h.engine.edit_message(a, g, s, long))),
+        invalid_field(block_on(h.engine.edit_message(a, g, s, long.into()))),
         Some("text".into())
     );
     // After the window.

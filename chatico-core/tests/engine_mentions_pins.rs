@@ -191,3 +191,46 @@ fn pins_are_bounded_first_in_the_list_and_reach_every_device_of_the_user_only() 
     assert!(block_on(h.engine.unpin(a, g1)).expect("again").deliveries.is_empty());
     block_on(h.engine.pin(a, g3)).expect("room for g3 now");
 }
+
+#[test]
+fn an_edit_replaces_the_mentions_checked_as_on_send() {
+    use chatico_core::protocol::EditMessage;
+    let h = Harness::new();
+    let [a, b, c, outsider] = h.users(&["A", "B", "C", "X"])[..] else {
+        unreachable!()
+    };
+    let g = h.group(a, "G", &[b, c]);
+    let seq = send_with(&h, a, g, "hi @B", vec![mention(b, 3, 5)]).expect("sent");
+    assert_eq!(summary(&h, b, g).unread_mentions, 1);
+
+    let edit = |text: &str, mentions: Vec<Mention>| {
+        block_on(h.engine.edit_message(
+            a,
+            g,
+            seq,
+            EditMessage {
+                text: text.into(),
+                mentions,
+            },
+        ))
+    };
+    // Refused like a send, changing nothing: a non-member, a range outside the new text.
+    for (what, bad) in [
+        ("outsider", edit("hi @X", vec![mention(outsider, 3, 5)])),
+        ("out of the text", edit("hi", vec![mention(c, 3, 5)])),
+    ] {
+        assert!(
+            matches!(bad, Err(Error::InvalidInput { ref field, .. }) if field == "mentions"),
+            "{what}: {bad:?}"
+        );
+    }
+    assert_eq!(summary(&h, b, g).unread_mentions, 1);
+
+    // The edit moves the mention from B to C: the counts follow in the same write.
+    edit("hi @C", vec![mention(c, 3, 5)]).expect("edit");
+    assert_eq!(summary(&h, b, g).unread_mentions, 0);
+    assert_eq!(summary(&h, c, g).unread_mentions, 1);
+    // An edit without mentions drops them.
+    edit("hi all", Vec::new()).expect("edit");
+    assert_eq!(summary(&h, c, g).unread_mentions, 0);
+}

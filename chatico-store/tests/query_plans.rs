@@ -20,9 +20,7 @@ async fn searchable(store: &dyn chatico_core::ports::Store) -> (uuid::Uuid, uuid
         for i in 0..120 {
             let mut m = fx.new_message(c.id, a.id, &format!("k{}-{i}", c.id));
             let word = if i % 3 == 0 { "kiwi" } else { "plum" };
-            m.content = Content::Text {
-                text: format!("{word} number {i} with some other words"),
-            };
+            m.content = Content::text(format!("{word} number {i} with some other words"));
             store.insert_message(&m).await.expect("insert");
         }
     }

@@ -948,7 +948,7 @@ impl ChatClient {
         let seq = seq as i64;
         let inner = self.inner.clone();
         Ok(promise(async move {
-            let body = json(&chatico_core::protocol::EditMessage { text })?;
+            let body = json(&chatico_core::protocol::EditMessage::from(text))?;
             call::<Message>(&inner, method::PATCH, &paths::message(conv, seq), &[], body).await
         }))
     }

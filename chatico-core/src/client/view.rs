@@ -486,11 +486,23 @@ impl LocalView {
                 content,
                 edited_at,
             } => {
-                if let Some(m) = view.messages.get_mut(seq)
+                if let Some(m) = view.messages.get(seq)
                     && m.deleted_at.is_none()
                 {
+                    // An edit may add or drop a mention of the caller: count it afresh.
+                    let mut m = m.clone();
+                    forget_mention(&mut view, me, *seq);
                     m.content = content.clone();
                     m.edited_at = Some(*edited_at);
+                    if *seq <= view.mentions_floor {
+                        let mentions_me = m.sender_id != me
+                            && *seq > view.read_seq
+                            && m.content.as_ref().is_some_and(|c| c.mentioned().contains(&me));
+                        view.mentions_base += i64::from(mentions_me);
+                    } else {
+                        note_mention(&mut view, me, &m);
+                    }
+                    view.messages.insert(*seq, m);
                 }
             }
             ChangeKind::ReactionAdded { seq, user_id, emoji } => {
@@ -827,7 +839,7 @@ mod tests {
         v.apply_change(&change(2, Some(cid), ChangeKind::Message { message: m1.clone() }));
         let edited = ChangeKind::MessageEdited {
             seq: 1,
-            content: Some(Content::Text { text: "new".into() }),
+            content: Some(Content::text("new")),
             edited_at: 5000,
         };
         let up = |u: UserId, e: &str| ChangeKind::ReactionAdded {
@@ -854,7 +866,7 @@ mod tests {
             v.apply_change(&change(pos, Some(cid), kind));
         }
         let m = v.messages(cid)[0].clone();
-        assert_eq!(m.content, Some(Content::Text { text: "new".into() }));
+        assert_eq!(m.content, Some(Content::text("new")));
         assert_eq!(m.edited_at, Some(5000));
         let shown: Vec<(&str, u32, Vec<UserId>)> = m
             .reactions

@@ -5,7 +5,8 @@ use crate::error::{Error, Result};
 use crate::ids::{ConversationId, UserId};
 use crate::model::{Content, ConversationKind, MediaRef, Message};
 
-use super::{Engine, Outcome, live, validate};
+use super::{Engine, Outcome, live, mentions, validate};
+use crate::protocol::EditMessage;
 
 impl Engine {
     /// Edits a message the caller sent: `text` replaces a text message's text, or a media
@@ -22,8 +23,9 @@ impl Engine {
         actor: UserId,
         conversation: ConversationId,
         seq: i64,
-        text: String,
+        edit: EditMessage,
     ) -> Result<Outcome<Message>> {
+        let EditMessage { text, mentions: list } = edit;
         validate::seq("seq", seq, 1)?;
         let l = &self.config.limits;
         let all = self.store.list_members(conversation).await?;
@@ -39,9 +41,14 @@ impl Engine {
         let content = match message.content {
             None => return Err(Error::conflict("message deleted")),
             Some(Content::System(_)) => return Err(Error::forbidden("system notices cannot be edited")),
-            Some(Content::Text { .. }) => Content::Text {
-                text: validate::message_text("text", &text, l.max_text_chars)?,
-            },
+            Some(Content::Text { .. }) => {
+                let text = validate::message_text("text", &text, l.max_text_chars)?;
+                mentions::check_ranges(&text, &list, l.max_mentions)?;
+                Content::Text { text, mentions: list }
+            }
+            Some(Content::Media(_)) if !list.is_empty() => {
+                return Err(Error::invalid("mentions", "a caption carries no mentions"));
+            }
             Some(Content::Media(m)) => {
                 let caption = if text.trim().is_empty() {
                     None
@@ -55,7 +62,12 @@ impl Engine {
         if now.saturating_sub(message.created_at) > l.edit_window_ms {
             return Err(Error::forbidden("the edit window has passed"));
         }
-        if self.conversation_kind(conversation).await? == ConversationKind::Direct {
+        let kind = self.conversation_kind(conversation).await?;
+        if let Content::Text { mentions: list, .. } = &content {
+            let ids: Vec<UserId> = all.iter().map(|m| m.user_id).collect();
+            mentions::check_members(kind, list, &ids)?;
+        }
+        if kind == ConversationKind::Direct {
             for other in all.iter().filter(|m| m.user_id != actor) {
                 if self.store.is_blocked_either_way(actor, other.user_id).await? {
                     return Err(Error::forbidden("blocked"));

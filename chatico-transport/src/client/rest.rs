@@ -667,7 +667,7 @@ impl Client {
     /// text message, the new caption of a media message (blank removes it). Every member's
     /// view gets the `message_edited` change.
     pub async fn edit_message(&self, conversation: ConversationId, seq: i64, text: &str) -> Result<Message> {
-        let body = EditMessage { text: text.to_owned() };
+        let body = EditMessage::from(text);
         call(
             &self.inner,
             Method::PATCH,

@@ -25,7 +25,7 @@ async fn edits_and_reactions_reach_the_other_members_view() {
         bob.messages(conv).iter().any(|m| {
             m.seq == 1
                 && m.edited_at == edited.edited_at
-                && matches!(&m.content, Some(chatico_core::model::Content::Text { text }) if text == "hello")
+                && matches!(&m.content, Some(chatico_core::model::Content::Text { text, .. }) if text == "hello")
         })
     })
     .await;

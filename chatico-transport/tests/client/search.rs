@@ -10,7 +10,7 @@ use crate::common::*;
 fn post(key: &str, text: &str) -> PostMessage {
     PostMessage {
         client_msg_id: key.into(),
-        content: Content::Text { text: text.into() },
+        content: Content::text(text),
         reply_to_seq: None,
     }
 }
@@ -19,7 +19,7 @@ fn texts(r: &chatico_core::protocol::SearchResults) -> Vec<String> {
     r.messages
         .iter()
         .map(|m| match &m.content {
-            Some(Content::Text { text }) => text.clone(),
+            Some(Content::Text { text, .. }) => text.clone(),
             other => panic!("not a text: {other:?}"),
         })
         .collect()

@@ -29,7 +29,7 @@ pub(super) async fn edit_message(
     ApiPath((c, seq)): ApiPath<(ConversationId, i64)>,
     ApiJson(req): ApiJson<EditMessage>,
 ) -> ApiResult<Json<Message>> {
-    let o = gw.engine.edit_message(ctx.user_id, c, seq, req.text).await?;
+    let o = gw.engine.edit_message(ctx.user_id, c, seq, req).await?;
     gw.publish(o.deliveries).await;
     Ok(Json(o.value))
 }
