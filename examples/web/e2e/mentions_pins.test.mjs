@@ -19,8 +19,8 @@ const webDir = resolve(here, "../dist");
 const outDir = process.env.CHATICO_E2E_OUT ?? resolve(here, "../test-results");
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-const HANA = "+15550100031";
-const IVAN = "+15550100032";
+const HANA = "+15550100041";
+const IVAN = "+15550100042";
 
 let proxy, server, browser, dataDir, base;
 let hana, ivan, ivan2; // { context, page }
