@@ -2,7 +2,8 @@
 # The store figures of BENCHMARKS.md: persisted sends/s (acknowledged after commit) for each
 # backend with 1, 64 and 1024 concurrent senders, with group commit and with one commit per
 # message (the baseline); then conversation-list and history-page latency on ~10k
-# conversations / ~1M messages. Postgres: CHATICO_BENCH_POSTGRES_URL or the loopback test
+# conversations / ~1M messages; then message-search latency on 10k conversations / 1M
+# bulk-inserted messages of varied text (SEARCH_MESSAGES to change the size). Postgres: CHATICO_BENCH_POSTGRES_URL or the loopback test
 # database. Output: one RESULT line per figure (medians of RUNS runs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,4 +29,7 @@ echo "# load after sends: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 "$B" reads --backend sqlite --durability normal --dir "$DIR" | grep -E "seeded|RESULT"
 "$B" reads --backend postgres | grep -E "seeded|RESULT"
+SEARCH_MESSAGES="${SEARCH_MESSAGES:-1000000}"
+"$B" search --backend sqlite --durability normal --dir "$DIR" --messages "$SEARCH_MESSAGES" | grep -E "seeded|RESULT"
+"$B" search --backend postgres --messages "$SEARCH_MESSAGES" | grep -E "seeded|RESULT"
 echo "# load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

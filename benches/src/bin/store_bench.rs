@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo run --release -p chatico-benches --bin store-bench -- sends --backend sqlite --senders 64
 //! cargo run --release -p chatico-benches --bin store-bench -- reads --backend postgres
+//! cargo run --release -p chatico-benches --bin store-bench -- search --backend sqlite --messages 1000000
 //! ```
 //!
 //! Postgres runs use `CHATICO_BENCH_POSTGRES_URL` (default: the loopback test database), each
@@ -91,6 +92,30 @@ enum Cmd {
         #[arg(long, default_value_t = 1024)]
         seeders: usize,
     },
+    /// Message search latency (`Store::search_messages`) on a seeded database: the same
+    /// users and conversations as `reads`, messages of varied text (Zipf-distributed words)
+    /// bulk-inserted with SQL in large transactions (the search index is maintained by the
+    /// same triggers / generated column as any insert; no sync-log rows are written).
+    Search {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 10_000)]
+        conversations: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 2_000)]
+        users: usize,
+        /// Members per conversation.
+        #[arg(long, default_value_t = 5)]
+        members: usize,
+        /// Timed calls per query (fewer when a query's `budget_s` runs out first, but at
+        /// least 20).
+        #[arg(long, default_value_t = 500)]
+        samples: usize,
+        /// Seconds of timed calls per query at most.
+        #[arg(long, default_value_t = 15)]
+        budget_s: u64,
+    },
 }
 
 const T0: i64 = 1_700_000_000_000;
@@ -98,6 +123,34 @@ const T0: i64 = 1_700_000_000_000;
 struct Db {
     store: Arc<dyn Store>,
     cleanup: Cleanup,
+}
+
+impl Cleanup {
+    /// A second connection to the same database, for bulk loading.
+    async fn connect(&self) -> Raw {
+        use sqlx::Connection;
+        match self {
+            Cleanup::File(path) => Raw::Sqlite(
+                sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                    .await
+                    .expect("SQLite connection"),
+            ),
+            Cleanup::Schema(url, schema) => {
+                let mut conn = sqlx::PgConnection::connect(url).await.expect("Postgres connection");
+                sqlx::query(&format!("SET search_path TO {schema}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("search_path");
+                Raw::Postgres(conn)
+            }
+        }
+    }
+}
+
+/// A raw connection beside the store (bulk loading in `search`).
+enum Raw {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
 }
 
 enum Cleanup {
@@ -312,28 +365,16 @@ async fn sends(
     );
 }
 
-struct Shape {
-    conversations: usize,
-    messages: usize,
-    users: usize,
+/// `n_users` users and `n_convs` groups of `members`.
+async fn seed_conversations(
+    store: &Arc<dyn Store>,
+    n_users: usize,
+    n_convs: usize,
     members: usize,
-    seeders: usize,
-}
-
-async fn reads(common: Common, shape: Shape, samples: usize) {
-    let Shape {
-        conversations: n_convs,
-        messages: n_msgs,
-        users: n_users,
-        members,
-        seeders,
-    } = shape;
-    let db = Db::open(&common, true).await;
-    let store = db.store.clone();
-    let seed_start = Instant::now();
+) -> (Vec<UserId>, Vec<ConversationId>) {
     let mut users = Vec::with_capacity(n_users);
     for i in 0..n_users {
-        users.push(user(&*store, i).await);
+        users.push(user(&**store, i).await);
     }
     // Conversation c has members c, c+1, ... (mod users); user 0 is also in every 10th
     // conversation, so it is in ~n_convs/10 of them (the "heavy" user); user 1 is typical.
@@ -362,6 +403,29 @@ async fn reads(common: Common, shape: Shape, samples: usize) {
     for h in handles {
         convs.extend(h.await.expect("create"));
     }
+    (users, convs)
+}
+
+struct Shape {
+    conversations: usize,
+    messages: usize,
+    users: usize,
+    members: usize,
+    seeders: usize,
+}
+
+async fn reads(common: Common, shape: Shape, samples: usize) {
+    let Shape {
+        conversations: n_convs,
+        messages: n_msgs,
+        users: n_users,
+        members,
+        seeders,
+    } = shape;
+    let db = Db::open(&common, true).await;
+    let store = db.store.clone();
+    let seed_start = Instant::now();
+    let (users, convs) = seed_conversations(&store, n_users, n_convs, members).await;
     // Messages: `seeders` concurrent senders, round-robin over conversations.
     let per_task = n_msgs / seeders;
     let mut handles = Vec::new();
@@ -498,6 +562,232 @@ async fn reads(common: Common, shape: Shape, samples: usize) {
     db.close().await;
 }
 
+/// Words of the synthetic vocabulary: rank `r` spelled in syllables, so every rank is a
+/// distinct lowercase word of letters only.
+fn word(mut r: usize) -> String {
+    const SYL: [&str; 16] = [
+        "ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "ba", "de", "fu", "go", "hi", "ju", "po", "ze",
+    ];
+    let mut w = String::new();
+    loop {
+        w.push_str(SYL[r % 16]);
+        r /= 16;
+        if r == 0 {
+            break;
+        }
+    }
+    w
+}
+
+/// Vocabulary size, and the cumulative Zipf weights (p(rank r) ∝ 1/(r+1)).
+const VOCAB: usize = 20_000;
+
+fn zipf_table() -> Vec<f64> {
+    let mut acc = 0.0;
+    let mut cum = Vec::with_capacity(VOCAB);
+    for r in 0..VOCAB {
+        acc += 1.0 / (r as f64 + 1.0);
+        cum.push(acc);
+    }
+    cum
+}
+
+/// A message of 6 to 17 Zipf-distributed words, from the 64-bit random state `x`.
+fn sentence(cum: &[f64], x: &mut u64) -> String {
+    let mut next = || {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    };
+    let total = *cum.last().expect("vocabulary");
+    let n = 6 + (next() % 12) as usize;
+    let mut words = Vec::with_capacity(n);
+    for _ in 0..n {
+        let u = (next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+        let r = cum.partition_point(|c| *c < u).min(VOCAB - 1);
+        words.push(word(r));
+    }
+    words.join(" ")
+}
+
+/// Bulk-inserts `n_msgs` messages round-robin over `convs` (message j: conversation
+/// j mod n, seq j div n + 1), each sent by one of its conversation's members.
+async fn bulk_messages(raw: &mut Raw, users: &[UserId], convs: &[ConversationId], members: usize, n_msgs: usize) {
+    use sqlx::Connection;
+    let cum = zipf_table();
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let n_users = users.len();
+    let row = |j: usize, x: &mut u64| {
+        let c = j % convs.len();
+        let seq = (j / convs.len() + 1) as i64;
+        let sender = users[(c + j % members) % n_users];
+        let at = T0 + 1_000 + j as i64;
+        let content = serde_json::json!({ "type": "text", "text": sentence(&cum, x) }).to_string();
+        (
+            convs[c],
+            seq,
+            MessageId::new(at),
+            sender,
+            format!("bulk-{j}"),
+            content,
+            at,
+        )
+    };
+    const TX_ROWS: usize = 50_000;
+    match raw {
+        Raw::Sqlite(conn) => {
+            const ROWS: usize = 500;
+            let mut j = 0;
+            while j < n_msgs {
+                let mut tx = conn.begin().await.expect("begin");
+                let end = (j + TX_ROWS).min(n_msgs);
+                while j < end {
+                    let k = ROWS.min(end - j);
+                    let mut sql = String::from(
+                        "INSERT INTO messages (conversation_id, seq, id, sender_id, client_msg_id, content, created_at) VALUES ",
+                    );
+                    for i in 0..k {
+                        sql.push_str(if i == 0 { "(?,?,?,?,?,?,?)" } else { ",(?,?,?,?,?,?,?)" });
+                    }
+                    let rows: Vec<_> = (j..j + k).map(|i| row(i, &mut x)).collect();
+                    let mut q = sqlx::query(&sql);
+                    for (c, seq, id, sender, cid, content, at) in &rows {
+                        q = q
+                            .bind(c.to_string())
+                            .bind(*seq)
+                            .bind(id.to_string())
+                            .bind(sender.to_string())
+                            .bind(cid.clone())
+                            .bind(content.clone())
+                            .bind(*at);
+                    }
+                    q.execute(&mut *tx).await.expect("bulk insert");
+                    j += k;
+                }
+                tx.commit().await.expect("commit");
+            }
+        }
+        Raw::Postgres(conn) => {
+            const ROWS: usize = 10_000;
+            let mut j = 0;
+            while j < n_msgs {
+                let k = ROWS.min(n_msgs - j);
+                let rows: Vec<_> = (j..j + k).map(|i| row(i, &mut x)).collect();
+                sqlx::query(
+                    "INSERT INTO messages (conversation_id, seq, id, sender_id, client_msg_id, content, created_at) \
+                     SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::int8[])",
+                )
+                .bind(rows.iter().map(|r| r.0.0).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.2.0).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.3.0).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.4.clone()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.5.clone()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.6).collect::<Vec<_>>())
+                .execute(&mut *conn)
+                .await
+                .expect("bulk insert");
+                j += k;
+            }
+            sqlx::query(
+                "UPDATE conversations c SET last_seq = x.m \
+                 FROM (SELECT conversation_id, max(seq) AS m FROM messages GROUP BY conversation_id) x \
+                 WHERE c.id = x.conversation_id",
+            )
+            .execute(&mut *conn)
+            .await
+            .expect("last_seq");
+            sqlx::query("ANALYZE").execute(&mut *conn).await.expect("analyze");
+        }
+    }
+}
+
+async fn search(common: Common, shape: Shape, samples: usize, budget: Duration) {
+    use chatico_core::search::{MessageSearch, terms};
+    let Shape {
+        conversations: n_convs,
+        messages: n_msgs,
+        users: n_users,
+        members,
+        ..
+    } = shape;
+    let db = Db::open(&common, true).await;
+    let store = db.store.clone();
+    let seed_start = Instant::now();
+    let (users, convs) = seed_conversations(&store, n_users, n_convs, members).await;
+    let convs_done = seed_start.elapsed();
+    let mut raw = db.cleanup.connect().await;
+    let bulk_start = Instant::now();
+    bulk_messages(&mut raw, &users, &convs, members, n_msgs).await;
+    if let Raw::Sqlite(conn) = &mut raw {
+        sqlx::query("ANALYZE").execute(&mut *conn).await.expect("analyze");
+    }
+    let bulk = bulk_start.elapsed();
+    drop(raw);
+    println!(
+        "seeded backend={:?} users={n_users} conversations={n_convs} (in {:.1}s) messages={n_msgs} bulk-inserted in {:.1}s ({:.0}/s)",
+        common.backend,
+        convs_done.as_secs_f64(),
+        bulk.as_secs_f64(),
+        n_msgs as f64 / bulk.as_secs_f64()
+    );
+
+    let heavy = users[0];
+    let typical = users[1];
+    // The words a query looks for, by how common they are (Zipf rank: rank 3 is in roughly
+    // one message in five, rank 60 in one in fifty, rank 3000 in one in ~2 700).
+    let cases: Vec<(&str, String)> = vec![
+        ("common word (rank 3)", word(3)),
+        ("medium word (rank 60)", word(60)),
+        ("rare word (rank 3000)", word(3000)),
+        ("two words (ranks 3 and 60)", format!("{} {}", word(3), word(60))),
+    ];
+    for (label, q) in cases {
+        for (who, viewer, filter) in [
+            ("typical user", typical, None),
+            ("heavy user", heavy, None),
+            ("one conversation", typical, Some(convs[1])),
+        ] {
+            let search = MessageSearch {
+                terms: terms(&q),
+                conversation: filter,
+                offset: 0,
+                limit: 21,
+            };
+            let mut found = 0;
+            let warm = Instant::now();
+            for _ in 0..(samples / 10).max(1) {
+                found = store.search_messages(viewer, &search).await.expect("search").len();
+                if warm.elapsed() > budget / 10 {
+                    break;
+                }
+            }
+            let mut times = Vec::with_capacity(samples);
+            let start = Instant::now();
+            for i in 0..samples {
+                if i >= 20 && start.elapsed() > budget {
+                    break;
+                }
+                let t = Instant::now();
+                store.search_messages(viewer, &search).await.expect("search");
+                times.push(t.elapsed());
+            }
+            times.sort();
+            println!(
+                "RESULT search backend={:?} query=\"{label}, {who}\" page={found} samples={} p50_us={} p99_us={} max_us={}",
+                common.backend,
+                times.len(),
+                percentile(&times, 0.5).as_micros(),
+                percentile(&times, 0.99).as_micros(),
+                times.last().copied().unwrap_or_default().as_micros()
+            );
+        }
+    }
+    drop(store);
+    db.close().await;
+}
+
 fn main() {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -531,6 +821,24 @@ fn main() {
                     seeders: seeders.max(1),
                 };
                 reads(common, shape, samples).await
+            }
+            Cmd::Search {
+                common,
+                conversations,
+                messages,
+                users,
+                members,
+                samples,
+                budget_s,
+            } => {
+                let shape = Shape {
+                    conversations,
+                    messages,
+                    users: users.max(members),
+                    members: members.max(1),
+                    seeders: 1,
+                };
+                search(common, shape, samples, Duration::from_secs(budget_s)).await
             }
         }
     });
