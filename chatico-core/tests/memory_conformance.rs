@@ -60,6 +60,7 @@ fn the_macro_lists_every_suite_test() {
         include_str!("../src/testing/push.rs"),
         include_str!("../src/testing/mentions_pins.rs"),
         include_str!("../src/testing/reactions.rs"),
+        include_str!("../src/testing/search.rs"),
     ];
     let mut defined: Vec<&str> = sources
         .iter()

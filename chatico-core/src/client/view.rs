@@ -259,8 +259,14 @@ impl LocalView {
             view.delivered_seq = view.delivered_seq.max(old.1);
             view.read_seq = view.read_seq.max(old.2);
         }
-        if let Some(m) = s.last_message {
+        if let Some(mut m) = s.last_message {
             note_mention(&mut view, self.me, &m);
+            // A summary's last message carries no reactions: a copy from history keeps its.
+            if m.reactions.is_empty()
+                && let Some(old) = view.messages.get_mut(&m.seq)
+            {
+                m.reactions = std::mem::take(&mut old.reactions);
+            }
             view.messages.insert(m.seq, m);
         }
         self.take_pending_messages(&mut view);
@@ -660,7 +666,7 @@ pub(crate) fn apply_reaction(m: &mut Message, user: UserId, emoji: &str, add: bo
 mod tests {
     use super::*;
     use crate::ids::MessageId;
-    use crate::model::{Content, ConversationKind};
+    use crate::model::{Content, ConversationKind, Member};
 
     fn msg(conv: ConversationId, seq: i64, sender: UserId) -> Message {
         Message {
@@ -814,6 +820,51 @@ mod tests {
         let upd = v.apply_change(&change(13, Some(cid), ChangeKind::MemberLeft { user_id: me, by: bob }));
         assert_eq!(upd, vec![ViewUpdate::ConversationRemoved { conversation_id: cid }]);
         assert!(v.conversation(cid).is_none());
+    }
+
+    #[test]
+    fn a_summary_reloaded_after_history_keeps_the_reactions_history_gave() {
+        let (me, bob) = (UserId::new(1), UserId::new(2));
+        let cid = ConversationId::new(3);
+        let conv = Conversation {
+            id: cid,
+            kind: ConversationKind::Direct,
+            title: None,
+            avatar_url: None,
+            created_by: me,
+            created_at: 100,
+            last_seq: 1,
+        };
+        let summary = |last: Message| ConversationSummary {
+            conversation: conv.clone(),
+            me: Member {
+                conversation_id: cid,
+                user_id: me,
+                role: Role::Member,
+                archived: false,
+                delivered_seq: 1,
+                read_seq: 1,
+                joined_at: 100,
+                joined_seq: 0,
+            },
+            last_message: Some(last),
+            unread: 0,
+            muted: false,
+            muted_until: None,
+            members: Vec::new(),
+            unread_mentions: 0,
+            pinned: false,
+            pinned_at: None,
+        };
+        let mut v = LocalView::new(me);
+        let bare = msg(cid, 1, bob);
+        v.load_summary(summary(bare.clone()));
+        let mut with = bare.clone();
+        apply_reaction(&mut with, me, "👍", true);
+        v.load_messages(cid, vec![with]);
+        // The list is fetched again (a reconnect, a reload) after history came in.
+        v.load_summary(summary(bare));
+        assert_eq!(v.messages(cid)[0].reactions.len(), 1);
     }
 
     #[test]

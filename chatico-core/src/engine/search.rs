@@ -72,6 +72,12 @@ impl Engine {
             .await?;
         let more = messages.len() > limit as usize;
         messages.truncate(limit as usize);
+        // The read model as history gives it: reactions included (one lookup per hit, each
+        // bounded to its own seq).
+        for m in messages.iter_mut() {
+            self.fill_reactions(actor, m.conversation_id, std::slice::from_mut(m))
+                .await?;
+        }
         let next = offset + limit;
         Ok(SearchResults {
             messages,

@@ -126,7 +126,7 @@ SELECT latest.latest, page.*
     // them; membership by the `members` primary key, hidden messages by theirs.
     search_messages: "\
 SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, m.reply_to_seq,
-       m.created_at, m.deleted_at
+       m.created_at, m.deleted_at, m.edited_at
   FROM messages m
   JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $2
  WHERE m.search @@ plainto_tsquery('simple', $1)

@@ -121,7 +121,7 @@ SELECT latest.latest, page.*
     // against the viewer's membership (primary key of `members`) and hidden messages.
     search_messages: "\
 SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.client_msg_id, m.content, m.reply_to_seq,
-       m.created_at, m.deleted_at
+       m.created_at, m.deleted_at, m.edited_at
   FROM message_fts f
   JOIN message_search s ON s.docid = f.rowid
   JOIN members mb ON mb.conversation_id = s.conversation_id AND mb.user_id = $2

@@ -148,5 +148,13 @@ test("reactions: picked from the menu, added and taken back with the chips, coun
   assert.equal(await chip(frank.page, "Lunch at one?", "👍").getAttribute("aria-pressed"), "false");
   assert.equal(await chip(erin.page, "Lunch at one?", "👍").getAttribute("aria-pressed"), "true");
 
+  // After a reload, the reactions and the edit come back from the server.
+  await frank.page.reload();
+  // The phone layout may come back with the chat open, or with the list.
+  const row = frank.page.locator('[data-testid="conversation"][data-title="Erin"]');
+  await until(async () => (await msg(frank.page, "Lunch at one?").count()) > 0 || (await row.isVisible()), "Frank's page back");
+  if ((await msg(frank.page, "Lunch at one?").count()) === 0) await row.click();
+  await msg(frank.page, "Lunch at one?").getByTestId("edited").waitFor();
+  await until(async () => (await chip(frank.page, "Lunch at one?", "👍").getAttribute("data-count")) === "1", "reactions after a reload");
   assert.deepEqual(pageErrors, []);
 });
