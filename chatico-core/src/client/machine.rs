@@ -707,6 +707,7 @@ impl ClientMachine {
             self.reload.again = true;
         } else {
             self.reload.running = true;
+            self.view.list_requested();
             self.out.push_back(Output::Rest(RestCall::Reload));
         }
     }

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -139,6 +139,11 @@ pub struct LocalView {
     profiles: HashMap<UserId, UserProfile>,
     contacts: BTreeSet<UserId>,
     blocked: BTreeSet<UserId>,
+    /// Conversations whose own flags (archived, muted, pinned) a change set since the
+    /// list being loaded was asked for: that list may predate the change, so the change
+    /// wins (every later change reaches the view too).
+    #[serde(default, skip)]
+    flags_changed: HashSet<ConversationId>,
 }
 
 impl LocalView {
@@ -154,6 +159,7 @@ impl LocalView {
             profiles: HashMap::new(),
             contacts: BTreeSet::new(),
             blocked: BTreeSet::new(),
+            flags_changed: HashSet::new(),
         }
     }
 
@@ -219,6 +225,12 @@ impl LocalView {
             .sum()
     }
 
+    /// A list of conversations is being asked for: from now on, flags that changes set win
+    /// over that list's (see [`LocalView::load_summary`]).
+    pub fn list_requested(&mut self) {
+        self.flags_changed.clear();
+    }
+
     /// Loads (or replaces) conversations from the server's list.
     pub fn load_summaries(&mut self, summaries: Vec<ConversationSummary>) -> Vec<ViewUpdate> {
         summaries.into_iter().map(|s| self.load_summary(s)).collect()
@@ -232,6 +244,10 @@ impl LocalView {
         let old_marks = old
             .as_ref()
             .map(|o| (o.conversation.last_seq, o.delivered_seq, o.read_seq));
+        let old_flags = old
+            .as_ref()
+            .filter(|_| self.flags_changed.contains(&id))
+            .map(|o| (o.archived, o.muted, o.muted_until, o.pinned_at));
         let (messages, typing, mention_seqs) = old
             .map(|old| (old.messages, old.typing, old.mention_seqs))
             .unwrap_or_default();
@@ -258,6 +274,9 @@ impl LocalView {
             view.conversation.last_seq = view.conversation.last_seq.max(old.0);
             view.delivered_seq = view.delivered_seq.max(old.1);
             view.read_seq = view.read_seq.max(old.2);
+        }
+        if let Some(f) = old_flags {
+            (view.archived, view.muted, view.muted_until, view.pinned_at) = f;
         }
         if let Some(mut m) = s.last_message {
             note_mention(&mut view, self.me, &m);
@@ -576,13 +595,18 @@ impl LocalView {
                     m.role = *role;
                 }
             }
-            ChangeKind::Archived { archived } => view.archived = *archived,
+            ChangeKind::Archived { archived } => {
+                view.archived = *archived;
+                self.flags_changed.insert(cid);
+            }
             ChangeKind::Muted { muted, until } => {
                 view.muted = *muted;
                 view.muted_until = if *muted { *until } else { None };
+                self.flags_changed.insert(cid);
             }
             ChangeKind::Pinned { pinned, at } => {
                 view.pinned_at = if *pinned { *at } else { None };
+                self.flags_changed.insert(cid);
             }
             _ => {}
         }
@@ -865,6 +889,60 @@ mod tests {
         // The list is fetched again (a reconnect, a reload) after history came in.
         v.load_summary(summary(bare));
         assert_eq!(v.messages(cid)[0].reactions.len(), 1);
+    }
+
+    #[test]
+    fn a_list_asked_for_before_a_pin_does_not_undo_it() {
+        let me = UserId::new(1);
+        let cid = ConversationId::new(3);
+        let conv = Conversation {
+            id: cid,
+            kind: ConversationKind::Group,
+            title: Some("G".into()),
+            avatar_url: None,
+            created_by: me,
+            created_at: 100,
+            last_seq: 0,
+        };
+        let summary = ConversationSummary {
+            conversation: conv,
+            me: Member {
+                conversation_id: cid,
+                user_id: me,
+                role: Role::Member,
+                archived: false,
+                delivered_seq: 0,
+                read_seq: 0,
+                joined_at: 100,
+                joined_seq: 0,
+            },
+            last_message: None,
+            unread: 0,
+            muted: false,
+            muted_until: None,
+            members: Vec::new(),
+            unread_mentions: 0,
+            pinned: false,
+            pinned_at: None,
+        };
+        let mut v = LocalView::new(me);
+        v.load_summary(summary.clone());
+        // A reload is asked for; the pin's change arrives before the (older) list does.
+        v.list_requested();
+        v.apply_change(&change(
+            5,
+            Some(cid),
+            ChangeKind::Pinned {
+                pinned: true,
+                at: Some(7),
+            },
+        ));
+        v.load_summary(summary.clone());
+        assert_eq!(v.conversation(cid).map(|c| c.pinned_at), Some(Some(7)));
+        // A list asked for after the change is current: it is taken as it is.
+        v.list_requested();
+        v.load_summary(summary);
+        assert_eq!(v.conversation(cid).map(|c| c.pinned_at), Some(None));
     }
 
     #[test]
