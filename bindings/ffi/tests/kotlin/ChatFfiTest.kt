@@ -398,6 +398,9 @@ suspend fun mentionsAndPins(server: Server) {
     bob.client.unpin(g)
     eventually("unpinned") { !bob.client.conversation(g)!!.pinned }
     assertEqual(PushKind.MENTION, parsePushPayload("""{"chatico_conversation": "$g", "chatico_seq": "2", "chatico_kind": "mention"}""").kind)
+    for (u in listOf(alice, bob)) u.client.disconnect()
+}
+
 suspend fun editAndReact(server: Server) {
     val alice = login(server, "+15557000031", "Alice")
     val bob = login(server, "+15557000032", "Bob")
@@ -434,6 +437,8 @@ suspend fun editAndReact(server: Server) {
     val e = assertRaises<ChatException.InvalidInput> { bob.client.react(conv, seq, "not an emoji") }
     assertEqual("emoji", e.field)
     for (u in listOf(alice, bob)) u.client.disconnect()
+}
+
 suspend fun messageSearch(server: Server) {
     val alice = login(server, "+15557000051", "Alice")
     val bob = login(server, "+15557000052", "Bob")
